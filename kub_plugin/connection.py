@@ -1,0 +1,251 @@
+"""SSH to one host with Fabric: host keys verified, sudo handled, secrets kept off command lines.
+
+Every failure becomes a one-line RemoteError that names the host, the problem and the fix.
+"""
+import base64
+import hashlib
+import io
+import os
+import shlex
+import socket
+from dataclasses import dataclass
+from importlib import resources
+
+import paramiko
+from fabric import Config, Connection
+from invoke.exceptions import CommandTimedOut
+
+# A peer that stops acknowledging for this long is dead: commands fail instead of hanging on a cut link.
+DEAD_PEER_SECONDS = 30
+KEEPALIVE_SECONDS = 5
+DEFAULT_COMMAND_TIMEOUT = 900
+
+
+class RemoteError(Exception):
+    """A host could not be reached or a command on it failed."""
+
+
+@dataclass
+class Result:
+    stdout: str
+    stderr: str
+    exit_code: int
+
+    @property
+    def ok(self):
+        return self.exit_code == 0
+
+
+def fingerprint(key):
+    """OpenSSH-style SHA256 fingerprint of a paramiko key."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+class _VerifyPolicy(paramiko.MissingHostKeyPolicy):
+    """Called for keys not in known_hosts: accept only a pinned fingerprint, else explain how to trust."""
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def missing_host_key(self, client, hostname, key):
+        seen = fingerprint(key)
+        pinned = self.settings.host_key_fingerprint
+        if pinned:
+            if seen == pinned:
+                return
+            raise RemoteError(
+                f"{self.settings.ip}: host key {seen} ({key.get_name()}) does not match the pinned "
+                f"ssh.host_key_fingerprint {pinned}: if the host was reinstalled, pin the new key after checking it "
+                f"on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub); otherwise someone may be in between")
+        raise RemoteError(
+            f"{self.settings.ip}: unknown host key {seen} ({key.get_name()}), not in "
+            f"{self.settings.known_hosts_path}: check it on the host (ssh-keygen -lf "
+            f"/etc/ssh/ssh_host_ed25519_key.pub), then add it (ssh-keyscan -p {self.settings.port} "
+            f"{self.settings.ip} >> {self.settings.known_hosts_path}) or set ssh.host_key_fingerprint: {seen}")
+
+
+class _WarnPolicy(paramiko.MissingHostKeyPolicy):
+    def __init__(self, logger, ip):
+        self.logger, self.ip = logger, ip
+
+    def missing_host_key(self, client, hostname, key):
+        self.logger.warning(f"[{self.ip}] host key NOT verified (ssh.verify_host_key is false): "
+                            f"accepting {fingerprint(key)}")
+
+
+def script_text(name):
+    return resources.files("kub_plugin.scripts").joinpath(name).read_text()
+
+
+class Host:
+    """One SSH connection to one host. Use as a context manager."""
+
+    def __init__(self, settings, logger):
+        self.settings = settings
+        self.logger = logger
+        self.ip = settings.ip
+        self._conn = None
+        self._sudo_prefix = None
+
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def log(self, message):
+        self.logger.info(f"[{self.ip}] {message}")
+
+    # -- connecting -------------------------------------------------------------------------------
+
+    def open(self):
+        s = self.settings
+        config = Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True}})
+        connect_kwargs = {"allow_agent": False, "look_for_keys": False, "banner_timeout": s.connect_timeout,
+                          "auth_timeout": s.connect_timeout, "sock": self._socket()}
+        if s.private_key:
+            connect_kwargs["pkey"] = _load_key_text(s)
+        elif s.private_key_path:
+            path = os.path.expanduser(s.private_key_path)
+            if not os.path.isfile(path):
+                raise RemoteError(f"{self.ip}: ssh.private_key_path {s.private_key_path} does not exist: "
+                                  f"give the path of the private key on the machine running cfy")
+            connect_kwargs["key_filename"] = path
+        if s.password:
+            connect_kwargs["password"] = s.password
+        conn = Connection(s.ip, user=s.user, port=s.port, config=config, connect_kwargs=connect_kwargs)
+        self._trust_host_keys(conn.client)
+        try:
+            conn.open()
+        except RemoteError:
+            raise
+        except paramiko.BadHostKeyException as err:
+            raise RemoteError(
+                f"{self.ip}: host key CHANGED: it is now {fingerprint(err.key)}, {s.known_hosts_path} has "
+                f"{fingerprint(err.expected_key)}: if the host was reinstalled, check the new key on the host, remove "
+                f"the old line (ssh-keygen -R {self.ip} -f {s.known_hosts_path}) and add the new one; otherwise "
+                f"someone may be in between") from None
+        except paramiko.AuthenticationException:
+            raise RemoteError(
+                f"{self.ip}: SSH login as {s.user!r} was refused: check ssh.user and the key or password "
+                f"(the public key must be in ~{s.user}/.ssh/authorized_keys on the host)") from None
+        except (paramiko.SSHException, EOFError, OSError) as err:
+            raise RemoteError(f"{self.ip}: SSH handshake on port {s.port} failed ({_short(err)}): "
+                              f"check that sshd answers there") from None
+        conn.transport.set_keepalive(KEEPALIVE_SECONDS)
+        self._conn = conn
+
+    def _socket(self):
+        s = self.settings
+        try:
+            sock = socket.create_connection((s.ip, s.port), timeout=s.connect_timeout)
+        except socket.timeout:
+            raise RemoteError(f"{self.ip}: no answer on SSH port {s.port} within {s.connect_timeout} s: "
+                              f"check the IP, that the host is up and that a firewall lets port {s.port} "
+                              f"through") from None
+        except ConnectionRefusedError:
+            raise RemoteError(f"{self.ip}: connection refused on SSH port {s.port}: "
+                              f"start sshd on the host or set ssh.port") from None
+        except OSError as err:
+            raise RemoteError(f"{self.ip}: cannot connect to port {s.port} ({_short(err)}): "
+                              f"check the IP and the route to it") from None
+        # Linux: give up on a peer that acknowledges nothing for DEAD_PEER_SECONDS (keepalives keep data in
+        # flight), so a cut link fails the step instead of hanging it for the TCP default of ~15 min.
+        if hasattr(socket, "TCP_USER_TIMEOUT"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, DEAD_PEER_SECONDS * 1000)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        return sock
+
+    def _trust_host_keys(self, client):
+        s = self.settings
+        client.get_host_keys().clear()
+        if not s.verify_host_key:
+            client.set_missing_host_key_policy(_WarnPolicy(self.logger, self.ip))
+            return
+        if not s.host_key_fingerprint:
+            path = os.path.expanduser(s.known_hosts_path)
+            if not os.path.isfile(path):
+                raise RemoteError(f"{self.ip}: known_hosts file {s.known_hosts_path} does not exist: create it "
+                                  f"with the host's key (ssh-keyscan {self.ip} >> {s.known_hosts_path}, after "
+                                  f"checking the key) or set ssh.host_key_fingerprint")
+            client.load_host_keys(path)
+        client.set_missing_host_key_policy(_VerifyPolicy(s))
+
+    def close(self):
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def run(self, command, stdin="", sudo=False, timeout=DEFAULT_COMMAND_TIMEOUT):
+        """Runs a shell command; `stdin` is sent to it (secrets go there, never on the command line)."""
+        if sudo:
+            prefix, password_line = self._sudo()
+            command = f"{prefix} -- sh -c {shlex.quote(command)}" if prefix else command
+            stdin = password_line + stdin
+        try:
+            res = self._conn.run(command, in_stream=io.StringIO(stdin), timeout=timeout)
+        except CommandTimedOut:
+            raise RemoteError(f"{self.ip}: a step did not finish within {timeout} s: check the host "
+                              f"(load, network, apt locks), then run the workflow again") from None
+        except (paramiko.SSHException, EOFError, OSError) as err:
+            raise RemoteError(f"{self.ip}: the SSH connection was lost ({_short(err)}): check the network "
+                              f"to the host, then run the workflow again") from None
+        return Result(res.stdout, res.stderr, res.exited)
+
+    def run_script(self, name, env=None, secret_env=None, timeout=DEFAULT_COMMAND_TIMEOUT):
+        """Runs scripts/<name> as root with bash. Variables (secrets too) travel on stdin, not argv."""
+        lines = [f"export {k}={shlex.quote(str(v))}" for k, v in {**(env or {}), **(secret_env or {})}.items()]
+        payload = "\n".join(lines + [script_text(name)]) + "\n"
+        prefix, password_line = self._sudo()
+        command = f"{prefix} -- bash -s" if prefix else "bash -s"
+        try:
+            res = self._conn.run(command, in_stream=io.StringIO(password_line + payload), timeout=timeout)
+        except CommandTimedOut:
+            raise RemoteError(f"{self.ip}: {name} did not finish within {timeout} s: check the host "
+                              f"(load, network, apt locks), then run the workflow again") from None
+        except (paramiko.SSHException, EOFError, OSError) as err:
+            raise RemoteError(f"{self.ip}: the SSH connection was lost during {name} ({_short(err)}): "
+                              f"check the network to the host, then run the workflow again") from None
+        return Result(res.stdout, res.stderr, res.exited)
+
+    def _sudo(self):
+        """(prefix, stdin line) to become root: nothing for root, `sudo -n`, or `sudo -S` fed the password."""
+        if self._sudo_prefix is None:
+            self._sudo_prefix = self._find_sudo()
+        prefix = self._sudo_prefix
+        return prefix, (self.settings.sudo_password + "\n" if prefix.startswith("sudo -S") else "")
+
+    def _find_sudo(self):
+        s = self.settings
+        if s.user == "root":
+            return ""
+        if self._conn.run("sudo -n true", in_stream=io.StringIO("")).exited == 0:
+            return "sudo -n"
+        if not s.sudo_password:
+            raise RemoteError(f"{self.ip}: sudo for {s.user!r} needs a password: set ssh.sudo_password "
+                              f"(or allow {s.user} passwordless sudo, or log in as root)")
+        # -k: always ask, so the password line is consumed by sudo and never reaches the shell
+        check = self._conn.run("sudo -S -k -p '' true", in_stream=io.StringIO(s.sudo_password + "\n"))
+        if check.exited != 0:
+            raise RemoteError(f"{self.ip}: sudo rejected the password of {s.user!r}: set the right "
+                              f"ssh.sudo_password (and check that {s.user} is a sudoer)")
+        return "sudo -S -k -p ''"
+
+
+def _load_key_text(settings):
+    for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return kind.from_private_key(io.StringIO(settings.private_key))
+        except paramiko.SSHException:
+            continue
+    raise RemoteError(f"{settings.ip}: ssh.private_key is not an unencrypted OpenSSH/PEM private key: "
+                      f"paste the whole key, or use ssh.private_key_path")
+
+
+def _short(err):
+    text = str(err) or type(err).__name__
+    return text.splitlines()[0][:160]

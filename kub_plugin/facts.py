@@ -1,0 +1,70 @@
+"""Host facts: read with scripts/facts.sh (changes nothing), parsed here."""
+import base64
+import hashlib
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from .connection import RemoteError
+
+
+@dataclass
+class Facts:
+    os_id: str = ""
+    os_version: str = ""
+    arch: str = ""
+    hostname: str = ""
+    swap_devices: int = 0
+    ip_forward: str = ""
+    listening: frozenset = frozenset()
+    has_admin_conf: bool = False
+    has_kubelet_conf: bool = False
+    owner: str = ""
+    kubelet_active: bool = False
+    packages: dict = field(default_factory=dict)
+    ca_cert_pem: str = ""
+
+    @property
+    def node_name(self):
+        # kubeadm registers a node under its lowercased hostname
+        return self.hostname.lower()
+
+    @property
+    def ca_cert_hash(self):
+        return ca_cert_hash(self.ca_cert_pem) if self.ca_cert_pem else ""
+
+
+def parse(text):
+    raw = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    packages = dict(item.split("=", 1) for item in raw.get("packages", "").split())
+    return Facts(
+        os_id=raw.get("os_id", ""),
+        os_version=raw.get("os_version", ""),
+        arch=raw.get("arch", ""),
+        hostname=raw.get("hostname", ""),
+        swap_devices=int(raw.get("swap_devices") or 0),
+        ip_forward=raw.get("ip_forward", ""),
+        listening=frozenset(int(p) for p in raw.get("listening", "").split()),
+        has_admin_conf=raw.get("has_admin_conf") == "yes",
+        has_kubelet_conf=raw.get("has_kubelet_conf") == "yes",
+        owner=raw.get("owner", ""),
+        kubelet_active=raw.get("kubelet_active") == "active",
+        packages=packages,
+        ca_cert_pem=base64.b64decode(raw["ca_cert"]).decode() if raw.get("ca_cert") else "",
+    )
+
+
+def gather(host):
+    result = host.run_script("facts.sh", timeout=60)
+    if not result.ok:
+        raise RemoteError(f"{host.ip}: reading host facts failed: {result.stderr.strip()[:200]}")
+    return parse(result.stdout)
+
+
+def ca_cert_hash(pem):
+    """kubeadm's discovery pin: sha256 of the CA certificate's DER SubjectPublicKeyInfo."""
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256:" + hashlib.sha256(spki).hexdigest()

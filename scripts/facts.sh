@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Prints what kub needs to know about a host, one `key=value` per line. Changes nothing.
+set -u
+
+# shellcheck source=/dev/null
+echo "os_id=$(. /etc/os-release && echo "${ID:-}")"
+# shellcheck source=/dev/null
+echo "os_version=$(. /etc/os-release && echo "${VERSION_ID:-}")"
+echo "arch=$(uname -m)"
+echo "hostname=$(hostname)"
+echo "swap_devices=$(tail -n +2 /proc/swaps | wc -l)"
+echo "ip_forward=$(cat /proc/sys/net/ipv4/ip_forward)"
+
+# TCP ports in LISTEN state (0A), IPv4 and IPv6
+listening=$(awk 'FNR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+  while read -r hex; do echo $((16#$hex)); done | sort -nu | tr '\n' ' ')
+echo "listening=${listening% }"
+
+for f in /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf; do
+  [ -e "$f" ] && echo "has_$(basename "$f" .conf)_conf=yes"
+done
+[ -r /var/lib/kub/owner ] && echo "owner=$(head -c 200 /var/lib/kub/owner)"
+echo "kubelet_active=$(systemctl is-active kubelet 2>/dev/null)"
+
+packages=$(dpkg-query -W -f='${Package}=${Version}=${db:Status-Abbrev}\n' \
+  kubeadm kubelet kubectl containerd 2>/dev/null | awk -F= '$3 ~ /^ii/ { printf "%s=%s ", $1, $2 }')
+echo "packages=${packages% }"
+
+# The cluster CA certificate is public; the caller derives the join pin (sha256 of its public key) from it.
+if [ -r /etc/kubernetes/pki/ca.crt ]; then
+  echo "ca_cert=$(base64 -w0 /etc/kubernetes/pki/ca.crt)"
+fi

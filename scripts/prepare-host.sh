@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Kernel modules, sysctls and swap as kubeadm needs them. Idempotent: prints `changed: ...` per change.
+set -euo pipefail
+
+ensure_file() {  # ensure_file PATH CONTENT: write only when different
+  if [ ! -f "$1" ] || [ "$(cat "$1")" != "$2" ]; then
+    mkdir -p "$(dirname "$1")"
+    printf '%s\n' "$2" > "$1"
+    echo "changed: wrote $1"
+  fi
+}
+
+ensure_file /etc/modules-load.d/k8s.conf "$(printf 'overlay\nbr_netfilter')"
+for module in overlay br_netfilter; do
+  if [ ! -d "/sys/module/$module" ]; then
+    modprobe "$module"
+    echo "changed: loaded module $module"
+  fi
+done
+
+sysctls="net.bridge.bridge-nf-call-iptables = 1
+net.bridge.bridge-nf-call-ip6tables = 1
+net.ipv4.ip_forward = 1"
+ensure_file /etc/sysctl.d/k8s.conf "$sysctls"
+while IFS=' =' read -r key value; do
+  if [ "$(sysctl -n "$key")" != "$value" ]; then
+    sysctl -qw "$key=$value"
+    echo "changed: set $key=$value"
+  fi
+done <<< "$sysctls"
+
+if [ "$(tail -n +2 /proc/swaps | wc -l)" -gt 0 ]; then
+  swapoff -a
+  echo "changed: turned swap off"
+fi
+# keep it off after a reboot: comment out swap entries in fstab
+if grep -Eq '^[^#].*[[:space:]]swap[[:space:]]' /etc/fstab 2>/dev/null; then
+  sed -i -E 's/^([^#].*[[:space:]]swap[[:space:]].*)$/# disabled by kub: \1/' /etc/fstab
+  echo "changed: commented out swap in /etc/fstab"
+fi

@@ -1,0 +1,81 @@
+"""plugin.yaml and the blueprints, checked by Cloudify's own DSL parser (offline types)."""
+from pathlib import Path
+
+import pytest
+from dsl_parser import exceptions as dsl_exceptions
+from dsl_parser.import_resolver.default_import_resolver import DefaultImportResolver
+from dsl_parser.parser import parse_from_path
+from dsl_parser.tasks import prepare_deployment_plan
+
+ROOT = Path(__file__).resolve().parents[2]
+TYPES_URL = "https://cloudify.co/spec/cloudify/6.4.0/types.yaml"
+RESOLVER = DefaultImportResolver(rules=[{TYPES_URL: (ROOT / "offline" / "cloudify-types.yaml").as_uri()}],
+                                 fallback=False)
+
+
+def parse(path):
+    return parse_from_path(str(path), resolver=RESOLVER)
+
+
+def test_barevm_blueprint_parses_and_wires_minions_to_master():
+    plan = parse(ROOT / "barevm-blueprint.yaml")
+    nodes = {n["id"]: n for n in plan["nodes"]}
+    assert nodes["master"]["type"] == "kub.nodes.Master"
+    assert nodes["minions"]["type"] == "kub.nodes.Minion"
+    rel = nodes["minions"]["relationships"][0]
+    assert rel["type"] == "kub.relationships.connected_to_master"
+    assert rel["target_id"] == "master"
+    ops = nodes["master"]["operations"]
+    for name in ("create", "configure", "start", "stop", "delete"):
+        assert ops[name]["operation"] == f"kub_plugin.operations.{name}"
+        assert ops[name]["executor"] == "central_deployment_agent"
+    assert rel["source_operations"]["postconfigure"]["operation"] == "kub_plugin.operations.join_master"
+
+
+def test_inputs_fill_typed_properties_with_defaults():
+    plan = prepare_deployment_plan(parse(ROOT / "barevm-blueprint.yaml"), inputs={
+        "master_ip": "10.0.0.1", "minion_ips": ["10.0.0.2", "10.0.0.3"], "kubernetes_version": "1.30"})
+    nodes = {n["id"]: n for n in plan["nodes"]}
+    master = nodes["master"]["properties"]
+    assert master["ip"] == "10.0.0.1"
+    assert master["cluster"]["kubernetes_version"] == "1.30"
+    assert master["cluster"]["cri_socket"] == "unix:///var/run/containerd/containerd.sock"
+    assert master["ssh"]["verify_host_key"] is True   # host keys checked unless said otherwise
+    assert nodes["minions"]["properties"]["ips"] == ["10.0.0.2", "10.0.0.3"]
+
+
+def test_plugin_yaml_embeds_beside_other_types_with_other_names(tmp_path):
+    (tmp_path / "plugin.yaml").write_text((ROOT / "plugin.yaml").read_text())
+    (tmp_path / "bp.yaml").write_text(f"""
+tosca_definitions_version: cloudify_dsl_1_4
+imports: [{TYPES_URL}, plugin.yaml]
+node_types:
+  other.nodes.Thing: {{derived_from: cloudify.nodes.Root}}
+node_templates:
+  thing: {{type: other.nodes.Thing}}
+  cp: {{type: kub.nodes.Master, properties: {{ip: 10.1.0.1}}}}
+  gpu_workers:
+    type: kub.nodes.Minion
+    properties: {{ip: 10.1.0.2}}
+    relationships: [{{type: kub.relationships.connected_to_master, target: cp}}]
+  cpu_workers:
+    type: kub.nodes.Minion
+    properties: {{ips: [10.1.0.3, 10.1.0.4]}}
+    relationships:
+      - {{type: kub.relationships.connected_to_master, target: cp}}
+      - {{type: cloudify.relationships.depends_on, target: thing}}
+""")
+    plan = parse(tmp_path / "bp.yaml")
+    assert {n["id"] for n in plan["nodes"]} == {"thing", "cp", "gpu_workers", "cpu_workers"}
+
+
+def test_unknown_ssh_setting_is_refused_by_the_parser(tmp_path):
+    (tmp_path / "plugin.yaml").write_text((ROOT / "plugin.yaml").read_text())
+    (tmp_path / "bp.yaml").write_text(f"""
+tosca_definitions_version: cloudify_dsl_1_4
+imports: [{TYPES_URL}, plugin.yaml]
+node_templates:
+  cp: {{type: kub.nodes.Master, properties: {{ip: 10.1.0.1, ssh: {{usr: admin}}}}}}
+""")
+    with pytest.raises(dsl_exceptions.DSLParsingException, match="usr"):
+        parse(tmp_path / "bp.yaml")
