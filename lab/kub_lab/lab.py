@@ -1,0 +1,719 @@
+"""A lab: Debian 12 hosts on this machine, each with its own IP, disk, hostname, systemd and sshd.
+
+Lab `index` K (0..255) owns: bridge kublabK with 10.231.K.1/24, host i (1-based) at 10.231.K.(10+i) in
+network namespace kubKhi (root-side veth kubKvi), hostname kubhi; nft tables kublabK*; cgroups
+/sys/fs/cgroup/<ctrl>/kublabK/; state in /var/lib/kub-lab/K/. Labs with different indexes run side by side.
+Shared caches (rootfs, apt packages) live in /var/cache/kub-lab/.
+
+A host's identity (ssh host key, machine-id) is kept outside its disk, so `wipe` gives a fresh disk on the
+same host. Disks survive `down`: the next `up` is a reboot of the same hosts.
+"""
+import concurrent.futures
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from kub_lab import rootfs, system
+from kub_lab.system import LabError
+
+STATE_ROOT = Path("/var/lib/kub-lab")
+CACHE_DIR = rootfs.CACHE_DIR
+SERVICE_PORT = 3142
+MAX_HOSTS = 64
+MAX_INDEX = 255
+KUBERNETES_VERSION = "1.31"
+HOSTINIT = Path(__file__).resolve().with_name("hostinit.sh")
+HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# many systemd hosts share root's inotify-instance quota (default 128): raised while any lab is up
+INOTIFY_KEY = "fs.inotify.max_user_instances"
+INOTIFY_RAISED = 8192
+RATE_PATTERN = re.compile(r"\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)", re.IGNORECASE)
+
+
+def _index_from_env():
+    raw = os.environ.get("KUB_LAB_INDEX", "0")
+    try:
+        return int(raw)
+    except ValueError:
+        raise LabError(f"KUB_LAB_INDEX={raw!r} is not a number; set it to 0..{MAX_INDEX}")
+
+
+class Lab:
+    def __init__(self, index=None):
+        index = _index_from_env() if index is None else index
+        if not isinstance(index, int) or not 0 <= index <= MAX_INDEX:
+            raise LabError(f"lab index {index!r} is out of range; use 0..{MAX_INDEX}")
+        self.index = index
+        self.bridge = f"kublab{index}"
+        self.bridge_ip = f"10.231.{index}.1"
+        self.service_url = f"http://{self.bridge_ip}:{SERVICE_PORT}"
+        self.package_repository_url = self.service_url + "/core:/stable:/v{version}/deb/"
+        self.package_repository_key_url = self.service_url + "/core:/stable:/v{version}/deb/Release.key"
+        self.state_dir = STATE_ROOT / str(index)
+        self.ssh_private_key_path = str(self.state_dir / "id_ed25519")
+        self.known_hosts_path = str(self.state_dir / "known_hosts")
+        self._cgroup = f"kublab{index}"
+        self._config_path = self.state_dir / "lab.json"
+        self._service_pid_path = self.state_dir / "service.pid"
+
+    def __repr__(self):
+        return f"Lab(index={self.index})"
+
+    # ---- names -----------------------------------------------------------------------------------
+
+    def host_ip(self, i):
+        return f"10.231.{self.index}.{10 + i}"
+
+    def _netns(self, i):
+        return f"kub{self.index}h{i}"
+
+    def _veth(self, i):
+        return f"kub{self.index}v{i}"
+
+    def _host_cgroup(self, i):
+        return f"{self._cgroup}/kub{self.index}h{i}"
+
+    def _host_dir(self, i):
+        return self.state_dir / "hosts" / f"h{i}"
+
+    def _mac(self, i, end):
+        return f"02:6b:{self.index:02x}:{i:02x}:00:{end:02x}"
+
+    # ---- state -----------------------------------------------------------------------------------
+
+    def _config(self):
+        try:
+            return json.loads(self._config_path.read_text())
+        except FileNotFoundError:
+            return None
+
+    def _host_count(self):
+        config = self._config()
+        return config["hosts"] if config else 0
+
+    def is_up(self):
+        return self._config() is not None and system.link_exists(self.bridge)
+
+    def _init_pid(self, i):
+        """Global pid of host i's PID 1 (systemd), or None when the host is not running."""
+        try:
+            pid = int((self._host_dir(i) / "run" / "init.pid").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        ns = system.nspid(pid)
+        if len(ns) < 2 or ns[-1] != 1 or not system.process_alive(pid):
+            return None
+        if f"/{self._host_cgroup(i)}" not in system.process_cgroup(pid):
+            return None
+        return pid
+
+    def _power_pid(self, i):
+        try:
+            pid = int((self._host_dir(i) / "run" / "power.pid").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+        return pid if b"hostinit.sh" in cmdline and system.process_alive(pid) else None
+
+    def _service_pid(self):
+        try:
+            pid = int(self._service_pid_path.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return None
+        return pid if b"kub_lab.service" in cmdline and system.process_alive(pid) else None
+
+    def hosts(self):
+        """Indexes of the hosts that are running."""
+        return [i for i in range(1, self._host_count() + 1) if self._init_pid(i)]
+
+    def status(self):
+        count = self._host_count()
+        service_pid = self._service_pid()
+        return {
+            "index": self.index,
+            "up": self.is_up(),
+            "bridge_ip": self.bridge_ip,
+            "service": {"url": self.service_url, "pid": service_pid, "running": service_pid is not None},
+            "state_dir": str(self.state_dir),
+            "hosts": {i: {"ip": self.host_ip(i), "hostname": f"kubh{i}", "up": self._init_pid(i) is not None,
+                          "pid": self._init_pid(i)} for i in range(1, count + 1)},
+        }
+
+    @property
+    def sudo_password(self):
+        """Password of user kubpw (the only user whose sudo asks for one); made once per lab index."""
+        path = self.state_dir / "sudo_password"
+        if not path.exists():
+            self._ensure_client_identity()
+        return path.read_text().strip()
+
+    # ---- checks ----------------------------------------------------------------------------------
+
+    def _check_machine(self):
+        if os.geteuid() != 0:
+            raise LabError("the lab needs root (network namespaces, mounts, cgroups); run it as root or with sudo")
+        missing = system.missing_tools()
+        if missing:
+            raise LabError(f"missing tools: {', '.join(missing)}; install them "
+                           "(apt-get install iproute2 nftables util-linux debootstrap openssh-client openssl)")
+        for ctrl in system.CGROUP_CONTROLLERS:
+            if not (system.CGROUP_ROOT / ctrl / "cgroup.procs").exists():
+                raise LabError(f"cgroup hierarchy {system.CGROUP_ROOT / ctrl} is missing; "
+                               "the lab needs the machine's cgroup v1 (hybrid) layout")
+
+    def _leftovers(self):
+        """Anything of this lab that exists on the machine (used to refuse a second `up`)."""
+        found = []
+        if self._config_path.exists():
+            found.append(str(self._config_path))
+        if system.link_exists(self.bridge):
+            found.append(f"bridge {self.bridge}")
+        found += [f"netns {n}" for n in self._netns_found()]
+        found += [f"link {n}" for n in self._veths_found()]
+        found += [f"nft table {f} {n}" for f, n in self._nft_tables_found()]
+        if (system.CGROUP_ROOT / "pids" / self._cgroup).exists():
+            found.append(f"cgroup {self._cgroup}")
+        if self._service_pid():
+            found.append("service")
+        return found
+
+    def _require_up(self):
+        self._check_machine()
+        if not self.is_up():
+            raise LabError(f"lab {self.index} is not up; start it with `kub-lab --index {self.index} up N`")
+
+    def _require_host_number(self, i):
+        self._require_up()
+        count = self._host_count()
+        if not isinstance(i, int) or not 1 <= i <= count:
+            raise LabError(f"lab {self.index} has hosts 1..{count}; there is no host {i}")
+
+    def _require_host(self, i):
+        """PID 1 of host i; a one-line LabError if the host is not running."""
+        self._require_host_number(i)
+        pid = self._init_pid(i)
+        if pid is None:
+            raise LabError(f"host {i} of lab {self.index} is not running; "
+                           f"power it on with `kub-lab --index {self.index} boot {i}`")
+        return pid
+
+    # ---- up / down -------------------------------------------------------------------------------
+
+    def up(self, n=3):
+        """Start n hosts (1..64) and the lab service; returns when every host answers ssh."""
+        self._check_machine()
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_HOSTS:
+            raise LabError(f"host count {n!r} is out of range; use 1..{MAX_HOSTS}")
+        with system.flock(STATE_ROOT / f"{self.index}.lock"):
+            leftovers = self._leftovers()
+            if leftovers:
+                raise LabError(f"lab {self.index} is already up ({', '.join(leftovers[:3])}); "
+                               f"stop it first with `kub-lab --index {self.index} down`")
+            used = system.addresses_in(f"10.231.{self.index}.")
+            if used:
+                raise LabError(f"10.231.{self.index}.0/24 is already used on this machine ({used[0]}); "
+                               "pick another lab index")
+            try:
+                self._up(n)
+            except BaseException:
+                self._teardown()
+                raise
+
+    def _up(self, n):
+        rootfs_dir = rootfs.ensure_rootfs()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.chmod(0o700)
+        self._ensure_client_identity()
+        for i in range(1, n + 1):
+            self._ensure_host_identity(i)
+        self._config_path.write_text(json.dumps({"hosts": n, "rootfs": str(rootfs_dir)}))
+        self._network_up()
+        self._hold_sysctls()
+        system.cgroup_create(self._cgroup)
+
+        repo = {}
+        repo_thread = threading.Thread(target=lambda: repo.update(dir=self._repository_dir()), daemon=True)
+        repo_thread.start()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, n)) as pool:
+            list(pool.map(lambda i: self._start_host(i, rootfs_dir, n), range(1, n + 1)))
+        repo_thread.join()
+        self._start_service(repo["dir"])
+        self.write_known_hosts(self.known_hosts_path)
+        self._wait_ssh(range(1, n + 1))
+
+    def down(self):
+        """Stop everything of this lab (also the leftovers of a crashed run). Host disks are kept."""
+        self._check_machine()
+        with system.flock(STATE_ROOT / f"{self.index}.lock"):
+            self._teardown()
+
+    def _teardown(self):
+        hosts = set(range(1, self._host_count() + 1))
+        hosts |= {int(re.fullmatch(rf"kub{self.index}h(\d+)", n).group(1)) for n in self._netns_found()}
+        hosts |= {int(re.fullmatch(rf"kub{self.index}v(\d+)", n).group(1)) for n in self._veths_found()}
+        self._stop_hosts(sorted(hosts))
+        self._stop_service()
+        if system.link_exists(self.bridge):
+            system.run(["ip", "link", "del", self.bridge])
+        for family, name in self._nft_tables_found():
+            system.nft_delete_table(family, name)
+        self._remove_cgroup(self._cgroup)
+        self._release_sysctls()
+        self._config_path.unlink(missing_ok=True)
+
+    def _netns_found(self):
+        return [n for n in system.netns_list() if re.fullmatch(rf"kub{self.index}h\d+", n)]
+
+    def _veths_found(self):
+        return system.links_matching(rf"kub{self.index}v\d+")
+
+    def _nft_tables_found(self):
+        return [(f, n) for f, n in system.nft_tables() if re.fullmatch(rf"kublab{self.index}(\D.*)?", n)]
+
+    # ---- identity (kept outside the hosts' disks) ------------------------------------------------
+
+    def _ensure_client_identity(self):
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        key = Path(self.ssh_private_key_path)
+        if not key.exists():
+            system.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"kub-lab-{self.index}",
+                        "-f", str(key)])
+        password = self.state_dir / "sudo_password"
+        if not password.exists():
+            value = secrets.token_urlsafe(12)
+            hashed = system.run(["openssl", "passwd", "-6", "-stdin"], input=value + "\n").stdout.strip()
+            (self.state_dir / "kubpw.hash").write_text(hashed + "\n")
+            password.write_text(value + "\n")
+            password.chmod(0o600)
+
+    def _ensure_host_identity(self, i):
+        identity = self._host_dir(i) / "identity"
+        identity.mkdir(parents=True, exist_ok=True)
+        key = identity / "ssh_host_ed25519_key"
+        if not key.exists():
+            system.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@kubh{i}", "-f", str(key)])
+        machine_id = identity / "machine-id"
+        if not machine_id.exists():
+            machine_id.write_text(secrets.token_hex(16) + "\n")
+
+    def known_hosts(self):
+        """known_hosts lines (by IP) with each host's real ed25519 host key."""
+        lines = []
+        for i in range(1, self._host_count() + 1):
+            pub = self._host_dir(i) / "identity" / "ssh_host_ed25519_key.pub"
+            if pub.exists():
+                key_type, key = pub.read_text().split()[:2]
+                lines.append(f"{self.host_ip(i)} {key_type} {key}\n")
+        return "".join(lines)
+
+    def write_known_hosts(self, path):
+        Path(path).write_text(self.known_hosts())
+        return str(path)
+
+    def inputs(self):
+        """Inputs for the project's barevm-blueprint.yaml, pointing at this lab."""
+        self._require_up()
+        count = self._host_count()
+        values = {
+            "master_ip": self.host_ip(1),
+            "minion_ips": [self.host_ip(i) for i in range(2, count + 1)],
+            "ssh_user": "root",
+            "ssh_private_key_path": self.ssh_private_key_path,
+            "ssh_known_hosts_path": self.write_known_hosts(self.known_hosts_path),
+            "package_repository_url": self.package_repository_url,
+            "package_repository_key_url": self.package_repository_key_url,
+            "kubernetes_version": KUBERNETES_VERSION,
+        }
+        cni_manifest = _cni_manifest()
+        if cni_manifest is not None:
+            values["cni_manifest"] = str(cni_manifest)
+        return values
+
+    # ---- network ---------------------------------------------------------------------------------
+
+    def _network_up(self):
+        system.ip_batch([
+            f"link add {self.bridge} address {self._mac(0, 1)} type bridge",
+            f"addr add {self.bridge_ip}/24 dev {self.bridge}",
+            f"link set {self.bridge} up",
+        ])
+        # Hosts may reach the root namespace only on the lab service port: the machine has daemons on
+        # 0.0.0.0. Everything else is rejected at once (fast failures, no hangs). Nothing is routed out of
+        # the lab or into it from another lab's bridge.
+        br, subnet = self.bridge, f"10.231.{self.index}.0/24"
+        system.nft_apply(f"""
+table inet {self._cgroup} {{
+  chain input {{
+    type filter hook input priority 0; policy accept;
+    iifname "{br}" ct state established,related accept
+    iifname "{br}" ip daddr {self.bridge_ip} tcp dport {SERVICE_PORT} accept
+    iifname "{br}" meta l4proto icmp accept
+    iifname "{br}" meta l4proto ipv6-icmp accept
+    iifname "{br}" meta l4proto tcp reject with tcp reset
+    iifname "{br}" reject
+  }}
+  chain forward {{
+    type filter hook forward priority 0; policy accept;
+    iifname "{br}" oifname != "{br}" reject
+    oifname "{br}" iifname != "{br}" reject
+    ip saddr {subnet} ip daddr != {subnet} iifname "{br}" reject
+  }}
+}}
+""")
+
+    # ---- hosts -----------------------------------------------------------------------------------
+
+    def _start_host(self, i, rootfs_dir, count):
+        """Power on host i: fresh network namespace and cgroups, then its init (which becomes systemd)."""
+        ns, veth = self._netns(i), self._veth(i)
+        system.run(["ip", "netns", "add", ns])
+        system.ip_batch([
+            f"link add {veth} address {self._mac(i, 1)} type veth peer name eth0 address {self._mac(i, 2)} netns {ns}",
+            f"link set {veth} master {self.bridge} up",
+        ])
+        system.ip_batch([
+            "link set lo up",
+            "link set eth0 up",
+            f"addr add {self.host_ip(i)}/24 dev eth0",
+            f"route add default via {self.bridge_ip}",
+        ], netns=ns)
+        system.cgroup_create(self._host_cgroup(i))
+        run_dir = self._prepare_run_dir(i, rootfs_dir, count)
+        pid = system.spawn_detached(["/bin/sh", str(HOSTINIT), "power", str(run_dir)], run_dir / "console.log",
+                                    env={"PATH": HOST_PATH, "LANG": "C.UTF-8"})
+        (run_dir / "power.pid").write_text(f"{pid}\n")
+
+    def _prepare_run_dir(self, i, rootfs_dir, count):
+        host_dir = self._host_dir(i)
+        disk, run_dir, identity = host_dir / "disk", host_dir / "run", host_dir / "identity"
+        # a disk made on another rootfs build does not fit this one: start it fresh
+        lower_mark = host_dir / "disk.rootfs"
+        if disk.exists() and lower_mark.exists() and lower_mark.read_text().strip() != str(rootfs_dir):
+            print(f"kub-lab: host {i}: the rootfs changed, its disk starts fresh", file=sys.stderr)
+            shutil.rmtree(disk)
+        disk.mkdir(exist_ok=True)
+        lower_mark.write_text(f"{rootfs_dir}\n")
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir.mkdir()
+
+        files = _Staging(run_dir / "files", rootfs_dir)
+        hosts = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback", "ff02::1 ip6-allnodes",
+                 "ff02::2 ip6-allrouters"]
+        hosts += [f"{self.host_ip(k)} kubh{k}" for k in range(1, count + 1)]
+        files.add("etc/hostname", f"kubh{i}\n")
+        files.add("etc/hosts", "\n".join(hosts) + "\n")
+        files.add("etc/machine-id", (identity / "machine-id").read_text())
+        # nothing answers DNS on the bridge: lookups fail fast (127.0.0.1 would make CoreDNS see a loop)
+        files.add("etc/resolv.conf", f"nameserver {self.bridge_ip}\n")
+        files.add("etc/apt/apt.conf.d/00kub-lab-proxy", f'Acquire::http::Proxy "{self.service_url}";\n')
+        files.add("etc/ssh/ssh_host_ed25519_key", (identity / "ssh_host_ed25519_key").read_text(), 0o600)
+        files.add("etc/ssh/ssh_host_ed25519_key.pub", (identity / "ssh_host_ed25519_key.pub").read_text())
+        authorized = Path(self.ssh_private_key_path + ".pub").read_text()
+        for home, user in (("root", "root"), ("home/kub", "kub"), ("home/kubpw", "kubpw")):
+            files.add(f"{home}/.ssh/authorized_keys", authorized, 0o600, user=user, dir_mode=0o700)
+        files.finish()
+
+        cgroups = " ".join(str(d) for d in system.cgroup_dirs(self._host_cgroup(i)))
+        (run_dir / "boot.env").write_text(
+            f"NETNS='{self._netns(i)}'\nCGROUPS='{cgroups}'\nROOTFS='{rootfs_dir}'\n"
+            f"DISK='{disk}'\nHOST_NAME='kubh{i}'\n")
+        shutil.copy(self.state_dir / "kubpw.hash", run_dir / "kubpw.hash")
+        return run_dir
+
+    def _stop_hosts(self, indexes):
+        """Power off hosts at once: kill their PID 1 (takes the whole PID namespace down) and anything else
+        in their cgroups, then remove their network namespaces, veths and cgroups. Disks stay."""
+        for i in indexes:
+            for pid in (self._power_pid(i), self._init_pid(i)):
+                if pid:
+                    system.kill(pid)
+
+        def empty():
+            alive = [pid for i in indexes for pid in system.cgroup_pids(self._host_cgroup(i))]
+            for pid in alive:
+                system.kill(pid)
+            return not alive
+        if not system.wait_until(empty, timeout=20, interval=0.05):
+            raise LabError(f"processes of lab {self.index} did not die within 20s; try `down` again")
+        present_netns = set(system.netns_list())
+        system.ip_batch([f"link del {self._veth(i)}" for i in indexes if system.link_exists(self._veth(i))])
+        system.ip_batch([f"netns del {self._netns(i)}" for i in indexes if self._netns(i) in present_netns])
+        for i in indexes:
+            self._remove_cgroup(self._host_cgroup(i))
+            for name in ("power.pid", "init.pid"):
+                (self._host_dir(i) / "run" / name).unlink(missing_ok=True)
+
+    def _remove_cgroup(self, relpath):
+        if not system.wait_until(lambda: system.cgroup_remove(relpath), timeout=10, interval=0.05):
+            raise LabError(f"cgroup {relpath} could not be removed (processes left?); try `down` again")
+
+    def _wait_ssh(self, indexes, timeout=None):
+        indexes = list(indexes)
+        timeout = timeout or 60 + 2 * len(indexes)
+        deadline = time.monotonic() + timeout
+
+        def wait_one(i):
+            while time.monotonic() < deadline:
+                if _ssh_banner(self.host_ip(i)):
+                    return None
+                if not self._power_pid(i) and not self._init_pid(i):
+                    log = self._host_dir(i) / "run" / "console.log"
+                    return f"host {i} of lab {self.index} stopped while booting; see {log}"
+                time.sleep(0.05)
+            return f"host {i} of lab {self.index} did not answer ssh within {timeout}s"
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(32, len(indexes))) as pool:
+            problems = [p for p in pool.map(wait_one, indexes) if p]
+        if problems:
+            raise LabError(problems[0])
+
+    # ---- lab service -----------------------------------------------------------------------------
+
+    def _repository_dir(self):
+        """The stand-in Kubernetes package repository; an empty one while it cannot be had."""
+        try:
+            from kub_lab import repo
+            ensure = getattr(repo, "ensure_repository", None)
+            if ensure is not None:
+                return Path(ensure())
+        except (ImportError, NotImplementedError):
+            pass
+        except Exception as e:   # a broken repository must not keep the lab from running
+            print(f"kub-lab: warning: package repository unavailable ({type(e).__name__}: {e}); "
+                  "serving an empty one", file=sys.stderr)
+        empty = CACHE_DIR / "empty-repository"
+        empty.mkdir(parents=True, exist_ok=True)
+        return empty
+
+    def _start_service(self, repo_dir):
+        log = self.state_dir / "service.log"
+        env = dict(os.environ)
+        package_parent = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+        pid = system.spawn_detached(
+            [sys.executable, "-m", "kub_lab.service", "--bind", self.bridge_ip, "--port", str(SERVICE_PORT),
+             "--cache", str(CACHE_DIR / "aptcache"), "--repo", str(repo_dir)], log, env=env)
+        self._service_pid_path.write_text(f"{pid}\n")
+        system.cgroup_create(f"{self._cgroup}/service")
+        system.cgroup_join(pid, f"{self._cgroup}/service")
+
+        def listening():
+            try:
+                socket.create_connection((self.bridge_ip, SERVICE_PORT), timeout=0.5).close()
+                return True
+            except OSError:
+                return False
+        if not system.wait_until(lambda: listening() or not system.process_alive(pid), timeout=15):
+            raise LabError(f"lab service did not start listening within 15s; see {log}")
+        if not system.process_alive(pid):
+            raise LabError(f"lab service exited at start; see {log}")
+
+    def _stop_service(self):
+        pid = self._service_pid()
+        if pid:
+            system.kill(pid, signal.SIGTERM)
+            if not system.wait_until(lambda: not system.process_alive(pid), timeout=5):
+                system.kill(pid)
+        self._service_pid_path.unlink(missing_ok=True)
+        for pid in system.cgroup_pids(f"{self._cgroup}/service"):
+            system.kill(pid)
+
+    # ---- sysctls shared by all labs --------------------------------------------------------------
+
+    def _hold_sysctls(self):
+        """Raise the inotify limit while this lab is up; the value from before the first lab is kept."""
+        registry = STATE_ROOT / "sysctl"
+        with system.flock(STATE_ROOT / "sysctl.lock"):
+            (registry / "holders").mkdir(parents=True, exist_ok=True)
+            original = registry / INOTIFY_KEY
+            if not original.exists():
+                original.write_text(system.sysctl_get(INOTIFY_KEY) + "\n")
+            (registry / "holders" / str(self.index)).touch()
+            if int(system.sysctl_get(INOTIFY_KEY)) < INOTIFY_RAISED:
+                system.sysctl_set(INOTIFY_KEY, INOTIFY_RAISED)
+
+    def _release_sysctls(self):
+        """Give back the inotify limit; the last lab going down restores the original value."""
+        registry = STATE_ROOT / "sysctl"
+        with system.flock(STATE_ROOT / "sysctl.lock"):
+            (registry / "holders" / str(self.index)).unlink(missing_ok=True)
+            holders = registry / "holders"
+            others = [h for h in (holders.iterdir() if holders.exists() else [])
+                      if system.link_exists(f"kublab{h.name}")]   # a holder without its bridge is stale
+            original = registry / INOTIFY_KEY
+            if not others and original.exists():
+                system.sysctl_set(INOTIFY_KEY, original.read_text().strip())
+                original.unlink()
+                shutil.rmtree(holders, ignore_errors=True)
+
+    # ---- running commands in hosts ---------------------------------------------------------------
+
+    def exec_argv(self, i, cmd, term="dumb"):
+        """argv that runs cmd (argv list, or a shell string) as root in host i, in all its namespaces."""
+        pid = self._require_host(i)
+        argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        return ["nsenter", "-t", str(pid), "-a", "env", "-i", f"PATH={HOST_PATH}", "HOME=/root",
+                "LANG=C.UTF-8", f"TERM={term}"] + argv
+
+    def exec(self, i, cmd, check=True, input=None, timeout=60):
+        """Run cmd in host i as root; returns CompletedProcess (text). check=True raises CalledProcessError."""
+        argv = self.exec_argv(i, cmd)
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)   # also reaches the command inside the host
+            out, err = proc.communicate()
+            raise subprocess.TimeoutExpired(argv, timeout, out, err)
+        result = subprocess.CompletedProcess(argv, proc.returncode, out, err)
+        if check:
+            result.check_returncode()
+        return result
+
+    # ---- faults ----------------------------------------------------------------------------------
+
+    def cut(self, i):
+        """Unplug host i's cable: its link goes down (clients see connect timeouts)."""
+        self._require_host(i)
+        system.run(["ip", "link", "set", self._veth(i), "down"])
+
+    def heal(self, i):
+        self._require_host(i)
+        system.run(["ip", "link", "set", self._veth(i), "up"])
+
+    def loss(self, i, pct):
+        """Drop pct percent of host i's packets, both directions (in the bridge, unseen by the host)."""
+        self._require_host(i)
+        if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 100:
+            raise LabError(f"packet loss {pct!r} is out of range; use a whole percentage 0..100")
+        veth, table = self._veth(i), f"kublab{self.index}h{i}loss"
+        match = "" if pct >= 100 else f"numgen random mod 100 < {pct} "
+        system.nft_apply(f"""
+add table bridge {table}
+delete table bridge {table}
+table bridge {table} {{
+  chain inbound {{ type filter hook prerouting priority -300; iifname "{veth}" {match}drop; }}
+  chain outbound {{ type filter hook postrouting priority -300; oifname "{veth}" {match}drop; }}
+}}
+""")
+
+    def unloss(self, i):
+        self._require_host(i)
+        system.nft_delete_table("bridge", f"kublab{self.index}h{i}loss")
+
+    def slow(self, i, rate):
+        """Limit host i's link to rate (tc syntax, e.g. 200kbit), both directions."""
+        self._require_host(i)
+        if not isinstance(rate, str) or not RATE_PATTERN.fullmatch(rate):
+            raise LabError(f"rate {rate!r} is not understood; use a number with a unit, like 200kbit or 1mbit")
+        qdisc = ["qdisc", "replace", "dev"]
+        shape = ["root", "tbf", "rate", rate, "burst", "16kb", "latency", "2s"]
+        system.tc(qdisc + [self._veth(i)] + shape)
+        system.tc(qdisc + ["eth0"] + shape, netns=self._netns(i))
+
+    def unslow(self, i):
+        self._require_host(i)
+        system.run(["tc", "qdisc", "del", "dev", self._veth(i), "root"], check=False)
+        system.run(["tc", "-n", self._netns(i), "qdisc", "del", "dev", "eth0", "root"], check=False)
+
+    def kill_sshd(self, i):
+        """Kill sshd in host i (listener and sessions); it stays dead until start_sshd, a reboot or boot."""
+        self._require_host(i)
+        self.exec(i, "systemctl stop ssh.service ssh.socket; pkill -KILL -x sshd; true")
+
+    def start_sshd(self, i):
+        self._require_host(i)
+        self.exec(i, "systemctl start ssh.service")
+        self._wait_ssh([i])
+
+    def crash(self, i):
+        """Power host i off hard: every process dies at once, the disk is kept. Faults on it are cleared."""
+        self._require_host(i)
+        self._stop_hosts([i])
+
+    def boot(self, i):
+        """Power host i on again (after crash or a poweroff inside it); returns when it answers ssh."""
+        self._require_host_number(i)
+        if self._init_pid(i):
+            raise LabError(f"host {i} of lab {self.index} is already running")
+        config = self._config()
+        self._stop_hosts([i])   # leftovers of a poweroff from inside the host
+        self._start_host(i, Path(config["rootfs"]), config["hosts"])
+        self._wait_ssh([i])
+
+    def wipe(self, i):
+        """Give host i a fresh disk: crash it, throw its disk away, boot it. Same IP, host key, machine-id."""
+        self._require_host_number(i)
+        config = self._config()
+        self._stop_hosts([i])
+        shutil.rmtree(self._host_dir(i) / "disk", ignore_errors=True)
+        self._start_host(i, Path(config["rootfs"]), config["hosts"])
+        self._wait_ssh([i])
+
+
+class _Staging:
+    """Files to copy over a host's root at boot, with the owners and modes they must have there."""
+
+    def __init__(self, top, rootfs_dir):
+        self.top, self.rootfs = Path(top), Path(rootfs_dir)
+        self.users = {}
+        for line in (self.rootfs / "etc/passwd").read_text().splitlines():
+            name, _, uid, gid = line.split(":")[:4]
+            self.users[name] = (int(uid), int(gid))
+        self.new_dirs = {}
+
+    def add(self, rel, content, mode=0o644, user="root", dir_mode=0o755):
+        path = self.top / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+        path.chmod(mode)
+        os.chown(path, *self.users[user])
+        self.new_dirs.setdefault(Path(rel).parent, (dir_mode, self.users[user]))
+
+    def finish(self):
+        """Directories copy their mode and owner from the rootfs (cp -a keeps them); new ones as asked."""
+        for d in sorted(p for p in self.top.rglob("*") if p.is_dir()):
+            rel = d.relative_to(self.top)
+            existing = self.rootfs / rel
+            if existing.is_dir() and not existing.is_symlink():
+                st = existing.stat()
+                d.chmod(st.st_mode & 0o7777)
+                os.chown(d, st.st_uid, st.st_gid)
+            elif rel in self.new_dirs:
+                mode, owner = self.new_dirs[rel]
+                d.chmod(mode)
+                os.chown(d, *owner)
+        self.top.chmod(0o755)
+
+
+def _ssh_banner(ip):
+    """True when an ssh server answers on ip:22 (its banner arrives)."""
+    try:
+        with socket.create_connection((ip, 22), timeout=0.5) as sock:
+            sock.settimeout(2)
+            return sock.recv(4) == b"SSH-"
+    except OSError:
+        return False
+
+
+def _cni_manifest():
+    try:
+        from kub_lab import repo
+    except ImportError:
+        return None
+    return getattr(repo, "CNI_MANIFEST", None)
