@@ -1,0 +1,28 @@
+"""Shared helpers of the end-to-end tests."""
+import re
+
+MASTER, MINIONS = 1, (2, 3)        # the cluster's hosts
+SPARE = (4, 5)                     # hosts for bad-input cases
+TOKEN = re.compile(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b")   # a kubeadm bootstrap token
+
+
+def cluster_inputs(lab, master=MASTER, minions=MINIONS, **overrides):
+    inputs = lab.inputs()
+    inputs.update(master_ip=lab.host_ip(master), minion_ips=[lab.host_ip(i) for i in minions],
+                  ssh_connect_timeout=5)
+    inputs.update(overrides)
+    return inputs
+
+
+def host_state(lab, i):
+    """What kub would change on a host: a snapshot to compare before and after."""
+    script = ("for p in /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf /var/lib/kub "
+              "/etc/apt/sources.list.d/kubernetes.list /etc/sysctl.d/k8s.conf /etc/modules-load.d/k8s.conf "
+              "/etc/containerd/config.toml; do [ -e $p ] && echo present $p; done; "
+              "dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' containerd kubeadm kubelet kubectl 2>/dev/null;"
+              "systemctl is-active kubelet containerd 2>/dev/null; true")
+    return lab.exec(i, script).stdout
+
+
+def secrets_seen(text):
+    return TOKEN.findall(text)

@@ -1,0 +1,102 @@
+"""Bad input, through the real cfy CLI: one clear line naming the host and the fix; hosts left as they were."""
+import subprocess
+
+import pytest
+
+from e2e_support import SPARE, cluster_inputs, host_state
+
+pytestmark = pytest.mark.lab
+A, B = SPARE
+
+
+@pytest.fixture(scope="module", autouse=True)
+def spare_hosts_fresh(lab):
+    yield
+    for i in SPARE:
+        lab.wipe(i)
+
+
+def other_key(tmp_path):
+    key = tmp_path / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return str(key)
+
+
+def known_hosts_with(tmp_path, text):
+    path = tmp_path / "known_hosts_variant"
+    path.write_text(text)
+    return str(path)
+
+
+def changed_key_for(lab, tmp_path, i):
+    """A known_hosts where host i's IP carries another host's key (as after a reinstall)."""
+    other = [line for line in lab.known_hosts().splitlines() if line.startswith(lab.host_ip(B) + " ")][0]
+    return known_hosts_with(tmp_path, other.replace(lab.host_ip(B), lab.host_ip(i), 1) + "\n")
+
+
+# (case id, inputs(lab, tmp_path), expected fragment)
+CASES = [
+    ("unreachable", lambda lab, t: {"master_ip": lab.host_ip(9)},
+     "no answer on SSH port 22 within 5 s"),
+    ("wrong key", lambda lab, t: {"ssh_private_key_path": other_key(t)},
+     "SSH login as 'root' was refused"),
+    ("wrong user", lambda lab, t: {"ssh_user": "nobody-here"},
+     "SSH login as 'nobody-here' was refused"),
+    ("unknown host key", lambda lab, t: {"ssh_known_hosts_path": known_hosts_with(t, "")},
+     "unknown host key SHA256:"),
+    ("changed host key", lambda lab, t: {"ssh_known_hosts_path": changed_key_for(lab, t, A)},
+     "host key CHANGED"),
+    ("sudo needs a password", lambda lab, t: {"ssh_user": "kubpw"},
+     "sudo for 'kubpw' needs a password: set ssh.sudo_password"),
+    ("wrong sudo password", lambda lab, t: {"ssh_user": "kubpw", "ssh_sudo_password": "not-it"},
+     "sudo rejected the password of 'kubpw'"),
+    ("minion is the master", lambda lab, t: {"minion_ips": [lab.host_ip(B), lab.host_ip(A)]},
+     f"listed as a minion but it is already the master"),
+    ("minion twice", lambda lab, t: {"minion_ips": [lab.host_ip(B), lab.host_ip(B)]},
+     "listed as a minion but it is already a minion"),
+    ("invalid cidr", lambda lab, t: {"pod_network_cidr": "10.244.0.0/33"},
+     "pod_network_cidr '10.244.0.0/33' is not a valid CIDR"),
+    ("overlapping cidrs", lambda lab, t: {"pod_network_cidr": "10.96.0.0/16", "service_cidr": "10.96.0.0/12"},
+     "overlap"),
+    ("version not in repository", lambda lab, t: {"kubernetes_version": "1.99"},
+     "Kubernetes 1.99 is not in the package repository"),
+]
+
+
+@pytest.mark.parametrize("make_inputs,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_fails_early_and_changes_nothing(lab, new_cfy, tmp_path, make_inputs, expected):
+    before = {i: host_state(lab, i) for i in SPARE}
+    inputs = cluster_inputs(lab, master=A, minions=(B,))
+    inputs.update(make_inputs(lab, tmp_path))
+    cfy = new_cfy()
+    cfy.init(inputs)
+    result = cfy.install(check=False)
+    assert result.returncode != 0
+    assert expected in result.stdout, result.stdout[-3000:]
+    assert {i: host_state(lab, i) for i in SPARE} == before
+
+
+def test_unsupported_os_is_refused_before_any_change(lab, new_cfy):
+    lab.exec(B, "sed -i 's/^ID=.*/ID=centos/; s/^VERSION_ID=.*/VERSION_ID=\"9\"/' /etc/os-release")
+    before = host_state(lab, B)
+    cfy = new_cfy()
+    cfy.init(cluster_inputs(lab, master=B, minions=()))
+    result = cfy.install(check=False)
+    assert result.returncode != 0
+    assert f"{lab.host_ip(B)}: centos 9 is not supported: use a host with Debian 12" in result.stdout
+    assert host_state(lab, B) == before
+
+
+def test_api_port_taken_on_the_master(lab, new_cfy):
+    lab.exec(A, "systemd-run --unit kub-test-6443 python3 -m http.server 6443")
+    lab.exec(A, "for t in $(seq 50); do grep -q ':192B ' /proc/net/tcp && break; sleep 0.1; done")
+    try:
+        before = host_state(lab, A)
+        cfy = new_cfy()
+        cfy.init(cluster_inputs(lab, master=A, minions=()))
+        result = cfy.install(check=False)
+        assert result.returncode != 0
+        assert f"{lab.host_ip(A)}: port 6443 already in use, master needs it" in result.stdout
+        assert host_state(lab, A) == before
+    finally:
+        lab.exec(A, "systemctl stop kub-test-6443", check=False)

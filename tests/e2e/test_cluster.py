@@ -1,0 +1,121 @@
+"""One cluster through its life with the real cfy CLI: install (surviving a cut host), re-run, uninstall."""
+import json
+import os
+import stat
+import subprocess
+import time
+
+import pytest
+
+from e2e_support import MASTER, MINIONS, TOKEN, cluster_inputs
+from kub_lab.cfy import LocalCfy
+
+pytestmark = pytest.mark.lab
+HOSTS = (MASTER, *MINIONS)
+CUT = MINIONS[-1]
+outputs_seen = []   # every cfy output of this module, checked for secrets at the end
+
+
+@pytest.fixture(scope="module")
+def deployment(lab, tmp_path_factory):
+    cfy = LocalCfy(tmp_path_factory.mktemp("cluster"), blueprint_id="cluster")
+    cfy.stage()
+    cfy.kubeconfig = cfy.workdir / "admin.conf"
+    cfy.init(cluster_inputs(lab, local_kubeconfig_path=str(cfy.kubeconfig)))
+    yield cfy
+    for i in HOSTS:
+        lab.wipe(i)
+
+
+def ran(result):
+    outputs_seen.append(result.stdout)
+    return result
+
+
+def nodes(lab):
+    listing = json.loads(lab.exec(MASTER, "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json").stdout)
+    return {item["metadata"]["name"]: [c["status"] for c in item["status"]["conditions"]
+                                       if c["type"] == "Ready"][0] for item in listing["items"]}
+
+
+def test_install_survives_a_host_cut_during_configure_and_a_rerun_converges(lab, deployment):
+    proc = subprocess.Popen([deployment.cfy, "executions", "start", "install", "-b", deployment.blueprint_id,
+                             "--task-thread-pool-size", "8", "--task-retries", "2", "--task-retry-interval", "5"],
+                            env=deployment.env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        # the minion's configure has begun once kub wrote its modules file there: pull the cable then
+        deadline = time.monotonic() + 600
+        while lab.exec(CUT, "test -e /etc/modules-load.d/k8s.conf", check=False).returncode != 0:
+            assert proc.poll() is None, "install ended before the minion was configured"
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        lab.cut(CUT)
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        lab.heal(CUT)
+        if proc.poll() is None:
+            proc.kill()
+    outputs_seen.append(out)
+    assert proc.returncode != 0
+    assert f"{lab.host_ip(CUT)}: " in out
+    assert "connection was lost" in out or "no answer on SSH port" in out
+
+    ran(deployment.install())
+    assert set(nodes(lab).values()) == {"True"} and len(nodes(lab)) == 3
+
+
+def test_outputs_name_the_api_the_kubeconfig_and_the_nodes(lab, deployment):
+    outputs = deployment.outputs()
+    assert outputs["api_endpoint"] == f"https://{lab.host_ip(MASTER)}:6443"
+    path = outputs["kubeconfig_path"]
+    assert path == str(deployment.kubeconfig)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert f"server: https://{lab.host_ip(MASTER)}:6443" in open(path).read()
+    names = outputs["node_names"]
+    assert names["master"] == ["kubh1"] and sorted(names["minions"]) == ["kubh2", "kubh3"]
+    assert set(nodes(lab)) == {"kubh1", "kubh2", "kubh3"}
+
+
+def test_install_again_changes_nothing(lab, deployment):
+    watched = "/etc/containerd/config.toml /etc/apt/sources.list.d/kubernetes.list /etc/kubernetes/kubelet.conf"
+    before = {i: lab.exec(i, f"stat -c '%n %Y' {watched}").stdout for i in HOSTS}
+    out = ran(deployment.install()).stdout
+    step_lines = [line for line in out.splitlines() if "] [10.231." in line or "[10.231." in line]
+    assert step_lines
+    changed = [line for line in step_lines if ": " in line and
+               not any(word in line for word in ("no change", "preflight:", "nodes Ready", "ok"))]
+    assert not changed, changed
+    assert "kubeadm init: already initialised by this deployment" in out
+    assert out.count("kubeadm join: already a node of this cluster") == 2
+    assert {i: lab.exec(i, f"stat -c '%n %Y' {watched}").stdout for i in HOSTS} == before
+
+
+def test_ssh_user_gets_kubectl_on_the_master(lab, deployment):
+    # root logs in here, so root's kubeconfig is admin.conf itself; kubectl works without --kubeconfig
+    result = lab.exec(MASTER, "KUBECONFIG=/etc/kubernetes/admin.conf kubectl get nodes")
+    assert "kubh2" in result.stdout
+
+
+def test_uninstall_leaves_the_hosts_clean(lab, deployment):
+    ran(deployment.uninstall())
+    for i in HOSTS:
+        state = lab.exec(i, "ls -A /etc/kubernetes 2>/dev/null | grep -v manifests; ls -A /etc/kubernetes/manifests "
+                            "2>/dev/null; ls /var/lib/kub /etc/cni/net.d 2>/dev/null; "
+                            "systemctl is-active kubelet; true").stdout.split()
+        assert state == ["inactive"], (i, state)
+        # purge_packages is off: the packages stay (held), ready for a re-install
+        assert "ii" in lab.exec(i, "dpkg-query -W -f='${db:Status-Abbrev}' kubeadm").stdout
+    assert lab.exec(MASTER, "grep -c ':192B ' /proc/net/tcp", check=False).stdout.strip() in ("0", "")
+    assert not deployment.kubeconfig.exists()
+
+
+def test_no_secret_in_output_logs_or_state(deployment):
+    texts = list(outputs_seen)
+    for root, _, files in os.walk(deployment.workdir / ".cloudify"):
+        for name in files:
+            with open(os.path.join(root, name), errors="replace") as f:
+                texts.append(f.read())
+    everything = "\n".join(texts)
+    assert "install' workflow execution succeeded" in everything   # the logs really are in there
+    assert not TOKEN.findall(everything)
+    assert "client-key-data" not in everything and "PRIVATE KEY" not in everything
