@@ -96,6 +96,11 @@ class Lab:
         except FileNotFoundError:
             return None
 
+    def _write_config(self, config):
+        tmp = self._config_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(config))
+        tmp.replace(self._config_path)   # readers never see half a file
+
     def _host_count(self):
         config = self._config()
         return config["hosts"] if config else 0
@@ -146,7 +151,8 @@ class Lab:
             "index": self.index,
             "up": self.is_up(),
             "bridge_ip": self.bridge_ip,
-            "service": {"url": self.service_url, "pid": service_pid, "running": service_pid is not None},
+            "service": {"url": self.service_url, "pid": service_pid, "running": service_pid is not None,
+                        "repository": (self._config() or {}).get("repository")},
             "state_dir": str(self.state_dir),
             "hosts": {i: {"ip": self.host_ip(i), "hostname": f"kubh{i}", "up": self._init_pid(i) is not None,
                           "pid": self._init_pid(i)} for i in range(1, count + 1)},
@@ -239,7 +245,8 @@ class Lab:
         self._ensure_client_identity()
         for i in range(1, n + 1):
             self._ensure_host_identity(i)
-        self._config_path.write_text(json.dumps({"hosts": n, "rootfs": str(rootfs_dir)}))
+        config = {"hosts": n, "rootfs": str(rootfs_dir)}
+        self._write_config(config)
         self._network_up()
         self._hold_sysctls()
         system.cgroup_create(self._cgroup)
@@ -250,6 +257,8 @@ class Lab:
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, n)) as pool:
             list(pool.map(lambda i: self._start_host(i, rootfs_dir, n), range(1, n + 1)))
         repo_thread.join()
+        config["repository"] = str(repo["dir"])
+        self._write_config(config)
         self._start_service(repo["dir"])
         self.write_known_hosts(self.known_hosts_path)
         self._wait_ssh(range(1, n + 1))
@@ -433,9 +442,10 @@ table inet {self._cgroup} {{
         shutil.copy(self.state_dir / "kubpw.hash", run_dir / "kubpw.hash")
         return run_dir
 
-    def _stop_hosts(self, indexes):
+    def _stop_hosts(self, indexes, keep_network=False):
         """Power off hosts at once: kill their PID 1 (takes the whole PID namespace down) and anything else
-        in their cgroups, then remove their network namespaces, veths and cgroups. Disks stay."""
+        in their cgroups, remove their cgroups and (unless keep_network) their network namespaces and veths.
+        Disks stay."""
         for i in indexes:
             for pid in (self._power_pid(i), self._init_pid(i)):
                 if pid:
@@ -448,9 +458,10 @@ table inet {self._cgroup} {{
             return not alive
         if not system.wait_until(empty, timeout=20, interval=0.05):
             raise LabError(f"processes of lab {self.index} did not die within 20s; try `down` again")
-        present_netns = set(system.netns_list())
-        system.ip_batch([f"link del {self._veth(i)}" for i in indexes if system.link_exists(self._veth(i))])
-        system.ip_batch([f"netns del {self._netns(i)}" for i in indexes if self._netns(i) in present_netns])
+        if not keep_network:
+            present_netns = set(system.netns_list())
+            system.ip_batch([f"link del {self._veth(i)}" for i in indexes if system.link_exists(self._veth(i))])
+            system.ip_batch([f"netns del {self._netns(i)}" for i in indexes if self._netns(i) in present_netns])
         for i in indexes:
             self._remove_cgroup(self._host_cgroup(i))
             for name in ("power.pid", "init.pid"):
@@ -642,9 +653,10 @@ table bridge {table} {{
         self._wait_ssh([i])
 
     def crash(self, i):
-        """Power host i off hard: every process dies at once, the disk is kept. Faults on it are cleared."""
+        """Power host i off hard: every process dies at once, the disk is kept. Its network namespace stays
+        until boot (clients see "connection refused"); boot starts it with a fresh one, faults cleared."""
         self._require_host(i)
-        self._stop_hosts([i])
+        self._stop_hosts([i], keep_network=True)
 
     def boot(self, i):
         """Power host i on again (after crash or a poweroff inside it); returns when it answers ssh."""
@@ -652,7 +664,7 @@ table bridge {table} {{
         if self._init_pid(i):
             raise LabError(f"host {i} of lab {self.index} is already running")
         config = self._config()
-        self._stop_hosts([i])   # leftovers of a poweroff from inside the host
+        self._stop_hosts([i])   # the old network namespace, and leftovers of a poweroff inside the host
         self._start_host(i, Path(config["rootfs"]), config["hosts"])
         self._wait_ssh([i])
 

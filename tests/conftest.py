@@ -1,0 +1,33 @@
+"""Shared fixtures. `lab`: one lab of 5 hosts for the whole test session (index $KUB_LAB_INDEX, default 5)."""
+import concurrent.futures
+import os
+
+import pytest
+
+LAB_HOSTS = 5
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "lab: needs the lab's hosts (root, this machine's namespaces)")
+
+
+@pytest.fixture(scope="session")
+def lab():
+    from kub_lab.lab import Lab
+
+    lab = Lab(index=int(os.environ.get("KUB_LAB_INDEX", 5)))
+    lab.down()   # leftovers of an interrupted earlier run
+    lab.up(LAB_HOSTS)
+    yield lab
+    lab.down()
+
+
+@pytest.fixture
+def pristine_hosts(lab):
+    """Call with host numbers (none: all) to get them back with fresh disks; returns the lab."""
+    def wipe(*hosts):
+        hosts = hosts or range(1, LAB_HOSTS + 1)
+        with concurrent.futures.ThreadPoolExecutor() as pool:
+            list(pool.map(lab.wipe, hosts))
+        return lab
+    return wipe
