@@ -17,7 +17,7 @@ def lab():
 
     lab = Lab(index=int(os.environ.get("KUB_LAB_INDEX", 5)))
     lab.down()   # leftovers of an interrupted earlier run
-    lab.up(LAB_HOSTS)
+    lab.up(LAB_HOSTS, fresh=True)   # no disk state from earlier sessions
     yield lab
     lab.down()
 

@@ -28,7 +28,8 @@ def _parser():
             sub.add_argument(arg, type=kind)
         return sub
 
-    command("up", "start N hosts (1..64) and the lab service", ("N", int))
+    sub = command("up", "start N hosts (1..64) and the lab service", ("N", int))
+    sub.add_argument("--fresh", action="store_true", help="start every host with an empty disk")
     command("down", "stop the lab (host disks are kept)")
     command("status", "show the lab's hosts and service")
     sub = command("exec", "run a command as root in host I: exec I -- CMD...", ("I", int))
@@ -64,7 +65,7 @@ def _run(args):
     lab = Lab(args.index)
     c = args.command
     if c == "up":
-        lab.up(args.N)
+        lab.up(args.N, fresh=args.fresh)
         print(f"lab {lab.index} up: hosts {', '.join(lab.host_ip(i) for i in lab.hosts())}; "
               f"ssh -i {lab.ssh_private_key_path} -o UserKnownHostsFile={lab.known_hosts_path} root@{lab.host_ip(1)}")
     elif c == "down":

@@ -218,8 +218,9 @@ class Lab:
 
     # ---- up / down -------------------------------------------------------------------------------
 
-    def up(self, n=3):
-        """Start n hosts (1..64) and the lab service; returns when every host answers ssh."""
+    def up(self, n=3, fresh=False):
+        """Start n hosts (1..64) and the lab service; returns when every host answers ssh.
+        Hosts boot from the disks they had (a reboot) unless fresh: then all start with empty disks."""
         self._check_machine()
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_HOSTS:
             raise LabError(f"host count {n!r} is out of range; use 1..{MAX_HOSTS}")
@@ -233,18 +234,20 @@ class Lab:
                 raise LabError(f"10.231.{self.index}.0/24 is already used on this machine ({used[0]}); "
                                "pick another lab index")
             try:
-                self._up(n)
+                self._up(n, fresh)
             except BaseException:
                 self._teardown()
                 raise
 
-    def _up(self, n):
+    def _up(self, n, fresh):
         rootfs_dir = rootfs.ensure_rootfs()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state_dir.chmod(0o700)
         self._ensure_client_identity()
         for i in range(1, n + 1):
             self._ensure_host_identity(i)
+            if fresh:
+                shutil.rmtree(self._host_dir(i) / "disk", ignore_errors=True)
         config = {"hosts": n, "rootfs": str(rootfs_dir)}
         self._write_config(config)
         self._network_up()

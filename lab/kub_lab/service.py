@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -154,6 +155,12 @@ class LabServer(ThreadingHTTPServer):
         self.bind_ip, self.port = bind_ip, port
         self.cache_dir, self.repo_dir = Path(cache_dir), Path(repo_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
+        for part in self.cache_dir.glob(".part-*"):   # downloads cut short; the cache is shared, so only old ones
+            try:
+                if time.time() - part.stat().st_mtime > 3600:
+                    part.unlink()
+            except FileNotFoundError:
+                pass
         super().__init__((bind_ip, port), Handler)
 
 
