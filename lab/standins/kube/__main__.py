@@ -1,0 +1,3 @@
+from kube.main import main
+
+main()

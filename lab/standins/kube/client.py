@@ -1,0 +1,302 @@
+"""Kubeconfig files and a small HTTPS REST client for the API server (client certs or bearer tokens)."""
+import base64
+import http.client
+import json
+import os
+import socket
+import ssl
+import tempfile
+import urllib.parse
+
+from kube import util
+
+
+class ApiError(Exception):
+    """An HTTP error answered by the API server, carrying its Status object."""
+
+    def __init__(self, code, status):
+        self.code = code
+        self.status = status if isinstance(status, dict) else {}
+        self.reason = self.status.get("reason") or http.client.responses.get(code, "Unknown")
+        self.message = self.status.get("message") or str(status)
+        super().__init__(self.message)
+
+    def kubectl_text(self):
+        if self.code == 401:
+            return "error: You must be logged in to the server (Unauthorized)"
+        return "Error from server (%s): %s" % (self.reason, self.message)
+
+
+class ConnectError(Exception):
+    """The server could not be reached; text follows Go's net errors (dial tcp ...: connect: ...)."""
+
+    def __init__(self, host, port, detail, refused=False, tls=False):
+        self.host, self.port, self.detail, self.refused, self.tls = host, port, detail, refused, tls
+        super().__init__(detail)
+
+    def kubectl_text(self):
+        if self.refused:
+            return ("The connection to the server %s:%s was refused - did you specify the right host or port?"
+                    % (self.host, self.port))
+        return "Unable to connect to the server: %s" % self.detail
+
+
+def default_kubeconfig_path():
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        for p in env.split(":"):
+            if p and os.path.exists(p):
+                return p
+        return env.split(":")[0]
+    return os.path.join(os.path.expanduser("~"), ".kube", "config")
+
+
+def load_kubeconfig(path):
+    text = util.read_text(path)
+    if text is None:
+        raise FileNotFoundError(path)
+    docs = util.yaml_load_all(text)
+    return docs[0] if docs else {}
+
+
+def _named(items, name):
+    for it in items or []:
+        if it.get("name") == name:
+            return it
+    return None
+
+
+def _data(entry, key, base_dir):
+    """Inline *-data (base64) or a file path, relative to the kubeconfig's directory like kubectl."""
+    if entry.get(key + "-data"):
+        return base64.b64decode(entry[key + "-data"])
+    if entry.get(key):
+        p = entry[key]
+        if not os.path.isabs(p):
+            p = os.path.join(base_dir, p)
+        with open(p, "rb") as f:
+            return f.read()
+    return None
+
+
+def client_from_kubeconfig(path, context=None, timeout=30, server=None):
+    cfg = load_kubeconfig(path)
+    base = os.path.dirname(os.path.abspath(path))
+    ctx_name = context or cfg.get("current-context")
+    ctx = (_named(cfg.get("contexts"), ctx_name) or {}).get("context")
+    if not ctx:
+        raise ValueError('context was not found for specified context: %s' % ctx_name if ctx_name else
+                         "invalid configuration: no configuration has been provided")
+    cluster = (_named(cfg.get("clusters"), ctx.get("cluster")) or {}).get("cluster") or {}
+    user = (_named(cfg.get("users"), ctx.get("user")) or {}).get("user") or {}
+    return Client(server or cluster.get("server"), ca=_data(cluster, "certificate-authority", base),
+                  cert=_data(user, "client-certificate", base), key=_data(user, "client-key", base),
+                  token=user.get("token"), insecure=bool(cluster.get("insecure-skip-tls-verify")),
+                  timeout=timeout)
+
+
+def make_kubeconfig(server, ca_pem, user, cluster="kubernetes", cert_pem=None, key_pem=None, token=None,
+                    cert_file=None, key_file=None):
+    """Kubeconfig text shaped like kubeadm's (embedded base64 data unless file paths are given)."""
+    u = {}
+    if cert_file:
+        u["client-certificate"] = cert_file
+        u["client-key"] = key_file
+    elif cert_pem:
+        u["client-certificate-data"] = util_b64(cert_pem)
+        u["client-key-data"] = util_b64(key_pem)
+    if token:
+        u["token"] = token
+    ctx = "%s@%s" % (user, cluster)
+    cfg = {
+        "apiVersion": "v1",
+        "clusters": [{"cluster": {"certificate-authority-data": util_b64(ca_pem), "server": server},
+                      "name": cluster}],
+        "contexts": [{"context": {"cluster": cluster, "user": user}, "name": ctx}],
+        "current-context": ctx,
+        "kind": "Config",
+        "preferences": {},
+        "users": [{"name": user, "user": u}],
+    }
+    return util.yaml_dump(cfg)
+
+
+def util_b64(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.b64encode(data).decode()
+
+
+class Client:
+    def __init__(self, server, ca=None, cert=None, key=None, token=None, insecure=False, timeout=30):
+        u = urllib.parse.urlsplit(server or "http://localhost:8080")
+        self.scheme = u.scheme
+        self.host = u.hostname
+        self.port = u.port or (443 if u.scheme == "https" else 80)
+        self.server = "%s://%s" % (u.scheme, u.netloc)
+        self.token = token
+        self.timeout = timeout
+        self.ctx = None
+        if self.scheme == "https":
+            if insecure or not ca:
+                self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                self.ctx.check_hostname = False
+                self.ctx.verify_mode = ssl.CERT_NONE
+            else:
+                self.ctx = ssl.create_default_context(cadata=ca.decode() if isinstance(ca, bytes) else ca)
+            if cert and key:
+                with tempfile.TemporaryDirectory() as d:
+                    cp, kp = os.path.join(d, "c"), os.path.join(d, "k")
+                    util.write_file(cp, cert)
+                    util.write_file(kp, key)
+                    self.ctx.load_cert_chain(cp, kp)
+
+    def hostport(self):
+        return "%s:%s" % (self.host, self.port)
+
+    def request(self, method, path, body=None, content_type="application/json", query=None, timeout=None):
+        if query:
+            q = {k: v for k, v in query.items() if v not in (None, "")}
+            if q:
+                path += ("&" if "?" in path else "?") + urllib.parse.urlencode(q)
+        headers = {"Accept": "application/json", "User-Agent": "kubectl/v1.31 (linux/amd64) kubernetes"}
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            headers["Content-Type"] = content_type
+        if self.token:
+            headers["Authorization"] = "Bearer " + self.token
+        t = timeout or self.timeout
+        if self.scheme == "https":
+            conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=t)
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=t)
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+        except ssl.SSLCertVerificationError as e:
+            raise ConnectError(self.host, self.port, "tls: failed to verify certificate: x509: %s" % _x509_text(e),
+                               tls=True)
+        except ssl.SSLError as e:
+            raise ConnectError(self.host, self.port, "remote error: tls: %s" % (e.reason or e).__str__().lower(),
+                               tls=True)
+        except ConnectionRefusedError:
+            raise ConnectError(self.host, self.port, "dial tcp %s: connect: connection refused" % self.hostport(),
+                               refused=True)
+        except (socket.timeout, TimeoutError):
+            raise ConnectError(self.host, self.port, "dial tcp %s: i/o timeout" % self.hostport())
+        except OSError as e:
+            text = {113: "no route to host", 101: "network is unreachable", 104: "connection reset by peer"}.get(
+                e.errno, os.strerror(e.errno) if e.errno else str(e))
+            raise ConnectError(self.host, self.port, "dial tcp %s: connect: %s" % (self.hostport(), text.lower()))
+        finally:
+            conn.close()
+        try:
+            obj = json.loads(raw) if raw else {}
+        except ValueError:
+            obj = {"message": raw.decode(errors="replace")}
+        if resp.status >= 400:
+            raise ApiError(resp.status, obj)
+        return obj
+
+    def get(self, path, **query):
+        return self.request("GET", path, query=query)
+
+    def create(self, path, obj):
+        return self.request("POST", path, obj)
+
+    def replace(self, path, obj):
+        return self.request("PUT", path, obj)
+
+    def patch(self, path, patch, kind="merge"):
+        ct = {"merge": "application/merge-patch+json", "json": "application/json-patch+json",
+              "strategic": "application/strategic-merge-patch+json"}[kind]
+        return self.request("PATCH", path, patch, content_type=ct)
+
+    def delete(self, path):
+        return self.request("DELETE", path)
+
+
+def _x509_text(err):
+    msg = getattr(err, "verify_message", "") or str(err)
+    if "unable to get local issuer" in msg or "self-signed" in msg or "self signed" in msg:
+        return ('certificate signed by unknown authority (possibly because of "crypto/rsa: verification error" '
+                'while trying to verify candidate authority certificate "kubernetes")')
+    if "IP address mismatch" in msg or "Hostname mismatch" in msg:
+        return "certificate is not valid for the requested host (%s)" % msg
+    if "expired" in msg:
+        return "certificate has expired or is not yet valid"
+    return msg
+
+
+# resources: plural name -> (group/version, Kind, namespaced)
+RESOURCES = {
+    "namespaces": ("v1", "Namespace", False), "nodes": ("v1", "Node", False),
+    "pods": ("v1", "Pod", True), "services": ("v1", "Service", True),
+    "configmaps": ("v1", "ConfigMap", True), "secrets": ("v1", "Secret", True),
+    "serviceaccounts": ("v1", "ServiceAccount", True), "endpoints": ("v1", "Endpoints", True),
+    "events": ("v1", "Event", True), "persistentvolumes": ("v1", "PersistentVolume", False),
+    "persistentvolumeclaims": ("v1", "PersistentVolumeClaim", True),
+    "resourcequotas": ("v1", "ResourceQuota", True), "limitranges": ("v1", "LimitRange", True),
+    "replicationcontrollers": ("v1", "ReplicationController", True),
+    "daemonsets": ("apps/v1", "DaemonSet", True), "deployments": ("apps/v1", "Deployment", True),
+    "replicasets": ("apps/v1", "ReplicaSet", True), "statefulsets": ("apps/v1", "StatefulSet", True),
+    "jobs": ("batch/v1", "Job", True), "cronjobs": ("batch/v1", "CronJob", True),
+    "clusterroles": ("rbac.authorization.k8s.io/v1", "ClusterRole", False),
+    "clusterrolebindings": ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", False),
+    "roles": ("rbac.authorization.k8s.io/v1", "Role", True),
+    "rolebindings": ("rbac.authorization.k8s.io/v1", "RoleBinding", True),
+    "leases": ("coordination.k8s.io/v1", "Lease", True),
+    "certificatesigningrequests": ("certificates.k8s.io/v1", "CertificateSigningRequest", False),
+    "customresourcedefinitions": ("apiextensions.k8s.io/v1", "CustomResourceDefinition", False),
+    "storageclasses": ("storage.k8s.io/v1", "StorageClass", False),
+    "csidrivers": ("storage.k8s.io/v1", "CSIDriver", False),
+    "priorityclasses": ("scheduling.k8s.io/v1", "PriorityClass", False),
+    "networkpolicies": ("networking.k8s.io/v1", "NetworkPolicy", True),
+    "ingresses": ("networking.k8s.io/v1", "Ingress", True),
+    "ingressclasses": ("networking.k8s.io/v1", "IngressClass", False),
+    "poddisruptionbudgets": ("policy/v1", "PodDisruptionBudget", True),
+    "validatingwebhookconfigurations": ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", False),
+    "mutatingwebhookconfigurations": ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", False),
+    "apiservices": ("apiregistration.k8s.io/v1", "APIService", False),
+    "runtimeclasses": ("node.k8s.io/v1", "RuntimeClass", False),
+}
+KIND_TO_RESOURCE = {v[1]: k for k, v in RESOURCES.items()}
+SHORT_NAMES = {"no": "nodes", "node": "nodes", "ns": "namespaces", "namespace": "namespaces", "po": "pods",
+               "pod": "pods", "svc": "services", "service": "services", "cm": "configmaps",
+               "configmap": "configmaps", "secret": "secrets", "sa": "serviceaccounts",
+               "serviceaccount": "serviceaccounts", "ds": "daemonsets", "daemonset": "daemonsets",
+               "deploy": "deployments", "deployment": "deployments", "rs": "replicasets",
+               "replicaset": "replicasets", "sts": "statefulsets", "csr": "certificatesigningrequests",
+               "ev": "events", "event": "events", "lease": "leases", "crd": "customresourcedefinitions",
+               "ep": "endpoints", "pv": "persistentvolumes", "pvc": "persistentvolumeclaims",
+               "job": "jobs", "cj": "cronjobs", "clusterrole": "clusterroles",
+               "clusterrolebinding": "clusterrolebindings", "role": "roles", "rolebinding": "rolebindings",
+               "sc": "storageclasses", "pc": "priorityclasses", "netpol": "networkpolicies",
+               "ing": "ingresses", "pdb": "poddisruptionbudgets"}
+
+
+def resource_for(kind, api_version):
+    """(plural, namespaced) for a manifest kind; unknown kinds are guessed like a discovery-less client."""
+    if kind in KIND_TO_RESOURCE:
+        plural = KIND_TO_RESOURCE[kind]
+        return plural, RESOURCES[plural][2]
+    low = kind.lower()
+    plural = low + ("es" if low.endswith("s") else "s")
+    if low.endswith("y"):
+        plural = low[:-1] + "ies"
+    return plural, True
+
+
+def resource_path(api_version, plural, namespace=None, name=None, sub=None):
+    base = "/api/v1" if api_version == "v1" else "/apis/" + api_version
+    p = base
+    if namespace:
+        p += "/namespaces/" + namespace
+    p += "/" + plural
+    if name:
+        p += "/" + name
+    if sub:
+        p += "/" + sub
+    return p

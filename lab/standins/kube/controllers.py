@@ -1,0 +1,307 @@
+"""kube-controller-manager: the controllers an installer's cluster visibly depends on.
+
+- csrsigning/csrapproving: approve and sign kubelet client CSRs from bootstrap tokens and nodes
+- nodelifecycle: mark a node's conditions Unknown when its kubelet stops posting status
+  (--node-monitor-grace-period), and keep the not-ready/unreachable taints in step
+- nodeipam: give each node a podCIDR from --cluster-cidr when --allocate-node-cidrs=true
+- tokencleaner: delete expired bootstrap token secrets
+- daemonset, deployment (+ a simple scheduler), podgc
+"""
+import base64
+import ipaddress
+import os
+import random
+import string
+import time
+
+from kube import client as kclient
+from kube import pki, util
+from kube.components import self_signed_context, serve_health
+
+KUBELET_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
+DEFAULT_TOLERATIONS = [
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/memory-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
+]
+
+
+def rand_suffix(n=5):
+    return "".join(random.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(n))
+
+
+def tolerates(tolerations, taint):
+    for t in tolerations or []:
+        if t.get("effect") and t["effect"] != taint.get("effect"):
+            continue
+        if t.get("operator") == "Exists":
+            if not t.get("key") or t["key"] == taint.get("key"):
+                return True
+        elif t.get("key") == taint.get("key") and t.get("value", "") == taint.get("value", ""):
+            return True
+    return False
+
+
+def fits(pod_spec, node, extra_tolerations=()):
+    sel = pod_spec.get("nodeSelector") or {}
+    labels = node["metadata"].get("labels") or {}
+    if any(labels.get(k) != v for k, v in sel.items()):
+        return False
+    tols = list(pod_spec.get("tolerations") or []) + list(extra_tolerations)
+    for taint in (node.get("spec") or {}).get("taints") or []:
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tols, taint):
+            return False
+    return True
+
+
+def ready_status(node):
+    for c in (node.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return c.get("status")
+    return None
+
+
+class Controllers:
+    def __init__(self, api, opts):
+        self.api = api
+        self.grace = util.parse_duration(opts.get("node-monitor-grace-period", "20s"))
+        self.ca_cert = util.read_text(opts.get("cluster-signing-cert-file", "/etc/kubernetes/pki/ca.crt"))
+        self.ca_key = util.read_text(opts.get("cluster-signing-key-file", "/etc/kubernetes/pki/ca.key"))
+        self.allocate = opts.get("allocate-node-cidrs") == "true"
+        self.cluster_cidr = opts.get("cluster-cidr")
+        self.seen = {}  # node name -> (heartbeat value, local monotonic time it last changed)
+
+    def run_once(self):
+        nodes = self.api.get("/api/v1/nodes")["items"]
+        for step in (self.sign_csrs, lambda: self.node_lifecycle(nodes), lambda: self.node_ipam(nodes),
+                     self.clean_tokens, lambda: self.daemonsets(nodes), self.deployments,
+                     lambda: self.schedule(nodes), lambda: self.pod_gc(nodes)):
+            try:
+                step()
+            except (kclient.ApiError, kclient.ConnectError) as e:
+                util.klog("E", "controller step failed: %s" % e)
+
+    def sign_csrs(self):
+        for csr in self.api.get("/apis/certificates.k8s.io/v1/certificatesigningrequests")["items"]:
+            spec, st = csr.get("spec") or {}, csr.get("status") or {}
+            if st.get("certificate") or any(c.get("type") == "Denied" for c in st.get("conditions") or []):
+                continue
+            if spec.get("signerName") != KUBELET_SIGNER:
+                continue
+            user = spec.get("username", "")
+            if not (user.startswith("system:bootstrap:") or user.startswith("system:node:")):
+                continue
+            req = base64.b64decode(spec["request"])
+            cn, orgs = pki.csr_subject(req)
+            if not cn.startswith("system:node:") or orgs != ["system:nodes"]:
+                self.set_csr_status(csr, [{"type": "Denied", "status": "True", "reason": "InvalidRequest",
+                                           "message": "subject must be system:node:<name> in system:nodes"}])
+                continue
+            if user.startswith("system:node:") and user != cn:
+                continue
+            cert, _ = pki.sign(self.ca_cert, self.ca_key, cn, orgs, client=True, csr=req)
+            self.set_csr_status(csr, [{"type": "Approved", "status": "True", "reason": "AutoApproved",
+                                       "message": "Auto approving kubelet client certificate after SubjectAccessReview.",
+                                       "lastUpdateTime": util.rfc3339(), "lastTransitionTime": util.rfc3339()}],
+                                base64.b64encode(cert).decode())
+
+    def set_csr_status(self, csr, conditions, cert=None):
+        status = {"conditions": conditions}
+        if cert:
+            status["certificate"] = cert
+        name = csr["metadata"]["name"]
+        self.api.replace("/apis/certificates.k8s.io/v1/certificatesigningrequests/%s/status" % name,
+                         dict(csr, status=status))
+
+    def node_lifecycle(self, nodes):
+        now = time.monotonic()
+        for node in nodes:
+            name = node["metadata"]["name"]
+            conds = (node.get("status") or {}).get("conditions") or []
+            ready = next((c for c in conds if c.get("type") == "Ready"), None)
+            hb = ready.get("lastHeartbeatTime") if ready else None
+            prev = self.seen.get(name)
+            if prev is None or prev[0] != hb:
+                self.seen[name] = (hb, now)  # judge silence by our own clock, not the node's
+                prev = self.seen[name]
+            if ready and ready.get("status") != "Unknown" and now - prev[1] > self.grace:
+                stamp = util.rfc3339()
+                for c in conds:
+                    c.update(status="Unknown", reason="NodeStatusUnknown",
+                             message="Kubelet stopped posting node status.", lastTransitionTime=stamp)
+                self.api.replace("/api/v1/nodes/%s/status" % name, node)
+                util.klog("I", "node %s: Kubelet stopped posting node status" % name)
+            self.sync_taints(node)
+
+    def sync_taints(self, node):
+        st = ready_status(node)
+        want = {"False": "node.kubernetes.io/not-ready", "Unknown": "node.kubernetes.io/unreachable"}.get(st)
+        managed = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+        taints = (node.get("spec") or {}).get("taints") or []
+        keep = [t for t in taints if t.get("key") not in managed]
+        if want:
+            keep.append({"key": want, "effect": "NoSchedule"})
+        if keep != taints:
+            self.api.patch("/api/v1/nodes/%s" % node["metadata"]["name"], {"spec": {"taints": keep or None}})
+
+    def node_ipam(self, nodes):
+        if not self.allocate or not self.cluster_cidr:
+            return
+        net = ipaddress.ip_network(self.cluster_cidr.split(",")[0], strict=False)
+        subnets = net.subnets(new_prefix=24) if net.prefixlen <= 24 else iter([net])
+        used = {(n.get("spec") or {}).get("podCIDR") for n in nodes}
+        for node in sorted(nodes, key=lambda n: n["metadata"]["creationTimestamp"]):
+            if (node.get("spec") or {}).get("podCIDR"):
+                continue
+            for sn in subnets:
+                if str(sn) not in used:
+                    used.add(str(sn))
+                    self.api.patch("/api/v1/nodes/%s" % node["metadata"]["name"],
+                                   {"spec": {"podCIDR": str(sn), "podCIDRs": [str(sn)]}})
+                    break
+
+    def clean_tokens(self):
+        from kube.apiserver import token_expired
+        for sec in self.api.get("/api/v1/namespaces/kube-system/secrets")["items"]:
+            if sec.get("type") != "bootstrap.kubernetes.io/token":
+                continue
+            data = {k: base64.b64decode(v).decode() for k, v in (sec.get("data") or {}).items()}
+            if token_expired(data):
+                self.api.delete("/api/v1/namespaces/kube-system/secrets/" + sec["metadata"]["name"])
+
+    def daemonsets(self, nodes):
+        pods = self.api.get("/api/v1/pods")["items"]
+        for ds in self.api.get("/apis/apps/v1/daemonsets")["items"]:
+            ns, name, uid = ds["metadata"]["namespace"], ds["metadata"]["name"], ds["metadata"]["uid"]
+            template = (ds.get("spec") or {}).get("template") or {}
+            spec = template.get("spec") or {}
+            owned = [p for p in pods if any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or [])]
+            by_node = {p["spec"].get("nodeName"): p for p in owned}
+            wanted = [n for n in nodes if fits(spec, n, DEFAULT_TOLERATIONS)]
+            for node in wanted:
+                nn = node["metadata"]["name"]
+                if nn in by_node:
+                    continue
+                pod = {"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": "%s-%s" % (name, rand_suffix()), "namespace": ns,
+                                    "labels": dict((template.get("metadata") or {}).get("labels") or {},
+                                                   **{"pod-template-generation": "1"}),
+                                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": name,
+                                                         "uid": uid, "controller": True,
+                                                         "blockOwnerDeletion": True}]},
+                       "spec": dict(spec, nodeName=nn,
+                                    tolerations=list(spec.get("tolerations") or []) + DEFAULT_TOLERATIONS)}
+                self.api.create("/api/v1/namespaces/%s/pods" % ns, pod)
+            wanted_names = {n["metadata"]["name"] for n in wanted}
+            for nn, p in by_node.items():
+                if nn not in wanted_names:
+                    self.delete_pod(p)
+            ready = sum(1 for p in owned if p["spec"].get("nodeName") in wanted_names and pod_ready(p))
+            st = {"currentNumberScheduled": len(wanted), "desiredNumberScheduled": len(wanted),
+                  "numberMisscheduled": 0, "numberReady": ready, "numberAvailable": ready,
+                  "updatedNumberScheduled": len(wanted), "observedGeneration": ds["metadata"].get("generation", 1)}
+            if ds.get("status") != st:
+                self.api.replace("/apis/apps/v1/namespaces/%s/daemonsets/%s/status" % (ns, name), dict(ds, status=st))
+        # pods whose DaemonSet is gone
+        live = {ds["metadata"]["uid"] for ds in self.api.get("/apis/apps/v1/daemonsets")["items"]}
+        for p in pods:
+            refs = [o for o in p["metadata"].get("ownerReferences") or [] if o.get("kind") == "DaemonSet"]
+            if refs and refs[0].get("uid") not in live:
+                self.delete_pod(p)
+
+    def deployments(self):
+        pods = self.api.get("/api/v1/pods")["items"]
+        deps = self.api.get("/apis/apps/v1/deployments")["items"]
+        for d in deps:
+            ns, name, uid = d["metadata"]["namespace"], d["metadata"]["name"], d["metadata"]["uid"]
+            spec = d.get("spec") or {}
+            want = spec.get("replicas", 1)
+            template = spec.get("template") or {}
+            owned = [p for p in pods if any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or [])]
+            for _ in range(want - len(owned)):
+                pod = {"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": "%s-%s-%s" % (name, "".join(random.choice(string.digits + "bcdf")
+                                                                         for _ in range(9)), rand_suffix()),
+                                    "namespace": ns, "labels": dict((template.get("metadata") or {}).get("labels") or {}),
+                                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                                         "name": name, "uid": uid, "controller": True}]},
+                       "spec": dict(template.get("spec") or {})}
+                self.api.create("/api/v1/namespaces/%s/pods" % ns, pod)
+            for p in owned[want:]:
+                self.delete_pod(p)
+            ready = sum(1 for p in owned[:want] if pod_ready(p))
+            st = {"replicas": min(len(owned), want) if owned else 0, "readyReplicas": ready,
+                  "availableReplicas": ready, "updatedReplicas": min(len(owned), want),
+                  "observedGeneration": d["metadata"].get("generation", 1)}
+            if ready < want:
+                st["unavailableReplicas"] = want - ready
+            if d.get("status") != st:
+                self.api.replace("/apis/apps/v1/namespaces/%s/deployments/%s/status" % (ns, name), dict(d, status=st))
+        live = {d["metadata"]["uid"] for d in deps}
+        for p in pods:
+            refs = [o for o in p["metadata"].get("ownerReferences") or [] if o.get("kind") == "Deployment"]
+            if refs and refs[0].get("uid") not in live:
+                self.delete_pod(p)
+
+    def schedule(self, nodes):
+        """Bind pending pods to a Ready, schedulable node whose taints they tolerate (fewest pods first)."""
+        pods = self.api.get("/api/v1/pods")["items"]
+        load = {}
+        for p in pods:
+            load[p["spec"].get("nodeName")] = load.get(p["spec"].get("nodeName"), 0) + 1
+        for p in pods:
+            if p["spec"].get("nodeName"):
+                continue
+            cands = [n for n in nodes if ready_status(n) == "True" and not (n.get("spec") or {}).get("unschedulable")
+                     and fits(p["spec"], n)]
+            if not cands:
+                continue
+            node = min(cands, key=lambda n: (load.get(n["metadata"]["name"], 0), n["metadata"]["name"]))
+            nn = node["metadata"]["name"]
+            load[nn] = load.get(nn, 0) + 1
+            self.api.patch("/api/v1/namespaces/%s/pods/%s" % (p["metadata"]["namespace"], p["metadata"]["name"]),
+                           {"spec": {"nodeName": nn}})
+
+    def pod_gc(self, nodes):
+        names = {n["metadata"]["name"] for n in nodes}
+        for p in self.api.get("/api/v1/pods")["items"]:
+            nn = p["spec"].get("nodeName")
+            if nn and nn not in names:
+                self.delete_pod(p)
+
+    def delete_pod(self, p):
+        try:
+            self.api.delete("/api/v1/namespaces/%s/pods/%s" % (p["metadata"]["namespace"], p["metadata"]["name"]))
+        except kclient.ApiError as e:
+            if e.code != 404:
+                raise
+
+
+def pod_ready(p):
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (p.get("status") or {}).get("conditions") or [])
+
+
+def main(argv):
+    opts = {}
+    for a in argv:
+        if a.startswith("--"):
+            k, _, v = a[2:].partition("=")
+            opts[k] = v if _ else "true"
+    serve_health(opts.get("bind-address", "127.0.0.1"), int(opts.get("secure-port", "10257")),
+                 self_signed_context("kube-controller-manager"))
+    kubeconfig = opts.get("kubeconfig", "/etc/kubernetes/controller-manager.conf")
+    ctrl = None
+    while True:
+        try:
+            if ctrl is None:
+                ctrl = Controllers(kclient.client_from_kubeconfig(kubeconfig, timeout=10), opts)
+            ctrl.run_once()
+        except (kclient.ApiError, kclient.ConnectError, OSError, ValueError) as e:
+            util.klog("E", "controller loop: %s" % e)
+        time.sleep(1)
