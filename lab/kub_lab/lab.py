@@ -50,7 +50,9 @@ def _index_from_env():
 class Lab:
     def __init__(self, index=None):
         index = _index_from_env() if index is None else index
-        if not isinstance(index, int) or not 0 <= index <= MAX_INDEX:
+        if isinstance(index, str) and index.isdigit():
+            index = int(index)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= MAX_INDEX:
             raise LabError(f"lab index {index!r} is out of range; use 0..{MAX_INDEX}")
         self.index = index
         self.bridge = f"kublab{index}"

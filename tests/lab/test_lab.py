@@ -283,6 +283,7 @@ def test_wipe_gives_a_fresh_disk_with_the_same_identity(lab, pristine_hosts):
 # ---- bad input ---------------------------------------------------------------------------------
 
 def test_bad_input_is_refused_with_one_line(lab):
+    Lab(SECOND_INDEX).down()   # leftovers of an interrupted earlier run
     index = str(lab.index)
     assert_refused(cli("--index", index, "up", "0"), "1..64")
     assert_refused(cli("--index", index, "up", "300"), "1..64")
