@@ -5,20 +5,25 @@ Every failure becomes a one-line RemoteError that names the host, the problem an
 import base64
 import hashlib
 import io
+import logging
 import os
+import select
 import shlex
 import socket
+import time
 from dataclasses import dataclass
 from importlib import resources
 
 import paramiko
 from fabric import Config, Connection
-from invoke.exceptions import CommandTimedOut
 
 # A peer that stops acknowledging for this long is dead: commands fail instead of hanging on a cut link.
 DEAD_PEER_SECONDS = 30
 KEEPALIVE_SECONDS = 5
 DEFAULT_COMMAND_TIMEOUT = 900
+
+# paramiko tells of every connect and login at INFO: noise in Cloudify events
+logging.getLogger("paramiko").setLevel(logging.WARNING)
 
 
 class RemoteError(Exception):
@@ -102,7 +107,7 @@ class Host:
 
     def open(self):
         s = self.settings
-        config = Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True}})
+        config = Config(overrides={"load_ssh_configs": False})
         connect_kwargs = {"allow_agent": False, "look_for_keys": False, "banner_timeout": s.connect_timeout,
                           "auth_timeout": s.connect_timeout, "sock": self._socket()}
         if s.private_key:
@@ -186,15 +191,7 @@ class Host:
             prefix, password_line = self._sudo()
             command = f"{prefix} -- sh -c {shlex.quote(command)}" if prefix else command
             stdin = password_line + stdin
-        try:
-            res = self._conn.run(command, in_stream=io.StringIO(stdin), timeout=timeout)
-        except CommandTimedOut:
-            raise RemoteError(f"{self.ip}: a step did not finish within {timeout} s: check the host "
-                              f"(load, network, apt locks), then run the workflow again") from None
-        except (paramiko.SSHException, EOFError, OSError) as err:
-            raise RemoteError(f"{self.ip}: the SSH connection was lost ({_short(err)}): check the network "
-                              f"to the host, then run the workflow again") from None
-        return Result(res.stdout, res.stderr, res.exited)
+        return self._exec(command, stdin, timeout, "a step")
 
     def run_script(self, name, env=None, secret_env=None, timeout=DEFAULT_COMMAND_TIMEOUT):
         """Runs scripts/<name> as root with bash. Variables (secrets too) travel on stdin, not argv."""
@@ -202,15 +199,38 @@ class Host:
         payload = "\n".join(lines + [script_text(name)]) + "\n"
         prefix, password_line = self._sudo()
         command = f"{prefix} -- bash -s" if prefix else "bash -s"
+        return self._exec(command, password_line + payload, timeout, name)
+
+    def _exec(self, command, stdin, timeout, what):
+        """One command on its own channel: stdin sent whole, then EOF; output read until it exits."""
         try:
-            res = self._conn.run(command, in_stream=io.StringIO(password_line + payload), timeout=timeout)
-        except CommandTimedOut:
-            raise RemoteError(f"{self.ip}: {name} did not finish within {timeout} s: check the host "
-                              f"(load, network, apt locks), then run the workflow again") from None
+            channel = self._conn.transport.open_session(timeout=self.settings.connect_timeout)
+            channel.exec_command(command)
+            if stdin:
+                channel.sendall(stdin.encode())
+            channel.shutdown_write()
+            out, err = bytearray(), bytearray()
+            deadline = time.monotonic() + timeout
+            while True:
+                select.select([channel], [], [], 1.0)
+                while channel.recv_ready():
+                    out += channel.recv(65536)
+                while channel.recv_stderr_ready():
+                    err += channel.recv_stderr(65536)
+                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                    break
+                if not self._conn.transport.is_active():
+                    raise EOFError("connection closed")
+                if time.monotonic() > deadline:
+                    channel.close()
+                    raise RemoteError(f"{self.ip}: {what} did not finish within {timeout} s: check the host "
+                                      f"(load, network, apt locks), then run the workflow again")
+            code = channel.recv_exit_status()
+            channel.close()
         except (paramiko.SSHException, EOFError, OSError) as err:
-            raise RemoteError(f"{self.ip}: the SSH connection was lost during {name} ({_short(err)}): "
+            raise RemoteError(f"{self.ip}: the SSH connection was lost during {what} ({_short(err)}): "
                               f"check the network to the host, then run the workflow again") from None
-        return Result(res.stdout, res.stderr, res.exited)
+        return Result(out.decode(errors="replace"), err.decode(errors="replace"), code)
 
     def _sudo(self):
         """(prefix, stdin line) to become root: nothing for root, `sudo -n`, or `sudo -S` fed the password."""
@@ -223,14 +243,13 @@ class Host:
         s = self.settings
         if s.user == "root":
             return ""
-        if self._conn.run("sudo -n true", in_stream=io.StringIO("")).exited == 0:
+        if self._exec("sudo -n true", "", 60, "sudo").ok:
             return "sudo -n"
         if not s.sudo_password:
             raise RemoteError(f"{self.ip}: sudo for {s.user!r} needs a password: set ssh.sudo_password "
                               f"(or allow {s.user} passwordless sudo, or log in as root)")
         # -k: always ask, so the password line is consumed by sudo and never reaches the shell
-        check = self._conn.run("sudo -S -k -p '' true", in_stream=io.StringIO(s.sudo_password + "\n"))
-        if check.exited != 0:
+        if not self._exec("sudo -S -k -p '' true", s.sudo_password + "\n", 60, "sudo").ok:
             raise RemoteError(f"{self.ip}: sudo rejected the password of {s.user!r}: set the right "
                               f"ssh.sudo_password (and check that {s.user} is a sudoer)")
         return "sudo -S -k -p ''"
