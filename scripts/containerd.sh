@@ -11,7 +11,7 @@ if [ -n "$(dpkg --audit 2>/dev/null)" ]; then
   echo "changed: finished an interrupted package install"
 fi
 
-if ! dpkg-query -W -f='${db:Status-Abbrev}' "$KUB_CONTAINERD_PACKAGE" 2>/dev/null | grep -q '^ii'; then
+if ! dpkg-query -W -f='${db:Status-Abbrev}' "$KUB_CONTAINERD_PACKAGE" 2>/dev/null | grep -q '^.i'; then
   apt-get "${apt_opts[@]}" update >/dev/null
   apt-get "${apt_opts[@]}" install --no-install-recommends "$KUB_CONTAINERD_PACKAGE" >/dev/null
   echo "changed: installed $KUB_CONTAINERD_PACKAGE"

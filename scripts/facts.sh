@@ -23,7 +23,7 @@ done
 echo "kubelet_active=$(systemctl is-active kubelet 2>/dev/null)"
 
 packages=$(dpkg-query -W -f='${Package}=${Version}=${db:Status-Abbrev}\n' \
-  kubeadm kubelet kubectl containerd 2>/dev/null | awk -F= '$3 ~ /^ii/ { printf "%s=%s ", $1, $2 }')
+  kubeadm kubelet kubectl containerd 2>/dev/null | awk -F= '$3 ~ /^.i/ { printf "%s=%s ", $1, $2 }')
 echo "packages=${packages% }"
 
 # The cluster CA certificate is public; the caller derives the join pin (sha256 of its public key) from it.

@@ -30,7 +30,8 @@ if [ ! -f "$source_list" ] || [ "$(cat "$source_list")" != "$line" ]; then
 fi
 
 installed_version() {
-  dpkg-query -W -f='${db:Status-Abbrev} ${Version}' "$1" 2>/dev/null | awk '/^ii/ { print $2 }'
+  # status ?i?: installed, whether held (hi) or not (ii)
+  dpkg-query -W -f='${db:Status-Abbrev} ${Version}' "$1" 2>/dev/null | awk '$1 ~ /^.i/ { print $2 }'
 }
 
 missing=no

@@ -11,8 +11,11 @@ ensure_file() {  # ensure_file PATH CONTENT: write only when different
 }
 
 ensure_file /etc/modules-load.d/k8s.conf "$(printf 'overlay\nbr_netfilter')"
+module_loaded() {  # loaded as a module, or built into the kernel
+  [ -d "/sys/module/$1" ] || grep -q "/$1.ko" "/lib/modules/$(uname -r)/modules.builtin" 2>/dev/null
+}
 for module in overlay br_netfilter; do
-  if [ ! -d "/sys/module/$module" ]; then
+  if ! module_loaded "$module"; then
     modprobe "$module"
     echo "changed: loaded module $module"
   fi

@@ -38,7 +38,7 @@ done
 
 if [ "${KUB_PURGE:-no}" = yes ]; then
   installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' kubelet kubeadm kubectl cri-tools \
-    kubernetes-cni "$KUB_CONTAINERD_PACKAGE" 2>/dev/null | awk '$2 ~ /^[ir]i/ { print $1 }')
+    kubernetes-cni "$KUB_CONTAINERD_PACKAGE" 2>/dev/null | awk '$2 ~ /^.i/ { print $1 }')
   if [ -n "$installed" ]; then
     # shellcheck disable=SC2086  # one word per package
     apt-mark unhold $installed >/dev/null
