@@ -225,8 +225,7 @@ class Controllers:
             owned = [p for p in pods if any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or [])]
             for _ in range(want - len(owned)):
                 pod = {"apiVersion": "v1", "kind": "Pod",
-                       "metadata": {"name": "%s-%s-%s" % (name, "".join(random.choice(string.digits + "bcdf")
-                                                                         for _ in range(9)), rand_suffix()),
+                       "metadata": {"name": "%s-%s-%s" % (name, uid.replace("-", "")[:9], rand_suffix()),
                                     "namespace": ns, "labels": dict((template.get("metadata") or {}).get("labels") or {}),
                                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
                                                          "name": name, "uid": uid, "controller": True}]},

@@ -394,7 +394,10 @@ def cmd_get(k, f):
             for obj in load_manifests(path):
                 plural, ns, p = obj_path(k, obj)
                 objs.append(k.api.get(p))
-        if objs:
+        if f["output"] == "name":
+            for obj in objs:
+                out(display(obj))
+        elif objs:
             print_objects(objs, plural, f, single=len(objs) == 1 and f["output"] in ("json", "yaml"))
         return 0
     if not f.args:

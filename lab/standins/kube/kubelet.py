@@ -330,7 +330,10 @@ class Kubelet:
             mname = "%s-%s" % (name, self.node)
             running = active.get(name, (False,))[0]
             status = {"phase": "Running" if running else "Pending", "hostIP": self.node_ip, "podIP": self.node_ip,
-                      "conditions": [{"type": "Ready", "status": "True" if running else "False"}]}
+                      "conditions": [{"type": "Ready", "status": "True" if running else "False"}],
+                      "containerStatuses": [{"name": c.get("name"), "ready": running, "restartCount": 0,
+                                             "image": c.get("image"), "started": running}
+                                            for c in (pod.get("spec") or {}).get("containers") or []]}
             if mname not in existing:
                 m = json.loads(json.dumps(pod))
                 m["metadata"]["name"] = mname

@@ -1,0 +1,240 @@
+"""The stand-in Kubernetes packages on real lab hosts: installed with apt from the lab's pkgs.k8s.io-shaped
+repository next to Debian's containerd, driven the way a person following the kubeadm docs would.
+
+Hosts 1-3 are used and wiped at the end. Swap is shown to a host by bind-mounting a /proc/swaps with one
+swap device over the host's own /proc/swaps (only that host's mount namespace sees it): real swap is
+kernel-wide here and would leak into every other host on the machine.
+"""
+import concurrent.futures
+import json
+import time
+
+import pytest
+
+from kub_lab import repo
+
+pytestmark = pytest.mark.lab
+
+MINOR = "1.31"
+ADMIN = "KUBECONFIG=/etc/kubernetes/admin.conf "
+
+SETUP = r"""
+set -e
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q containerd curl >/dev/null 2>&1
+mkdir -p /etc/containerd
+containerd config default > /etc/containerd/config.toml
+sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
+systemctl restart containerd
+echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/k8s.conf
+sysctl -q -w net.ipv4.ip_forward=1
+mkdir -p -m 755 /etc/apt/keyrings
+curl -fsSL "{repo}Release.key" -o /etc/apt/keyrings/kubernetes-apt-keyring.asc
+echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.asc] {repo} /" > /etc/apt/sources.list.d/kubernetes.list
+apt-get update -q >/dev/null
+apt-get install -y -q kubelet kubeadm kubectl >/dev/null 2>&1
+apt-mark hold kubelet kubeadm kubectl >/dev/null
+"""
+
+
+def run(lab, i, cmd, timeout=120):
+    return lab.exec(i, ["bash", "-c", cmd], check=False, timeout=timeout)
+
+
+def ok(lab, i, cmd, timeout=120):
+    p = run(lab, i, cmd, timeout)
+    assert p.returncode == 0, "host %d: %s\nstdout: %s\nstderr: %s" % (i, cmd, p.stdout, p.stderr)
+    return p.stdout
+
+
+def nodes(lab):
+    return {n["metadata"]["name"]: n for n in json.loads(ok(lab, 1, ADMIN + "kubectl get nodes -o json"))["items"]}
+
+
+def ready(node):
+    return next(c["status"] for c in node["status"]["conditions"] if c["type"] == "Ready")
+
+
+def wait_for(pred, timeout, interval=1.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def join_command(lab):
+    return ok(lab, 1, "kubeadm token create --print-join-command").strip()
+
+
+@pytest.fixture(scope="module")
+def cluster(lab):
+    url = lab.package_repository_url.replace("{version}", MINOR)
+    try:
+        with concurrent.futures.ThreadPoolExecutor() as pool:
+            list(pool.map(lambda i: ok(lab, i, SETUP.replace("{repo}", url), timeout=300), (1, 2, 3)))
+        ok(lab, 1, "kubeadm init --pod-network-cidr=10.244.0.0/16", timeout=300)
+        for i in (2, 3):
+            ok(lab, i, join_command(lab), timeout=300)
+        with open(repo.CNI_MANIFEST) as f:
+            lab.exec(1, ["bash", "-c", ADMIN + "kubectl apply -f -"], input=f.read(), timeout=60)
+        yield lab
+    finally:
+        with concurrent.futures.ThreadPoolExecutor() as pool:
+            list(pool.map(lab.wipe, (1, 2, 3)))
+
+
+def test_packages_report_upstream_versions(cluster):
+    lab = cluster
+    assert ok(lab, 2, "kubeadm version -o short").strip() == "v1.31.2"
+    assert ok(lab, 2, "kubelet --version").strip() == "Kubernetes v1.31.2"
+    assert "Client Version: v1.31.2" in ok(lab, 2, "kubectl version --client")
+    madison = ok(lab, 2, "apt-cache madison kubeadm")
+    assert "1.31.1-1.1" in madison and "1.31.2-1.1" in madison
+    assert ok(lab, 2, "dpkg-query -W -f '${Version}' kubelet") == "1.31.2-1.1"
+
+
+def test_three_nodes_become_ready(cluster):
+    lab = cluster
+    names = {"kubh1", "kubh2", "kubh3"}
+    got = wait_for(lambda: {n for n, o in nodes(lab).items() if ready(o) == "True"} >= names and nodes(lab), 60)
+    assert got and set(got) == names
+    cp = got["kubh1"]
+    assert "node-role.kubernetes.io/control-plane" in cp["metadata"]["labels"]
+    assert "node-role.kubernetes.io/control-plane" not in got["kubh2"]["metadata"]["labels"]
+    assert cp["status"]["nodeInfo"]["kubeletVersion"] == "v1.31.2"
+    assert {"type": "InternalIP", "address": lab.host_ip(2)} in got["kubh2"]["status"]["addresses"]
+    table = ok(lab, 1, ADMIN + "kubectl get nodes")
+    assert table.splitlines()[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    assert "10-flannel.conflist" in ok(lab, 3, "ls /etc/cni/net.d")
+
+
+def test_join_command_pins_the_ca_public_key(cluster):
+    lab = cluster
+    cmd = join_command(lab)
+    words = cmd.split()
+    assert words[:3] == ["kubeadm", "join", "%s:6443" % lab.host_ip(1)]
+    assert words[3] == "--token" and words[5] == "--discovery-token-ca-cert-hash"
+    digest = ok(lab, 1, "openssl x509 -pubkey -in /etc/kubernetes/pki/ca.crt | openssl rsa -pubin -outform der "
+                        "2>/dev/null | openssl dgst -sha256 -hex | sed 's/^.* //'").strip()
+    assert words[6] == "sha256:" + digest
+    assert words[4] in ok(lab, 1, "kubeadm token list")
+
+
+def test_missing_node_is_not_found(cluster):
+    p = run(cluster, 1, ADMIN + "kubectl get node nosuchnode")
+    assert p.returncode == 1
+    assert 'Error from server (NotFound): nodes "nosuchnode" not found' in p.stderr
+
+
+def test_second_init_fails_preflight_and_changes_nothing(cluster):
+    lab = cluster
+    before = ok(lab, 1, "sha256sum /etc/kubernetes/admin.conf /etc/kubernetes/pki/ca.crt")
+    p = run(lab, 1, "kubeadm init")
+    assert p.returncode == 1
+    assert "error execution phase preflight: [preflight] Some fatal errors occurred:" in p.stderr
+    for line in ("[ERROR Port-6443]: Port 6443 is in use", "[ERROR Port-10250]: Port 10250 is in use",
+                 "[ERROR DirAvailable--var-lib-etcd]: /var/lib/etcd is not empty",
+                 "[ERROR FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml]: "
+                 "/etc/kubernetes/manifests/kube-apiserver.yaml already exists"):
+        assert line in p.stderr
+    assert ok(lab, 1, "sha256sum /etc/kubernetes/admin.conf /etc/kubernetes/pki/ca.crt") == before
+    p = run(lab, 1, "runuser -u kub -- kubeadm init")
+    assert p.returncode == 1 and "[ERROR IsPrivilegedUser]: user is not running as root" in p.stderr
+
+
+def test_cut_host_goes_not_ready_and_back(cluster):
+    lab = cluster
+    lab.cut(2)
+    try:
+        assert wait_for(lambda: ready(nodes(lab)["kubh2"]) == "Unknown", 45), "kubh2 never went NotReady"
+        assert "NotReady" in ok(lab, 1, ADMIN + "kubectl get node kubh2")
+    finally:
+        lab.heal(2)
+    assert wait_for(lambda: ready(nodes(lab)["kubh2"]) == "True", 30), "kubh2 never came back"
+
+
+def test_reset_worker_then_failed_joins_leave_no_kubelet_conf(cluster):
+    lab = cluster
+    out = ok(lab, 3, "kubeadm reset -f")
+    assert "The reset process does not clean CNI configuration" in out
+    ok(lab, 1, ADMIN + "kubectl delete node kubh3")
+    assert run(lab, 3, "test -e /etc/kubernetes/kubelet.conf").returncode == 1
+    good = join_command(lab).split()
+    token, ca_hash = good[4], good[6]
+    endpoint = "%s:6443" % lab.host_ip(1)
+
+    def failed_join(cmd, expected, env=""):
+        p = run(lab, 3, env + cmd, timeout=120)
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert expected in p.stderr, p.stderr
+        assert run(lab, 3, "test -e /etc/kubernetes/kubelet.conf").returncode == 1
+        ok(lab, 3, "kubeadm reset -f")
+
+    wrong_hash = "sha256:" + "0" * 64
+    failed_join("kubeadm join %s --token %s --discovery-token-ca-cert-hash %s" % (endpoint, token, wrong_hash),
+                'error execution phase preflight: couldn\'t validate the identity of the API Server: cluster CA '
+                'found in cluster-info ConfigMap is invalid: none of the public keys "%s" are pinned' % ca_hash)
+    failed_join("kubeadm join %s --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash %s"
+                % (endpoint, ca_hash),
+                'could not find a JWS signature in the cluster-info ConfigMap for token ID "abcdef"',
+                env="KUBEADM_DISCOVERY_TIMEOUT=4s ")
+    failed_join("kubeadm join %s:6443 --token %s --discovery-token-ca-cert-hash %s" % (lab.host_ip(2), token, ca_hash),
+                "failed to request the cluster-info ConfigMap: Get \"https://%s:6443/api/v1/namespaces/kube-public/"
+                "configmaps/cluster-info?timeout=10s\": dial tcp %s:6443: connect: connection refused"
+                % (lab.host_ip(2), lab.host_ip(2)), env="KUBEADM_DISCOVERY_TIMEOUT=3s ")
+
+    ok(lab, 3, "systemctl stop containerd")
+    try:
+        failed_join(" ".join(good), "[ERROR CRI]: container runtime is not running:")
+    finally:
+        ok(lab, 3, "systemctl start containerd")
+
+    ok(lab, 3, "sysctl -q -w net.ipv4.ip_forward=0")
+    try:
+        failed_join(" ".join(good), "[ERROR FileContent--proc-sys-net-ipv4-ip_forward]: /proc/sys/net/ipv4/ip_forward "
+                                    "contents are not set to 1")
+    finally:
+        ok(lab, 3, "sysctl -q -w net.ipv4.ip_forward=1")
+
+    # swap: kubeadm only warns (since 1.28); the kubelet refuses to start, so the join times out
+    ok(lab, 3, "printf 'Filename\\tType\\tSize\\tUsed\\tPriority\\n/dev/loop7\\tpartition\\t1048572\\t0\\t-2\\n' "
+               "> /run/fake-swaps && mount --bind /run/fake-swaps /proc/swaps")
+    try:
+        p = run(lab, 3, "KUBEADM_KUBELET_HEALTH_TIMEOUT=6s " + " ".join(good))
+        assert p.returncode == 1
+        assert "[WARNING Swap]: swap is supported for cgroup v2 only" in p.stderr
+        assert "error execution phase kubelet-start:" in p.stderr
+        assert run(lab, 3, "test -e /etc/kubernetes/kubelet.conf").returncode == 1
+        assert "running with swap on is not supported" in ok(lab, 3, "journalctl -u kubelet --no-pager -n 20")
+    finally:
+        ok(lab, 3, "umount /proc/swaps")
+    ok(lab, 3, "kubeadm reset -f")
+
+    # and with everything in order the same host joins again
+    ok(lab, 3, " ".join(good), timeout=120)
+    assert wait_for(lambda: "kubh3" in nodes(lab) and ready(nodes(lab)["kubh3"]) == "True", 60)
+
+
+def test_drain_and_delete_node(cluster):
+    lab = cluster
+    out = ok(lab, 1, ADMIN + "kubectl drain kubh3 --ignore-daemonsets --delete-emptydir-data --force --timeout=60s")
+    assert "node/kubh3 drained" in out
+    assert nodes(lab)["kubh3"]["spec"]["unschedulable"] is True
+    assert 'node "kubh3" deleted' in ok(lab, 1, ADMIN + "kubectl delete node kubh3")
+    assert ok(lab, 1, ADMIN + "kubectl delete node kubh3 --ignore-not-found") == ""
+
+
+def test_reset_control_plane_cleans_up(cluster):
+    lab = cluster
+    ok(lab, 1, "kubeadm reset -f")
+    assert ok(lab, 1, "ls /etc/kubernetes/*.conf 2>/dev/null || true").strip() == ""
+    assert ok(lab, 1, "ls /etc/kubernetes/manifests /var/lib/etcd /var/lib/kubelet").split() == \
+        ["/etc/kubernetes/manifests:", "/var/lib/etcd:", "/var/lib/kubelet:"]
+    assert ok(lab, 1, "ss -Htln 'sport = :6443'").strip() == ""
+    assert run(lab, 1, "systemctl is-active kubelet").stdout.strip() == "inactive"
+    assert run(lab, 1, "pgrep -x kube-apiserver").returncode == 1
+    again = run(lab, 1, "kubeadm reset -f")
+    assert again.returncode == 0, again.stderr
