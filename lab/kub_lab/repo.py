@@ -82,9 +82,6 @@ def ensure_repository():
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        for old in CACHE.glob("repo-*"):
-            if old != target and old.is_dir():
-                shutil.rmtree(old, ignore_errors=True)
     return target
 
 
