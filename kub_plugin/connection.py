@@ -146,16 +146,13 @@ class Host:
         s = self.settings
         try:
             sock = socket.create_connection((s.ip, s.port), timeout=s.connect_timeout)
-        except socket.timeout:
-            raise RemoteError(f"{self.ip}: no answer on SSH port {s.port} within {s.connect_timeout} s: "
-                              f"check the IP, that the host is up and that a firewall lets port {s.port} "
-                              f"through") from None
         except ConnectionRefusedError:
             raise RemoteError(f"{self.ip}: connection refused on SSH port {s.port}: "
                               f"start sshd on the host or set ssh.port") from None
         except OSError as err:
-            raise RemoteError(f"{self.ip}: cannot connect to port {s.port} ({_short(err)}): "
-                              f"check the IP and the route to it") from None
+            reason = f"no answer within {s.connect_timeout} s" if isinstance(err, socket.timeout) else _short(err)
+            raise RemoteError(f"{self.ip}: cannot reach SSH port {s.port} ({reason}): check the IP, that the "
+                              f"host is up and that a firewall lets port {s.port} through") from None
         # Linux: give up on a peer that acknowledges nothing for DEAD_PEER_SECONDS (keepalives keep data in
         # flight), so a cut link fails the step instead of hanging it for the TCP default of ~15 min.
         if hasattr(socket, "TCP_USER_TIMEOUT"):

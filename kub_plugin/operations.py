@@ -77,6 +77,25 @@ def _is_master(ctx):
     return "kub.nodes.Master" in ctx.node.type_hierarchy
 
 
+def _minion_ips_of_master(ctx):
+    """Every minion IP of this master's cluster, so the master checks them before it changes anything.
+
+    Only local mode lets an operation see the other nodes of its deployment (through its storage); elsewhere
+    this is None and each minion node checks its own hosts at its create.
+    """
+    storage = getattr(getattr(ctx, "_endpoint", None), "storage", None)
+    if storage is None or not hasattr(storage, "get_nodes"):
+        return None
+    ips = []
+    for node in storage.get_nodes():
+        for relationship in node.get("relationships", []):
+            if relationship.get("target_id") == ctx.node.id and \
+                    MASTER_RELATIONSHIP in relationship.get("type_hierarchy", []):
+                props = node.get("properties", {})
+                ips += [h.ip for h in _host_settings(props)]
+    return ips
+
+
 _repository_keys = {}
 
 
@@ -143,8 +162,9 @@ def create(ctx, **_):
     cluster = _cluster_of(ctx)
     hosts = _host_settings(ctx.node.properties)
     role = "master" if _is_master(ctx) else "minion"
-    if role == "minion":
-        distinct_hosts(cluster.master_ssh.ip, [h.ip for h in hosts])
+    minion_ips = [h.ip for h in hosts] if role == "minion" else _minion_ips_of_master(ctx)
+    if minion_ips is not None:
+        distinct_hosts(cluster.master_ssh.ip, minion_ips)
     repository_key(cluster.settings)
 
     def check(host):
