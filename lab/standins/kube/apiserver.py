@@ -11,9 +11,7 @@ import hmac
 import json
 import os
 import re
-import socket
 import ssl
-import sys
 import threading
 import time
 import urllib.parse

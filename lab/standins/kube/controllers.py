@@ -9,9 +9,7 @@
 """
 import base64
 import ipaddress
-import os
 import random
-import string
 import time
 
 from kube import client as kclient

@@ -591,7 +591,6 @@ def cmd_init(argv):
     cp_timeout = timeout_from("KUBEADM_CONTROL_PLANE_TIMEOUT", timeouts.get("controlPlaneComponentHealthCheck") or
                               (clusc.get("apiServer") or {}).get("timeoutForControlPlane"), 240)
     out("[api-check] Waiting for a healthy API server. This can take up to %s" % util.format_duration(cp_timeout))
-    admin = kclient.client_from_kubeconfig(os.path.join(common.KUBERNETES_DIR, "admin.conf"), timeout=10)
     local_admin = kclient.client_from_kubeconfig(os.path.join(common.KUBERNETES_DIR, "admin.conf"), timeout=10,
                                                  server=local_server)
     start = time.monotonic()

@@ -6,7 +6,6 @@ import time
 
 from kube import client as kclient
 from kube import common, util
-from kube.version import VERSION
 
 KUSTOMIZE = "v5.4.2"
 
@@ -279,9 +278,7 @@ def rows_for(plural, items, wide, all_ns):
 def jsonpath(obj, expr):
     """A subset of kubectl's JSONPath: {.a.b}, {.items[*].x}, [n], [?(@.k=="v")], {range}...{end}, literals."""
     import re
-    out_parts = []
     tokens = re.findall(r"\{[^}]*\}|[^{]+", expr)
-    i = 0
 
     def evaluate(path, roots):
         path = path.strip()
@@ -576,7 +573,7 @@ def cmd_wait(k, f):
         if cond.startswith("jsonpath="):
             expr, _, want = cond[len("jsonpath="):].partition("=")
             return jsonpath(obj, expr if expr.startswith("{") else "{%s}" % expr) == want
-        raise CmdError("error: unrecognized condition: %q" % cond)
+        raise CmdError("error: unrecognized condition: \"%s\"" % cond)
 
     done = set()
     while True:

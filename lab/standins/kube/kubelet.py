@@ -13,7 +13,6 @@ import json
 import os
 import random
 import shlex
-import socket
 import ssl
 import subprocess
 import threading
@@ -315,12 +314,8 @@ class Kubelet:
                 if e.code != 409:
                     raise
             self.registered = True
-        try:
-            self.api.patch(path + "/status", {"status": self.node_status(rt_ok, net_ok, message)})
-        except kclient.ApiError as e:
-            if e.code == 404:  # deleted from the cluster: register again, like the real kubelet after restart
-                self.registered = False
-            raise
+        # a node deleted from the cluster is not registered again until the kubelet restarts (as upstream)
+        self.api.patch(path + "/status", {"status": self.node_status(rt_ok, net_ok, message)})
 
     # ---- pods ------------------------------------------------------------------------------------------
     def sync_mirror_pods(self, manifests, active):
