@@ -25,11 +25,12 @@ class CfyError(Exception):
 
 
 class LocalCfy:
-    def __init__(self, workdir, blueprint_id="kub", blueprint="barevm-blueprint.yaml"):
+    def __init__(self, workdir, blueprint_id="kub", blueprint=PROJECT / "barevm-blueprint.yaml"):
         self.workdir = Path(workdir)
         self.blueprint_id = blueprint_id
+        self.source = Path(blueprint)
         self.blueprint_dir = self.workdir / "blueprint"
-        self.blueprint = self.blueprint_dir / blueprint
+        self.blueprint = self.blueprint_dir / self.source.name
         self.cfy = str(Path(sys.executable).parent / "cfy")
         self.env = {**os.environ, "CFY_WORKDIR": str(self.workdir)}
 
@@ -43,7 +44,7 @@ class LocalCfy:
     def stage(self, extra_files=()):
         """Copies the blueprint and plugin.yaml into a folder of their own; sets up offline imports."""
         self.blueprint_dir.mkdir(parents=True, exist_ok=True)
-        for path in (PROJECT / self.blueprint.name, PROJECT / "plugin.yaml", *map(Path, extra_files)):
+        for path in (self.source, PROJECT / "plugin.yaml", *map(Path, extra_files)):
             shutil.copy(path, self.blueprint_dir / path.name)
         config = self.workdir / ".cloudify" / "config.yaml"
         if not config.exists():

@@ -3,7 +3,7 @@ import itertools
 
 import pytest
 
-from kub_lab.cfy import LocalCfy
+from kub_lab.cfy import PROJECT, LocalCfy
 
 _counter = itertools.count()
 
@@ -11,7 +11,7 @@ _counter = itertools.count()
 @pytest.fixture
 def new_cfy(tmp_path):
     """Makes LocalCfy instances with their own work dirs and blueprint ids."""
-    def make(blueprint="barevm-blueprint.yaml", extra_files=()):
+    def make(blueprint=PROJECT / "barevm-blueprint.yaml", extra_files=()):
         n = next(_counter)
         cfy = LocalCfy(tmp_path / f"cfy{n}", blueprint_id=f"kub{n}", blueprint=blueprint)
         cfy.stage(extra_files)

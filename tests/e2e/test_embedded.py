@@ -1,0 +1,54 @@
+"""kub embedded in another blueprint: two minion nodes installed at once (thread pool 8), then uninstalled
+with purge_packages."""
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.lab
+HOSTS = (1, 2, 3)
+
+
+@pytest.fixture(scope="module")
+def embedded(lab, tmp_path_factory):
+    from kub_lab.cfy import LocalCfy
+    cfy = LocalCfy(tmp_path_factory.mktemp("embedded"), blueprint_id="shop",
+                   blueprint=Path(__file__).parent / "data" / "embedded-blueprint.yaml")
+    cfy.stage()
+    lab_inputs = lab.inputs()
+    cfy.init({
+        "control_plane": lab.host_ip(1), "gpu_host": lab.host_ip(2), "cpu_hosts": [lab.host_ip(3)],
+        "ssh": {"user": "kub", "private_key_path": lab_inputs["ssh_private_key_path"],
+                "known_hosts_path": lab_inputs["ssh_known_hosts_path"]},
+        "cluster": {"kubernetes_version": "1.30", "cni_manifest": lab_inputs["cni_manifest"],
+                    "package_repository_url": lab_inputs["package_repository_url"],
+                    "package_repository_key_url": lab_inputs["package_repository_key_url"],
+                    "purge_packages": True},
+    })
+    yield cfy
+    for i in HOSTS:
+        lab.wipe(i)
+
+
+def test_two_minion_nodes_join_in_parallel(lab, embedded):
+    out = embedded.install().stdout
+    assert "does not match" not in out          # no node-instance version conflicts
+    joins = [line for line in out.splitlines() if "kubeadm join: joined the cluster" in line]
+    assert len(joins) == 2
+    listing = json.loads(lab.exec(1, "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json").stdout)
+    versions = {item["metadata"]["name"]: item["status"]["nodeInfo"]["kubeletVersion"] for item in listing["items"]}
+    assert set(versions) == {"kubh1", "kubh2", "kubh3"}
+    assert set(v.rsplit(".", 1)[0] for v in versions.values()) == {"v1.30"}   # the minor asked for
+    # both relationship operations ran at the same time
+    starts = [line[:23] for line in out.splitlines() if "Task started 'kub_plugin.operations.join_master'" in line]
+    ends = [line[:23] for line in out.splitlines() if "Task succeeded 'kub_plugin.operations.join_master'" in line]
+    assert len(starts) == 2 and max(starts) < min(ends)
+
+
+def test_uninstall_with_purge_removes_packages_and_containerd(lab, embedded):
+    embedded.uninstall()
+    for i in HOSTS:
+        left = lab.exec(i, "dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' kubeadm kubelet kubectl "
+                           "cri-tools kubernetes-cni containerd 2>/dev/null | awk '$2 ~ /^.i/'; "
+                           "ls /etc/apt/sources.list.d/kubernetes.list /etc/containerd 2>/dev/null; true").stdout
+        assert left == "", (i, left)
