@@ -23,7 +23,7 @@ unit: venv
 	$(VENV)/bin/pytest -ra tests/unit
 
 lint:
-	shellcheck scripts/*.sh
+	shellcheck scripts/*.sh lab/kub_lab/*.sh lab/standins/packaging/kubelet.p*
 
 demo: venv
 	$(PY) -m kub_lab.demo up

@@ -34,11 +34,12 @@ class LocalCfy:
         self.cfy = str(Path(sys.executable).parent / "cfy")
         self.env = {**os.environ, "CFY_WORKDIR": str(self.workdir)}
 
-    def run(self, *args, check=True, timeout=1800):
-        result = subprocess.run([self.cfy, *args], env=self.env, text=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, timeout=timeout)
+    def run(self, *args, check=True, timeout=1800, show=False):
+        """Runs cfy; its output is returned (and shown as it comes when show is set)."""
+        result = subprocess.run([self.cfy, *args], env=self.env, text=True, timeout=timeout,
+                                stdout=None if show else subprocess.PIPE, stderr=None if show else subprocess.STDOUT)
         if check and result.returncode != 0:
-            raise CfyError(f"cfy {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}")
+            raise CfyError(f"cfy {' '.join(args)} failed ({result.returncode}):\n{(result.stdout or '')[-4000:]}")
         return result
 
     def stage(self, extra_files=()):
@@ -61,17 +62,17 @@ class LocalCfy:
         return self.run("init", str(self.blueprint), "-b", self.blueprint_id, "-i", str(inputs_file),
                         check=check)
 
-    def execute(self, workflow, parameters=None, check=True, options=INSTALL_OPTIONS):
+    def execute(self, workflow, parameters=None, check=True, options=INSTALL_OPTIONS, show=False):
         args = ["executions", "start", workflow, "-b", self.blueprint_id, *options]
         if parameters:
             args += ["-p", json.dumps(parameters)]
-        return self.run(*args, check=check)
+        return self.run(*args, check=check, show=show)
 
-    def install(self, check=True):
-        return self.execute("install", check=check)
+    def install(self, check=True, show=False):
+        return self.execute("install", check=check, show=show)
 
-    def uninstall(self, check=True):
-        return self.execute("uninstall", check=check)
+    def uninstall(self, check=True, show=False):
+        return self.execute("uninstall", check=check, show=show)
 
     def outputs(self):
         return json.loads(self.run("deployments", "outputs", "-b", self.blueprint_id).stdout)
