@@ -224,6 +224,8 @@ class Host:
                                       f"(load, network, apt locks), then run the workflow again")
             code = channel.recv_exit_status()
             channel.close()
+            if code == -1:   # the channel closed without an exit status: the connection went away
+                raise EOFError("no exit status")
         except (paramiko.SSHException, EOFError, OSError) as err:
             raise RemoteError(f"{self.ip}: the SSH connection was lost during {what} ({_short(err)}): "
                               f"check the network to the host, then run the workflow again") from None
