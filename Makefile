@@ -33,6 +33,7 @@ demo-down: venv
 
 bench: venv
 	$(PY) bench/lab_bench.py
+	$(PY) bench/install_bench.py
 
 clean:
 	rm -rf $(VENV) *.egg-info lab/*.egg-info

@@ -100,3 +100,20 @@ def test_api_port_taken_on_the_master(lab, new_cfy):
         assert host_state(lab, A) == before
     finally:
         lab.exec(A, "systemctl stop kub-test-6443", check=False)
+
+
+def test_a_cluster_from_elsewhere_is_refused_not_wiped(lab, new_cfy):
+    # a kubeadm control plane kub did not make: its admin.conf and no kub owner mark
+    lab.exec(A, "mkdir -p /etc/kubernetes && echo 'apiVersion: v1' > /etc/kubernetes/admin.conf")
+    try:
+        before = host_state(lab, A)
+        cfy = new_cfy()
+        cfy.init(cluster_inputs(lab, master=A, minions=()))
+        result = cfy.install(check=False)
+        assert result.returncode != 0
+        assert (f"{lab.host_ip(A)}: already belongs to a Kubernetes cluster this deployment did not make"
+                in result.stdout)
+        assert host_state(lab, A) == before
+        assert lab.exec(A, "cat /etc/kubernetes/admin.conf").stdout == "apiVersion: v1\n"
+    finally:
+        lab.exec(A, "rm -f /etc/kubernetes/admin.conf")
