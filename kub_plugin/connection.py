@@ -30,6 +30,10 @@ class RemoteError(Exception):
     """A host could not be reached or a command on it failed."""
 
 
+class ConnectionLost(RemoteError):
+    """The connection broke in the middle of a step: running the step again may well succeed."""
+
+
 @dataclass
 class Result:
     stdout: str
@@ -227,7 +231,7 @@ class Host:
             if code == -1:   # the channel closed without an exit status: the connection went away
                 raise EOFError("no exit status")
         except (paramiko.SSHException, EOFError, OSError) as err:
-            raise RemoteError(f"{self.ip}: the SSH connection was lost during {what} ({_short(err)}): "
+            raise ConnectionLost(f"{self.ip}: the SSH connection was lost during {what} ({_short(err)}): "
                               f"check the network to the host, then run the workflow again") from None
         return Result(out.decode(errors="replace"), err.decode(errors="replace"), code)
 

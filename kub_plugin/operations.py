@@ -18,7 +18,7 @@ from cloudify.exceptions import NonRecoverableError, RecoverableError
 from . import facts as host_facts
 from . import osdata, steps
 from .config import ConfigError, cluster_settings, distinct_hosts, ssh_settings
-from .connection import Host, RemoteError
+from .connection import ConnectionLost, Host, RemoteError
 
 MASTER_RELATIONSHIP = "kub.relationships.connected_to_master"
 MAX_PARALLEL_HOSTS = 16
@@ -32,9 +32,9 @@ def _cloudify_errors(func):
             return func(*args, **kwargs)
         except ConfigError as err:
             raise NonRecoverableError(f"bad input: {err}") from None
+        except ConnectionLost as err:
+            raise RecoverableError(str(err)) from None
         except RemoteError as err:
-            if "connection was lost" in str(err):
-                raise RecoverableError(str(err)) from None
             raise NonRecoverableError(str(err)) from None
     return wrapper
 
@@ -141,9 +141,9 @@ def _on_hosts(settings_list, logger, work):
     if len(errors) == 1:
         raise errors[0]
     if errors:
-        lost = all("connection was lost" in str(e) for e in errors)
         message = f"{len(errors)} of {len(settings_list)} hosts failed: " + " | ".join(map(str, errors))
-        raise RemoteError(message + (" (connection was lost)" if lost else ""))
+        # worth a retry only when every failure was a lost connection
+        raise (ConnectionLost if all(isinstance(e, ConnectionLost) for e in errors) else RemoteError)(message)
     return results
 
 
@@ -224,11 +224,12 @@ def _start_master(ctx, cluster):
 @_cloudify_errors
 def stop(ctx, **_):
     """Minion: drain its nodes and delete them from the cluster. Master: nothing (delete resets it)."""
-    if _is_master(ctx):
+    names = ctx.instance.runtime_properties.get("node_names", [])
+    if _is_master(ctx) or not names:
         return
     cluster = _cluster_of(ctx)
     with Host(cluster.master_ssh, ctx.logger) as master:
-        for name in ctx.instance.runtime_properties.get("node_names", []):
+        for name in names:
             steps.remove_node(master, name)
 
 
