@@ -12,7 +12,6 @@ Hosts use it exactly like the real repository:
     deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] http://<lab>:3142/core:/stable:/v1.31/deb/ /
 """
 import contextlib
-import fcntl
 import gzip
 import hashlib
 import os
@@ -21,6 +20,8 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
+
+from kub_lab import system
 
 STANDINS = pathlib.Path(__file__).resolve().parent.parent / "standins"
 CACHE = pathlib.Path(os.environ.get("KUB_LAB_CACHE", "/var/cache/kub-lab"))
@@ -52,23 +53,12 @@ def sources_digest():
     return h.hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def _locked(path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def ensure_repository():
     """Build the repository once per sources digest (flock + temp dir + rename); return its directory."""
     target = CACHE / ("repo-" + sources_digest())
     if (target / ".complete").exists():
         return target
-    with _locked(CACHE / "repo.lock"):
+    with system.flock(CACHE / "repo.lock"):
         if (target / ".complete").exists():
             return target
         key = _ensure_gpg_key()

@@ -63,11 +63,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("make_inputs,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_fails_early_and_changes_nothing(lab, new_cfy, tmp_path, make_inputs, expected):
+def assert_refused(lab, new_cfy, inputs, expected):
+    """cfy install with these inputs fails with the expected message and leaves the spare hosts as they were."""
     before = {i: host_state(lab, i) for i in SPARE}
-    inputs = cluster_inputs(lab, master=A, minions=(B,))
-    inputs.update(make_inputs(lab, tmp_path))
     cfy = new_cfy()
     cfy.init(inputs)
     result = cfy.install(check=False)
@@ -76,28 +74,25 @@ def test_bad_input_fails_early_and_changes_nothing(lab, new_cfy, tmp_path, make_
     assert {i: host_state(lab, i) for i in SPARE} == before
 
 
+@pytest.mark.parametrize("make_inputs,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_fails_early_and_changes_nothing(lab, new_cfy, tmp_path, make_inputs, expected):
+    inputs = cluster_inputs(lab, master=A, minions=(B,))
+    inputs.update(make_inputs(lab, tmp_path))
+    assert_refused(lab, new_cfy, inputs, expected)
+
+
 def test_unsupported_os_is_refused_before_any_change(lab, new_cfy):
     lab.exec(B, "sed -i 's/^ID=.*/ID=centos/; s/^VERSION_ID=.*/VERSION_ID=\"9\"/' /etc/os-release")
-    before = host_state(lab, B)
-    cfy = new_cfy()
-    cfy.init(cluster_inputs(lab, master=B, minions=()))
-    result = cfy.install(check=False)
-    assert result.returncode != 0
-    assert f"{lab.host_ip(B)}: centos 9 is not supported: use a host with Debian 12" in result.stdout
-    assert host_state(lab, B) == before
+    assert_refused(lab, new_cfy, cluster_inputs(lab, master=B, minions=()),
+                   f"{lab.host_ip(B)}: centos 9 is not supported: use a host with Debian 12")
 
 
 def test_api_port_taken_on_the_master(lab, new_cfy):
     lab.exec(A, "systemd-run --unit kub-test-6443 python3 -m http.server 6443")
     lab.exec(A, "for t in $(seq 50); do grep -q ':192B ' /proc/net/tcp && break; sleep 0.1; done")
     try:
-        before = host_state(lab, A)
-        cfy = new_cfy()
-        cfy.init(cluster_inputs(lab, master=A, minions=()))
-        result = cfy.install(check=False)
-        assert result.returncode != 0
-        assert f"{lab.host_ip(A)}: port 6443 already in use, master needs it" in result.stdout
-        assert host_state(lab, A) == before
+        assert_refused(lab, new_cfy, cluster_inputs(lab, master=A, minions=()),
+                       f"{lab.host_ip(A)}: port 6443 already in use, master needs it")
     finally:
         lab.exec(A, "systemctl stop kub-test-6443", check=False)
 
@@ -106,14 +101,8 @@ def test_a_cluster_from_elsewhere_is_refused_not_wiped(lab, new_cfy):
     # a kubeadm control plane kub did not make: its admin.conf and no kub owner mark
     lab.exec(A, "mkdir -p /etc/kubernetes && echo 'apiVersion: v1' > /etc/kubernetes/admin.conf")
     try:
-        before = host_state(lab, A)
-        cfy = new_cfy()
-        cfy.init(cluster_inputs(lab, master=A, minions=()))
-        result = cfy.install(check=False)
-        assert result.returncode != 0
-        assert (f"{lab.host_ip(A)}: already belongs to a Kubernetes cluster this deployment did not make"
-                in result.stdout)
-        assert host_state(lab, A) == before
+        assert_refused(lab, new_cfy, cluster_inputs(lab, master=A, minions=()),
+                       f"{lab.host_ip(A)}: already belongs to a Kubernetes cluster this deployment did not make")
         assert lab.exec(A, "cat /etc/kubernetes/admin.conf").stdout == "apiVersion: v1\n"
     finally:
         lab.exec(A, "rm -f /etc/kubernetes/admin.conf")
