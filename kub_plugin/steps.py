@@ -157,7 +157,9 @@ def join_command(master):
     text = result.stdout
     found = re.search(r"kubeadm join (\S+) .*--token (\S+) .*--discovery-token-ca-cert-hash (\S+)", text)
     if not result.ok or not found:
-        raise StepError(f"{master.ip}: could not create a join token: {_error_line(result)}")
+        # stdout may hold a token: report stderr only
+        detail = result.stderr.strip().splitlines()[-1:] or [f"exit code {result.exit_code}"]
+        raise StepError(f"{master.ip}: could not create a join token: {detail[0][:300]}")
     return found.group(1), found.group(2), found.group(3)
 
 

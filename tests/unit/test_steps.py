@@ -183,3 +183,11 @@ def test_join_command_parsed_from_fresh_token_output():
     master = FakeHost({"kubeadm token create": Result(out, "", 0)})
     assert steps.join_command(master) == ("10.0.0.1:6443", "abcdef.0123456789abcdef", "sha256:ff")
     assert "--ttl" in master.commands[0]
+
+
+def test_unexpected_token_output_is_not_echoed_in_the_error():
+    odd = "token: abcdef.0123456789abcdef\n"
+    master = FakeHost({"kubeadm token create": Result(odd, "", 0)})
+    with pytest.raises(steps.StepError) as err:
+        steps.join_command(master)
+    assert "0123456789abcdef" not in str(err.value)
