@@ -180,7 +180,10 @@ def create(ctx, **_):
 @_cloudify_errors
 def configure(ctx, **_):
     """Kernel settings, swap off, containerd and the Kubernetes packages on every host."""
-    cluster = _cluster_of(ctx)
+    _configure(ctx, _cluster_of(ctx))
+
+
+def _configure(ctx, cluster):
     key = repository_key(cluster.settings)
     role = "master" if _is_master(ctx) else "minion"
 
@@ -199,10 +202,14 @@ def start(ctx, **_):
     if _is_master(ctx):
         _start_master(ctx, cluster)
     else:
-        names = ctx.instance.runtime_properties.get("node_names", [])
-        if names:
-            with Host(cluster.master_ssh, ctx.logger) as master:
-                steps.wait_ready(master, names, timeout=ctx.node.properties["ready_timeout"])
+        _wait_minions_ready(ctx, cluster)
+
+
+def _wait_minions_ready(ctx, cluster):
+    names = ctx.instance.runtime_properties.get("node_names", [])
+    if names:
+        with Host(cluster.master_ssh, ctx.logger) as master:
+            steps.wait_ready(master, names, timeout=ctx.node.properties["ready_timeout"])
 
 
 def _start_master(ctx, cluster):
@@ -258,9 +265,11 @@ def delete(ctx, **_):
 @_cloudify_errors
 def join_master(ctx, **_):
     """Relationship minion -> master: join every minion host with a fresh token made on the master."""
-    cluster = _cluster_of(ctx)
-    minions = _host_settings(ctx.source.node.properties)
-    with Host(cluster.master_ssh, ctx.logger) as master:
+    _join_minions(ctx.logger, _cluster_of(ctx), _host_settings(ctx.source.node.properties))
+
+
+def _join_minions(logger, cluster, minions):
+    with Host(cluster.master_ssh, logger) as master:
         master_facts = host_facts.gather(master)
         registered = steps.node_states(master)
         token, lock = {}, threading.Lock()
@@ -277,7 +286,35 @@ def join_master(ctx, **_):
             steps.join(host, facts, cluster.settings, cluster.id, master_facts.ca_cert_hash, join_command,
                        registered)
 
-        _on_hosts(minions, ctx.logger, join)
+        _on_hosts(minions, logger, join)
+
+
+@operation(resumable=True)
+@_cloudify_errors
+def check_status(ctx, **_):
+    """Healthy when the node's Kubernetes nodes are Ready (what `heal` checks first)."""
+    names = ctx.instance.runtime_properties.get("node_names", [])
+    cluster = _cluster_of(ctx)
+    with Host(cluster.master_ssh, ctx.logger) as master:
+        states = steps.node_states(master)
+    unwell = [f"{name} ({states.get(name, 'not registered')})" for name in names if states.get(name) != "True"]
+    if unwell:
+        raise NonRecoverableError(f"not Ready: {', '.join(unwell)}")
+    ctx.logger.info(f"Ready: {', '.join(names)}")
+
+
+@operation(resumable=True)
+@_cloudify_errors
+def heal(ctx, **_):
+    """Converges the node's hosts in place: configure, (re)join what is missing, wait until Ready.
+    Hosts that are fine see no change; nothing is reset that need not be."""
+    cluster = _cluster_of(ctx)
+    _configure(ctx, cluster)
+    if _is_master(ctx):
+        _start_master(ctx, cluster)
+    else:
+        _join_minions(ctx.logger, cluster, _host_settings(ctx.node.properties))
+        _wait_minions_ready(ctx, cluster)
 
 
 # -- helpers ------------------------------------------------------------------------------------------

@@ -104,6 +104,23 @@ def test_ssh_user_gets_kubectl_on_the_master(lab, deployment):
     assert lab.exec(MASTER, "stat -c '%U %a' ~kubpw/.kube/config").stdout.split() == ["kubpw", "600"]
 
 
+def test_heal_rejoins_a_wiped_minion_in_place(lab, deployment):
+    keep = MINIONS[0]
+    kept = lab.exec(keep, "stat -c %Y /etc/kubernetes/kubelet.conf").stdout
+    lab.wipe(CUT)   # the host's disk is gone; its node goes NotReady once heartbeats stop
+    deadline = time.monotonic() + 120
+    while nodes(lab)[f"kubh{CUT}"] == "True":
+        assert time.monotonic() < deadline
+        time.sleep(2)
+    minions = [i["id"] for i in deployment.node_instances() if i["node_id"] == "minions"]
+    out = ran(deployment.execute("heal", {"node_instance_id": minions[0]})).stdout
+    assert f"[{lab.host_ip(CUT)}] kubeadm join: joined the cluster" in out
+    assert f"[{lab.host_ip(keep)}] kubeadm join: already a node of this cluster" in out
+    assert "Stopping node instance" not in out          # healed in place, not reinstalled
+    assert set(nodes(lab).values()) == {"True"} and len(nodes(lab)) == 3
+    assert lab.exec(keep, "stat -c %Y /etc/kubernetes/kubelet.conf").stdout == kept
+
+
 def test_no_secret_in_output_logs_or_runtime_properties(lab, deployment):
     # (inputs and properties are the user's own copy of the secrets; runtime properties and events are ours)
     texts = list(outputs_seen)

@@ -30,6 +30,9 @@ def test_barevm_blueprint_parses_and_wires_minions_to_master():
         assert ops[name]["operation"] == f"kub_plugin.operations.{name}"
         assert ops[name]["executor"] == "central_deployment_agent"
     assert rel["source_operations"]["postconfigure"]["operation"] == "kub_plugin.operations.join_master"
+    # heal converges in place, after check_status found the node unwell
+    assert ops["heal"]["operation"] == "kub_plugin.operations.heal"
+    assert ops["cloudify.interfaces.validation.check_status"]["operation"] == "kub_plugin.operations.check_status"
 
 
 def test_inputs_fill_typed_properties_with_defaults():

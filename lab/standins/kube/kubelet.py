@@ -355,9 +355,13 @@ class Kubelet:
             spec = pod.get("spec") or {}
             host_net = bool(spec.get("hostNetwork"))
             can_run = host_net or net_ok
-            if can_run and (pod.get("status") or {}).get("phase") != "Running":
-                self.run_init_containers(pod)
             uid = pod["metadata"].get("uid")
+            # like the real kubelet, init containers run when this host has no sandbox of the pod yet
+            # (also after a rejoin from a fresh disk, where the API still says Running)
+            pod_dir = os.path.join(common.KUBELET_DIR, "pods", uid or pod["metadata"]["name"])
+            if can_run and not os.path.isdir(pod_dir):
+                self.run_init_containers(pod)
+                os.makedirs(pod_dir, exist_ok=True)
             if can_run and not host_net and uid not in self.pod_ips:
                 self.pod_ips[uid] = self.pod_ip()
             ip = self.node_ip if host_net else self.pod_ips.get(uid)
