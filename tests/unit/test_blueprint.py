@@ -17,6 +17,14 @@ def parse(path):
     return parse_from_path(str(path), resolver=RESOLVER)
 
 
+def parse_with_plugin(tmp_path, body):
+    """Parses a blueprint that imports the types and plugin.yaml, followed by body."""
+    (tmp_path / "plugin.yaml").write_text((ROOT / "plugin.yaml").read_text())
+    (tmp_path / "bp.yaml").write_text(
+        f"tosca_definitions_version: cloudify_dsl_1_4\nimports: [{TYPES_URL}, plugin.yaml]\n{body}")
+    return parse(tmp_path / "bp.yaml")
+
+
 def test_barevm_blueprint_parses_and_wires_minions_to_master():
     plan = parse(ROOT / "barevm-blueprint.yaml")
     nodes = {n["id"]: n for n in plan["nodes"]}
@@ -48,37 +56,29 @@ def test_inputs_fill_typed_properties_with_defaults():
 
 
 def test_plugin_yaml_embeds_beside_other_types_with_other_names(tmp_path):
-    (tmp_path / "plugin.yaml").write_text((ROOT / "plugin.yaml").read_text())
-    (tmp_path / "bp.yaml").write_text(f"""
-tosca_definitions_version: cloudify_dsl_1_4
-imports: [{TYPES_URL}, plugin.yaml]
+    plan = parse_with_plugin(tmp_path, """
 node_types:
-  other.nodes.Thing: {{derived_from: cloudify.nodes.Root}}
+  other.nodes.Thing: {derived_from: cloudify.nodes.Root}
 node_templates:
-  thing: {{type: other.nodes.Thing}}
-  cp: {{type: kub.nodes.Master, properties: {{ip: 10.1.0.1}}}}
+  thing: {type: other.nodes.Thing}
+  cp: {type: kub.nodes.Master, properties: {ip: 10.1.0.1}}
   gpu_workers:
     type: kub.nodes.Minion
-    properties: {{ip: 10.1.0.2}}
-    relationships: [{{type: kub.relationships.connected_to_master, target: cp}}]
+    properties: {ip: 10.1.0.2}
+    relationships: [{type: kub.relationships.connected_to_master, target: cp}]
   cpu_workers:
     type: kub.nodes.Minion
-    properties: {{ips: [10.1.0.3, 10.1.0.4]}}
+    properties: {ips: [10.1.0.3, 10.1.0.4]}
     relationships:
-      - {{type: kub.relationships.connected_to_master, target: cp}}
-      - {{type: cloudify.relationships.depends_on, target: thing}}
+      - {type: kub.relationships.connected_to_master, target: cp}
+      - {type: cloudify.relationships.depends_on, target: thing}
 """)
-    plan = parse(tmp_path / "bp.yaml")
     assert {n["id"] for n in plan["nodes"]} == {"thing", "cp", "gpu_workers", "cpu_workers"}
 
 
 def test_unknown_ssh_setting_is_refused_by_the_parser(tmp_path):
-    (tmp_path / "plugin.yaml").write_text((ROOT / "plugin.yaml").read_text())
-    (tmp_path / "bp.yaml").write_text(f"""
-tosca_definitions_version: cloudify_dsl_1_4
-imports: [{TYPES_URL}, plugin.yaml]
-node_templates:
-  cp: {{type: kub.nodes.Master, properties: {{ip: 10.1.0.1, ssh: {{usr: admin}}}}}}
-""")
     with pytest.raises(dsl_exceptions.DSLParsingException, match="usr"):
-        parse(tmp_path / "bp.yaml")
+        parse_with_plugin(tmp_path, """
+node_templates:
+  cp: {type: kub.nodes.Master, properties: {ip: 10.1.0.1, ssh: {usr: admin}}}
+""")
