@@ -50,25 +50,25 @@ def _host_settings(props):
 class _Cluster:
     """What an operation needs to know about the cluster: the master's node and its settings."""
 
-    def __init__(self, ctx, master_node, master_instance):
-        self.props = master_node.properties
-        if not self.props.get("ip"):
+    def __init__(self, ctx, master_node):
+        props = master_node.properties
+        if not props.get("ip"):
             raise ConfigError(f"master node {master_node.id} has no ip: set its ip property")
-        self.settings = cluster_settings(self.props)
-        self.master_ssh = ssh_settings(self.props, self.props["ip"])
+        self.settings = cluster_settings(props)
+        self.master_ssh = ssh_settings(props, props["ip"])
+        # marks the hosts of this cluster (/var/lib/kub/owner), so kub never touches another's
         self.id = f"{ctx.deployment.id}/{master_node.id}"
-        self.runtime = master_instance.runtime_properties
 
 
 def _cluster_of(ctx):
     """The cluster of the current node: itself for a master, the relationship's target for a minion."""
     if ctx.type == RELATIONSHIP_INSTANCE:
-        return _Cluster(ctx, ctx.target.node, ctx.target.instance)
+        return _Cluster(ctx, ctx.target.node)
     if _is_master(ctx):
-        return _Cluster(ctx, ctx.node, ctx.instance)
+        return _Cluster(ctx, ctx.node)
     for relationship in ctx.instance.relationships:
         if MASTER_RELATIONSHIP in relationship.type_hierarchy:
-            return _Cluster(ctx, relationship.target.node, relationship.target.instance)
+            return _Cluster(ctx, relationship.target.node)
     raise ConfigError(f"node {ctx.node.id} has no {MASTER_RELATIONSHIP} relationship: "
                       f"connect each minion node to its master with it")
 
@@ -105,7 +105,7 @@ def repository_key(cluster):
     if url not in _repository_keys:
         try:
             with urllib.request.urlopen(url, timeout=30) as response:
-                _repository_keys[url] = response.read().decode().strip()
+                key = response.read().decode(errors="replace").strip()
         except urllib.error.HTTPError as err:
             raise ConfigError(f"Kubernetes {cluster.kubernetes_version} is not in the package repository "
                               f"({url} answered HTTP {err.code}): set kubernetes_version to a minor it has, "
@@ -113,10 +113,10 @@ def repository_key(cluster):
         except (urllib.error.URLError, OSError) as err:
             raise ConfigError(f"cannot fetch the package repository key {url} ({getattr(err, 'reason', err)}): "
                               f"check package_repository_key_url and that this machine reaches it") from None
-        if "BEGIN PGP PUBLIC KEY BLOCK" not in _repository_keys[url]:
-            del _repository_keys[url]
+        if "BEGIN PGP PUBLIC KEY BLOCK" not in key:
             raise ConfigError(f"{url} is not an armored PGP public key: point package_repository_key_url at the "
                               f"repository's Release.key")
+        _repository_keys[url] = key
     return _repository_keys[url]
 
 
@@ -166,6 +166,8 @@ def create(ctx, **_):
     if minion_ips is not None:
         distinct_hosts(cluster.master_ssh.ip, minion_ips)
     repository_key(cluster.settings)
+    if role == "master":
+        _cni_manifest(ctx, cluster.settings.cni_manifest)   # found and readable, before any host changes
 
     def check(host):
         facts, _ = _checked_profile(host, role, cluster)

@@ -60,6 +60,8 @@ CASES = [
      "overlap"),
     ("version not in repository", lambda lab, t: {"kubernetes_version": "1.99"},
      "Kubernetes 1.99 is not in the package repository"),
+    ("CNI manifest missing", lambda lab, t: {"cni_manifest": str(t / "no-such-cni.yaml")},
+     "no-such-cni.yaml not found (neither a file nor a blueprint resource)"),
 ]
 
 
