@@ -21,8 +21,11 @@ nodeRegistration:
 YAML
 # Mark the host as ours before joining, so a re-run after a half-done join may reset it.
 printf '%s\n' "$KUB_OWNER" > /var/lib/kub/owner
-kubeadm join --config "$config" >/var/lib/kub/join.log 2>&1 || {
-  grep -E '\[ERROR|error execution phase|couldn.t|unable to|timed out' /var/lib/kub/join.log | head -n 3 >&2
+# kubeadm's output is kept for a look only when the join fails
+log=/var/lib/kub/join.log
+kubeadm join --config "$config" >"$log" 2>&1 || {
+  grep -E '\[ERROR|error execution phase|couldn.t|unable to|timed out' "$log" | head -n 3 >&2
   exit 1
 }
+rm -f "$log"
 echo "changed: joined the cluster at $KUB_API_ENDPOINT"

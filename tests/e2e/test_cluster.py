@@ -137,7 +137,12 @@ def test_no_secret_in_output_logs_or_runtime_properties(lab, deployment):
 
 
 def test_uninstall_leaves_the_hosts_clean(lab, deployment):
+    # what kube-proxy leaves in iptables, beside a rule of the host's own firewall
+    lab.exec(MASTER, "iptables -N KUBE-SERVICES && iptables -A INPUT -j KUBE-SERVICES && "
+                     "iptables -A INPUT -p tcp --dport 2222 -j ACCEPT")
     ran(deployment.uninstall())
+    rules = lab.exec(MASTER, "iptables-save").stdout
+    assert "KUBE-" not in rules and "--dport 2222 -j ACCEPT" in rules
     for i in HOSTS:
         # kubeadm reset keeps the (emptied) directories, as it does everywhere
         state = lab.exec(i, "find /etc/kubernetes /etc/cni/net.d /var/lib/kub /var/lib/etcd ~kubpw/.kube/config "
