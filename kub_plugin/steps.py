@@ -92,6 +92,9 @@ def init_master(host, facts, cluster, cluster_id):
     if facts.owner == cluster_id:
         host.run(f"kubeadm reset -f --cri-socket {shlex.quote(cluster.cri_socket)}", sudo=True, timeout=300)
     version = host.run("kubeadm version -o short", sudo=True).stdout.strip()
+    if not version.startswith("v"):
+        raise StepError(f"{host.ip}: kubeadm does not answer `kubeadm version`: run install again to "
+                        f"reinstall the Kubernetes packages")
     command = shlex.join(init_command(cluster, host.ip, facts.node_name, version))
     result = host.run(command, sudo=True, timeout=900)
     if not result.ok:
@@ -101,9 +104,9 @@ def init_master(host, facts, cluster, cluster_id):
 
 
 def user_kubeconfig(host):
-    if host.settings.user != "root":
-        apply(host, "kubeconfig for " + host.settings.user, "user-kubeconfig.sh",
-              env={"KUB_USER": host.settings.user}, timeout=60)
+    """~/.kube/config for the SSH user (root included), so kubectl works after logging in."""
+    apply(host, "kubeconfig for " + host.settings.user, "user-kubeconfig.sh",
+          env={"KUB_USER": host.settings.user}, timeout=60)
 
 
 def apply_cni(host, manifest):

@@ -39,7 +39,7 @@ def up():
     cfy.init(inputs)
     print(f"cfy executions start install -b demo  (CFY_WORKDIR={cfy.workdir})", flush=True)
     cfy.install(check=False, show=True)
-    shown = _ssh_master(lab, "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o wide")
+    shown = _ssh_master(lab, "kubectl get nodes -o wide")   # kub gave the SSH user a kubeconfig
     print(shown.stdout or shown.stderr)
     listing = _ssh_master(lab, "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json")
     nodes = json.loads(listing.stdout).get("items", []) if listing.returncode == 0 else []

@@ -24,7 +24,10 @@ power() {
     rc=0
     nsenter --net="/run/netns/$NETNS" \
       unshare --mount --uts --ipc --pid --cgroup --fork --propagation private /bin/sh "$0" boot "$run_dir" || rc=$?
-    [ "$rc" -eq 129 ] || exit "$rc"     # 128 + SIGHUP: the host rebooted itself
+    if [ "$rc" -ne 129 ]; then          # 128 + SIGHUP: the host rebooted itself; anything else is the end
+      echo "hostinit: $HOST_NAME powered off (exit status $rc)"
+      exit "$rc"
+    fi
     echo "hostinit: $HOST_NAME rebooted"
   done
 }

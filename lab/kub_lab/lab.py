@@ -123,10 +123,15 @@ class Lab:
             return None
         return pid
 
-    def _power_pid(self, i):
+    def _power_pid_file(self, i):
         try:
-            pid = int((self._host_dir(i) / "run" / "power.pid").read_text())
+            return int((self._host_dir(i) / "run" / "power.pid").read_text())
         except (FileNotFoundError, ValueError):
+            return None
+
+    def _power_pid(self, i):
+        pid = self._power_pid_file(i)
+        if pid is None:
             return None
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -482,10 +487,14 @@ table inet {self._cgroup} {{
         deadline = time.monotonic() + timeout
 
         def wait_one(i):
+            # the power process was just started, so its pid file is fresh and whether it lives is all that
+            # matters (its /proc/PID/cmdline, which _power_pid checks against stale pid files, can read empty
+            # for a moment under load)
+            power = self._power_pid_file(i)
             while time.monotonic() < deadline:
                 if _ssh_banner(self.host_ip(i)):
                     return None
-                if not self._power_pid(i) and not self._init_pid(i):
+                if not (power and system.process_alive(power)) and not self._init_pid(i):
                     log = self._host_dir(i) / "run" / "console.log"
                     return f"host {i} of lab {self.index} stopped while booting; see {log}"
                 time.sleep(0.05)
@@ -668,19 +677,34 @@ table bridge {table} {{
         self._require_host_number(i)
         if self._init_pid(i):
             raise LabError(f"host {i} of lab {self.index} is already running")
-        config = self._config()
         self._stop_hosts([i])   # the old network namespace, and leftovers of a poweroff inside the host
-        self._start_host(i, Path(config["rootfs"]), config["hosts"])
-        self._wait_ssh([i])
+        self._power_on(i)
 
     def wipe(self, i):
         """Give host i a fresh disk: crash it, throw its disk away, boot it. Same IP, host key, machine-id."""
         self._require_host_number(i)
-        config = self._config()
         self._stop_hosts([i])
-        shutil.rmtree(self._host_dir(i) / "disk", ignore_errors=True)
-        self._start_host(i, Path(config["rootfs"]), config["hosts"])
-        self._wait_ssh([i])
+        disk = self._host_dir(i) / "disk"
+        # the killed host's mounts go away lazily: a busy directory may need a moment to be removable
+        if not system.wait_until(lambda: shutil.rmtree(disk, ignore_errors=True) or not disk.exists(),
+                                 timeout=20, interval=0.2):
+            raise LabError(f"host {i} of lab {self.index}: its disk {disk} could not be removed; try again")
+        self._power_on(i)
+
+    def _power_on(self, i):
+        """Start host i and wait for ssh. A boot that dies at once (seen rarely, right after a hard power-off
+        under load) is tried once more; its console log tells why."""
+        config = self._config()
+        for attempt in (1, 2):
+            self._start_host(i, Path(config["rootfs"]), config["hosts"])
+            try:
+                self._wait_ssh([i])
+                return
+            except LabError as err:
+                if attempt == 2 or "stopped while booting" not in str(err):
+                    raise
+                print(f"kub-lab: {err}; booting it again", file=sys.stderr)
+                self._stop_hosts([i])
 
 
 class _Staging:

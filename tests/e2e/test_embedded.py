@@ -43,6 +43,8 @@ def test_two_minion_nodes_join_in_parallel(lab, embedded):
     starts = [line[:23] for line in out.splitlines() if "Task started 'kub_plugin.operations.join_master'" in line]
     ends = [line[:23] for line in out.splitlines() if "Task succeeded 'kub_plugin.operations.join_master'" in line]
     assert len(starts) == 2 and max(starts) < min(ends)
+    # the SSH user (a passwordless sudoer here) has kubectl on the master
+    assert "kubh3" in lab.exec(1, "su - kub -c 'kubectl get nodes'").stdout
 
 
 def test_uninstall_with_purge_removes_packages_and_containerd(lab, embedded):
