@@ -111,9 +111,8 @@ class Host:
 
     def open(self):
         s = self.settings
-        config = Config(overrides={"load_ssh_configs": False})
         connect_kwargs = {"allow_agent": False, "look_for_keys": False, "banner_timeout": s.connect_timeout,
-                          "auth_timeout": s.connect_timeout, "sock": self._socket()}
+                          "auth_timeout": s.connect_timeout}
         if s.private_key:
             connect_kwargs["pkey"] = _load_key_text(s)
         elif s.private_key_path:
@@ -124,27 +123,36 @@ class Host:
             connect_kwargs["key_filename"] = path
         if s.password:
             connect_kwargs["password"] = s.password
-        conn = Connection(s.ip, user=s.user, port=s.port, config=config, connect_kwargs=connect_kwargs)
+        conn = Connection(s.ip, user=s.user, port=s.port, config=Config(overrides={"load_ssh_configs": False}),
+                          connect_kwargs=connect_kwargs)
         self._trust_host_keys(conn.client)
+        connect_kwargs["sock"] = self._socket()
         try:
             conn.open()
-        except RemoteError:
-            raise
-        except paramiko.BadHostKeyException as err:
-            raise RemoteError(
+        except BaseException as err:
+            conn.close()
+            connect_kwargs["sock"].close()
+            raise self._login_error(err) from None
+        conn.transport.set_keepalive(KEEPALIVE_SECONDS)
+        self._conn = conn
+
+    def _login_error(self, err):
+        """The one-line error for a failed handshake or login (our own RemoteErrors pass as they are)."""
+        s = self.settings
+        if isinstance(err, paramiko.BadHostKeyException):
+            return RemoteError(
                 f"{self.ip}: host key CHANGED: it is now {fingerprint(err.key)}, {s.known_hosts_path} has "
                 f"{fingerprint(err.expected_key)}: if the host was reinstalled, check the new key on the host, remove "
                 f"the old line (ssh-keygen -R {self.ip} -f {s.known_hosts_path}) and add the new one; otherwise "
-                f"someone may be in between") from None
-        except paramiko.AuthenticationException:
-            raise RemoteError(
+                f"someone may be in between")
+        if isinstance(err, paramiko.AuthenticationException):
+            return RemoteError(
                 f"{self.ip}: SSH login as {s.user!r} was refused: check ssh.user and the key or password "
-                f"(the public key must be in ~{s.user}/.ssh/authorized_keys on the host)") from None
-        except (paramiko.SSHException, EOFError, OSError) as err:
-            raise RemoteError(f"{self.ip}: SSH handshake on port {s.port} failed ({_short(err)}): "
-                              f"check that sshd answers there") from None
-        conn.transport.set_keepalive(KEEPALIVE_SECONDS)
-        self._conn = conn
+                f"(the public key must be in ~{s.user}/.ssh/authorized_keys on the host)")
+        if isinstance(err, (paramiko.SSHException, EOFError, OSError)):
+            return RemoteError(f"{self.ip}: SSH handshake on port {s.port} failed ({_short(err)}): "
+                               f"check that sshd answers there")
+        return err
 
     def _socket(self):
         s = self.settings
