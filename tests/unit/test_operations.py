@@ -1,0 +1,71 @@
+"""The Cloudify glue without Cloudify: how work on several hosts reports its failures."""
+import pytest
+from cloudify.exceptions import NonRecoverableError, RecoverableError
+
+from kub_plugin import operations
+from kub_plugin.config import ConfigError, SshSettings
+from kub_plugin.connection import ConnectionLost, RemoteError
+
+
+class FakeHost:
+    def __init__(self, settings, logger):
+        self.ip = settings.ip
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.fixture(autouse=True)
+def fake_hosts(monkeypatch):
+    monkeypatch.setattr(operations, "Host", FakeHost)
+
+
+def hosts(*ips):
+    return [SshSettings(ip=ip, private_key_path="/k") for ip in ips]
+
+
+def test_results_by_host():
+    assert operations._on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, lambda h: h.ip[-1]) == \
+        {"10.0.0.1": "1", "10.0.0.2": "2"}
+    assert operations._on_hosts([], None, lambda h: 1) == {}
+
+
+def test_one_failure_is_raised_as_it_is():
+    def work(host):
+        if host.ip == "10.0.0.2":
+            raise RemoteError("10.0.0.2: broken")
+    with pytest.raises(RemoteError, match="^10.0.0.2: broken$"):
+        operations._on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, work)
+
+
+def test_every_failure_is_named_and_only_lost_connections_are_worth_a_retry():
+    def lost(host):
+        raise ConnectionLost(f"{host.ip}: the SSH connection was lost")
+    with pytest.raises(ConnectionLost) as err:
+        operations._on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, lost)
+    assert "2 of 2 hosts failed" in str(err.value) and "10.0.0.1" in str(err.value) and "10.0.0.2" in str(err.value)
+
+    def mixed(host):
+        if host.ip == "10.0.0.1":
+            raise ConnectionLost("10.0.0.1: the SSH connection was lost")
+        raise ConfigError("10.0.0.2: bad")
+    with pytest.raises(RemoteError) as err:
+        operations._on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, mixed)
+    assert not isinstance(err.value, ConnectionLost)
+
+
+@pytest.mark.parametrize("error,kind,prefix", [
+    (ConfigError("x"), NonRecoverableError, "bad input: x"),
+    (ConnectionLost("10.0.0.1: lost"), RecoverableError, "10.0.0.1: lost"),
+    (RemoteError("10.0.0.1: refused"), NonRecoverableError, "10.0.0.1: refused"),
+])
+def test_cloudify_errors(error, kind, prefix):
+    @operations._cloudify_errors
+    def op():
+        raise error
+    with pytest.raises(kind) as err:
+        op()
+    assert str(err.value) == prefix
