@@ -60,7 +60,8 @@ def serve_health(bind, port, ctx=None, json_health=False):
     return httpd
 
 
-def _opts(argv):
+def flag_values(argv):
+    """--name=value flags of a component's command line as a dict (a bare --name is "true")."""
     opts = {}
     for a in argv:
         if a.startswith("--"):
@@ -73,7 +74,7 @@ def main(argv):
     import sys
     import time
     name = os.path.basename(sys.argv[0])
-    opts = _opts(argv)
+    opts = flag_values(argv)
     if name == "etcd":
         # clients on 127.0.0.1 and the advertise address; peers on the advertise address (like kubeadm's etcd)
         addrs = [u.split("//", 1)[-1] for u in opts.get("listen-client-urls", "https://127.0.0.1:2379").split(",")]

@@ -14,7 +14,7 @@ import time
 
 from kube import client as kclient
 from kube import pki, util
-from kube.components import self_signed_context, serve_health
+from kube.components import flag_values, self_signed_context, serve_health
 
 KUBELET_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
 DEFAULT_TOLERATIONS = [
@@ -285,11 +285,7 @@ def pod_ready(p):
 
 
 def main(argv):
-    opts = {}
-    for a in argv:
-        if a.startswith("--"):
-            k, _, v = a[2:].partition("=")
-            opts[k] = v if _ else "true"
+    opts = flag_values(argv)
     serve_health(opts.get("bind-address", "127.0.0.1"), int(opts.get("secure-port", "10257")),
                  self_signed_context("kube-controller-manager"))
     kubeconfig = opts.get("kubeconfig", "/etc/kubernetes/controller-manager.conf")
