@@ -1,15 +1,22 @@
 """Settings read from node properties, checked before any host is touched.
 
-Every problem is a one-line ConfigError that names the setting (and host) and says how to fix it.
+The dataclasses below hold every default (plugin.yaml and the blueprint repeat them; a unit test keeps them
+equal). Every problem is a one-line ConfigError that names the setting (and host) and says how to fix it.
 """
 import ipaddress
 import re
-from dataclasses import dataclass, field
+import string
+from dataclasses import dataclass, field, fields
 
 DEFAULT_REPOSITORY_URL = "https://pkgs.k8s.io/core:/stable:/v{version}/deb/"
 DEFAULT_REPOSITORY_KEY_URL = "https://pkgs.k8s.io/core:/stable:/v{version}/deb/Release.key"
+DEFAULT_CNI_MANIFEST = "https://github.com/flannel-io/flannel/releases/latest/download/kube-flannel.yml"
 DEFAULT_CRI_SOCKET = "unix:///var/run/containerd/containerd.sock"
 API_PORT = 6443
+# kube-controller-manager gives each node a slice of the pod network this large (its default mask sizes)
+NODE_POD_PREFIX = {4: 24, 6: 64}
+# kube-apiserver refuses a larger service network (at most 2^20 addresses)
+SERVICE_MIN_PREFIX = {4: 12, 6: 108}
 
 
 class ConfigError(Exception):
@@ -36,7 +43,7 @@ class ClusterSettings:
     kubernetes_version: str = "1.31"
     pod_network_cidr: str = "10.244.0.0/16"
     service_cidr: str = "10.96.0.0/12"
-    cni_manifest: str = ""
+    cni_manifest: str = DEFAULT_CNI_MANIFEST
     package_repository_url: str = DEFAULT_REPOSITORY_URL
     package_repository_key_url: str = DEFAULT_REPOSITORY_KEY_URL
     purge_packages: bool = False
@@ -51,67 +58,169 @@ class ClusterSettings:
     def repository_key_url(self):
         return self.package_repository_key_url.format(version=self.kubernetes_version)
 
+    @property
+    def minor(self):
+        """The minor version as a comparable tuple, e.g. (1, 31)."""
+        return version_tuple(self.kubernetes_version)
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """Properties every kub node has besides its hosts."""
+    ready_timeout: int = 300
+    master_timeout: int = 900
+
+
+def version_tuple(text):
+    return tuple(int(part) for part in text.split(".")[:2])
+
+
+def field_names(cls):
+    return [f.name for f in fields(cls)]
+
+
+def _known(settings, cls, what, where=""):
+    unknown = sorted(set(settings) - set(field_names(cls)))
+    if unknown:
+        raise ConfigError(f"{where}unknown {what} setting(s) {', '.join(unknown)}: "
+                          f"use {', '.join(n for n in field_names(cls) if n != 'ip')}")
+
+
+def _check_types(settings, cls, prefix, where=""):
+    """Each setting has the type of its default (YAML gives numbers and booleans where strings are meant)."""
+    for f in fields(cls):
+        if f.name not in settings:
+            continue
+        value, kind = settings[f.name], type(f.default)
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{where}{prefix}{f.name} {value!r} is not a whole number: give seconds or a port "
+                              f"as a number")
+        if kind is bool and not isinstance(value, bool):
+            raise ConfigError(f"{where}{prefix}{f.name} {value!r} is not true or false")
+        if kind is str and not isinstance(value, str):
+            hint = " (quote it in YAML: '1.30' unquoted is the number 1.3)" if isinstance(value, float) else ""
+            raise ConfigError(f"{where}{prefix}{f.name} {value!r} is not a string{hint}")
+
+
+def host_ip(value, setting="ip"):
+    """The canonical spelling of a host address (one host, one spelling: 2001:DB8::1 is 2001:db8::1)."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{setting} {value!r} is not a string: give the host's IPv4 or IPv6 address in quotes")
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ConfigError(f"{value!r}: not an IP address: set {setting} to the host's IPv4 or IPv6 address") from None
+
 
 def ssh_settings(props, ip):
-    """SshSettings for one host from a node's `ssh` and `ip` properties."""
+    """SshSettings for one host from a node's `ssh` property and one of its addresses."""
+    ip = host_ip(ip)
     ssh = dict(props.get("ssh") or {})
-    try:
-        ipaddress.ip_address(ip)
-    except ValueError:
-        raise ConfigError(f"{ip!r}: not an IP address: set ip to the host's IPv4 or IPv6 address")
-    known = {k: ssh[k] for k in SshSettings.__dataclass_fields__ if k in ssh and k != "ip"}
-    unknown = sorted(set(ssh) - set(SshSettings.__dataclass_fields__))
-    if unknown:
-        raise ConfigError(f"{ip}: unknown ssh setting(s) {', '.join(unknown)}: "
-                          f"use {', '.join(f for f in SshSettings.__dataclass_fields__ if f != 'ip')}")
-    settings = SshSettings(ip=ip, **known)
+    _known(ssh, SshSettings, "ssh", f"{ip}: ")
+    _check_types(ssh, SshSettings, "ssh.", f"{ip}: ")
+    settings = SshSettings(ip=ip, **{k: v for k, v in ssh.items() if k != "ip"})
     if not settings.user:
         raise ConfigError(f"{ip}: ssh.user is empty: set the login user (e.g. root or a sudoer)")
     if not (settings.private_key_path or settings.private_key or settings.password):
         raise ConfigError(f"{ip}: no SSH credential: set ssh.private_key_path, ssh.private_key or ssh.password")
-    if settings.host_key_fingerprint and not settings.host_key_fingerprint.startswith("SHA256:"):
-        raise ConfigError(f"{ip}: ssh.host_key_fingerprint must look like SHA256:<base64> "
+    if not 1 <= settings.port <= 65535:
+        raise ConfigError(f"{ip}: ssh.port {settings.port} is not a TCP port: use 1-65535 (sshd's Port)")
+    if settings.connect_timeout <= 0:
+        raise ConfigError(f"{ip}: ssh.connect_timeout {settings.connect_timeout} must be above 0 seconds "
+                          f"(the default is 10)")
+    if settings.host_key_fingerprint and not re.fullmatch(r"SHA256:[A-Za-z0-9+/]{43}", settings.host_key_fingerprint):
+        raise ConfigError(f"{ip}: ssh.host_key_fingerprint must look like SHA256:<43 base64 characters> "
                           f"(as printed by ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)")
+    return settings
+
+
+def host_addresses(props, node_id):
+    """A node's addresses: a master's `ip`; a minion's `ip` and/or `ips` (may be none)."""
+    ips = props.get("ips") or []
+    if not isinstance(ips, list):
+        raise ConfigError(f"node {node_id}: ips {ips!r} is not a list: give a YAML list of addresses")
+    return ([props["ip"]] if props.get("ip") else []) + ips
+
+
+def node_settings(props, node_id):
+    values = {name: props[name] for name in field_names(NodeSettings) if name in props}
+    _check_types(values, NodeSettings, "", f"node {node_id}: ")
+    settings = NodeSettings(**values)
+    for name in field_names(NodeSettings):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"node {node_id}: {name} {getattr(settings, name)} must be above 0 seconds "
+                              f"(the default is {getattr(NodeSettings, name)})")
     return settings
 
 
 def cluster_settings(props):
     cluster = dict(props.get("cluster") or {})
-    unknown = sorted(set(cluster) - set(ClusterSettings.__dataclass_fields__))
-    if unknown:
-        raise ConfigError(f"unknown cluster setting(s) {', '.join(unknown)}: "
-                          f"use {', '.join(ClusterSettings.__dataclass_fields__)}")
+    _known(cluster, ClusterSettings, "cluster")
+    _check_types(cluster, ClusterSettings, "cluster.")
     settings = ClusterSettings(**cluster)
     validate_cluster(settings)
     return settings
 
 
 def validate_cluster(settings):
-    if not re.fullmatch(r"1\.\d{1,3}", str(settings.kubernetes_version)):
-        raise ConfigError(f"kubernetes_version {settings.kubernetes_version!r} is not a minor version: "
+    if not re.fullmatch(r"1\.[0-9]{1,3}", settings.kubernetes_version, re.ASCII):
+        raise ConfigError(f"cluster.kubernetes_version {settings.kubernetes_version!r} is not a minor version: "
                           f"use the form 1.NN, e.g. '1.31' (quote it in YAML)")
-    networks = {}
-    for name in ("pod_network_cidr", "service_cidr"):
-        value = getattr(settings, name)
-        try:
-            networks[name] = ipaddress.ip_network(value, strict=True)
-        except ValueError as err:
-            raise ConfigError(f"{name} {value!r} is not a valid CIDR ({err}): use a network like 10.244.0.0/16")
-    pods, services = networks["pod_network_cidr"], networks["service_cidr"]
+    pods = _network(settings, "pod_network_cidr")
+    services = _network(settings, "service_cidr")
     if pods.version == services.version and pods.overlaps(services):
-        raise ConfigError(f"pod_network_cidr {pods} and service_cidr {services} overlap: "
+        raise ConfigError(f"cluster.pod_network_cidr {pods} and cluster.service_cidr {services} overlap: "
                           f"choose networks that do not (defaults: 10.244.0.0/16 and 10.96.0.0/12)")
+    if pods.prefixlen >= NODE_POD_PREFIX[pods.version]:
+        raise ConfigError(f"cluster.pod_network_cidr {pods} is too small: each node takes a "
+                          f"/{NODE_POD_PREFIX[pods.version]} of it, so give a larger network such as 10.244.0.0/16")
+    if services.prefixlen < SERVICE_MIN_PREFIX[services.version] or services.num_addresses < 4:
+        raise ConfigError(f"cluster.service_cidr {services} cannot be used: give a network between "
+                          f"/{SERVICE_MIN_PREFIX[services.version]} and a few addresses, e.g. 10.96.0.0/12")
     for name in ("package_repository_url", "package_repository_key_url"):
-        value = getattr(settings, name)
-        if not re.match(r"(https?|file)://", value):
-            raise ConfigError(f"{name} {value!r} is not an http(s):// or file:// URL")
+        _url_template(name, getattr(settings, name))
+    if not re.fullmatch(r"unix:///[A-Za-z0-9._/-]+", settings.cri_socket):
+        raise ConfigError(f"cluster.cri_socket {settings.cri_socket!r} is not a unix socket URL: use the form "
+                          f"unix:///path (containerd's is {DEFAULT_CRI_SOCKET})")
 
 
-def distinct_hosts(master_ip, minion_ips):
-    """Checks that no host is listed twice across the cluster (a host can hold one role only)."""
+def _network(settings, name):
+    value = getattr(settings, name)
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError as err:
+        raise ConfigError(f"cluster.{name} {value!r} is not a valid CIDR ({err}): use a network like "
+                          f"10.244.0.0/16") from None
+
+
+def _url_template(name, value):
+    """An http(s):// or file:// URL in which only {version} may be filled in."""
+    if re.search(r"\s", value):
+        raise ConfigError(f"cluster.{name} {value!r} contains white space or a line break: give one URL")
+    if not re.match(r"(https?|file)://[^/]", value) and not value.startswith("file:///"):
+        raise ConfigError(f"cluster.{name} {value!r} is not an http(s):// or file:// URL")
+    try:
+        parts = list(string.Formatter().parse(value))
+    except ValueError:
+        parts = None
+    bad = parts is None or any(f is not None and (f != "version" or spec or conv) for _, f, spec, conv in parts)
+    if bad:
+        raise ConfigError(f"cluster.{name} {value!r}: only {{version}} may stand in braces (it becomes the minor, "
+                          f"e.g. 1.31); write a literal brace as {{{{ or }}}}")
+
+
+def check_hosts(master_ip, minion_ips, cluster):
+    """No host listed twice across the cluster, and no host inside the pod or service network."""
     seen = {master_ip: "the master"}
     for ip in minion_ips:
         if ip in seen:
             raise ConfigError(f"{ip}: listed as a minion but it is already {seen[ip]}: "
                               f"give each host once, master_ip apart from minion_ips")
         seen[ip] = "a minion"
+    for ip in seen:
+        address = ipaddress.ip_address(ip)
+        for name in ("pod_network_cidr", "service_cidr"):
+            network = ipaddress.ip_network(getattr(cluster, name))
+            if address.version == network.version and address in network:
+                raise ConfigError(f"{ip}: the host's address is inside cluster.{name} {network}: choose a "
+                                  f"{name.split('_')[0]} network that does not hold any host")

@@ -11,6 +11,7 @@ import select
 import shlex
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 
@@ -21,6 +22,8 @@ from fabric import Config, Connection
 DEAD_PEER_SECONDS = 30
 KEEPALIVE_SECONDS = 5
 DEFAULT_COMMAND_TIMEOUT = 900
+LOCK_BUSY = 75   # exit code of a locked run_script whose lock another holder kept
+MAX_PARALLEL_HOSTS = 16
 
 # paramiko tells of every connect and login at INFO: noise in Cloudify events
 logging.getLogger("paramiko").setLevel(logging.WARNING)
@@ -113,14 +116,8 @@ class Host:
         s = self.settings
         connect_kwargs = {"allow_agent": False, "look_for_keys": False, "banner_timeout": s.connect_timeout,
                           "auth_timeout": s.connect_timeout}
-        if s.private_key:
-            connect_kwargs["pkey"] = _load_key_text(s)
-        elif s.private_key_path:
-            path = os.path.expanduser(s.private_key_path)
-            if not os.path.isfile(path):
-                raise RemoteError(f"{self.ip}: ssh.private_key_path {s.private_key_path} does not exist: "
-                                  f"give the path of the private key on the machine running cfy")
-            connect_kwargs["key_filename"] = path
+        if s.private_key or s.private_key_path:
+            connect_kwargs["pkey"] = _load_key(s)
         if s.password:
             connect_kwargs["password"] = s.password
         conn = Connection(s.ip, user=s.user, port=s.port, config=Config(overrides={"load_ssh_configs": False}),
@@ -179,12 +176,9 @@ class Host:
             client.set_missing_host_key_policy(_WarnPolicy(self.logger, self.ip))
             return
         if not s.host_key_fingerprint:
-            path = os.path.expanduser(s.known_hosts_path)
-            if not os.path.isfile(path):
-                raise RemoteError(f"{self.ip}: known_hosts file {s.known_hosts_path} does not exist: create it "
-                                  f"with the host's key (ssh-keyscan {self.ip} >> {s.known_hosts_path}, after "
-                                  f"checking the key) or set ssh.host_key_fingerprint")
-            client.load_host_keys(path)
+            for hostnames, key in _known_host_keys(s):
+                for name in hostnames:
+                    client.get_host_keys().add(name, key.get_name(), key)
         client.set_missing_host_key_policy(_VerifyPolicy(s))
 
     def close(self):
@@ -202,12 +196,20 @@ class Host:
             stdin = password_line + stdin
         return self._exec(command, stdin, timeout, "a step")
 
-    def run_script(self, name, env=None, secret_env=None, timeout=DEFAULT_COMMAND_TIMEOUT):
-        """Runs scripts/<name> as root with bash. Variables (secrets too) travel on stdin, not argv."""
+    def run_script(self, name, env=None, secret_env=None, timeout=DEFAULT_COMMAND_TIMEOUT, lock=None):
+        """Runs scripts/<name> (after scripts/lib.sh) as root with bash. Variables (secrets too) travel on stdin,
+        not argv. With lock=(path, seconds), the script runs only while it holds that flock; if another
+        holder keeps it longer than the seconds, the result's exit code is LOCK_BUSY."""
         lines = [f"export {k}={shlex.quote(str(v))}" for k, v in {**(env or {}), **(secret_env or {})}.items()]
-        payload = "\n".join(lines + [script_text(name)]) + "\n"
+        payload = "\n".join(lines + [script_text("lib.sh"), script_text(name)]) + "\n"
+        command = "bash -s"
+        if lock:
+            path, seconds = lock
+            command = shlex.quote(f"install -d -m 0700 {shlex.quote(os.path.dirname(path))} && "
+                                  f"exec flock -w {int(seconds)} -E {LOCK_BUSY} {shlex.quote(path)} bash -s")
+            command = f"sh -c {command}"
         prefix, password_line = self._sudo()
-        command = f"{prefix} -- bash -s" if prefix else "bash -s"
+        command = f"{prefix} -- {command}" if prefix else command
         return self._exec(command, password_line + payload, timeout, name)
 
     def _exec(self, command, stdin, timeout, what):
@@ -266,16 +268,110 @@ class Host:
         return "sudo -S -k -p ''"
 
 
-def _load_key_text(settings):
+def _load_key(settings):
+    """The private key (text, or the file at private_key_path), unencrypted, as paramiko needs it."""
+    where = "ssh.private_key"
+    text = settings.private_key
+    if not text:
+        where = f"ssh.private_key_path {settings.private_key_path}"
+        path = os.path.expanduser(settings.private_key_path)
+        try:
+            with open(path) as f:
+                text = f.read()
+        except FileNotFoundError:
+            raise RemoteError(f"{settings.ip}: {where} does not exist: give the path of the private key on the "
+                              f"machine running cfy") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise RemoteError(f"{settings.ip}: {where} cannot be read ({_short(err)}): give a readable OpenSSH "
+                              f"or PEM private key") from None
+    if not text.strip():
+        raise RemoteError(f"{settings.ip}: {where} is empty: give the whole private key")
+    if _encrypted(text):
+        raise RemoteError(f"{settings.ip}: {where} is protected by a passphrase, which kub cannot type: give an "
+                          f"unencrypted key (a copy without passphrase: ssh-keygen -p -N '' -f COPY), kept safe")
     for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
         try:
-            return kind.from_private_key(io.StringIO(settings.private_key))
-        except paramiko.SSHException:
+            return kind.from_private_key(io.StringIO(text))
+        except (paramiko.SSHException, ValueError):
             continue
-    raise RemoteError(f"{settings.ip}: ssh.private_key is not an unencrypted OpenSSH/PEM private key: "
-                      f"paste the whole key, or use ssh.private_key_path")
+    raise RemoteError(f"{settings.ip}: {where} is not an OpenSSH/PEM private key (ed25519, ecdsa or rsa): "
+                      f"give the whole private key file")
+
+
+def _encrypted(text):
+    if "ENCRYPTED" in text:   # PEM: "Proc-Type: 4,ENCRYPTED" or "BEGIN ENCRYPTED PRIVATE KEY"
+        return True
+    body = "".join(line for line in text.strip().splitlines()[1:-1])
+    try:
+        blob = base64.b64decode(body)
+    except ValueError:
+        return False
+    # openssh-key-v1: magic, then the cipher name ("none" when unencrypted)
+    magic = b"openssh-key-v1\0"
+    if not blob.startswith(magic) or len(blob) < len(magic) + 4:
+        return False
+    size = int.from_bytes(blob[len(magic):len(magic) + 4], "big")
+    return blob[len(magic) + 4:len(magic) + 4 + size] != b"none"
+
+
+def _known_host_keys(settings):
+    """(hostnames, key) of every entry in known_hosts_path; a line kub cannot use is refused, not skipped."""
+    path = os.path.expanduser(settings.known_hosts_path)
+    where = f"ssh.known_hosts_path {settings.known_hosts_path}"
+    if not os.path.isfile(path):
+        raise RemoteError(f"{settings.ip}: known_hosts file {settings.known_hosts_path} does not exist: create it "
+                          f"with the host's key (ssh-keyscan {settings.ip} >> {settings.known_hosts_path}, after "
+                          f"checking the key) or set ssh.host_key_fingerprint")
+    entries = []
+    with open(path, errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("@"):
+                problem = f"is an {line.split()[0]} line, which kub does not support"
+            else:
+                try:
+                    entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
+                except (paramiko.SSHException, ValueError, TypeError, IndexError) as err:
+                    entry, problem = None, f"holds a key kub cannot read ({_short(err)})"
+                else:
+                    problem = "is not a known_hosts entry (hosts, key type, key)"
+                if entry is not None and entry.key is not None:
+                    entries.append((entry.hostnames, entry.key))
+                    continue
+            raise RemoteError(f"{settings.ip}: {where} line {number} {problem}: remove or fix that line (or give "
+                              f"kub a known_hosts file of its own), or set ssh.host_key_fingerprint")
+    return entries
 
 
 def _short(err):
     text = str(err) or type(err).__name__
     return text.splitlines()[0][:160]
+
+
+def on_hosts(settings_list, logger, work):
+    """Runs work(host) on every host in parallel, each over its own connection: {ip: result}.
+
+    Every failure is reported: one alone as it is, several in one error that names each host. Only when all
+    of them are lost connections is the whole a ConnectionLost (worth a retry)."""
+    def one(settings):
+        with Host(settings, logger) as host:
+            return work(host)
+
+    if not settings_list:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_HOSTS, len(settings_list))) as pool:
+        futures = [(s.ip, pool.submit(one, s)) for s in settings_list]
+    results, errors = {}, []
+    for ip, future in futures:
+        try:
+            results[ip] = future.result()
+        except RemoteError as err:
+            errors.append(err)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        message = f"{len(errors)} of {len(settings_list)} hosts failed: " + " | ".join(map(str, errors))
+        raise (ConnectionLost if all(isinstance(e, ConnectionLost) for e in errors) else RemoteError)(message)
+    return results

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from . import hoststate
 from .connection import RemoteError
 
 
@@ -15,13 +16,12 @@ class Facts:
     os_version: str = ""
     arch: str = ""
     hostname: str = ""
-    swap_devices: int = 0
-    ip_forward: str = ""
     listening: frozenset = frozenset()
     has_admin_conf: bool = False
     has_kubelet_conf: bool = False
     owner: str = ""
-    kubelet_active: bool = False
+    # what kub recorded when it initialised or joined the host (kubeadm.RECORDED keys)
+    recorded: dict = field(default_factory=dict)
     packages: dict = field(default_factory=dict)
     ca_cert_pem: str = ""
 
@@ -29,6 +29,11 @@ class Facts:
     def node_name(self):
         # kubeadm registers a node under its lowercased hostname
         return self.hostname.lower()
+
+    @property
+    def joined(self):
+        """Part of some Kubernetes cluster (kubeadm left its kubeconfigs here)."""
+        return self.has_admin_conf or self.has_kubelet_conf
 
     @property
     def ca_cert_hash(self):
@@ -43,20 +48,18 @@ def parse(text):
         os_version=raw.get("os_version", ""),
         arch=raw.get("arch", ""),
         hostname=raw.get("hostname", ""),
-        swap_devices=int(raw.get("swap_devices") or 0),
-        ip_forward=raw.get("ip_forward", ""),
         listening=frozenset(int(p) for p in raw.get("listening", "").split()),
         has_admin_conf=raw.get("has_admin_conf") == "yes",
         has_kubelet_conf=raw.get("has_kubelet_conf") == "yes",
         owner=raw.get("owner", ""),
-        kubelet_active=raw.get("kubelet_active") == "active",
+        recorded={k[len("recorded_"):]: v for k, v in raw.items() if k.startswith("recorded_")},
         packages=packages,
         ca_cert_pem=base64.b64decode(raw["ca_cert"]).decode() if raw.get("ca_cert") else "",
     )
 
 
 def gather(host):
-    result = host.run_script("facts.sh", timeout=60)
+    result = host.run_script("facts.sh", env=hoststate.SCRIPT_ENV, timeout=60)
     if not result.ok:
         raise RemoteError(f"{host.ip}: reading host facts failed: {result.stderr.strip()[:200]}")
     return parse(result.stdout)

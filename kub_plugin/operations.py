@@ -1,31 +1,28 @@
-"""Cloudify operations: read ctx, call the plain steps, write results back. Nothing else lives here.
+"""Cloudify operations: read ctx, call the plain steps, write results back.
 
 A Master node is one control-plane host (`ip`). A Minion node is one or more worker hosts (`ip` and/or
 `ips`) sharing SSH settings; its hosts are worked on in parallel. Minions find their master through
-kub.relationships.connected_to_master and take the cluster settings from it.
+kub.relationships.connected_to_master, take the cluster settings from it, and wait only for the master's
+`create` (which checks every host of the cluster): they are prepared while the master is, and their join
+waits for the master's API.
 """
 import functools
 import os
 import threading
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 
-from cloudify.constants import RELATIONSHIP_INSTANCE
 from cloudify.decorators import operation
 from cloudify.exceptions import NonRecoverableError, RecoverableError
 
+from . import checks, deployment, local, osdata, steps
 from . import facts as host_facts
-from . import osdata, steps
-from .config import ConfigError, cluster_settings, distinct_hosts, ssh_settings
-from .connection import ConnectionLost, Host, RemoteError
-
-MASTER_RELATIONSHIP = "kub.relationships.connected_to_master"
-MAX_PARALLEL_HOSTS = 16
+from .config import ConfigError, check_hosts
+from .connection import ConnectionLost, Host, RemoteError, on_hosts
+from .kubeadm import host_port
 
 
 def _cloudify_errors(func):
-    """Turns kub's one-line errors into Cloudify task errors (the message is all the user needs)."""
+    """Turns kub's one-line errors into Cloudify task errors (the message is all the user needs). Only a lost
+    connection is worth a retry; anything unforeseen is final too, and reported in one line."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
@@ -36,121 +33,26 @@ def _cloudify_errors(func):
             raise RecoverableError(str(err)) from None
         except RemoteError as err:
             raise NonRecoverableError(str(err)) from None
+        except (NonRecoverableError, RecoverableError):
+            raise
+        except Exception as err:
+            raise NonRecoverableError(f"kub failed unexpectedly in {func.__name__} ({type(err).__name__}: "
+                                      f"{str(err).splitlines()[0][:200] if str(err) else ''}): please report it "
+                                      f"with the operation's log") from None
     return wrapper
 
 
-# -- reading the blueprint --------------------------------------------------------------------------
-
-def _host_settings(props):
-    """SSH settings of a node's hosts: a master's `ip`; a minion's `ip` and/or `ips` (may be none)."""
-    ips = ([props["ip"]] if props.get("ip") else []) + list(props.get("ips") or [])
-    return [ssh_settings(props, ip) for ip in ips]
-
-
-class _Cluster:
-    """What an operation needs to know about the cluster: the master's node and its settings."""
-
-    def __init__(self, ctx, master_node):
-        props = master_node.properties
-        if not props.get("ip"):
-            raise ConfigError(f"master node {master_node.id} has no ip: set its ip property")
-        self.settings = cluster_settings(props)
-        self.master_ssh = ssh_settings(props, props["ip"])
-        # marks the hosts of this cluster (/var/lib/kub/owner), so kub never touches another's
-        self.id = f"{ctx.deployment.id}/{master_node.id}"
-
-
-def _cluster_of(ctx):
-    """The cluster of the current node: itself for a master, the relationship's target for a minion."""
-    if ctx.type == RELATIONSHIP_INSTANCE:
-        return _Cluster(ctx, ctx.target.node)
-    if _is_master(ctx):
-        return _Cluster(ctx, ctx.node)
-    for relationship in ctx.instance.relationships:
-        if MASTER_RELATIONSHIP in relationship.type_hierarchy:
-            return _Cluster(ctx, relationship.target.node)
-    raise ConfigError(f"node {ctx.node.id} has no {MASTER_RELATIONSHIP} relationship: "
-                      f"connect each minion node to its master with it")
-
-
-def _is_master(ctx):
-    return "kub.nodes.Master" in ctx.node.type_hierarchy
-
-
-def _minion_ips_of_master(ctx):
-    """Every minion IP of this master's cluster, so the master checks them before it changes anything.
-
-    Only local mode lets an operation see the other nodes of its deployment (through its storage); elsewhere
-    this is None and each minion node checks its own hosts at its create.
-    """
-    storage = getattr(getattr(ctx, "_endpoint", None), "storage", None)
-    if storage is None or not hasattr(storage, "get_nodes"):
-        return None
-    ips = []
-    for node in storage.get_nodes():
-        for relationship in node.get("relationships", []):
-            if relationship.get("target_id") == ctx.node.id and \
-                    MASTER_RELATIONSHIP in relationship.get("type_hierarchy", []):
-                props = node.get("properties", {})
-                ips += [h.ip for h in _host_settings(props)]
-    return ips
-
-
-_repository_keys = {}
-
-
-def repository_key(cluster):
-    """The repository's signing key, fetched here: also proves the repository has this Kubernetes version."""
-    url = cluster.repository_key_url
-    if url not in _repository_keys:
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                key = response.read().decode(errors="replace").strip()
-        except urllib.error.HTTPError as err:
-            raise ConfigError(f"Kubernetes {cluster.kubernetes_version} is not in the package repository "
-                              f"({url} answered HTTP {err.code}): set kubernetes_version to a minor it has, "
-                              f"or fix package_repository_url / package_repository_key_url") from None
-        except (urllib.error.URLError, OSError) as err:
-            raise ConfigError(f"cannot fetch the package repository key {url} ({getattr(err, 'reason', err)}): "
-                              f"check package_repository_key_url and that this machine reaches it") from None
-        if "BEGIN PGP PUBLIC KEY BLOCK" not in key:
-            raise ConfigError(f"{url} is not an armored PGP public key: point package_repository_key_url at the "
-                              f"repository's Release.key")
-        _repository_keys[url] = key
-    return _repository_keys[url]
-
-
-# -- running on hosts -------------------------------------------------------------------------------
-
-def _on_hosts(settings_list, logger, work):
-    """Runs work(host) on every host in parallel, each over its own connection; all errors are reported."""
-    def one(settings):
-        with Host(settings, logger) as host:
-            return work(host)
-
-    if not settings_list:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_HOSTS, len(settings_list))) as pool:
-        futures = [(s.ip, pool.submit(one, s)) for s in settings_list]
-    results, errors = {}, []
-    for ip, future in futures:
-        try:
-            results[ip] = future.result()
-        except (RemoteError, ConfigError) as err:
-            errors.append(err)
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        message = f"{len(errors)} of {len(settings_list)} hosts failed: " + " | ".join(map(str, errors))
-        # worth a retry only when every failure was a lost connection
-        raise (ConnectionLost if all(isinstance(e, ConnectionLost) for e in errors) else RemoteError)(message)
-    return results
-
-
-def _checked_profile(host, role, cluster):
+def _checked(host, role, cluster):
+    """(facts, OS profile) of a host that passed every check."""
     facts = host_facts.gather(host)
-    profile = steps.preflight(host, facts, role, cluster.id)
-    return facts, profile
+    return facts, checks.host(host.ip, facts, role, cluster.id, cluster.settings)
+
+
+def _registered(master_facts, master):
+    """{node name: address} of the nodes in this master's cluster, when kub initialised it already."""
+    if not (master_facts.has_admin_conf and master_facts.recorded):
+        return {}
+    return {name: address for name, (_, address) in steps.nodes(master).items()}
 
 
 # -- lifecycle ----------------------------------------------------------------------------------------
@@ -158,50 +60,80 @@ def _checked_profile(host, role, cluster):
 @operation(resumable=True)
 @_cloudify_errors
 def create(ctx, **_):
-    """Connect, read facts, check every host and input; change nothing."""
-    cluster = _cluster_of(ctx)
-    hosts = _host_settings(ctx.node.properties)
-    role = "master" if _is_master(ctx) else "minion"
-    minion_ips = [h.ip for h in hosts] if role == "minion" else _minion_ips_of_master(ctx)
-    if minion_ips is not None:
-        distinct_hosts(cluster.master_ssh.ip, minion_ips)
-    repository_key(cluster.settings)
-    if role == "master":
-        _cni_manifest(ctx, cluster.settings.cni_manifest)   # found and readable, before any host changes
+    """Check every input and host; change nothing. A master checks every host of its cluster, the hosts of
+    every minion node included, so a bad minion fails the install before the master is touched."""
+    cluster = deployment.cluster_of(ctx)
+    deployment.settings(ctx)
+    own = deployment.hosts(ctx.node.properties, ctx.node.id)
+    if deployment.is_master(ctx):
+        _create_master(ctx, cluster, own[0])
+    else:
+        check_hosts(cluster.master_ssh.ip, [h.ip for h in own], cluster.settings)
+        found = on_hosts(own, ctx.logger, lambda host: _checked(host, "minion", cluster)[0])
+        checks.unique_names(found)
+        _save(ctx, node_names=[found[h.ip].node_name for h in own])
+
+
+def _create_master(ctx, cluster, master_ssh):
+    minions = [h for node_hosts in deployment.minion_hosts(ctx, ctx.node.id).values() for h in node_hosts]
+    check_hosts(master_ssh.ip, [h.ip for h in minions], cluster.settings)
+    local.repository_key(cluster.settings)
+    local.cni_manifest(cluster.settings.cni_manifest, ctx.get_resource)   # found and readable
+    roles = {master_ssh.ip: "master", **{h.ip: "minion" for h in minions}}
 
     def check(host):
-        facts, _ = _checked_profile(host, role, cluster)
+        facts, _ = _checked(host, roles[host.ip], cluster)
         host.log(f"preflight: {facts.os_id} {facts.os_version} {facts.arch}, node name {facts.node_name}: ok")
-        return facts.node_name
+        registered = _registered(facts, host) if roles[host.ip] == "master" else {}
+        return facts, registered
 
-    names = _on_hosts(hosts, ctx.logger, check)
-    _save(ctx, node_names=[names[h.ip] for h in hosts])
+    results = on_hosts([master_ssh] + minions, ctx.logger, check)
+    found = {ip: facts for ip, (facts, _) in results.items()}
+    master_facts, registered = results[master_ssh.ip]
+    checks.unique_names(found, registered)
+    _save(ctx, node_names=[master_facts.node_name],
+          package_versions=_package_versions(cluster, master_facts, {f.arch for f in found.values()}))
+
+
+def _package_versions(cluster, master_facts, archs):
+    """The same package versions for every host: a running cluster's own, else the repository's newest."""
+    wanted = local.repository_versions(cluster.settings, [osdata.SUPPORTED_ARCH[a] for a in archs])
+    if master_facts.recorded and set(wanted) <= set(master_facts.packages):
+        return {package: master_facts.packages[package] for package in wanted}
+    return wanted
 
 
 @operation(resumable=True)
 @_cloudify_errors
 def configure(ctx, **_):
     """Kernel settings, swap off, containerd and the Kubernetes packages on every host."""
-    _configure(ctx, _cluster_of(ctx))
+    _configure(ctx, deployment.cluster_of(ctx))
 
 
 def _configure(ctx, cluster):
-    key = repository_key(cluster.settings)
-    role = "master" if _is_master(ctx) else "minion"
+    key = local.repository_key(cluster.settings)
+    role = deployment.role(ctx)
+    versions = (ctx.instance.runtime_properties if role == "master"
+                else deployment.master_runtime_properties(ctx)).get("package_versions")
+    if not versions:
+        raise ConfigError(f"node {ctx.node.id}: the master {cluster.master_id} has not been checked yet (no "
+                          f"package versions): run install, which creates the master first")
+    # from here on, delete has something to undo on these hosts
+    _save(ctx, prepared=True)
 
     def prepare(host):
-        _, profile = _checked_profile(host, role, cluster)
-        steps.prepare(host, profile, cluster.settings, key)
+        _, profile = _checked(host, role, cluster)
+        steps.prepare(host, profile, cluster.settings, cluster.id, key, versions)
 
-    _on_hosts(_host_settings(ctx.node.properties), ctx.logger, prepare)
+    on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, prepare)
 
 
 @operation(resumable=True)
 @_cloudify_errors
 def start(ctx, **_):
     """Master: kubeadm init, CNI, kubeconfigs. Minion: wait until its nodes are Ready."""
-    cluster = _cluster_of(ctx)
-    if _is_master(ctx):
+    cluster = deployment.cluster_of(ctx)
+    if deployment.is_master(ctx):
         _start_master(ctx, cluster)
     else:
         _wait_minions_ready(ctx, cluster)
@@ -211,84 +143,115 @@ def _wait_minions_ready(ctx, cluster):
     names = ctx.instance.runtime_properties.get("node_names", [])
     if names:
         with Host(cluster.master_ssh, ctx.logger) as master:
-            steps.wait_ready(master, names, timeout=ctx.node.properties["ready_timeout"])
+            steps.wait_ready(master, names, timeout=deployment.settings(ctx).ready_timeout)
 
 
 def _start_master(ctx, cluster):
-    manifest = _cni_manifest(ctx, cluster.settings.cni_manifest)
+    manifest = local.cni_manifest(cluster.settings.cni_manifest, ctx.get_resource)
     with Host(cluster.master_ssh, ctx.logger) as master:
-        facts = host_facts.gather(master)
-        steps.preflight(master, facts, "master", cluster.id)
-        steps.init_master(master, facts, cluster.settings, cluster.id)
+        facts, _ = _checked(master, "master", cluster)
+        steps.init_master(master, facts, cluster.settings)
         steps.user_kubeconfig(master)
         steps.apply_cni(master, manifest)
-        steps.wait_ready(master, [facts.node_name], timeout=ctx.node.properties["ready_timeout"])
+        steps.wait_ready(master, [facts.node_name], timeout=deployment.settings(ctx).ready_timeout)
         facts = host_facts.gather(master)
         kubeconfig_path = _save_kubeconfig(ctx, steps.read_admin_kubeconfig(master))
-    _save(ctx, api_endpoint=f"https://{steps.host_port(master.ip)}", node_names=[facts.node_name],
+    _save(ctx, api_endpoint=f"https://{host_port(master.ip)}", node_names=[facts.node_name],
           ca_cert_hash=facts.ca_cert_hash, kubeconfig_path=kubeconfig_path)
 
 
 @operation(resumable=True)
 @_cloudify_errors
+def join_master(ctx, **_):
+    """Relationship minion -> master: once the master's API answers, join every minion host with a fresh
+    token made on the master, removed again after the joins."""
+    cluster = deployment.cluster_of(ctx)
+    timeout = deployment.settings_of(ctx.source.node).master_timeout
+    _join_minions(ctx.logger, cluster, deployment.hosts(ctx.source.node.properties, ctx.source.node.id), timeout)
+
+
+def _join_minions(logger, cluster, minions, master_timeout):
+    with Host(cluster.master_ssh, logger) as master:
+        master_facts = steps.wait_master(master, host_facts.gather, cluster.id, master_timeout)
+        registered = steps.nodes(master)
+        addresses = {name: address for name, (_, address) in registered.items()}
+        made, lock = [], threading.Lock()
+
+        def token():
+            # one token for this run, made only when some host needs it, kept in memory only
+            with lock:
+                if not made:
+                    made.append(steps.join_token(master))
+                return made[0]
+
+        def join(host):
+            facts, _ = _checked(host, "minion", cluster)
+            checks.unique_names({host.ip: facts}, addresses)
+            steps.join(host, facts, cluster.settings, master.ip, master_facts.ca_cert_hash, token, registered)
+
+        try:
+            on_hosts(minions, logger, join)
+        finally:
+            if made:
+                steps.delete_token(master, made[0])
+
+
+@operation(resumable=True)
+@_cloudify_errors
 def stop(ctx, **_):
-    """Minion: drain its nodes and delete them from the cluster. Master: nothing (delete resets it)."""
+    """Minion: drain its nodes and delete them from the cluster, only in this deployment's cluster and only
+    nodes at this node's addresses. Master: nothing (delete resets it)."""
     names = ctx.instance.runtime_properties.get("node_names", [])
-    if _is_master(ctx) or not names:
+    if deployment.is_master(ctx) or not names:
         return
-    cluster = _cluster_of(ctx)
+    cluster = deployment.cluster_of(ctx)
+    mine = {h.ip for h in deployment.hosts(ctx.node.properties, ctx.node.id)}
     with Host(cluster.master_ssh, ctx.logger) as master:
-        for name in names:
-            steps.remove_node(master, name)
+        def cluster_gone():
+            facts = host_facts.gather(master)
+            if facts.owner == cluster.id and facts.has_admin_conf:
+                return False
+            master.log("not (or no longer) this deployment's control plane: its nodes are left as they are")
+            return True
+
+        if cluster_gone():
+            return
+        try:
+            registered = steps.nodes(master)
+            for name in names:
+                if name in registered and registered[name][1] not in mine:
+                    ctx.logger.warning(f"[{master.ip}] node {name} is at {registered[name][1]}, not at one of "
+                                       f"this node's hosts: left as it is")
+                    continue
+                steps.remove_node(master, name)
+        except steps.StepError:
+            if not cluster_gone():   # the master being reset at the same time (uninstall) is no failure
+                raise
 
 
 @operation(resumable=True)
 @_cloudify_errors
 def delete(ctx, **_):
-    """kubeadm reset and cleanup on every host; with cluster.purge_packages also the packages."""
-    cluster = _cluster_of(ctx)
+    """kubeadm reset and cleanup on every host of this cluster; with cluster.purge_packages also the packages.
+    Hosts this cluster does not own are left as they are."""
+    if not ctx.instance.runtime_properties.get("prepared"):
+        ctx.logger.info("nothing to undo: this deployment never changed these hosts")
+        return
+    cluster = deployment.cluster_of(ctx)
 
     def reset(host):
         facts = host_facts.gather(host)
-        if facts.owner and facts.owner != cluster.id:
-            raise steps.StepError(f"{host.ip}: belongs to another deployment's cluster ({facts.owner}): "
-                                  f"left as it is")
-        profile = osdata.os_profile(facts) or {"containerd_package": "containerd"}
-        steps.reset(host, cluster.settings, profile["containerd_package"], cluster.settings.purge_packages)
+        if facts.owner != cluster.id:
+            ctx.logger.warning(f"[{host.ip}] not a host of this deployment's cluster (owner: "
+                               f"{facts.owner or 'none'}): left as it is")
+            return
+        profile = osdata.os_profile(facts) or osdata.FALLBACK_PROFILE
+        steps.reset(host, cluster.settings, profile, cluster.settings.purge_packages)
 
-    _on_hosts(_host_settings(ctx.node.properties), ctx.logger, reset)
+    on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, reset)
     path = ctx.instance.runtime_properties.get("kubeconfig_path")
-    if path and os.path.exists(path):
-        os.remove(path)
+    if path and local.remove_kubeconfig(path):
         ctx.logger.info(f"removed the local kubeconfig {path}")
-
-
-@operation(resumable=True)
-@_cloudify_errors
-def join_master(ctx, **_):
-    """Relationship minion -> master: join every minion host with a fresh token made on the master."""
-    _join_minions(ctx.logger, _cluster_of(ctx), _host_settings(ctx.source.node.properties))
-
-
-def _join_minions(logger, cluster, minions):
-    with Host(cluster.master_ssh, logger) as master:
-        master_facts = host_facts.gather(master)
-        registered = steps.node_states(master)
-        token, lock = {}, threading.Lock()
-
-        def join_command():
-            # one token for this run, made only when some host needs it, kept in memory only
-            with lock:
-                if "command" not in token:
-                    token["command"] = steps.join_command(master)
-                return token["command"]
-
-        def join(host):
-            facts, _ = _checked_profile(host, "minion", cluster)
-            steps.join(host, facts, cluster.settings, cluster.id, master_facts.ca_cert_hash, join_command,
-                       registered)
-
-        _on_hosts(minions, logger, join)
 
 
 @operation(resumable=True)
@@ -296,7 +259,7 @@ def _join_minions(logger, cluster, minions):
 def check_status(ctx, **_):
     """Healthy when the node's Kubernetes nodes are Ready (what `heal` checks first)."""
     names = ctx.instance.runtime_properties.get("node_names", [])
-    cluster = _cluster_of(ctx)
+    cluster = deployment.cluster_of(ctx)
     with Host(cluster.master_ssh, ctx.logger) as master:
         states = steps.node_states(master)
     unwell = [f"{name} ({states.get(name, 'not registered')})" for name in names if states.get(name) != "True"]
@@ -310,12 +273,13 @@ def check_status(ctx, **_):
 def heal(ctx, **_):
     """Converges the node's hosts in place: configure, (re)join what is missing, wait until Ready.
     Hosts that are fine see no change; nothing is reset that need not be."""
-    cluster = _cluster_of(ctx)
+    cluster = deployment.cluster_of(ctx)
     _configure(ctx, cluster)
-    if _is_master(ctx):
+    if deployment.is_master(ctx):
         _start_master(ctx, cluster)
     else:
-        _join_minions(ctx.logger, cluster, _host_settings(ctx.node.properties))
+        _join_minions(ctx.logger, cluster, deployment.hosts(ctx.node.properties, ctx.node.id),
+                      deployment.settings(ctx).master_timeout)
         _wait_minions_ready(ctx, cluster)
 
 
@@ -326,42 +290,10 @@ def _save(ctx, **values):
     ctx.instance.update()
 
 
-def _cni_manifest(ctx, source):
-    if not source:
-        raise ConfigError("cluster.cni_manifest is empty: give a CNI manifest path or URL "
-                          "(e.g. flannel's kube-flannel.yml)")
-    if source.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(source, timeout=60) as response:
-                return response.read().decode()
-        except (urllib.error.URLError, OSError) as err:
-            raise ConfigError(f"cannot fetch the CNI manifest {source} ({getattr(err, 'reason', err)}): "
-                              f"download it and give its local path in cluster.cni_manifest") from None
-    path = os.path.expanduser(source)
-    if os.path.isfile(path):
-        with open(path) as f:
-            return f.read()
-    try:
-        return ctx.get_resource(source).decode()
-    except Exception:
-        raise ConfigError(f"CNI manifest {source} not found (neither a file nor a blueprint resource): "
-                          f"give an absolute path, a path relative to the blueprint, or a URL") from None
-
-
 def _save_kubeconfig(ctx, text):
     """Writes the admin kubeconfig for the machine running cfy, mode 0600, only when it changed."""
-    path = ctx.node.properties.get("local_kubeconfig_path") or \
-        os.path.join("~", ".kube", f"kub-{ctx.deployment.id}.conf")
+    path = ctx.node.properties.get("local_kubeconfig_path") or local.default_kubeconfig_path(ctx.deployment.id)
     path = os.path.abspath(os.path.expanduser(path))
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    if os.path.exists(path):
-        with open(path) as f:
-            if f.read() == text:
-                os.chmod(path, 0o600)
-                return path
-    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
-    ctx.logger.info(f"admin kubeconfig written to {path} (mode 0600)")
+    if local.write_kubeconfig(path, text):
+        ctx.logger.info(f"admin kubeconfig written to {path} (mode 0600)")
     return path

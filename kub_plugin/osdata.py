@@ -10,15 +10,8 @@ SUPPORTED_OS = {
 # `uname -m` -> the architecture name the package repository uses
 SUPPORTED_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
-KUBERNETES_PACKAGES = ("kubelet", "kubeadm", "kubectl")
-# what the Kubernetes packages pull in and a purge removes too
-KUBERNETES_DEPENDENCIES = ("cri-tools", "kubernetes-cni")
-
-# Ports each role needs free (kubeadm's preflight list)
-REQUIRED_PORTS = {
-    "master": (6443, 2379, 2380, 10250, 10257, 10259),
-    "minion": (10250,),
-}
+# what delete falls back to on a host whose OS kub no longer recognises
+FALLBACK_PROFILE = {"family": "apt", "containerd_package": "containerd"}
 
 
 def supported_names():

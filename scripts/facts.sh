@@ -8,8 +8,6 @@ echo "os_id=$(. /etc/os-release && echo "${ID:-}")"
 echo "os_version=$(. /etc/os-release && echo "${VERSION_ID:-}")"
 echo "arch=$(uname -m)"
 echo "hostname=$(hostname)"
-echo "swap_devices=$(tail -n +2 /proc/swaps | wc -l)"
-echo "ip_forward=$(cat /proc/sys/net/ipv4/ip_forward)"
 
 # TCP ports in LISTEN state (0A), IPv4 and IPv6
 listening=$(awk 'FNR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null |
@@ -19,11 +17,13 @@ echo "listening=${listening% }"
 for f in /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf; do
   [ -e "$f" ] && echo "has_$(basename "$f" .conf)_conf=yes"
 done
-[ -r /var/lib/kub/owner ] && echo "owner=$(head -c 200 /var/lib/kub/owner)"
-echo "kubelet_active=$(systemctl is-active kubelet 2>/dev/null)"
+[ -r "$KUB_OWNER_FILE" ] && echo "owner=$(head -c 200 "$KUB_OWNER_FILE")"
+# what this host was initialised or joined with, as kub recorded it
+[ -r "$KUB_RECORD_FILE" ] && sed -n 's/^\([a-z_]*\)=/recorded_\1=/p' "$KUB_RECORD_FILE"
 
-packages=$(dpkg-query -W -f='${Package}=${Version}=${db:Status-Abbrev}\n' \
-  kubeadm kubelet kubectl containerd 2>/dev/null | awk -F= '$3 ~ /^.i/ { printf "%s=%s ", $1, $2 }')
+# shellcheck disable=SC2086  # one word per package
+packages=$(dpkg-query -W -f='${Package}=${Version}=${db:Status-Abbrev}\n' $KUB_PACKAGES $KUB_DEPENDENCIES \
+  2>/dev/null | awk -F= '$3 ~ /^.i/ { printf "%s=%s ", $1, $2 }')
 echo "packages=${packages% }"
 
 # The cluster CA certificate is public; the caller derives the join pin (sha256 of its public key) from it.

@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
-# Kernel modules, sysctls and swap as kubeadm needs them. Idempotent: prints `changed: ...` per change.
+# Marks the host as this cluster's (before any other change), then kernel modules, sysctls and swap as
+# kubeadm needs them. Env: KUB_OWNER. Idempotent: prints `changed: ...` per change.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ensure_file() {  # ensure_file PATH CONTENT: write only when different
-  if [ ! -f "$1" ] || [ "$(cat "$1")" != "$2" ]; then
-    mkdir -p "$(dirname "$1")"
-    printf '%s\n' "$2" > "$1"
-    echo "changed: wrote $1"
-  fi
-}
+ensure_file "$KUB_OWNER_FILE" "$KUB_OWNER" 0600
 
 ensure_file /etc/modules-load.d/k8s.conf "$(printf 'overlay\nbr_netfilter')"
 module_loaded() {  # loaded as a module, or built into the kernel
@@ -17,7 +14,7 @@ module_loaded() {  # loaded as a module, or built into the kernel
 for module in overlay br_netfilter; do
   if ! module_loaded "$module"; then
     modprobe "$module"
-    echo "changed: loaded module $module"
+    changed "loaded module $module"
   fi
 done
 
@@ -28,16 +25,16 @@ ensure_file /etc/sysctl.d/k8s.conf "$sysctls"
 while IFS=' =' read -r key value; do
   if [ "$(sysctl -n "$key")" != "$value" ]; then
     sysctl -qw "$key=$value"
-    echo "changed: set $key=$value"
+    changed "set $key=$value"
   fi
 done <<< "$sysctls"
 
 if [ "$(tail -n +2 /proc/swaps | wc -l)" -gt 0 ]; then
   swapoff -a
-  echo "changed: turned swap off"
+  changed "turned swap off"
 fi
 # keep it off after a reboot: comment out swap entries in fstab
 if grep -Eq '^[^#].*[[:space:]]swap[[:space:]]' /etc/fstab 2>/dev/null; then
   sed -i -E 's/^([^#].*[[:space:]]swap[[:space:]].*)$/# disabled by kub: \1/' /etc/fstab
-  echo "changed: commented out swap in /etc/fstab"
+  changed "commented out swap in /etc/fstab"
 fi

@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
-# Gives the SSH user kubectl access: a copy of admin.conf as ~/.kube/config, owned by that user, mode 0600.
-# Env: KUB_USER. Idempotent: prints `changed: ...` per change.
+# Gives the SSH user kubectl access: a copy of admin.conf, owned by that user, mode 0600. It goes to
+# ~/.kube/config unless the user has a kubeconfig of their own there: that one is kept, kub's goes beside it.
+# Env: KUB_USER. Idempotent: prints `changed: ...` per change, `note: ...` for the user.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 home=$(getent passwd "$KUB_USER" | cut -d: -f6)
-config="$home/.kube/config"
-if [ ! -f "$config" ] || ! cmp -s /etc/kubernetes/admin.conf "$config"; then
-  install -d -m 0700 -o "$KUB_USER" -g "$(id -gn "$KUB_USER")" "$home/.kube"
-  install -m 0600 -o "$KUB_USER" -g "$(id -gn "$KUB_USER")" /etc/kubernetes/admin.conf "$config"
-  echo "changed: wrote $config"
+group=$(id -gn "$KUB_USER")
+record=$KUB_DIR/user-kubeconfig
+config=$home/.kube/config
+ours=$(cat "$record" 2>/dev/null || true)
+if [ -e "$config" ] && [ "$ours" != "$config" ]; then
+  config=$home/.kube/kub-admin.conf
+  echo "note: kept $KUB_USER's own $home/.kube/config; kub's kubeconfig is $config (KUBECONFIG=$config kubectl ...)"
 fi
-install -d -m 0700 /var/lib/kub
-printf '%s\n' "$config" > /var/lib/kub/user-kubeconfig
+if [ ! -f "$config" ] || ! cmp -s /etc/kubernetes/admin.conf "$config"; then
+  install -d -m 0700 -o "$KUB_USER" -g "$group" "$home/.kube"
+  install -m 0600 -o "$KUB_USER" -g "$group" /etc/kubernetes/admin.conf "$config"
+  changed "wrote $config"
+fi
+ensure_file "$record" "$config" 0600

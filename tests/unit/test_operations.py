@@ -1,8 +1,9 @@
-"""The Cloudify glue without Cloudify: how work on several hosts reports its failures."""
+"""The Cloudify glue without Cloudify: how work on several hosts reports its failures, and how errors reach
+Cloudify."""
 import pytest
 from cloudify.exceptions import NonRecoverableError, RecoverableError
 
-from kub_plugin import operations
+from kub_plugin import connection, operations
 from kub_plugin.config import ConfigError, SshSettings
 from kub_plugin.connection import ConnectionLost, RemoteError
 
@@ -20,7 +21,7 @@ class FakeHost:
 
 @pytest.fixture(autouse=True)
 def fake_hosts(monkeypatch):
-    monkeypatch.setattr(operations, "Host", FakeHost)
+    monkeypatch.setattr(connection, "Host", FakeHost)
 
 
 def hosts(*ips):
@@ -28,9 +29,9 @@ def hosts(*ips):
 
 
 def test_results_by_host():
-    assert operations._on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, lambda h: h.ip[-1]) == \
+    assert connection.on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, lambda h: h.ip[-1]) == \
         {"10.0.0.1": "1", "10.0.0.2": "2"}
-    assert operations._on_hosts([], None, lambda h: 1) == {}
+    assert connection.on_hosts([], None, lambda h: 1) == {}
 
 
 def test_one_failure_is_raised_as_it_is():
@@ -38,22 +39,22 @@ def test_one_failure_is_raised_as_it_is():
         if host.ip == "10.0.0.2":
             raise RemoteError("10.0.0.2: broken")
     with pytest.raises(RemoteError, match="^10.0.0.2: broken$"):
-        operations._on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, work)
+        connection.on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, work)
 
 
 def test_every_failure_is_named_and_only_lost_connections_are_worth_a_retry():
     def lost(host):
         raise ConnectionLost(f"{host.ip}: the SSH connection was lost")
     with pytest.raises(ConnectionLost) as err:
-        operations._on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, lost)
+        connection.on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, lost)
     assert "2 of 2 hosts failed" in str(err.value) and "10.0.0.1" in str(err.value) and "10.0.0.2" in str(err.value)
 
     def mixed(host):
         if host.ip == "10.0.0.1":
             raise ConnectionLost("10.0.0.1: the SSH connection was lost")
-        raise ConfigError("10.0.0.2: bad")
+        raise RemoteError("10.0.0.2: bad")
     with pytest.raises(RemoteError) as err:
-        operations._on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, mixed)
+        connection.on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, mixed)
     assert not isinstance(err.value, ConnectionLost)
 
 
@@ -69,3 +70,12 @@ def test_cloudify_errors(error, kind, prefix):
     with pytest.raises(kind) as err:
         op()
     assert str(err.value) == prefix
+
+
+def test_an_unforeseen_exception_is_final_and_one_line():
+    @operations._cloudify_errors
+    def create():
+        raise ValueError("x\nsecond line")
+    with pytest.raises(NonRecoverableError) as err:
+        create()
+    assert "kub failed unexpectedly in create (ValueError" in str(err.value) and "second line" not in str(err.value)

@@ -1,17 +1,18 @@
-"""Steps checked without hosts: facts and inputs in, commands and verdicts out."""
+"""Steps and checks without hosts: facts and inputs in, commands and verdicts out."""
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from kub_plugin import checks, kubeadm, steps
 from kub_plugin import facts as host_facts
-from kub_plugin import steps
 from kub_plugin.config import ClusterSettings, SshSettings
-from kub_plugin.connection import Result
+from kub_plugin.connection import LOCK_BUSY, Result
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "preflight.yaml").read_text())
 CLUSTER_ID = "dep/master"
+TOKEN = "abcdef.0123456789abcdef"
 
 
 class FakeHost:
@@ -33,93 +34,151 @@ class FakeHost:
                 return result
         return Result("", "", 0)
 
-    def run_script(self, name, env=None, secret_env=None, timeout=None):
-        self.scripts.append((name, env or {}, secret_env or {}))
+    def run_script(self, name, env=None, secret_env=None, timeout=None, lock=None):
+        self.scripts.append((name, env or {}, secret_env or {}, lock))
         return self.answers.get(name, Result("changed: did it\n", "", 0))
 
 
+def facts_of(values):
+    values = {"hostname": "node1", **values}
+    return host_facts.Facts(**{**values, "listening": frozenset(values.get("listening", []))})
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_preflight(case):
-    facts = host_facts.Facts(**{**case["facts"], "listening": frozenset(case["facts"].get("listening", []))})
+def test_host_checks(case):
+    facts, cluster = facts_of(case["facts"]), ClusterSettings(**case.get("cluster", {}))
     if "error" in case:
-        with pytest.raises(steps.StepError) as err:
-            steps.preflight(FakeHost(), facts, case["role"], CLUSTER_ID)
+        with pytest.raises(checks.HostRefused) as err:
+            checks.host("10.9.9.9", facts, case["role"], CLUSTER_ID, cluster)
         assert case["error"] in str(err.value)
-        assert str(err.value).startswith("10.9.9.9: ")
+        assert str(err.value).startswith("10.9.9.9: ") and "\n" not in str(err.value)
     else:
-        assert steps.preflight(FakeHost(), facts, case["role"], CLUSTER_ID) == case["profile"]
+        assert checks.host("10.9.9.9", facts, case["role"], CLUSTER_ID, cluster) == case["profile"]
+
+
+def test_node_names_are_unique_in_the_cluster_and_against_registered_nodes():
+    same = {"10.0.0.2": facts_of({"hostname": "Same"}), "10.0.0.3": facts_of({"hostname": "same"})}
+    with pytest.raises(checks.HostRefused, match="10.0.0.3: hostname 'same' is also the hostname of 10.0.0.2"):
+        checks.unique_names(same)
+    with pytest.raises(checks.HostRefused, match="10.0.0.2: hostname 'w' is already the name of the cluster's node "
+                                                 "at 10.0.0.9"):
+        checks.unique_names({"10.0.0.2": facts_of({"hostname": "w"})}, {"w": "10.0.0.9"})
+    checks.unique_names({"10.0.0.2": facts_of({"hostname": "w"})}, {"w": "10.0.0.2", "cp": "10.0.0.1"})
 
 
 def test_facts_parse():
-    text = ("os_id=ubuntu\nos_version=24.04\narch=aarch64\nhostname=Node-A\nswap_devices=1\nip_forward=0\n"
-            "listening=22 6443\nhas_kubelet_conf=yes\nowner=dep/master\nkubelet_active=active\n"
-            "packages=kubeadm=1.31.2-1.1 containerd=1.7.24\n")
+    text = ("os_id=ubuntu\nos_version=24.04\narch=aarch64\nhostname=Node-A\n"
+            "listening=22 6443\nhas_kubelet_conf=yes\nowner=dep/master\nrecorded_pod_network_cidr=10.244.0.0/16\n"
+            "packages=kubeadm=1.31.2-1.1 cri-tools=1.31.1-1.1\n")
     facts = host_facts.parse(text)
     assert (facts.os_id, facts.os_version, facts.arch) == ("ubuntu", "24.04", "aarch64")
     assert facts.node_name == "node-a"
     assert facts.listening == {22, 6443}
-    assert facts.has_kubelet_conf and not facts.has_admin_conf
-    assert facts.kubelet_active and facts.swap_devices == 1
-    assert facts.packages == {"kubeadm": "1.31.2-1.1", "containerd": "1.7.24"}
+    assert facts.has_kubelet_conf and not facts.has_admin_conf and facts.joined
+    assert facts.recorded == {"pod_network_cidr": "10.244.0.0/16"}
+    assert facts.packages == {"kubeadm": "1.31.2-1.1", "cri-tools": "1.31.1-1.1"}
 
 
-def test_init_command_pins_version_and_prints_no_token():
-    cluster = ClusterSettings(pod_network_cidr="10.244.0.0/16", service_cidr="10.96.0.0/12")
-    command = steps.init_command(cluster, "10.0.0.1", "cp-1", "v1.31.2")
-    assert command[:2] == ["kubeadm", "init"]
-    assert "--apiserver-advertise-address=10.0.0.1" in command
-    assert "--control-plane-endpoint=10.0.0.1:6443" in command
-    assert "--pod-network-cidr=10.244.0.0/16" in command
-    assert "--service-cidr=10.96.0.0/12" in command
-    assert "--kubernetes-version=v1.31.2" in command
-    assert "--skip-token-print" in command
-    assert not any(arg.startswith("--upload-certs") for arg in command)
+def test_init_configuration_is_rendered_from_data():
+    cluster = ClusterSettings(kubernetes_version="1.31", pod_network_cidr="10.244.0.0/16")
+    init, clustered = yaml.safe_load_all(kubeadm.init_configuration(cluster, "10.0.0.1", "cp-1", "v1.31.2", TOKEN))
+    assert init["apiVersion"] == clustered["apiVersion"] == "kubeadm.k8s.io/v1beta4"
+    assert init["kind"] == "InitConfiguration" and clustered["kind"] == "ClusterConfiguration"
+    assert init["bootstrapTokens"][0]["token"] == TOKEN and init["bootstrapTokens"][0]["ttl"] == "15m"
+    assert init["localAPIEndpoint"] == {"advertiseAddress": "10.0.0.1", "bindPort": 6443}
+    assert init["nodeRegistration"] == {"name": "cp-1", "criSocket": cluster.cri_socket}
+    assert clustered["kubernetesVersion"] == "v1.31.2"
+    assert clustered["controlPlaneEndpoint"] == "10.0.0.1:6443"
+    assert clustered["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/12"}
 
 
-def test_init_command_brackets_ipv6():
-    command = steps.init_command(ClusterSettings(), "fd00::1", "cp", "v1.31.2")
-    assert "--control-plane-endpoint=[fd00::1]:6443" in command
+def test_older_minors_get_v1beta3_and_ipv6_is_bracketed():
+    cluster = ClusterSettings(kubernetes_version="1.30")
+    _, clustered = yaml.safe_load_all(kubeadm.init_configuration(cluster, "fd00::1", "cp", "v1.30.6", TOKEN))
+    assert clustered["apiVersion"] == "kubeadm.k8s.io/v1beta3"
+    assert clustered["controlPlaneEndpoint"] == "[fd00::1]:6443"
 
 
-def test_prepare_passes_os_data_and_repository_to_scripts():
+def test_join_configuration_cannot_be_bent_by_its_values():
+    odd = 'w1"\ncaCertHashes: []\n#'
+    join = yaml.safe_load(kubeadm.join_configuration(ClusterSettings(), "10.0.0.1:6443", TOKEN, "sha256:aa", odd))
+    assert join["nodeRegistration"]["name"] == odd
+    assert join["discovery"]["bootstrapToken"] == {"apiServerEndpoint": "10.0.0.1:6443", "token": TOKEN,
+                                                   "caCertHashes": ["sha256:aa"]}
+
+
+def test_new_tokens_are_bootstrap_tokens_and_their_id_is_the_public_half():
+    made = {kubeadm.new_token() for _ in range(20)}
+    assert len(made) == 20 and all(kubeadm.TOKEN.fullmatch(t) for t in made)
+    assert kubeadm.token_id(TOKEN) == "abcdef"
+
+
+def test_prepare_marks_the_host_first_and_pins_every_package():
     host = FakeHost()
     cluster = ClusterSettings(kubernetes_version="1.30", package_repository_url="http://mirror/v{version}/deb/")
-    steps.prepare(host, {"containerd_package": "containerd.io"}, cluster, "KEY")
-    names = [name for name, _, _ in host.scripts]
-    assert names == ["prepare-host.sh", "containerd.sh", "kubernetes-packages.sh"]
-    assert host.scripts[1][1] == {"KUB_CONTAINERD_PACKAGE": "containerd.io"}
-    assert host.scripts[2][1] == {"KUB_VERSION": "1.30", "KUB_REPO_URL": "http://mirror/v1.30/deb/",
-                                  "KUB_REPO_KEY": "KEY"}
+    versions = {"kubeadm": "1.30.6-1.1", "kubelet": "1.30.6-1.1", "kubectl": "1.30.6-1.1",
+                "cri-tools": "1.30.1-1.1", "kubernetes-cni": "1.4.0-1.1"}
+    steps.prepare(host, {"containerd_package": "containerd.io"}, cluster, CLUSTER_ID, "KEY", versions)
+    names = [name for name, _, _, _ in host.scripts]
+    assert names == ["prepare-host.sh", "packages.sh", "containerd.sh"]
+    assert host.scripts[0][1]["KUB_OWNER"] == CLUSTER_ID
+    env = host.scripts[1][1]
+    assert env["KUB_OS_PACKAGES"] == "containerd.io"
+    assert env["KUB_INSTALL"] == ("cri-tools=1.30.1-1.1 kubeadm=1.30.6-1.1 kubectl=1.30.6-1.1 "
+                                  "kubelet=1.30.6-1.1 kubernetes-cni=1.4.0-1.1")
+    assert env["KUB_REPO_URL"] == "http://mirror/v1.30/deb/" and env["KUB_REPO_KEY"] == "KEY"
+    assert env["KUB_DIR"] == "/var/lib/kub"   # host paths travel with every script
+    assert all(lock == ("/var/lib/kub/lock", 30) for _, _, _, lock in host.scripts)
     assert host.logged[0] == "kernel and swap: did it"
 
 
-def test_unchanged_step_logs_no_change():
-    host = FakeHost({"prepare-host.sh": Result("", "", 0)})
+def test_unchanged_step_logs_no_change_and_notes_reach_the_user():
+    host = FakeHost({"prepare-host.sh": Result("note: kept your file\n", "", 0)})
     assert steps.apply(host, "kernel and swap", "prepare-host.sh") == []
-    assert host.logged == ["kernel and swap: no change"]
+    assert host.logged == ["kernel and swap: no change", "kept your file"]
+
+
+def test_a_host_locked_by_another_run_is_named():
+    host = FakeHost({"reset.sh": Result("", "", LOCK_BUSY)})
+    with pytest.raises(steps.StepError, match="10.9.9.9: another kub run is working on this host"):
+        steps.apply(host, "reset", "reset.sh")
+
+
+def test_init_sends_its_token_as_a_secret_and_removes_it_by_id():
+    host = FakeHost({"kubeadm version": Result("v1.31.2\n", "", 0)})
+    assert steps.init_master(host, facts_of({}), ClusterSettings())
+    name, env, secret_env, _ = host.scripts[0]
+    assert name == "init.sh"
+    token = yaml.safe_load_all(secret_env["KUB_INIT_CONFIG"]).__next__()["bootstrapTokens"][0]["token"]
+    assert env["KUB_INIT_TOKEN_ID"] == token.split(".")[0]
+    assert token not in str(env) and all(token not in line for line in host.logged)
+    assert "pod_network_cidr=10.244.0.0/16" in env["KUB_RECORD"]
+
+
+def test_init_is_skipped_on_an_initialised_master():
+    host = FakeHost()
+    assert not steps.init_master(host, facts_of({"has_admin_conf": True}), ClusterSettings())
+    assert not host.scripts and not host.commands
 
 
 def test_join_sends_the_token_as_a_secret_and_never_logs_it():
-    token = "abcdef.0123456789abcdef"
     host = FakeHost()
-    facts = host_facts.Facts(hostname="w1")
-    joined = steps.join(host, facts, ClusterSettings(), CLUSTER_ID, "sha256:aa",
-                        lambda: ("10.0.0.1:6443", token, "sha256:aa"), registered={})
+    joined = steps.join(host, facts_of({"hostname": "w1"}), ClusterSettings(), "10.0.0.1", "sha256:aa",
+                        lambda: TOKEN, registered={})
     assert joined
-    name, env, secret_env = host.scripts[0]
+    name, env, secret_env, _ = host.scripts[0]
     assert name == "join.sh"
-    assert secret_env == {"KUB_JOIN_TOKEN": token}
-    assert token not in str(env) and all(token not in line for line in host.logged)
-    assert env["KUB_NODE_NAME"] == "w1" and env["KUB_OWNER"] == CLUSTER_ID
+    assert yaml.safe_load(secret_env["KUB_JOIN_CONFIG"])["discovery"]["bootstrapToken"]["token"] == TOKEN
+    assert TOKEN not in str(env) and all(TOKEN not in line for line in host.logged)
+    assert env["KUB_RESET_FIRST"] == "no" and env["KUB_API_ENDPOINT"] == "10.0.0.1:6443"
 
 
 def test_failed_join_error_has_the_token_redacted():
-    token = "abcdef.0123456789abcdef"
-    host = FakeHost({"join.sh": Result("", f"error: kubeadm said {token} is bad\n", 1)})
+    host = FakeHost({"join.sh": Result("", f"error: kubeadm said {TOKEN} is bad\n", 1)})
     with pytest.raises(steps.StepError) as err:
-        steps.join(host, host_facts.Facts(hostname="w1"), ClusterSettings(), CLUSTER_ID, "sha256:aa",
-                   lambda: ("10.0.0.1:6443", token, "sha256:aa"), registered={})
-    assert token not in str(err.value) and "***" in str(err.value)
+        steps.join(host, facts_of({"hostname": "w1"}), ClusterSettings(), "10.0.0.1", "sha256:aa",
+                   lambda: TOKEN, registered={})
+    assert TOKEN not in str(err.value) and "***" in str(err.value)
 
 
 @pytest.fixture(scope="module")
@@ -142,31 +201,42 @@ def test_ca_hash_is_kubeadms_pin(ca_pem, tmp_path):
 
 def test_join_is_skipped_for_a_registered_node_of_this_cluster(ca_pem):
     host = FakeHost()
-    facts = host_facts.Facts(hostname="w1", has_kubelet_conf=True, owner=CLUSTER_ID, ca_cert_pem=ca_pem)
+    facts = facts_of({"hostname": "w1", "has_kubelet_conf": True, "owner": CLUSTER_ID, "ca_cert_pem": ca_pem})
     asked = []
-    joined = steps.join(host, facts, ClusterSettings(), CLUSTER_ID, host_facts.ca_cert_hash(ca_pem),
-                        lambda: asked.append(1), registered={"w1": "True"})
+    joined = steps.join(host, facts, ClusterSettings(), "10.0.0.1", host_facts.ca_cert_hash(ca_pem),
+                        lambda: asked.append(1), registered={"w1": ("True", "10.9.9.9")})
     assert not joined and not asked and not host.scripts and not host.commands
 
 
 def test_stale_join_of_ours_is_reset_then_joined_again():
     host = FakeHost()
-    facts = host_facts.Facts(hostname="w1", has_kubelet_conf=True, owner=CLUSTER_ID)
-    steps.join(host, facts, ClusterSettings(), CLUSTER_ID, "sha256:new",
-               lambda: ("10.0.0.1:6443", "abcdef.0123456789abcdef", "sha256:new"), registered={})
-    assert host.commands[0].startswith("kubeadm reset -f")
-    assert host.scripts[0][0] == "join.sh"
+    facts = facts_of({"hostname": "w1", "has_kubelet_conf": True, "owner": CLUSTER_ID})
+    steps.join(host, facts, ClusterSettings(), "10.0.0.1", "sha256:new", lambda: TOKEN, registered={})
+    assert host.scripts[0][0] == "join.sh" and host.scripts[0][1]["KUB_RESET_FIRST"] == "yes"
 
 
-def test_node_states_and_wait_ready_report_what_is_missing():
-    listing = ('{"items": [{"metadata": {"name": "cp"}, "status": {"conditions": '
-               '[{"type": "Ready", "status": "True"}]}}, {"metadata": {"name": "w1"}, "status": {"conditions": '
-               '[{"type": "Ready", "status": "False"}]}}]}')
-    master = FakeHost({"kubectl": Result(listing, "", 0)})
+LISTING = ('{"items": [{"metadata": {"name": "cp"}, "status": {"conditions": [{"type": "Ready", "status": "True"}],'
+           ' "addresses": [{"type": "InternalIP", "address": "2001:DB8::1"}]}}, {"metadata": {"name": "w1"}, '
+           '"status": {"conditions": [{"type": "Ready", "status": "False"}]}}]}')
+
+
+def test_nodes_states_addresses_and_wait_ready_report_what_is_missing():
+    master = FakeHost({"kubectl": Result(LISTING, "", 0)})
+    assert steps.nodes(master) == {"cp": ("True", "2001:db8::1"), "w1": ("False", "")}
     assert steps.node_states(master) == {"cp": "True", "w1": "False"}
     with pytest.raises(steps.StepError) as err:
         steps.wait_ready(master, ["cp", "w1", "w2"], timeout=0, interval=0)
     assert "w1 (False), w2 (not registered)" in str(err.value)
+
+
+def test_wait_master_names_the_master_and_the_way_out():
+    master = FakeHost({"kubectl": Result("", "connection refused", 1)})
+    with pytest.raises(steps.StepError) as err:
+        steps.wait_master(master, lambda host: facts_of({"owner": CLUSTER_ID}), CLUSTER_ID, timeout=0, interval=0)
+    assert "10.9.9.9: the master was not initialised within 0 s" in str(err.value)
+    ready = facts_of({"owner": CLUSTER_ID, "recorded": {"kubernetes_version": "1.31"}, "ca_cert_pem": "PEM"})
+    master = FakeHost({"kubectl": Result(LISTING, "", 0)})
+    assert steps.wait_master(master, lambda host: ready, CLUSTER_ID, timeout=0) is ready
 
 
 def test_remove_node_drains_then_deletes_and_skips_absent_nodes():
@@ -178,16 +248,17 @@ def test_remove_node_drains_then_deletes_and_skips_absent_nodes():
     assert not steps.remove_node(master, "w2")
 
 
-def test_join_command_parsed_from_fresh_token_output():
-    out = "kubeadm join 10.0.0.1:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:ff \n"
-    master = FakeHost({"kubeadm token create": Result(out, "", 0)})
-    assert steps.join_command(master) == ("10.0.0.1:6443", "abcdef.0123456789abcdef", "sha256:ff")
-    assert "--ttl" in master.commands[0]
+def test_join_token_is_fresh_short_lived_and_removed_by_its_id():
+    master = FakeHost({"kubeadm token create": Result(TOKEN + "\n", "", 0)})
+    assert steps.join_token(master) == TOKEN
+    assert "--ttl 30m" in master.commands[0] and TOKEN not in master.commands[0]
+    steps.delete_token(master, TOKEN)
+    assert master.commands[1] == "kubeadm token delete abcdef"
 
 
 def test_unexpected_token_output_is_not_echoed_in_the_error():
     odd = "token: abcdef.0123456789abcdef\n"
     master = FakeHost({"kubeadm token create": Result(odd, "", 0)})
     with pytest.raises(steps.StepError) as err:
-        steps.join_command(master)
+        steps.join_token(master)
     assert "0123456789abcdef" not in str(err.value)

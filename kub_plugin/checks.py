@@ -1,0 +1,81 @@
+"""Verdicts on hosts from their facts: what kub must refuse before it changes anything. No I/O here."""
+import re
+
+from . import hoststate, osdata
+from .config import version_tuple
+from .connection import RemoteError
+
+NODE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+class HostRefused(RemoteError):
+    """A host kub cannot or must not use; nothing was changed on it."""
+
+
+def host(ip, facts, role, cluster_id, cluster):
+    """Refuses a host kub cannot or must not use. Returns its OS profile."""
+    profile = osdata.os_profile(facts)
+    if profile is None:
+        raise HostRefused(f"{ip}: {facts.os_id or 'unknown OS'} {facts.os_version} is not supported: "
+                          f"use a host with {osdata.supported_names()}")
+    if facts.arch not in osdata.SUPPORTED_ARCH:
+        raise HostRefused(f"{ip}: architecture {facts.arch} is not supported: use "
+                          f"{' or '.join(osdata.SUPPORTED_ARCH)}")
+    ours = facts.owner == cluster_id
+    if facts.owner and not ours:
+        raise HostRefused(f"{ip}: belongs to another kub cluster ({facts.owner}): use another host, or uninstall "
+                          f"that deployment first")
+    if facts.joined and not ours:
+        raise HostRefused(f"{ip}: already belongs to a Kubernetes cluster this deployment did not make "
+                          f"(/etc/kubernetes holds its config): use another host, or run `kubeadm reset -f` "
+                          f"there first if that cluster may go")
+    if role == "minion" and facts.has_admin_conf:
+        raise HostRefused(f"{ip}: is a control plane (has {hoststate.ADMIN_CONF}): list it only as the master")
+    if not (ours and facts.joined):
+        busy = [port for port in hoststate.REQUIRED_PORTS[role] if port in facts.listening]
+        if busy:
+            ports = ", ".join(map(str, busy))
+            raise HostRefused(f"{ip}: port {ports} already in use, {role} needs it: stop what listens there "
+                              f"(ss -ltnp 'sport = :{busy[0]}') or use another host")
+    if len(facts.node_name) > 253 or not NODE_NAME.fullmatch(facts.node_name):
+        raise HostRefused(f"{ip}: hostname {facts.hostname!r} is not a valid Kubernetes node name (letters, "
+                          f"digits, '-' and '.', starting and ending with a letter or digit): rename the host "
+                          f"(hostnamectl set-hostname NAME)")
+    if ours:
+        running(ip, facts.recorded, cluster)
+    return profile
+
+
+def running(ip, recorded, cluster):
+    """Settings a running cluster of this deployment cannot take are refused, naming the running value."""
+    for key in ("pod_network_cidr", "service_cidr", "cri_socket"):
+        now = recorded.get(key)
+        if now and now != getattr(cluster, key):
+            raise HostRefused(f"{ip}: cluster.{key} {getattr(cluster, key)} differs from the running cluster's "
+                              f"{now}, which it cannot change: set it back to {now}, or uninstall the cluster "
+                              f"and install it anew")
+    now = recorded.get("kubernetes_version")
+    if now and now != cluster.kubernetes_version:
+        if version_tuple(cluster.kubernetes_version) < version_tuple(now):
+            raise HostRefused(f"{ip}: cluster.kubernetes_version {cluster.kubernetes_version} is lower than the "
+                              f"running cluster's {now}, and Kubernetes cannot be downgraded: set it back to "
+                              f"'{now}', or uninstall the cluster and install it anew")
+        raise HostRefused(f"{ip}: cluster.kubernetes_version {cluster.kubernetes_version} is higher than the "
+                          f"running cluster's {now}: upgrades are not done by install; set it back to '{now}'")
+
+
+def unique_names(facts_by_ip, registered=None):
+    """Every host's node name is its own: across the cluster's hosts, and against nodes already registered
+    ({name: address}) under another address."""
+    seen = {}
+    for ip, facts in facts_by_ip.items():
+        name = facts.node_name
+        if name in seen:
+            raise HostRefused(f"{ip}: hostname {facts.hostname!r} is also the hostname of {seen[name]}, and each "
+                              f"node needs its own name: rename one of them (hostnamectl set-hostname NAME), "
+                              f"e.g. after cloning a VM")
+        seen[name] = ip
+        address = (registered or {}).get(name)
+        if address and address != ip:
+            raise HostRefused(f"{ip}: hostname {facts.hostname!r} is already the name of the cluster's node at "
+                              f"{address}: rename the host (hostnamectl set-hostname NAME)")

@@ -1,0 +1,89 @@
+"""What the blueprint says about a cluster: its master, its minion nodes and their hosts.
+
+Reads the Cloudify context: the current node, and the deployment's other nodes through local mode's storage
+or, on a Cloudify Manager, its REST API. No host is touched here.
+"""
+from cloudify.constants import RELATIONSHIP_INSTANCE
+
+from .config import ConfigError, cluster_settings, host_addresses, node_settings, ssh_settings
+
+MASTER_TYPE = "kub.nodes.Master"
+MASTER_RELATIONSHIP = "kub.relationships.connected_to_master"
+
+
+class Cluster:
+    """A master node's cluster: its settings, its master host and the id that marks its hosts as its own."""
+
+    def __init__(self, deployment_id, master_id, master_props):
+        if not master_props.get("ip"):
+            raise ConfigError(f"master node {master_id} has no ip: set its ip property")
+        self.settings = cluster_settings(master_props)
+        self.master_ssh = ssh_settings(master_props, master_props["ip"])
+        self.master_id = master_id
+        # written to each host (/var/lib/kub/owner) before kub changes it, so kub never touches another's
+        self.id = f"{deployment_id}/{master_id}"
+
+
+def is_master(ctx):
+    return MASTER_TYPE in ctx.node.type_hierarchy
+
+
+def role(ctx):
+    return "master" if is_master(ctx) else "minion"
+
+
+def hosts(props, node_id):
+    """SSH settings of a node's hosts."""
+    return [ssh_settings(props, ip) for ip in host_addresses(props, node_id)]
+
+
+def settings(ctx):
+    """The current node's own settings (timeouts)."""
+    return settings_of(ctx.node)
+
+
+def settings_of(node):
+    return node_settings(node.properties, node.id)
+
+
+def cluster_of(ctx):
+    """The cluster of the current node: its own for a master, its master's for a minion."""
+    if ctx.type == RELATIONSHIP_INSTANCE:
+        return Cluster(ctx.deployment.id, ctx.target.node.id, ctx.target.node.properties)
+    if is_master(ctx):
+        return Cluster(ctx.deployment.id, ctx.node.id, ctx.node.properties)
+    relationship = master_relationship(ctx)
+    return Cluster(ctx.deployment.id, relationship.target.node.id, relationship.target.node.properties)
+
+
+def master_relationship(ctx):
+    for relationship in ctx.instance.relationships:
+        if MASTER_RELATIONSHIP in relationship.type_hierarchy:
+            return relationship
+    raise ConfigError(f"node {ctx.node.id} has no {MASTER_RELATIONSHIP} relationship: "
+                      f"connect each minion node to its master with it")
+
+
+def master_runtime_properties(ctx):
+    """What the master's operations recorded (read by a minion's operations)."""
+    if ctx.type == RELATIONSHIP_INSTANCE:
+        return ctx.target.instance.runtime_properties
+    return master_relationship(ctx).target.instance.runtime_properties
+
+
+def minion_hosts(ctx, master_id):
+    """{minion node id: [SshSettings]} of every minion node connected to this master, from the deployment."""
+    found = {}
+    for node in _deployment_nodes(ctx):
+        if any(r.get("target_id") == master_id and MASTER_RELATIONSHIP in r.get("type_hierarchy", [])
+               for r in node.get("relationships") or []):
+            found[node["id"]] = hosts(node.get("properties") or {}, node["id"])
+    return found
+
+
+def _deployment_nodes(ctx):
+    storage = getattr(getattr(ctx, "_endpoint", None), "storage", None)
+    if storage is not None and hasattr(storage, "get_nodes"):   # local mode
+        return storage.get_nodes(evaluate_functions=True)
+    from cloudify.manager import get_rest_client   # on a manager: its REST API
+    return get_rest_client().nodes.list(deployment_id=ctx.deployment.id, evaluate_functions=True)

@@ -1,0 +1,203 @@
+"""Work kub does on the machine running cfy: the package repository's key and index, the CNI manifest, the
+local admin kubeconfig. Hosts need no internet for these: kub fetches here and uploads."""
+import gzip
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.request
+
+from . import hoststate
+from .config import ConfigError
+
+FETCH_TIMEOUT = 30
+_cache = {}
+
+
+def _fetch(url, timeout=FETCH_TIMEOUT):
+    """The body at url (cached per run); HTTPError and URLError pass to the caller."""
+    if url not in _cache:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            _cache[url] = response.read()
+    return _cache[url]
+
+
+def _why(err):
+    if isinstance(err, urllib.error.HTTPError):
+        return f"HTTP {err.code}"
+    return str(getattr(err, "reason", err))
+
+
+def repository_key(cluster):
+    """The repository's armored signing key; fetching it also proves the repository has this minor."""
+    url = cluster.repository_key_url
+    try:
+        key = _fetch(url).decode(errors="replace").strip()
+    except urllib.error.HTTPError as err:
+        raise ConfigError(f"Kubernetes {cluster.kubernetes_version} is not in the package repository "
+                          f"({url} answered {_why(err)}): set kubernetes_version to a minor it has, "
+                          f"or fix package_repository_url / package_repository_key_url") from None
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise ConfigError(f"cannot fetch the package repository key {url} ({_why(err)}): "
+                          f"check package_repository_key_url and that this machine reaches it") from None
+    if "BEGIN PGP PUBLIC KEY BLOCK" not in key:
+        raise ConfigError(f"{url} is not an armored PGP public key: point package_repository_key_url at the "
+                          f"repository's Release.key")
+    return key
+
+
+def repository_versions(cluster, archs):
+    """{package: version} to install on every host: the newest Kubernetes packages of the minor, and the newest
+    of their dependencies, that the repository offers for each of the cluster's architectures."""
+    base = cluster.repository_url
+    text = None
+    for name in ("Packages.gz", "Packages"):
+        try:
+            body = _fetch(base + name)
+            text = (gzip.decompress(body) if name.endswith(".gz") else body).decode(errors="replace")
+            break
+        except urllib.error.URLError as err:
+            if isinstance(err, urllib.error.HTTPError) or isinstance(err.reason, FileNotFoundError):
+                continue   # try the next name
+            raise ConfigError(f"cannot read the package index at {base} ({_why(err)}): check "
+                              f"package_repository_url and that this machine reaches it") from None
+        except (OSError, ValueError, EOFError) as err:
+            raise ConfigError(f"cannot read the package index at {base} ({_why(err)}): check "
+                              f"package_repository_url and that this machine reaches it") from None
+    if text is None:
+        raise ConfigError(f"no package index (Packages or Packages.gz) at {base}: point package_repository_url at "
+                          f"a repository laid out like pkgs.k8s.io")
+    offered = {}   # (package, version) -> architectures
+    for stanza in text.split("\n\n"):
+        fields = dict(re.findall(r"^(Package|Version|Architecture): *(\S+)", stanza, re.MULTILINE))
+        if {"Package", "Version", "Architecture"} <= fields.keys():
+            offered.setdefault((fields["Package"], fields["Version"]), set()).add(fields["Architecture"])
+
+    def newest(package, wanted=lambda version: True):
+        found = [v for (p, v), arch in offered.items() if p == package and set(archs) <= arch | {"all"}
+                 and wanted(v)]
+        return max(found, key=DebianVersion) if found else None
+
+    of_minor = lambda version: version.split(":")[-1].startswith(cluster.kubernetes_version + ".")  # noqa: E731
+    # kubelet, kubeadm and kubectl: the newest version all three have
+    common = set.intersection(*({v for (p, v) in offered if p == package and of_minor(v)}
+                                for package in hoststate.KUBERNETES_PACKAGES))
+    kube = newest(hoststate.KUBERNETES_PACKAGES[0], lambda v: v in common)
+    if kube is None:
+        raise ConfigError(f"the package repository {base} has no {'/'.join(hoststate.KUBERNETES_PACKAGES)} "
+                          f"{cluster.kubernetes_version}.x for {', '.join(sorted(archs))}: set kubernetes_version "
+                          f"to a minor it has, or fix package_repository_url")
+    versions = {package: kube for package in hoststate.KUBERNETES_PACKAGES}
+    for package in hoststate.KUBERNETES_DEPENDENCIES:
+        versions[package] = newest(package)
+        if versions[package] is None:
+            raise ConfigError(f"the package repository {base} has no {package} for {', '.join(sorted(archs))}: "
+                              f"fix the mirror (pkgs.k8s.io has it beside kubeadm)")
+    return versions
+
+
+class DebianVersion:
+    """Orders Debian version strings as dpkg does ([epoch:]upstream[-revision], '~' before anything)."""
+
+    def __init__(self, text):
+        epoch, _, rest = text.rpartition(":") if ":" in text else ("0", "", text)
+        upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "0")
+        self.key = (int(epoch or 0), upstream, revision)
+
+    def __lt__(self, other):
+        if self.key[0] != other.key[0]:
+            return self.key[0] < other.key[0]
+        for mine, theirs in zip(self.key[1:], other.key[1:]):
+            order = _compare_part(mine, theirs)
+            if order:
+                return order < 0
+        return False
+
+
+def _char_order(c):
+    if c == "~":
+        return -1
+    if c.isalpha():
+        return ord(c)
+    return ord(c) + 256
+
+
+def _compare_part(a, b):
+    while a or b:
+        letters_a, letters_b = re.match(r"\D*", a).group(), re.match(r"\D*", b).group()
+        a, b = a[len(letters_a):], b[len(letters_b):]
+        for i in range(max(len(letters_a), len(letters_b))):
+            ca = _char_order(letters_a[i]) if i < len(letters_a) else 0
+            cb = _char_order(letters_b[i]) if i < len(letters_b) else 0
+            if ca != cb:
+                return ca - cb
+        digits_a, digits_b = re.match(r"\d*", a).group(), re.match(r"\d*", b).group()
+        a, b = a[len(digits_a):], b[len(digits_b):]
+        if int(digits_a or 0) != int(digits_b or 0):
+            return int(digits_a or 0) - int(digits_b or 0)
+    return 0
+
+
+def cni_manifest(source, get_resource):
+    """The CNI manifest's text: from a URL, a file here, or a blueprint resource (get_resource(path) -> bytes)."""
+    if not source:
+        raise ConfigError("cluster.cni_manifest is empty: give a CNI manifest path or URL "
+                          "(e.g. flannel's kube-flannel.yml)")
+    if source.startswith(("http://", "https://")):
+        try:
+            body = _fetch(source, timeout=60)
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            raise ConfigError(f"cannot fetch the CNI manifest {source} ({_why(err)}): "
+                              f"download it and give its local path in cluster.cni_manifest") from None
+    else:
+        path = os.path.expanduser(source)
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                body = f.read()
+        else:
+            try:
+                body = get_resource(source)
+            except Exception:   # cloudify raises its own types for a missing resource
+                raise ConfigError(f"CNI manifest {source} not found (neither a file nor a blueprint resource): "
+                                  f"give an absolute path, a path relative to the blueprint, or a URL") from None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"CNI manifest {source} is not UTF-8 text (byte {err.start}): give the YAML manifest "
+                          f"itself, saved as UTF-8") from None
+
+
+def write_kubeconfig(path, text):
+    """Writes a kubeconfig here, mode 0600, only when it differs. Returns True when written.
+
+    Through a temporary file made with O_EXCL|O_NOFOLLOW in the target's folder, then renamed over the target:
+    a planted symlink or a leftover file with a loose mode decides neither where the secret goes nor its mode."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    try:
+        st = os.lstat(path)
+        if (os.path.isfile(path) and not os.path.islink(path) and st.st_mode & 0o777 == 0o600
+                and st.st_uid == os.getuid()):
+            with open(path, "rb") as f:
+                if f.read() == text.encode():
+                    return False
+    except FileNotFoundError:
+        pass
+    fd, temporary = tempfile.mkstemp(prefix=".kub-", dir=folder)   # O_EXCL|O_NOFOLLOW, mode 0600
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return True
+
+
+def remove_kubeconfig(path):
+    """Removes the local kubeconfig kub wrote (a symlink put there since is removed, never followed)."""
+    if os.path.lexists(path):
+        os.unlink(path)
+        return True
+    return False
+

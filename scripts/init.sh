@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# kubeadm init from kub's configuration, then removes the bootstrap token init made (joins get fresh ones) and
+# records the settings the cluster was made with. The configuration holds that token, so it arrives on stdin
+# (KUB_INIT_CONFIG) and reaches kubeadm in a root-only file that is removed afterwards.
+# Env: KUB_INIT_TOKEN_ID, KUB_RECORD, KUB_CRI_SOCKET; secret: KUB_INIT_CONFIG.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+umask 077
+
+[ ! -e /etc/kubernetes/admin.conf ] || exit 0
+# an init of this cluster that died half way leaves manifests behind: start over
+kubeadm_reset
+log=$KUB_DIR/init.log
+if ! with_secret_file "$KUB_INIT_CONFIG" kubeadm init --config {} --skip-token-print >"$log" 2>&1; then
+  grep -E '\[ERROR|error execution phase|couldn.t|unable to|timed out' "$log" | head -n 3 >&2
+  exit 1
+fi
+rm -f "$log"
+kubeadm token delete "$KUB_INIT_TOKEN_ID" >/dev/null 2>&1 || fail "could not delete kubeadm init's bootstrap token"
+printf '%s\n' "$KUB_RECORD" > "$KUB_RECORD_FILE"   # kub's own note of what it did
+changed "kubeadm init (its bootstrap token removed)"

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Shared by every kub script: kub sends this file ahead of the script itself. Paths and package lists
+# arrive as environment (KUB_DIR, KUB_OWNER_FILE, KUB_RECORD_FILE, KUB_PACKAGES, ...: kub_plugin/hoststate.py).
+
+changed() { echo "changed: $*"; }
+fail() { echo "error: $*" >&2; exit 1; }
+
+ensure_file() {  # ensure_file PATH CONTENT [MODE]: write only when different (trailing newlines aside)
+  local content
+  content=$(printf '%s' "$2")
+  if [ ! -f "$1" ] || [ "$(cat "$1")" != "$content" ]; then
+    mkdir -p "$(dirname "$1")"
+    printf '%s\n' "$content" > "$1"
+    chmod "${3:-0644}" "$1"
+    changed "wrote $1"
+  fi
+}
+
+remove_paths() {  # remove_paths PATH...: those that exist
+  local path
+  for path in "$@"; do
+    if [ -e "$path" ] || [ -L "$path" ]; then
+      rm -rf "$path"
+      changed "removed $path"
+    fi
+  done
+}
+
+finish_dpkg() {  # an install cut short (e.g. a lost connection) leaves dpkg half-configured
+  if [ -n "$(dpkg --audit 2>/dev/null)" ]; then
+    dpkg --configure -a
+    changed "finished an interrupted package install"
+  fi
+}
+
+installed_version() {  # status ?i?: installed, whether held (hi) or not (ii)
+  dpkg-query -W -f='${db:Status-Abbrev} ${Version}' "$1" 2>/dev/null | awk '$1 ~ /^.i/ { print $2 }'
+}
+
+kubeadm_reset() {  # the one way kub resets Kubernetes on a host (only where kubeadm left state)
+  if command -v kubeadm >/dev/null && { [ -e /etc/kubernetes/kubelet.conf ] || [ -e /etc/kubernetes/admin.conf ] ||
+      [ -n "$(ls -A /var/lib/etcd 2>/dev/null)" ] || [ -n "$(ls -A /etc/kubernetes/manifests 2>/dev/null)" ]; }; then
+    kubeadm reset -f --cri-socket "$KUB_CRI_SOCKET" >/var/log/kub-reset.log 2>&1 ||
+      fail "kubeadm reset failed: $(tail -n 1 /var/log/kub-reset.log)"
+    rm -f "$KUB_RECORD_FILE"
+    changed "kubeadm reset"
+  fi
+}
+
+with_secret_file() {  # with_secret_file CONTENT COMMAND...: COMMAND's {} is a root-only file holding CONTENT
+  local file rc=0
+  file=$(mktemp "$KUB_DIR/secret.XXXXXX")
+  chmod 0600 "$file"
+  printf '%s\n' "$1" > "$file"
+  shift
+  "${@//\{\}/$file}" || rc=$?
+  rm -f "$file"
+  return "$rc"
+}

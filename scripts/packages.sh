@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# containerd from the OS and the Kubernetes packages at exact versions from their per-minor repository
+# (pkgs.k8s.io layout), in one apt transaction; kubelet, kubeadm and kubectl held. apt's lists are refreshed
+# at most once, and only when they lack a package kub wants.
+# Env: KUB_REPO_URL, KUB_REPO_KEY (armored signing key), KUB_INSTALL (package=version ...),
+# KUB_OS_PACKAGES (packages taken at the OS's version). Idempotent: prints `changed: ...` per change.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+export DEBIAN_FRONTEND=noninteractive
+apt_opts=(-q -y -o DPkg::Lock::Timeout=300)
+keyring=/etc/apt/keyrings/kubernetes-apt-keyring.asc
+source_list=/etc/apt/sources.list.d/kubernetes.list
+read -ra wanted <<< "$KUB_INSTALL"
+read -ra os_packages <<< "${KUB_OS_PACKAGES:-}"
+
+finish_dpkg
+ensure_file "$keyring" "$KUB_REPO_KEY" 0644
+ensure_file "$source_list" "deb [signed-by=$keyring] $KUB_REPO_URL /" 0644
+
+missing=()
+for item in "${wanted[@]}"; do
+  [ "$(installed_version "${item%%=*}")" = "${item#*=}" ] || missing+=("$item")
+done
+for package in "${os_packages[@]}"; do
+  [ -n "$(installed_version "$package")" ] || missing+=("$package")
+done
+unknown() {  # the wanted packages apt's lists do not offer
+  local item
+  for item in "${missing[@]}"; do
+    [ -n "$(apt-cache show "$item" 2>/dev/null | head -n 1)" ] || echo "$item"
+  done
+}
+lacking=$( [ "${#missing[@]}" -eq 0 ] || unknown)
+if [ -n "$lacking" ]; then
+  log=/var/log/kub-apt-update.log
+  if grep -qvF = <<< "$lacking"; then
+    apt-get "${apt_opts[@]}" update >"$log" 2>&1 || fail "apt-get update failed: $(grep -E '^(E|Err):' "$log" | head -n 1)"
+  else   # only Kubernetes packages are missing: refresh just their repository's lists
+    apt-get "${apt_opts[@]}" update -o Dir::Etc::sourcelist="$source_list" -o Dir::Etc::sourceparts=- \
+      -o APT::Get::List-Cleanup=0 >"$log" 2>&1 ||
+      fail "apt-get update of $KUB_REPO_URL failed: $(grep -E '^(E|Err):' "$log" | head -n 1)"
+  fi
+  lacking=$(unknown)
+  [ -z "$lacking" ] || fail "$(tr '\n' ' ' <<< "$lacking")is not in the package repositories ($KUB_REPO_URL and the OS's): check the mirror, or set kubernetes_version to a minor it has"
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get "${apt_opts[@]}" install --no-install-recommends --allow-change-held-packages --allow-downgrades \
+    "${missing[@]}" >/var/log/kub-apt-install.log 2>&1 ||
+    fail "apt-get install ${missing[*]} failed: $(grep -E '^E:' /var/log/kub-apt-install.log | head -n 1)"
+  changed "installed ${missing[*]}"
+fi
+
+for package in $KUB_PACKAGES; do
+  if ! apt-mark showhold "$package" | grep -qx "$package"; then
+    apt-mark hold "$package" >/dev/null
+    changed "held $package"
+  fi
+done
+if ! systemctl is-enabled --quiet kubelet; then
+  systemctl enable --quiet kubelet
+  changed "enabled kubelet"
+fi

@@ -1,0 +1,116 @@
+"""Work on the machine running cfy: package index, CNI manifest, local kubeconfig."""
+import gzip
+import os
+import stat
+
+import pytest
+
+from kub_plugin import local
+from kub_plugin.config import ClusterSettings, ConfigError
+
+INDEX = """Package: kubeadm
+Version: 1.31.1-1.1
+Architecture: amd64
+
+Package: kubeadm
+Version: 1.31.10-1.1
+Architecture: amd64
+
+Package: kubeadm
+Version: 1.31.10-1.1
+Architecture: arm64
+
+Package: kubelet
+Version: 1.31.10-1.1
+Architecture: amd64
+
+Package: kubelet
+Version: 1.31.10-1.1
+Architecture: arm64
+
+Package: kubectl
+Version: 1.31.10-1.1
+Architecture: amd64
+
+Package: kubectl
+Version: 1.31.10-1.1
+Architecture: arm64
+
+Package: kubectl
+Version: 1.32.0-1.1
+Architecture: amd64
+
+Package: cri-tools
+Version: 1.31.1-1.1
+Architecture: amd64
+
+Package: cri-tools
+Version: 1.31.1~rc1-1.1
+Architecture: amd64
+
+Package: kubernetes-cni
+Version: 1.5.1-1.1
+Architecture: amd64
+"""
+
+
+@pytest.fixture
+def repository(tmp_path):
+    folder = tmp_path / "v1.31"
+    folder.mkdir()
+    (folder / "Packages.gz").write_bytes(gzip.compress(INDEX.encode()))
+    local._cache.clear()
+    yield ClusterSettings(kubernetes_version="1.31", package_repository_url=f"file://{tmp_path}/v{{version}}/")
+    local._cache.clear()
+
+
+def test_versions_are_the_newest_of_the_minor_for_every_architecture(repository):
+    assert local.repository_versions(repository, ["amd64"]) == {
+        "kubelet": "1.31.10-1.1", "kubeadm": "1.31.10-1.1", "kubectl": "1.31.10-1.1",
+        "cri-tools": "1.31.1-1.1", "kubernetes-cni": "1.5.1-1.1"}
+
+
+def test_a_dependency_missing_for_an_architecture_is_refused(repository):
+    with pytest.raises(ConfigError, match="has no cri-tools for amd64, arm64"):
+        local.repository_versions(repository, ["amd64", "arm64"])
+
+
+def test_a_minor_the_repository_lacks_is_refused(repository, tmp_path):
+    other = ClusterSettings(kubernetes_version="1.31", package_repository_url=f"file://{tmp_path}/nothing/")
+    with pytest.raises(ConfigError, match="no package index"):
+        local.repository_versions(other, ["amd64"])
+
+
+@pytest.mark.parametrize("older,newer", [("1.31.2-1.1", "1.31.10-1.1"), ("1.0~rc1", "1.0"), ("1:0.1", "2:0.0"),
+                                         ("1.0-1", "1.0-1.1"), ("1.0a", "1.0b"), ("1.0", "1.0+b1")])
+def test_debian_versions_order_as_dpkg_does(older, newer):
+    assert local.DebianVersion(older) < local.DebianVersion(newer)
+    assert not local.DebianVersion(newer) < local.DebianVersion(older)
+
+
+def test_cni_manifest_must_be_utf8(tmp_path):
+    path = tmp_path / "cni.yaml"
+    path.write_bytes(b"kind: \xff\xfe")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        local.cni_manifest(str(path), lambda p: b"")
+    path.write_text("kind: Namespace\n")
+    assert local.cni_manifest(str(path), lambda p: b"") == "kind: Namespace\n"
+    assert local.cni_manifest("cni/in-blueprint.yaml", lambda p: b"kind: X\n") == "kind: X\n"
+
+
+def test_kubeconfig_is_written_0600_through_a_new_file_never_through_a_planted_link(tmp_path):
+    target, victim = tmp_path / "kube" / "admin.conf", tmp_path / "victim"
+    victim.write_text("keep")
+    target.parent.mkdir()
+    os.symlink(victim, target)
+    assert local.write_kubeconfig(str(target), "SECRET")
+    assert victim.read_text() == "keep" and not target.is_symlink()
+    assert target.read_text() == "SECRET" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert not local.write_kubeconfig(str(target), "SECRET")   # unchanged: not rewritten
+    os.chmod(target, 0o666)                                    # a loose mode is repaired
+    assert local.write_kubeconfig(str(target), "SECRET")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in target.parent.iterdir()] == ["admin.conf"]
+    os.unlink(target)
+    os.symlink(victim, target)
+    assert local.remove_kubeconfig(str(target)) and victim.exists()
