@@ -166,6 +166,10 @@ def validate_cluster(settings):
     if not re.fullmatch(r"1\.[0-9]{1,3}", settings.kubernetes_version, re.ASCII):
         raise ConfigError(f"cluster.kubernetes_version {settings.kubernetes_version!r} is not a minor version: "
                           f"use the form 1.NN, e.g. '1.31' (quote it in YAML)")
+    if settings.minor < (1, 10):
+        raise ConfigError(f"cluster.kubernetes_version {settings.kubernetes_version!r} reads like "
+                          f"{settings.kubernetes_version}0 written without quotes (YAML turns 1.30 into the number "
+                          f"1.3): quote it, e.g. '{settings.kubernetes_version}0'")
     pods = _network(settings, "pod_network_cidr")
     services = _network(settings, "service_cidr")
     if pods.version == services.version and pods.overlaps(services):

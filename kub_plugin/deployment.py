@@ -9,6 +9,8 @@ from .config import ConfigError, cluster_settings, host_addresses, node_settings
 
 MASTER_TYPE = "kub.nodes.Master"
 MASTER_RELATIONSHIP = "kub.relationships.connected_to_master"
+# a master's runtime property: why its last operation failed, so its minions stop waiting for it
+MASTER_FAILED = "failed"
 
 
 class Cluster:
@@ -69,6 +71,13 @@ def master_runtime_properties(ctx):
     if ctx.type == RELATIONSHIP_INSTANCE:
         return ctx.target.instance.runtime_properties
     return master_relationship(ctx).target.instance.runtime_properties
+
+
+def master_failure(ctx):
+    """What made the master's last operation fail ('' while it has not), fresh from Cloudify's storage."""
+    instance = ctx.target.instance if ctx.type == RELATIONSHIP_INSTANCE else master_relationship(ctx).target.instance
+    instance.refresh()
+    return instance.runtime_properties.get(MASTER_FAILED, "")
 
 
 def minion_hosts(ctx, master_id):

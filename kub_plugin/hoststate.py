@@ -9,6 +9,8 @@ RECORD_FILE = f"{KUB_DIR}/cluster.env"
 # held (flock) by every changing step, so two kub runs never work on one host at the same time
 LOCK_FILE = f"{KUB_DIR}/lock"
 LOCK_WAIT_SECONDS = 30
+# a reset of the master may have to wait for the minions' drains of the same uninstall (Cloudify runs both)
+RESET_LOCK_WAIT_SECONDS = 300
 LOCK_BUSY_EXIT = 75
 CNI_MANIFEST = f"{KUB_DIR}/cni.yaml"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"

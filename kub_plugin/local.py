@@ -201,3 +201,8 @@ def remove_kubeconfig(path):
         return True
     return False
 
+
+
+def default_kubeconfig_path(deployment_id):
+    """Where the admin kubeconfig goes here when local_kubeconfig_path is empty."""
+    return os.path.join("~", ".kube", f"kub-{deployment_id}.conf")

@@ -10,6 +10,7 @@ import functools
 import os
 import threading
 
+from cloudify.constants import NODE_INSTANCE
 from cloudify.decorators import operation
 from cloudify.exceptions import NonRecoverableError, RecoverableError
 
@@ -22,24 +23,36 @@ from .kubeadm import host_port
 
 def _cloudify_errors(func):
     """Turns kub's one-line errors into Cloudify task errors (the message is all the user needs). Only a lost
-    connection is worth a retry; anything unforeseen is final too, and reported in one line."""
+    connection is worth a retry; anything unforeseen is final too, and reported in one line. A master's
+    operation also records its failure (or clears an old one), so that waiting minions stop waiting."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        ctx = kwargs.get("ctx")
+        master = ctx is not None and ctx.type == NODE_INSTANCE and deployment.is_master(ctx)
+        if master and ctx.instance.runtime_properties.get(deployment.MASTER_FAILED):
+            _save(ctx, **{deployment.MASTER_FAILED: ""})
         try:
             return func(*args, **kwargs)
-        except ConfigError as err:
-            raise NonRecoverableError(f"bad input: {err}") from None
-        except ConnectionLost as err:
-            raise RecoverableError(str(err)) from None
-        except RemoteError as err:
-            raise NonRecoverableError(str(err)) from None
-        except (NonRecoverableError, RecoverableError):
-            raise
         except Exception as err:
-            raise NonRecoverableError(f"kub failed unexpectedly in {func.__name__} ({type(err).__name__}: "
-                                      f"{str(err).splitlines()[0][:200] if str(err) else ''}): please report it "
-                                      f"with the operation's log") from None
+            error = _task_error(func.__name__, err)
+            if master and not isinstance(error, RecoverableError):
+                _save(ctx, **{deployment.MASTER_FAILED: f"{func.__name__}: {error}"})
+            raise error from None
     return wrapper
+
+
+def _task_error(operation_name, err):
+    if isinstance(err, ConfigError):
+        return NonRecoverableError(f"bad input: {err}")
+    if isinstance(err, ConnectionLost):
+        return RecoverableError(str(err))
+    if isinstance(err, RemoteError):
+        return NonRecoverableError(str(err))
+    if isinstance(err, (NonRecoverableError, RecoverableError)):
+        return err
+    first = str(err).splitlines()[0][:200] if str(err) else ""
+    return NonRecoverableError(f"kub failed unexpectedly in {operation_name} ({type(err).__name__}: {first}): "
+                               f"please report it with the operation's log")
 
 
 def _checked(host, role, cluster):
@@ -71,7 +84,8 @@ def create(ctx, **_):
         check_hosts(cluster.master_ssh.ip, [h.ip for h in own], cluster.settings)
         found = on_hosts(own, ctx.logger, lambda host: _checked(host, "minion", cluster)[0])
         checks.unique_names(found)
-        _save(ctx, node_names=[found[h.ip].node_name for h in own])
+        _save(ctx, node_names=[found[h.ip].node_name for h in own],
+              node_hosts={found[h.ip].node_name: h.ip for h in own})
 
 
 def _create_master(ctx, cluster, master_ssh):
@@ -167,12 +181,15 @@ def join_master(ctx, **_):
     token made on the master, removed again after the joins."""
     cluster = deployment.cluster_of(ctx)
     timeout = deployment.settings_of(ctx.source.node).master_timeout
-    _join_minions(ctx.logger, cluster, deployment.hosts(ctx.source.node.properties, ctx.source.node.id), timeout)
+    _join_minions(ctx.logger, cluster, deployment.hosts(ctx.source.node.properties, ctx.source.node.id), timeout,
+                  lambda: deployment.master_failure(ctx))
 
 
-def _join_minions(logger, cluster, minions, master_timeout):
+def _join_minions(logger, cluster, minions, master_timeout, master_failure):
+    if not minions:
+        return
     with Host(cluster.master_ssh, logger) as master:
-        master_facts = steps.wait_master(master, host_facts.gather, cluster.id, master_timeout)
+        master_facts = steps.wait_master(master, host_facts.gather, cluster.id, master_timeout, master_failure)
         registered = steps.nodes(master)
         addresses = {name: address for name, (_, address) in registered.items()}
         made, lock = [], threading.Lock()
@@ -200,33 +217,13 @@ def _join_minions(logger, cluster, minions, master_timeout):
 @_cloudify_errors
 def stop(ctx, **_):
     """Minion: drain its nodes and delete them from the cluster, only in this deployment's cluster and only
-    nodes at this node's addresses. Master: nothing (delete resets it)."""
-    names = ctx.instance.runtime_properties.get("node_names", [])
-    if deployment.is_master(ctx) or not names:
+    nodes registered at this node's addresses. Master: nothing (delete resets it)."""
+    addresses = ctx.instance.runtime_properties.get("node_hosts", {})
+    if deployment.is_master(ctx) or not addresses:
         return
     cluster = deployment.cluster_of(ctx)
-    mine = {h.ip for h in deployment.hosts(ctx.node.properties, ctx.node.id)}
     with Host(cluster.master_ssh, ctx.logger) as master:
-        def cluster_gone():
-            facts = host_facts.gather(master)
-            if facts.owner == cluster.id and facts.has_admin_conf:
-                return False
-            master.log("not (or no longer) this deployment's control plane: its nodes are left as they are")
-            return True
-
-        if cluster_gone():
-            return
-        try:
-            registered = steps.nodes(master)
-            for name in names:
-                if name in registered and registered[name][1] not in mine:
-                    ctx.logger.warning(f"[{master.ip}] node {name} is at {registered[name][1]}, not at one of "
-                                       f"this node's hosts: left as it is")
-                    continue
-                steps.remove_node(master, name)
-        except steps.StepError:
-            if not cluster_gone():   # the master being reset at the same time (uninstall) is no failure
-                raise
+        steps.remove_nodes(master, cluster.id, addresses)
 
 
 @operation(resumable=True)
@@ -279,7 +276,7 @@ def heal(ctx, **_):
         _start_master(ctx, cluster)
     else:
         _join_minions(ctx.logger, cluster, deployment.hosts(ctx.node.properties, ctx.node.id),
-                      deployment.settings(ctx).master_timeout)
+                      deployment.settings(ctx).master_timeout, lambda: deployment.master_failure(ctx))
         _wait_minions_ready(ctx, cluster)
 
 

@@ -26,14 +26,15 @@ def ok_or_raise(host, result, what, secrets=()):
     return result
 
 
-def apply(host, label, script, env=None, secret_env=None, timeout=900, secrets=()):
+def apply(host, label, script, env=None, secret_env=None, timeout=900, secrets=(),
+          lock_wait=hoststate.LOCK_WAIT_SECONDS):
     """Runs one idempotent script under the host's kub lock and logs one line: what changed, or that nothing
     had to. Lines the script marks `note:` are told to the user as they are."""
     result = host.run_script(script, env={**hoststate.SCRIPT_ENV, **(env or {})}, secret_env=secret_env,
-                             timeout=timeout, lock=(hoststate.LOCK_FILE, hoststate.LOCK_WAIT_SECONDS))
+                             timeout=timeout + lock_wait, lock=(hoststate.LOCK_FILE, lock_wait))
     if result.exit_code == LOCK_BUSY:
-        raise StepError(f"{host.ip}: another kub run is working on this host (it holds {hoststate.LOCK_FILE} "
-                        f"for over {hoststate.LOCK_WAIT_SECONDS} s): let it finish, then run the workflow again")
+        raise StepError(f"{host.ip}: another kub run is working on this host (it held {hoststate.LOCK_FILE} "
+                        f"for over {lock_wait} s): let it finish, then run the workflow again")
     ok_or_raise(host, result, label, secrets)
     lines = result.stdout.splitlines()
     changes = [line[len("changed: "):] for line in lines if line.startswith("changed: ")]
@@ -121,8 +122,9 @@ def wait_ready(master, node_names, timeout=300, interval=3):
         time.sleep(interval)
 
 
-def wait_master(master, gather, cluster_id, timeout, interval=3):
-    """Waits until kub has initialised the master of this cluster and its API answers: its facts then."""
+def wait_master(master, gather, cluster_id, timeout, failure=lambda: "", interval=3):
+    """Waits until kub has initialised the master of this cluster and its API answers: its facts then.
+    Stops at once when the master's own operations failed (failure() says why)."""
     deadline = time.monotonic() + timeout
     waited = False
     while True:
@@ -135,6 +137,10 @@ def wait_master(master, gather, cluster_id, timeout, interval=3):
                 return facts
             except StepError:
                 pass
+        why = failure()
+        if why:
+            raise StepError(f"{master.ip}: the master failed ({why}), so no minion can join: fix that, then run "
+                            f"install again")
         if time.monotonic() > deadline:
             raise StepError(f"{master.ip}: the master was not initialised within {timeout} s, so no minion could "
                             f"join: see why the master's install stopped, fix it, then run install again "
@@ -180,22 +186,16 @@ def join(host, facts, cluster, master_ip, master_ca_hash, get_token, registered)
     return True
 
 
-def remove_node(master, node_name):
-    """Drains a node and deletes it from the cluster; a node already gone is fine."""
-    if node_name not in node_states(master):
-        master.log(f"remove {node_name}: not in the cluster, no change")
-        return False
-    name = shlex.quote(node_name)
-    ok_or_raise(master, master.run(f"{KUBECTL} drain {name} --ignore-daemonsets --delete-emptydir-data --force "
-                                   f"--timeout=120s", sudo=True, timeout=180), f"draining {node_name}")
-    ok_or_raise(master, master.run(f"{KUBECTL} delete node {name} --ignore-not-found", sudo=True, timeout=120),
-                f"deleting node {node_name}")
-    master.log(f"remove {node_name}: drained and deleted")
-    return True
+def remove_nodes(master, cluster_id, addresses):
+    """Drains and deletes nodes ({name: address}) of this cluster; a node gone, or at another address, is left.
+    Under the master's lock, so it never overlaps a reset of the master."""
+    return apply(master, "remove nodes", "remove-nodes.sh", timeout=600,
+                 env={"KUB_OWNER": cluster_id,
+                      "KUB_NODES": " ".join(f"{name}={address}" for name, address in sorted(addresses.items()))})
 
 
 def reset(host, cluster, profile, purge):
-    apply(host, "reset", "reset.sh", timeout=600,
+    apply(host, "reset", "reset.sh", timeout=600, lock_wait=hoststate.RESET_LOCK_WAIT_SECONDS,
           env={"KUB_PURGE": "yes" if purge else "no", "KUB_CRI_SOCKET": cluster.cri_socket,
                "KUB_OS_PACKAGES": profile["containerd_package"]})
 

@@ -16,7 +16,7 @@ def cluster_inputs(lab, master=MASTER, minions=MINIONS, **overrides):
 
 def host_state(lab, i):
     """What kub would change on a host: a snapshot to compare before and after."""
-    script = ("for p in /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf /var/lib/kub "
+    script = ("for p in /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf /var/lib/kub/owner "
               "/etc/apt/sources.list.d/kubernetes.list /etc/sysctl.d/k8s.conf /etc/modules-load.d/k8s.conf "
               "/etc/containerd/config.toml; do [ -e $p ] && echo present $p; done; "
               "dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' containerd kubeadm kubelet kubectl 2>/dev/null;"
@@ -26,3 +26,16 @@ def host_state(lab, i):
 
 def secrets_seen(text):
     return TOKEN.findall(text)
+
+
+def assert_refused(lab, new_cfy, inputs, expected, hosts=SPARE):
+    """cfy install with these inputs fails with the expected one-line message and leaves the hosts as they
+    were. Returns the deployment (for an uninstall)."""
+    before = {i: host_state(lab, i) for i in hosts}
+    cfy = new_cfy()
+    cfy.init(inputs)
+    result = cfy.install(check=False)
+    assert result.returncode != 0
+    assert expected in result.stdout, result.stdout[-3000:]
+    assert {i: host_state(lab, i) for i in hosts} == before
+    return cfy

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from e2e_support import MASTER, MINIONS, TOKEN, cluster_inputs
+from e2e_support import MASTER, MINIONS, TOKEN, cluster_inputs, host_state
 from kub_lab.cfy import LocalCfy
 
 pytestmark = pytest.mark.lab
@@ -63,8 +63,17 @@ def test_install_survives_a_host_cut_during_configure_and_a_rerun_converges(lab,
     assert f"{lab.host_ip(CUT)}: " in out
     assert "connection was lost" in out or "cannot reach SSH port" in out, out[-3000:]
 
-    ran(deployment.install())
+    out = ran(deployment.install()).stdout
     assert set(nodes(lab).values()) == {"True"} and len(nodes(lab)) == 3
+    # minions were prepared while the master was: a minion's packages before the master's kubeadm init
+    lines = out.splitlines()
+    first = {what: min(n for n, line in enumerate(lines) if what in line)
+             for what in (f"[{lab.host_ip(MINIONS[0])}] Kubernetes 1.31 packages", f"[{lab.host_ip(MASTER)}] kubeadm init")}
+    assert list(first) == sorted(first, key=first.get), first
+
+
+def test_no_bootstrap_token_outlives_the_install(lab, deployment):
+    assert lab.exec(MASTER, "kubeadm token list").stdout == ""
 
 
 def test_outputs_name_the_api_the_kubeconfig_and_the_nodes(lab, deployment):
@@ -96,6 +105,24 @@ def test_install_from_fresh_state_onto_the_installed_hosts_converges_without_cha
     changed = [s for s in steps if not s.endswith(("no change", ": ok")) and not s.startswith("nodes Ready")]
     assert not changed, changed
     assert {i: lab.exec(i, f"stat -c '%n %Y' {watched}").stdout for i in HOSTS} == before
+
+
+@pytest.mark.parametrize("change,expected", [
+    ({"pod_network_cidr": "10.200.0.0/16"}, "cluster.pod_network_cidr 10.200.0.0/16 differs from the running "
+                                            "cluster's 10.244.0.0/16"),
+    ({"kubernetes_version": "1.30"}, "cluster.kubernetes_version 1.30 is lower than the running cluster's 1.31"),
+])
+def test_settings_the_running_cluster_cannot_take_are_refused(lab, deployment, change, expected):
+    before = {i: host_state(lab, i) for i in HOSTS}
+    deployment.init({**deployment.inputs, **change})
+    try:
+        result = ran(deployment.install(check=False))
+        assert result.returncode != 0
+        assert f"{lab.host_ip(MASTER)}: {expected}" in result.stdout, result.stdout[-3000:]
+        assert {i: host_state(lab, i) for i in HOSTS} == before
+    finally:
+        deployment.init(deployment.inputs)
+        ran(deployment.install())   # back to the cluster as it is: every step finds nothing to do
 
 
 def test_ssh_user_gets_kubectl_on_the_master(lab, deployment):

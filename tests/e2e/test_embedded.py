@@ -25,6 +25,9 @@ def embedded(lab, tmp_path_factory):
                     "package_repository_key_url": lab_inputs["package_repository_key_url"],
                     "purge_packages": True},
     })
+    # the SSH user keeps a kubeconfig of their own on the master: kub must leave it alone
+    lab.exec(1, "install -d -o kub -m 0700 ~kub/.kube && echo 'their own' > ~kub/.kube/config && "
+                "chown kub ~kub/.kube/config")
     yield cfy
     for i in HOSTS:
         lab.wipe(i)
@@ -43,8 +46,11 @@ def test_two_minion_nodes_join_in_parallel(lab, embedded):
     starts = [line[:23] for line in out.splitlines() if "Task started 'kub_plugin.operations.join_master'" in line]
     ends = [line[:23] for line in out.splitlines() if "Task succeeded 'kub_plugin.operations.join_master'" in line]
     assert len(starts) == 2 and max(starts) < min(ends)
-    # the SSH user (a passwordless sudoer here) has kubectl on the master
-    assert "kubh3" in lab.exec(1, "su - kub -c 'kubectl get nodes'").stdout
+    # the SSH user (a passwordless sudoer here) has kubectl on the master, beside their own kubeconfig
+    assert f"[{lab.host_ip(1)}] kept kub's own /home/kub/.kube/config; kub's kubeconfig is " \
+           f"/home/kub/.kube/kub-admin.conf" in out   # (the user is called kub)
+    assert lab.exec(1, "cat ~kub/.kube/config").stdout == "their own\n"
+    assert "kubh3" in lab.exec(1, "su - kub -c 'KUBECONFIG=~/.kube/kub-admin.conf kubectl get nodes'").stdout
 
 
 def test_uninstall_with_purge_removes_packages_and_containerd(lab, embedded):
@@ -54,3 +60,5 @@ def test_uninstall_with_purge_removes_packages_and_containerd(lab, embedded):
                            "cri-tools kubernetes-cni containerd 2>/dev/null | awk '$2 ~ /^.i/'; "
                            "ls /etc/apt/sources.list.d/kubernetes.list /etc/containerd 2>/dev/null; true").stdout
         assert left == "", (i, left)
+    # the user's own kubeconfig stays, kub's is gone
+    assert lab.exec(1, "cat ~kub/.kube/config; ls ~kub/.kube").stdout == "their own\nconfig\n"

@@ -82,3 +82,37 @@ def test_unknown_ssh_setting_is_refused_by_the_parser(tmp_path):
 node_templates:
   cp: {type: kub.nodes.Master, properties: {ip: 10.1.0.1, ssh: {usr: admin}}}
 """)
+
+
+def _type_defaults(plugin, data_type):
+    return {name: spec.get("default") for name, spec in plugin["data_types"][data_type]["properties"].items()}
+
+
+def test_defaults_are_the_same_in_plugin_yaml_the_blueprint_and_the_code():
+    """config.py holds every default; plugin.yaml and barevm-blueprint.yaml repeat them and must agree."""
+    import dataclasses
+
+    import yaml
+
+    from kub_plugin import config
+
+    plugin = yaml.safe_load((ROOT / "plugin.yaml").read_text())
+    blueprint = yaml.safe_load((ROOT / "barevm-blueprint.yaml").read_text())
+    code = {cls: {f.name: f.default for f in dataclasses.fields(cls)}
+            for cls in (config.SshSettings, config.ClusterSettings, config.NodeSettings)}
+    code[config.SshSettings].pop("ip")
+    assert _type_defaults(plugin, "kub.datatypes.Ssh") == code[config.SshSettings]
+    assert _type_defaults(plugin, "kub.datatypes.Cluster") == code[config.ClusterSettings]
+    host = plugin["node_types"]["kub.nodes.Host"]["properties"]
+    assert {name: host[name]["default"] for name in code[config.NodeSettings]} == code[config.NodeSettings]
+    # every blueprint input that feeds a setting has the setting's default
+    inputs = {name: spec.get("default") for name, spec in blueprint["inputs"].items()}
+    fed = {**{f"ssh_{name}": value for name, value in code[config.SshSettings].items()},
+           **code[config.ClusterSettings]}
+    # the one deliberate difference: the blueprint logs in with the usual key file, the type has no key of its
+    # own (a node may use key text or a password instead)
+    assert inputs.pop("ssh_private_key_path") == "~/.ssh/id_ed25519"
+    compared = {name: (inputs[name], fed[name]) for name in inputs if name in fed and "default" in
+                blueprint["inputs"][name]}
+    assert len(compared) >= 12, compared
+    assert all(given == wanted for given, wanted in compared.values()), compared

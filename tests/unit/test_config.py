@@ -11,6 +11,7 @@ BAD_CLUSTERS = [
     ({"kubernetes_version": "latest"}, "not a minor version"),
     ({"kubernetes_version": "1.\u0663\u0661"}, "not a minor version"),      # Arabic-Indic digits match \d
     ({"kubernetes_version": 1.3}, "cluster.kubernetes_version 1.3 is not a string (quote it in YAML"),
+    ({"kubernetes_version": "1.3"}, "'1.3' reads like 1.30 written without quotes"),
     ({"pod_network_cidr": "10.244.0.0/33"}, "cluster.pod_network_cidr '10.244.0.0/33' is not a valid CIDR"),
     ({"service_cidr": "10.96.0.1/12"}, "cluster.service_cidr '10.96.0.1/12' is not a valid CIDR"),
     ({"pod_network_cidr": "10.0.0.0/8", "service_cidr": "10.96.0.0/12"}, "overlap"),

@@ -234,18 +234,21 @@ def test_wait_master_names_the_master_and_the_way_out():
     with pytest.raises(steps.StepError) as err:
         steps.wait_master(master, lambda host: facts_of({"owner": CLUSTER_ID}), CLUSTER_ID, timeout=0, interval=0)
     assert "10.9.9.9: the master was not initialised within 0 s" in str(err.value)
+    with pytest.raises(steps.StepError) as err:
+        steps.wait_master(master, lambda host: facts_of({}), CLUSTER_ID, timeout=600, interval=0,
+                          failure=lambda: "configure: 10.9.9.9: apt-get install failed")
+    assert "the master failed (configure: 10.9.9.9: apt-get install failed), so no minion can join" in str(err.value)
     ready = facts_of({"owner": CLUSTER_ID, "recorded": {"kubernetes_version": "1.31"}, "ca_cert_pem": "PEM"})
     master = FakeHost({"kubectl": Result(LISTING, "", 0)})
     assert steps.wait_master(master, lambda host: ready, CLUSTER_ID, timeout=0) is ready
 
 
-def test_remove_node_drains_then_deletes_and_skips_absent_nodes():
-    listing = '{"items": [{"metadata": {"name": "w1"}, "status": {}}]}'
-    master = FakeHost({"kubectl --kubeconfig /etc/kubernetes/admin.conf get": Result(listing, "", 0)})
-    assert steps.remove_node(master, "w1")
-    assert "drain w1 --ignore-daemonsets --delete-emptydir-data --force" in master.commands[1]
-    assert "delete node w1 --ignore-not-found" in master.commands[2]
-    assert not steps.remove_node(master, "w2")
+def test_remove_nodes_names_each_node_with_its_address_under_the_lock():
+    master = FakeHost({"remove-nodes.sh": Result("changed: drained and deleted node w1\n", "", 0)})
+    assert steps.remove_nodes(master, CLUSTER_ID, {"w2": "10.0.0.3", "w1": "10.0.0.2"}) == \
+        ["drained and deleted node w1"]
+    name, env, _, lock = master.scripts[0]
+    assert env["KUB_NODES"] == "w1=10.0.0.2 w2=10.0.0.3" and env["KUB_OWNER"] == CLUSTER_ID and lock
 
 
 def test_join_token_is_fresh_short_lived_and_removed_by_its_id():
