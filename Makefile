@@ -22,8 +22,10 @@ test: venv lint
 unit: venv
 	$(VENV)/bin/pytest -ra tests/unit
 
-lint:
-	shellcheck scripts/*.sh lab/kub_lab/*.sh lab/standins/packaging/kubelet.p*
+# ruff and shellcheck come pinned from the dev extra (ruff.toml holds the rules); both run over everything
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/shellcheck scripts/*.sh lab/kub_lab/*.sh lab/standins/packaging/kubelet.p* .ci/run
 
 demo: venv
 	$(PY) -m kub_lab.demo up

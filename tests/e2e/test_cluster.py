@@ -6,8 +6,8 @@ import subprocess
 import time
 
 import pytest
-
 from e2e_support import MASTER, MINIONS, TOKEN, cluster_inputs
+
 from kub_lab.cfy import LocalCfy
 
 pytestmark = pytest.mark.lab
