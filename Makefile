@@ -42,7 +42,8 @@ wheel: venv
 # The wagon a Cloudify Manager installs (needs PyPI), and the manager's plugin.yaml (no source) beside it
 wagon: wheel
 	rm -f dist/*.wgn dist/plugin.yaml
-	PYTHONPATH=$(CURDIR)/release/glibc KUB_GLIBC=$(GLIBC) $(VENV)/bin/wagon create . --output-directory dist --force
+	PYTHONPATH=$(CURDIR)/release/glibc KUB_GLIBC=$(GLIBC) $(VENV)/bin/wagon create . --output-directory dist --force \
+	  --wheel-args="--constraint release/constraints.txt"
 	$(VENV)/bin/wagon validate $(WAGON)
 	$(PY) release/manager_plugin.py plugin.yaml dist/plugin.yaml
 
