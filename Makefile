@@ -38,6 +38,7 @@ lint: venv
 wheel: venv
 	rm -f dist/kub-*.whl
 	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist .
+	@test -f $(WHEEL) || { echo "make wheel: $(WHEEL) was not written; is setup.py's version $(VERSION)?" >&2; exit 1; }
 
 # The wagon a Cloudify Manager installs (needs PyPI), and the manager's plugin.yaml (no source) beside it
 wagon: wheel
