@@ -4,8 +4,15 @@ PY     := $(VENV)/bin/python
 # cloudify 7.0.5 is known good on Python 3.11 (3.13 removed the cgi module it uses)
 BASE_PY ?= $(shell command -v python3.11 || command -v python3)
 STAMP  := $(VENV)/.installed
+VERSION := $(shell sed -n 's/^ *version="\([^"]*\)".*/\1/p' setup.py)
+# the wagon is for this machine's architecture (x86_64, or aarch64 when built on aarch64)
+ARCH   := $(shell uname -m)
+# the oldest glibc its wheels must install on: a Cloudify Manager's RHEL/Alma 8 family
+GLIBC  ?= 2.28
+WHEEL  := dist/kub-$(VERSION)-py3-none-any.whl
+WAGON  := dist/kub-$(VERSION)-py311-none-linux_$(ARCH).wgn
 
-.PHONY: venv test unit lint demo demo-down bench clean
+.PHONY: venv test unit lint wheel wagon demo demo-down bench clean
 
 venv: $(STAMP)
 
@@ -22,8 +29,24 @@ test: venv lint
 unit: venv
 	$(VENV)/bin/pytest -ra tests/unit
 
-lint:
-	shellcheck scripts/*.sh lab/kub_lab/*.sh lab/standins/packaging/kubelet.p*
+# ruff and shellcheck come pinned from the dev extra (ruff.toml holds the rules); both run over everything
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/shellcheck scripts/*.sh lab/kub_lab/*.sh lab/standins/packaging/kubelet.p* .ci/run
+
+# kub's own wheel, for `cfy init --install-plugins` (plugin.yaml's source, in the blueprint's plugins/ folder)
+wheel: venv
+	rm -f dist/kub-*.whl
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist .
+	@test -f $(WHEEL) || { echo "make wheel: $(WHEEL) was not written; is setup.py's version $(VERSION)?" >&2; exit 1; }
+
+# The wagon a Cloudify Manager installs (needs PyPI), and the manager's plugin.yaml (no source) beside it
+wagon: wheel
+	rm -f dist/*.wgn dist/plugin.yaml
+	PYTHONPATH=$(CURDIR)/release/glibc KUB_GLIBC=$(GLIBC) $(VENV)/bin/wagon create . --output-directory dist --force \
+	  --wheel-args="--constraint release/constraints.txt"
+	$(VENV)/bin/wagon validate $(WAGON)
+	$(PY) release/manager_plugin.py plugin.yaml dist/plugin.yaml
 
 demo: venv
 	$(PY) -m kub_lab.demo up
@@ -36,4 +59,4 @@ bench: venv
 	$(PY) bench/install_bench.py
 
 clean:
-	rm -rf $(VENV) *.egg-info lab/*.egg-info
+	rm -rf $(VENV) *.egg-info lab/*.egg-info build dist

@@ -94,5 +94,5 @@ def _deployment_nodes(ctx):
     storage = getattr(getattr(ctx, "_endpoint", None), "storage", None)
     if storage is not None and hasattr(storage, "get_nodes"):   # local mode
         return storage.get_nodes(evaluate_functions=True)
-    from cloudify.manager import get_rest_client   # on a manager: its REST API
+    from cloudify.manager import get_rest_client  # on a manager: its REST API
     return get_rest_client().nodes.list(deployment_id=ctx.deployment.id, evaluate_functions=True)

@@ -25,13 +25,14 @@ class CfyError(Exception):
 
 
 class LocalCfy:
-    def __init__(self, workdir, blueprint_id="kub", blueprint=PROJECT / "barevm-blueprint.yaml"):
+    def __init__(self, workdir, blueprint_id="kub", blueprint=PROJECT / "barevm-blueprint.yaml", venv=None):
+        """venv: the virtualenv whose cfy runs (and so whose kub); default: this one."""
         self.workdir = Path(workdir)
         self.blueprint_id = blueprint_id
         self.source = Path(blueprint)
         self.blueprint_dir = self.workdir / "blueprint"
         self.blueprint = self.blueprint_dir / self.source.name
-        self.cfy = str(Path(sys.executable).parent / "cfy")
+        self.cfy = str((Path(venv) / "bin" if venv else Path(sys.executable).parent) / "cfy")
         self.env = {**os.environ, "CFY_WORKDIR": str(self.workdir)}
 
     def run(self, *args, check=True, timeout=1800, show=False):

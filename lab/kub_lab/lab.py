@@ -7,12 +7,14 @@ Shared caches (rootfs, apt packages) live in /var/cache/kub-lab/.
 
 A host's identity (ssh host key, machine-id) is kept outside its disk, so `wipe` gives a fresh disk on the
 same host. Disks survive `down`: the next `up` is a reboot of the same hosts.
+
+This module holds the lab's life (up, down, status, exec), its network, boot and service. Host identities
+are in `identity.py` and fault injection in `faults.py`, both mixed into Lab.
 """
 import concurrent.futures
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -23,6 +25,8 @@ import time
 from pathlib import Path
 
 from kub_lab import rootfs, system
+from kub_lab.faults import Faults
+from kub_lab.identity import Identities, hostname
 from kub_lab.system import LabError
 
 STATE_ROOT = Path("/var/lib/kub-lab")
@@ -36,7 +40,6 @@ HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # many systemd hosts share root's inotify-instance quota (default 128): raised while any lab is up
 INOTIFY_KEY = "fs.inotify.max_user_instances"
 INOTIFY_RAISED = 8192
-RATE_PATTERN = re.compile(r"\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)", re.IGNORECASE)
 
 
 def _index_from_env():
@@ -47,7 +50,7 @@ def _index_from_env():
         raise LabError(f"KUB_LAB_INDEX={raw!r} is not a number; set it to 0..{MAX_INDEX}")
 
 
-class Lab:
+class Lab(Identities, Faults):
     def __init__(self, index=None):
         index = _index_from_env() if index is None else index
         if isinstance(index, str) and index.isdigit():
@@ -161,17 +164,9 @@ class Lab:
             "service": {"url": self.service_url, "pid": service_pid, "running": service_pid is not None,
                         "repository": (self._config() or {}).get("repository")},
             "state_dir": str(self.state_dir),
-            "hosts": {i: {"ip": self.host_ip(i), "hostname": f"kubh{i}", "up": self._init_pid(i) is not None,
+            "hosts": {i: {"ip": self.host_ip(i), "hostname": hostname(i), "up": self._init_pid(i) is not None,
                           "pid": self._init_pid(i)} for i in range(1, count + 1)},
         }
-
-    @property
-    def sudo_password(self):
-        """Password of user kubpw (the only user whose sudo asks for one); made once per lab index."""
-        path = self.state_dir / "sudo_password"
-        if not path.exists():
-            self._ensure_client_identity()
-        return path.read_text().strip()
 
     # ---- checks ----------------------------------------------------------------------------------
 
@@ -302,46 +297,6 @@ class Lab:
     def _nft_tables_found(self):
         return [(f, n) for f, n in system.nft_tables() if re.fullmatch(rf"kublab{self.index}(\D.*)?", n)]
 
-    # ---- identity (kept outside the hosts' disks) ------------------------------------------------
-
-    def _ensure_client_identity(self):
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        key = Path(self.ssh_private_key_path)
-        if not key.exists():
-            system.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"kub-lab-{self.index}",
-                        "-f", str(key)])
-        password = self.state_dir / "sudo_password"
-        if not password.exists():
-            value = secrets.token_urlsafe(12)
-            hashed = system.run(["openssl", "passwd", "-6", "-stdin"], input=value + "\n").stdout.strip()
-            (self.state_dir / "kubpw.hash").write_text(hashed + "\n")
-            password.write_text(value + "\n")
-            password.chmod(0o600)
-
-    def _ensure_host_identity(self, i):
-        identity = self._host_dir(i) / "identity"
-        identity.mkdir(parents=True, exist_ok=True)
-        key = identity / "ssh_host_ed25519_key"
-        if not key.exists():
-            system.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@kubh{i}", "-f", str(key)])
-        machine_id = identity / "machine-id"
-        if not machine_id.exists():
-            machine_id.write_text(secrets.token_hex(16) + "\n")
-
-    def known_hosts(self):
-        """known_hosts lines (by IP) with each host's real ed25519 host key."""
-        lines = []
-        for i in range(1, self._host_count() + 1):
-            pub = self._host_dir(i) / "identity" / "ssh_host_ed25519_key.pub"
-            if pub.exists():
-                key_type, key = pub.read_text().split()[:2]
-                lines.append(f"{self.host_ip(i)} {key_type} {key}\n")
-        return "".join(lines)
-
-    def write_known_hosts(self, path):
-        Path(path).write_text(self.known_hosts())
-        return str(path)
-
     def inputs(self):
         """Inputs for the project's barevm-blueprint.yaml, pointing at this lab."""
         self._require_up()
@@ -417,7 +372,7 @@ table inet {self._cgroup} {{
 
     def _prepare_run_dir(self, i, rootfs_dir, count):
         host_dir = self._host_dir(i)
-        disk, run_dir, identity = host_dir / "disk", host_dir / "run", host_dir / "identity"
+        disk, run_dir = host_dir / "disk", host_dir / "run"
         # a disk made on another rootfs build does not fit this one: start it fresh
         lower_mark = host_dir / "disk.rootfs"
         if disk.exists() and lower_mark.exists() and lower_mark.read_text().strip() != str(rootfs_dir):
@@ -429,26 +384,16 @@ table inet {self._cgroup} {{
         run_dir.mkdir()
 
         files = _Staging(run_dir / "files", rootfs_dir)
-        hosts = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback", "ff02::1 ip6-allnodes",
-                 "ff02::2 ip6-allrouters"]
-        hosts += [f"{self.host_ip(k)} kubh{k}" for k in range(1, count + 1)]
-        files.add("etc/hostname", f"kubh{i}\n")
-        files.add("etc/hosts", "\n".join(hosts) + "\n")
-        files.add("etc/machine-id", (identity / "machine-id").read_text())
+        self._stage_identity(files, i, count)
         # nothing answers DNS on the bridge: lookups fail fast (127.0.0.1 would make CoreDNS see a loop)
         files.add("etc/resolv.conf", f"nameserver {self.bridge_ip}\n")
         files.add("etc/apt/apt.conf.d/00kub-lab-proxy", f'Acquire::http::Proxy "{self.service_url}";\n')
-        files.add("etc/ssh/ssh_host_ed25519_key", (identity / "ssh_host_ed25519_key").read_text(), 0o600)
-        files.add("etc/ssh/ssh_host_ed25519_key.pub", (identity / "ssh_host_ed25519_key.pub").read_text())
-        authorized = Path(self.ssh_private_key_path + ".pub").read_text()
-        for home, user in (("root", "root"), ("home/kub", "kub"), ("home/kubpw", "kubpw")):
-            files.add(f"{home}/.ssh/authorized_keys", authorized, 0o600, user=user, dir_mode=0o700)
         files.finish()
 
         cgroups = " ".join(str(d) for d in system.cgroup_dirs(self._host_cgroup(i)))
         (run_dir / "boot.env").write_text(
             f"NETNS='{self._netns(i)}'\nCGROUPS='{cgroups}'\nROOTFS='{rootfs_dir}'\n"
-            f"DISK='{disk}'\nHOST_NAME='kubh{i}'\n")
+            f"DISK='{disk}'\nHOST_NAME='{hostname(i)}'\n")
         shutil.copy(self.state_dir / "kubpw.hash", run_dir / "kubpw.hash")
         return run_dir
 
@@ -609,102 +554,6 @@ table inet {self._cgroup} {{
         if check:
             result.check_returncode()
         return result
-
-    # ---- faults ----------------------------------------------------------------------------------
-
-    def cut(self, i):
-        """Unplug host i's cable: its link goes down (clients see connect timeouts)."""
-        self._require_host(i)
-        system.run(["ip", "link", "set", self._veth(i), "down"])
-
-    def heal(self, i):
-        self._require_host(i)
-        system.run(["ip", "link", "set", self._veth(i), "up"])
-
-    def loss(self, i, pct):
-        """Drop pct percent of host i's packets, both directions (in the bridge, unseen by the host)."""
-        self._require_host(i)
-        if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 100:
-            raise LabError(f"packet loss {pct!r} is out of range; use a whole percentage 0..100")
-        veth, table = self._veth(i), f"kublab{self.index}h{i}loss"
-        match = "" if pct >= 100 else f"numgen random mod 100 < {pct} "
-        system.nft_apply(f"""
-add table bridge {table}
-delete table bridge {table}
-table bridge {table} {{
-  chain inbound {{ type filter hook prerouting priority -300; iifname "{veth}" {match}drop; }}
-  chain outbound {{ type filter hook postrouting priority -300; oifname "{veth}" {match}drop; }}
-}}
-""")
-
-    def unloss(self, i):
-        self._require_host(i)
-        system.nft_delete_table("bridge", f"kublab{self.index}h{i}loss")
-
-    def slow(self, i, rate):
-        """Limit host i's link to rate (tc syntax, e.g. 200kbit), both directions."""
-        self._require_host(i)
-        if not isinstance(rate, str) or not RATE_PATTERN.fullmatch(rate):
-            raise LabError(f"rate {rate!r} is not understood; use a number with a unit, like 200kbit or 1mbit")
-        qdisc = ["qdisc", "replace", "dev"]
-        shape = ["root", "tbf", "rate", rate, "burst", "16kb", "latency", "2s"]
-        system.tc(qdisc + [self._veth(i)] + shape)
-        system.tc(qdisc + ["eth0"] + shape, netns=self._netns(i))
-
-    def unslow(self, i):
-        self._require_host(i)
-        system.run(["tc", "qdisc", "del", "dev", self._veth(i), "root"], check=False)
-        system.run(["tc", "-n", self._netns(i), "qdisc", "del", "dev", "eth0", "root"], check=False)
-
-    def kill_sshd(self, i):
-        """Kill sshd in host i (listener and sessions); it stays dead until start_sshd, a reboot or boot."""
-        self._require_host(i)
-        self.exec(i, "systemctl stop ssh.service ssh.socket; pkill -KILL -x sshd; true")
-
-    def start_sshd(self, i):
-        self._require_host(i)
-        self.exec(i, "systemctl start ssh.service")
-        self._wait_ssh([i])
-
-    def crash(self, i):
-        """Power host i off hard: every process dies at once, the disk is kept. Its network namespace stays
-        until boot (clients see "connection refused"); boot starts it with a fresh one, faults cleared."""
-        self._require_host(i)
-        self._stop_hosts([i], keep_network=True)
-
-    def boot(self, i):
-        """Power host i on again (after crash or a poweroff inside it); returns when it answers ssh."""
-        self._require_host_number(i)
-        if self._init_pid(i):
-            raise LabError(f"host {i} of lab {self.index} is already running")
-        self._stop_hosts([i])   # the old network namespace, and leftovers of a poweroff inside the host
-        self._power_on(i)
-
-    def wipe(self, i):
-        """Give host i a fresh disk: crash it, throw its disk away, boot it. Same IP, host key, machine-id."""
-        self._require_host_number(i)
-        self._stop_hosts([i])
-        disk = self._host_dir(i) / "disk"
-        # the killed host's mounts go away lazily: a busy directory may need a moment to be removable
-        if not system.wait_until(lambda: shutil.rmtree(disk, ignore_errors=True) or not disk.exists(),
-                                 timeout=20, interval=0.2):
-            raise LabError(f"host {i} of lab {self.index}: its disk {disk} could not be removed; try again")
-        self._power_on(i)
-
-    def _power_on(self, i):
-        """Start host i and wait for ssh. A boot that dies at once (seen rarely, right after a hard power-off
-        under load) is tried once more; its console log tells why."""
-        config = self._config()
-        for attempt in (1, 2):
-            self._start_host(i, Path(config["rootfs"]), config["hosts"])
-            try:
-                self._wait_ssh([i])
-                return
-            except LabError as err:
-                if attempt == 2 or "stopped while booting" not in str(err):
-                    raise
-                print(f"kub-lab: {err}; booting it again", file=sys.stderr)
-                self._stop_hosts([i])
 
 
 class _Staging:

@@ -8,7 +8,8 @@ Contract used by the lab service:
         only when the stand-in sources change.
 
 Hosts use it exactly like the real repository:
-    curl -fsSL http://<lab>:3142/core:/stable:/v1.31/deb/Release.key | gpg --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
+    curl -fsSL http://<lab>:3142/core:/stable:/v1.31/deb/Release.key \
+        | gpg --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
     deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] http://<lab>:3142/core:/stable:/v1.31/deb/ /
 """
 import contextlib
@@ -231,7 +232,9 @@ def _build(root, key):
             (deb_dir / "Packages").write_bytes(packages)
             (deb_dir / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
             release = subprocess.run(
-                ["apt-ftparchive", "-o", "APT::FTPArchive::Release::Origin=obs://build.opensuse.org/isv:kubernetes:core:stable:v%s/deb" % minor,
+                ["apt-ftparchive",
+                 "-o", "APT::FTPArchive::Release::Origin=obs://build.opensuse.org/isv:kubernetes:core:stable:v%s/deb"
+                 % minor,
                  "-o", "APT::FTPArchive::Release::Label=isv:kubernetes:core:stable:v%s" % minor,
                  "-o", "APT::FTPArchive::Release::Architectures=%s" % " ".join(ARCHES),
                  "release", "."], cwd=deb_dir, check=True, capture_output=True).stdout

@@ -1,5 +1,8 @@
 """Shared helpers of the end-to-end tests."""
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 MASTER, MINIONS = 1, (2, 3)        # the cluster's hosts
 SPARE = (4, 5)                     # hosts for bad-input cases
@@ -39,3 +42,21 @@ def assert_refused(lab, new_cfy, inputs, expected, hosts=SPARE):
     assert expected in result.stdout, result.stdout[-3000:]
     assert {i: host_state(lab, i) for i in hosts} == before
     return cfy
+
+
+def new_venv(path):
+    """A fresh virtualenv (pip and nothing else) from the Python this one is made from."""
+    subprocess.run([sys._base_executable, "-m", "venv", str(path)], check=True)
+    return Path(path)
+
+
+def pip_freeze(venv):
+    out = subprocess.run([str(venv / "bin" / "pip"), "freeze"], check=True, text=True, capture_output=True).stdout
+    return dict(line.split("==", 1) for line in out.splitlines() if "==" in line)
+
+
+def kub_location(venv):
+    """Where the venv's Python finds kub's operations module (-I: not in the current folder)."""
+    script = "import kub_plugin.operations as m; print(m.__file__)"
+    return subprocess.run([str(venv / "bin" / "python"), "-I", "-c", script],
+                          check=True, text=True, capture_output=True).stdout

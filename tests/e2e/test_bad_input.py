@@ -2,7 +2,6 @@
 import subprocess
 
 import pytest
-
 from e2e_support import SPARE, assert_refused, cluster_inputs
 
 pytestmark = pytest.mark.lab
@@ -56,7 +55,7 @@ CASES = [
     ("wrong sudo password", lambda lab, t: {"ssh_user": "kubpw", "ssh_sudo_password": "not-it"},
      "sudo rejected the password of 'kubpw'"),
     ("minion is the master", lambda lab, t: {"minion_ips": [lab.host_ip(B), lab.host_ip(A)]},
-     f"listed as a minion but it is already the master"),
+     "listed as a minion but it is already the master"),
     ("minion twice", lambda lab, t: {"minion_ips": [lab.host_ip(B), lab.host_ip(B)]},
      "listed as a minion but it is already a minion"),
     ("invalid cidr", lambda lab, t: {"pod_network_cidr": "10.244.0.0/33"},

@@ -6,8 +6,8 @@ import subprocess
 import time
 
 import pytest
-
 from e2e_support import MASTER, MINIONS, TOKEN, cluster_inputs, host_state
+
 from kub_lab.cfy import LocalCfy
 
 pytestmark = pytest.mark.lab
@@ -67,8 +67,8 @@ def test_install_survives_a_host_cut_during_configure_and_a_rerun_converges(lab,
     assert set(nodes(lab).values()) == {"True"} and len(nodes(lab)) == 3
     # minions were prepared while the master was: a minion's packages before the master's kubeadm init
     lines = out.splitlines()
-    first = {what: min(n for n, line in enumerate(lines) if what in line)
-             for what in (f"[{lab.host_ip(MINIONS[0])}] Kubernetes 1.31 packages", f"[{lab.host_ip(MASTER)}] kubeadm init")}
+    order = (f"[{lab.host_ip(MINIONS[0])}] Kubernetes 1.31 packages", f"[{lab.host_ip(MASTER)}] kubeadm init")
+    first = {what: min(n for n, line in enumerate(lines) if what in line) for what in order}
     assert list(first) == sorted(first, key=first.get), first
 
 

@@ -4,8 +4,8 @@ import threading
 import time
 
 import pytest
-
 from e2e_support import SPARE
+
 from kub_plugin.config import ssh_settings
 from kub_plugin.connection import ConnectionLost, Host, RemoteError
 

@@ -1,7 +1,6 @@
 """What kub must never do, through the real cfy CLI: change a host before every host of the cluster passed its
 checks, or reset, drain or take over a cluster it did not make; and never work on a host another kub run holds."""
 import pytest
-
 from e2e_support import SPARE, assert_refused, cluster_inputs, host_state
 
 pytestmark = pytest.mark.lab

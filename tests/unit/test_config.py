@@ -1,8 +1,16 @@
 """Input checks: each bad input is one line naming the setting and the fix."""
 import pytest
 
-from kub_plugin.config import (ClusterSettings, ConfigError, NodeSettings, check_hosts, cluster_settings,
-                               host_addresses, node_settings, ssh_settings)
+from kub_plugin.config import (
+    ClusterSettings,
+    ConfigError,
+    NodeSettings,
+    check_hosts,
+    cluster_settings,
+    host_addresses,
+    node_settings,
+    ssh_settings,
+)
 
 KEY = {"ssh": {"private_key_path": "/k"}}
 

@@ -112,7 +112,7 @@ def match_labels(labels, selector):
             if labels.get(k.strip()) == v.strip():
                 return False
         elif "=" in term:
-            k, v = re.split("==?", term, 1)
+            k, v = re.split("==?", term, maxsplit=1)
             if labels.get(k.strip()) != v.strip():
                 return False
         elif term.startswith("!"):
@@ -135,7 +135,7 @@ def field_value(obj, path):
 def match_fields(obj, selector):
     for term in [t.strip() for t in (selector or "").split(",") if t.strip()]:
         neg = "!=" in term
-        k, v = re.split("!=|==?", term, 1)
+        k, v = re.split("!=|==?", term, maxsplit=1)
         val = field_value(obj, k.strip())
         val = "" if val is None else str(val)
         if (val == v.strip()) == neg:
@@ -354,7 +354,8 @@ class Server:
             return 200, self.list(group, resource, ns, api_version, query)
         if method == "POST":
             if name and sub is None:
-                raise HTTPError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+                raise HTTPError(405, "MethodNotAllowed",
+                                "the server does not allow this method on the requested resource")
             return 201, self.create(group, resource, ns, body, api_version, query, ident)
         if method == "PUT":
             return 200, self.update(key, body, sub, api_version)
@@ -490,8 +491,9 @@ class Server:
             meta["generation"] = cur["metadata"]["generation"] + (1 if new.get("spec") != cur.get("spec") else 0)
         new.setdefault("apiVersion", cur.get("apiVersion"))
         new.setdefault("kind", cur.get("kind"))
-        strip = lambda o: {k: v for k, v in o.items() if k != "metadata"} | {
-            "metadata": {k: v for k, v in o["metadata"].items() if k != "resourceVersion"}}
+        def strip(o):
+            return {k: v for k, v in o.items() if k != "metadata"} | {
+                "metadata": {k: v for k, v in o["metadata"].items() if k != "resourceVersion"}}
         if strip(new) == strip(cur):
             return cur
         return self.store.put(key, new)
@@ -617,7 +619,7 @@ def main(argv):
     store = Store(store_dir)
     bootstrap_namespaces(store)
     srv = Server(store, version)
-    for attempt in range(60):
+    for _ in range(60):
         try:
             httpd = TLSServer((bind, port), make_handler(srv), ctx)
             break

@@ -22,7 +22,8 @@ PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 STATIC_POD_UNIT_PREFIX = "kubepods-static-"
 ETCD_VERSION = "3.5.15-0"
 COREDNS_VERSION = "v1.11.3"
-GIT_COMMITS = {"1.30.6": "00f20d443ba0cd5d1a7f5a4c1f9a9e3fcbc4b6f4", "1.31.1": "948afe5ca072329a73c8e79ed5938717a5cb3d21",
+GIT_COMMITS = {"1.30.6": "00f20d443ba0cd5d1a7f5a4c1f9a9e3fcbc4b6f4",
+               "1.31.1": "948afe5ca072329a73c8e79ed5938717a5cb3d21",
                "1.31.2": "5864a4677267e6adeae276ad85882a8714d69d9d"}
 
 
@@ -70,6 +71,6 @@ def swap_devices():
     """Lines of /proc/swaps after the header, as the kubelet and kubeadm read it."""
     try:
         with open("/proc/swaps") as f:
-            return [l for l in f.read().splitlines()[1:] if l.strip()]
+            return [line for line in f.read().splitlines()[1:] if line.strip()]
     except OSError:
         return []

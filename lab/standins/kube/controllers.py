@@ -104,7 +104,8 @@ class Controllers:
                 continue
             cert, _ = pki.sign(self.ca_cert, self.ca_key, cn, orgs, client=True, csr=req)
             self.set_csr_status(csr, [{"type": "Approved", "status": "True", "reason": "AutoApproved",
-                                       "message": "Auto approving kubelet client certificate after SubjectAccessReview.",
+                                       "message": "Auto approving kubelet client certificate after "
+                                                  "SubjectAccessReview.",
                                        "lastUpdateTime": util.rfc3339(), "lastTransitionTime": util.rfc3339()}],
                                 base64.b64encode(cert).decode())
 
@@ -224,7 +225,8 @@ class Controllers:
             for _ in range(want - len(owned)):
                 pod = {"apiVersion": "v1", "kind": "Pod",
                        "metadata": {"name": "%s-%s-%s" % (name, uid.replace("-", "")[:9], rand_suffix()),
-                                    "namespace": ns, "labels": dict((template.get("metadata") or {}).get("labels") or {}),
+                                    "namespace": ns,
+                                    "labels": dict((template.get("metadata") or {}).get("labels") or {}),
                                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
                                                          "name": name, "uid": uid, "controller": True}]},
                        "spec": dict(template.get("spec") or {})}

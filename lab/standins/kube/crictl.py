@@ -73,14 +73,16 @@ def main(argv):
                     data[k] = val
             print(json.dumps(data, indent=2))
         elif cmd in ("pods", "ps", "images"):
-            items = {"pods": cri.list_pod_sandboxes, "ps": cri.list_containers, "images": cri.list_images}[cmd](ep, timeout)
+            lister = {"pods": cri.list_pod_sandboxes, "ps": cri.list_containers, "images": cri.list_images}[cmd]
+            items = lister(ep, timeout)
             if f["quiet"]:
                 for i in items:
                     print(i["id"])
             else:
-                header = {"pods": "POD ID              CREATED             STATE               NAME                NAMESPACE           ATTEMPT             RUNTIME",
-                          "ps": "CONTAINER           IMAGE               CREATED             STATE               NAME                ATTEMPT             POD ID              POD",
-                          "images": "IMAGE               TAG                 IMAGE ID            SIZE"}[cmd]
+                columns = {"pods": ["POD ID", "CREATED", "STATE", "NAME", "NAMESPACE", "ATTEMPT", "RUNTIME"],
+                           "ps": ["CONTAINER", "IMAGE", "CREATED", "STATE", "NAME", "ATTEMPT", "POD ID", "POD"],
+                           "images": ["IMAGE", "TAG", "IMAGE ID", "SIZE"]}[cmd]
+                header = "".join(c.ljust(20) for c in columns[:-1]) + columns[-1]
                 print(header)
                 for i in items:
                     print("%-19s %s" % (i["id"][:13], i.get("name") or ",".join(i.get("repoTags", []))))

@@ -19,6 +19,8 @@ from kube.version import VERSION
 
 STACK_HINT = "To see the stack trace of this error execute with --v=5 or higher"
 DEFAULT_TOKEN_GROUPS = "system:bootstrappers:kubeadm:default-node-token"
+TOKEN_FORM = '"\\\\A([a-z0-9]{6})\\\\.([a-z0-9]{16})\\\\z"'   # as kubeadm prints its regexp
+CSR_ROLE = "system:certificates.k8s.io:certificatesigningrequests:"
 CONFIG_ALLOWED_INIT = {"config", "ignore-preflight-errors", "dry-run", "skip-phases", "skip-token-print",
                        "upload-certs", "certificate-key", "v", "rootfs", "patches"}
 CONFIG_ALLOWED_JOIN = {"config", "ignore-preflight-errors", "dry-run", "skip-phases", "v", "rootfs", "patches",
@@ -189,8 +191,8 @@ def resolve_version(requested):
             urllib.request.urlopen("https://dl.k8s.io/release/%s.txt" % label, timeout=3)
             reason = "unexpected response"
         except Exception as e:
-            reason = 'unable to get URL "https://dl.k8s.io/release/%s.txt": Get "https://dl.k8s.io/release/%s.txt": %s' % (
-                label, label, getattr(e, "reason", e))
+            url = "https://dl.k8s.io/release/%s.txt" % label
+            reason = 'unable to get URL "%s": Get "%s": %s' % (url, url, getattr(e, "reason", e))
         finally:
             socket.setdefaulttimeout(None)
         util.klog("W", "could not fetch a Kubernetes version from the internet: %s" % reason)
@@ -393,8 +395,7 @@ def cmd_init(argv):
     tokens = initc.get("bootstrapTokens") or [{}]
     token = tokens[0].get("token") or f["token"] or generate_token()
     if not valid_token(token):
-        raise PhaseError(None, 'the bootstrap token "%s" was not of the form "\\\\A([a-z0-9]{6})\\\\.([a-z0-9]{16})\\\\z"'
-                         % token)
+        raise PhaseError(None, 'the bootstrap token "%s" was not of the form %s' % (token, TOKEN_FORM))
     token_ttl = util.parse_duration(tokens[0].get("ttl") or f["token-ttl"])
 
     out("[init] Using Kubernetes version: %s" % version)
@@ -466,7 +467,7 @@ def cmd_init(argv):
     out('[certs] Generating "etcd/ca" certificate and key')
     etcd_cert, etcd_key = pki.new_ca("etcd-ca")
     write_pair("etcd/ca", etcd_cert, etcd_key)
-    for n, srv in (("etcd/server", True), ("etcd/peer", True)):
+    for n in ("etcd/server", "etcd/peer"):
         out('[certs] Generating "%s" certificate and key' % n)
         out("[certs] %s serving cert is signed for DNS names [%s localhost] and IPs [%s 127.0.0.1 ::1]"
             % (n, node_name, advertise))
@@ -555,11 +556,13 @@ def cmd_init(argv):
                 "authorization-kubeconfig": "/etc/kubernetes/controller-manager.conf", "bind-address": "127.0.0.1",
                 "client-ca-file": "/etc/kubernetes/pki/ca.crt", "cluster-name": cluster,
                 "cluster-signing-cert-file": "/etc/kubernetes/pki/ca.crt",
-                "cluster-signing-key-file": "/etc/kubernetes/pki/ca.key", "controllers": "*,bootstrapsigner,tokencleaner",
+                "cluster-signing-key-file": "/etc/kubernetes/pki/ca.key",
+                "controllers": "*,bootstrapsigner,tokencleaner",
                 "kubeconfig": "/etc/kubernetes/controller-manager.conf", "leader-elect": "true",
                 "requestheader-client-ca-file": "/etc/kubernetes/pki/front-proxy-ca.crt",
                 "root-ca-file": "/etc/kubernetes/pki/ca.crt",
-                "service-account-private-key-file": "/etc/kubernetes/pki/sa.key", "use-service-account-credentials": "true"}
+                "service-account-private-key-file": "/etc/kubernetes/pki/sa.key",
+                "use-service-account-credentials": "true"}
     if pod_cidr:
         cm_flags.update({"allocate-node-cidrs": "true", "cluster-cidr": pod_cidr, "service-cluster-ip-range": svc_cidr})
     util.write_file(os.path.join(common.MANIFESTS_DIR, "kube-controller-manager.yaml"), manifest(
@@ -578,9 +581,8 @@ def cmd_init(argv):
     # kubelet
     kcfg = kubelet_config(docs.get("KubeletConfiguration"), dns_ip, domain)
     out('[kubelet-start] Writing kubelet environment file with flags to file "%s"' % common.KUBELET_FLAGS_ENV)
-    util.write_file(common.KUBELET_FLAGS_ENV, kubelet_flags_env(cri_socket, node_name,
-                                                                extra_args({"extraArgs": nodereg.get("kubeletExtraArgs")})),
-                    0o644)
+    kubelet_args = extra_args({"extraArgs": nodereg.get("kubeletExtraArgs")})
+    util.write_file(common.KUBELET_FLAGS_ENV, kubelet_flags_env(cri_socket, node_name, kubelet_args), 0o644)
     out('[kubelet-start] Writing kubelet configuration to file "%s"' % common.KUBELET_CONFIG)
     util.write_file(common.KUBELET_CONFIG, util.yaml_dump(kcfg), 0o644)
     out("[kubelet-start] Starting the kubelet")
@@ -659,10 +661,9 @@ def cmd_init(argv):
     for crb, role, subject in (("kubeadm:cluster-admins", "cluster-admin", "kubeadm:cluster-admins"),
                                ("kubeadm:get-nodes", "kubeadm:get-nodes", DEFAULT_TOKEN_GROUPS),
                                ("kubeadm:kubelet-bootstrap", "system:node-bootstrapper", DEFAULT_TOKEN_GROUPS),
-                               ("kubeadm:node-autoapprove-bootstrap",
-                                "system:certificates.k8s.io:certificatesigningrequests:nodeclient", DEFAULT_TOKEN_GROUPS),
-                               ("kubeadm:node-autoapprove-certificate-rotation",
-                                "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", "system:nodes")):
+                               ("kubeadm:node-autoapprove-bootstrap", CSR_ROLE + "nodeclient", DEFAULT_TOKEN_GROUPS),
+                               ("kubeadm:node-autoapprove-certificate-rotation", CSR_ROLE + "selfnodeclient",
+                                "system:nodes")):
         create_or_replace(api, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": crb},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
@@ -762,7 +763,8 @@ def addons(api, repo, version, dns_ip, domain, pod_cidr, server):
         "metadata": {"name": "coredns", "namespace": "kube-system", "labels": labels},
         "spec": {"replicas": 2, "selector": {"matchLabels": labels},
                  "template": {"metadata": {"labels": labels}, "spec": {
-                     "containers": [{"name": "coredns", "image": "%s/coredns/coredns:%s" % (repo, common.COREDNS_VERSION),
+                     "containers": [{"name": "coredns",
+                                     "image": "%s/coredns/coredns:%s" % (repo, common.COREDNS_VERSION),
                                      "args": ["-conf", "/etc/coredns/Corefile"]}],
                      "priorityClassName": "system-cluster-critical", "serviceAccountName": "coredns",
                      "nodeSelector": {"kubernetes.io/os": "linux"},
@@ -802,7 +804,8 @@ def cmd_join(argv):
                     "discovery-file": "", "cri-socket": "", "node-name": "", "config": "",
                     "ignore-preflight-errors": [], "control-plane": False, "certificate-key": "",
                     "apiserver-advertise-address": "", "apiserver-bind-port": 6443, "skip-phases": [],
-                    "dry-run": False, "v": "0", "patches": "", "help": False}, short={"v": "v", "h": "help"}).parse(argv)
+                    "dry-run": False, "v": "0", "patches": "", "help": False},
+                 short={"v": "v", "h": "help"}).parse(argv)
     check_config_mix(f, CONFIG_ALLOWED_JOIN)
     docs = load_config_docs(f["config"]) if f["config"] else {}
     joinc = docs.get("JoinConfiguration") or {}
@@ -892,7 +895,8 @@ def cmd_join(argv):
     try:
         boot.get("/api/v1/namespaces/kube-public/configmaps/cluster-info")
         out("[preflight] Reading configuration from the cluster...")
-        out("[preflight] FYI: You can look at this config file with 'kubectl -n kube-system get cm kubeadm-config -o yaml'")
+        out("[preflight] FYI: You can look at this config file with "
+            "'kubectl -n kube-system get cm kubeadm-config -o yaml'")
         kubelet_cm = boot.get("/api/v1/namespaces/kube-system/configmaps/kubelet-config")
         boot.get("/api/v1/namespaces/kube-system/configmaps/kubeadm-config")
     except kclient.ConnectError as e:
@@ -910,7 +914,8 @@ def cmd_join(argv):
     except kclient.ApiError:
         existing = None
     if existing:
-        ready = next((c for c in (existing.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {})
+        conditions = (existing.get("status") or {}).get("conditions") or []
+        ready = next((c for c in conditions if c.get("type") == "Ready"), {})
         if ready.get("status") == "True":
             raise PhaseError("kubelet-start", 'a Node with name "%s" and status "Ready" already exists in the cluster. '
                                               'You must delete the existing Node or change the name of this new '
@@ -1064,12 +1069,12 @@ def cmd_token(argv):
         if sub == "create":
             token = f.args[0] if f.args else generate_token()
             if not valid_token(token):
-                raise PhaseError(None, 'the bootstrap token "%s" was not of the form "\\\\A([a-z0-9]{6})\\\\.([a-z0-9]{16})\\\\z"'
-                                 % token)
+                raise PhaseError(None, 'the bootstrap token "%s" was not of the form %s' % (token, TOKEN_FORM))
             ttl = util.parse_duration(f["ttl"])
             usages = f["usages"] or ["signing", "authentication"]
             groups = ",".join(f["groups"]) or DEFAULT_TOKEN_GROUPS
-            api.create("/api/v1/namespaces/kube-system/secrets", token_secret(token, ttl, f["description"], groups, usages))
+            api.create("/api/v1/namespaces/kube-system/secrets",
+                       token_secret(token, ttl, f["description"], groups, usages))
             out(join_command(f["kubeconfig"], token) if f["print-join-command"] else token)
         elif sub == "list":
             rows = []
@@ -1080,7 +1085,8 @@ def cmd_token(argv):
                 exp = d.get("expiration", "")
                 if exp:
                     left = (util.parse_rfc3339(exp) - util.now_utc()).total_seconds()
-                    ttl = "<invalid>" if left <= 0 else ("%dh" % (left // 3600) if left >= 3600 else "%dm" % (left // 60))
+                    hours = "%dh" % (left // 3600) if left >= 3600 else "%dm" % (left // 60)
+                    ttl = "<invalid>" if left <= 0 else hours
                 else:
                     ttl, exp = "<forever>", "<never>"
                 usages = ",".join(u for u in ("authentication", "signing") if d.get("usage-bootstrap-" + u) == "true")

@@ -55,7 +55,8 @@ class Kubectl:
                     raise CmdError("error: stat %s: no such file or directory" % path)
                 self._api = kclient.Client(self.flags["server"] or "http://localhost:8080")
             else:
-                to = util.parse_duration(self.flags["request-timeout"]) if self.flags["request-timeout"] not in ("", "0") else 30
+                timeout = self.flags["request-timeout"]
+                to = util.parse_duration(timeout) if timeout not in ("", "0") else 30
                 self._api = kclient.client_from_kubeconfig(path, context=self.flags["context"] or None,
                                                            timeout=to, server=self.flags["server"] or None)
         return self._api
@@ -113,7 +114,8 @@ def cmd_apply(k, f):
                 if e.code != 404:
                     raise
             if live is None:
-                obj["metadata"].setdefault("annotations", {})["kubectl.kubernetes.io/last-applied-configuration"] = last + "\n"
+                annotations = obj["metadata"].setdefault("annotations", {})
+                annotations["kubectl.kubernetes.io/last-applied-configuration"] = last + "\n"
                 k.api.create(p.rsplit("/", 1)[0], obj)
                 out("%s created" % display(obj))
                 continue
@@ -208,8 +210,8 @@ def rows_for(plural, items, wide, all_ns):
         rows = []
         for n in items:
             info = (n.get("status") or {}).get("nodeInfo") or {}
-            r = [n["metadata"]["name"], node_status_text(n), node_roles(n), util.age(n["metadata"].get("creationTimestamp")),
-                 info.get("kubeletVersion", "")]
+            r = [n["metadata"]["name"], node_status_text(n), node_roles(n),
+                 util.age(n["metadata"].get("creationTimestamp")), info.get("kubeletVersion", "")]
             if wide:
                 addrs = {a["type"]: a["address"] for a in (n.get("status") or {}).get("addresses") or []}
                 r += [addrs.get("InternalIP", "<none>"), addrs.get("ExternalIP", "<none>"), info.get("osImage", ""),
@@ -227,10 +229,12 @@ def rows_for(plural, items, wide, all_ns):
             ready = sum(1 for c in cs if c.get("ready"))
             phase = (p.get("status") or {}).get("phase", "Pending")
             waiting = [c["state"]["waiting"]["reason"] for c in cs if "waiting" in (c.get("state") or {})]
-            r = [p["metadata"]["name"], "%d/%d" % (ready, total), waiting[0] if waiting and phase == "Pending" else phase,
+            r = [p["metadata"]["name"], "%d/%d" % (ready, total),
+                 waiting[0] if waiting and phase == "Pending" else phase,
                  "0", util.age(p["metadata"].get("creationTimestamp"))]
             if wide:
-                r += [(p.get("status") or {}).get("podIP") or "<none>", (p.get("spec") or {}).get("nodeName") or "<none>"]
+                r += [(p.get("status") or {}).get("podIP") or "<none>",
+                      (p.get("spec") or {}).get("nodeName") or "<none>"]
             rows.append(r)
         if all_ns:
             header = ["NAMESPACE"] + header
@@ -468,7 +472,8 @@ def cmd_drain(k, f):
     if ds and not f["ignore-daemonsets"]:
         errors.append("cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): " + ", ".join(ds))
     if unmanaged and not f["force"]:
-        errors.append("cannot delete Pods that declare no controller (use --force to override): " + ", ".join(unmanaged))
+        errors.append("cannot delete Pods that declare no controller (use --force to override): "
+                      + ", ".join(unmanaged))
     if errors:
         raise CmdError("error: unable to drain node \"%s\" due to error: %s, continuing command...\nThere are pending "
                        "nodes to be drained:\n %s\nerror: %s" % (name, "; ".join(errors), name, "\n".join(errors)))

@@ -120,7 +120,7 @@ class StaticPods:
                 continue
             name = unit[len(common.STATIC_POD_UNIT_PREFIX):-len(".service")]
             show = systemctl("show", "-p", "ActiveState", "-p", "Description", unit).stdout
-            props = dict(l.split("=", 1) for l in show.splitlines() if "=" in l)
+            props = dict(line.split("=", 1) for line in show.splitlines() if "=" in line)
             h = props.get("Description", "").rsplit("manifest ", 1)[-1].rstrip(")")
             out[name] = (props.get("ActiveState") in ("active", "activating"), h)
         return out
@@ -153,7 +153,8 @@ class StaticPods:
             util.klog("E", 'static pod %s: image "%s" not found (ErrImagePull)' % (name, image))
             return
         cmd = ["systemd-run", "--quiet", "--collect", "--unit=" + common.STATIC_POD_UNIT_PREFIX + name,
-               "--slice=kubepods.slice", "--description=Kubernetes static pod %s-%s (manifest %s)" % (name, self.node, h),
+               "--slice=kubepods.slice",
+               "--description=Kubernetes static pod %s-%s (manifest %s)" % (name, self.node, h),
                "-p", "Restart=always", "-p", "RestartSec=2", "--setenv=KUBE_IMAGE=" + image,
                os.path.join(IMAGES_DIR, argv[0] if os.path.exists(os.path.join(IMAGES_DIR, argv[0])) else repo)]
         cmd += argv[1:]
@@ -199,7 +200,8 @@ class Kubelet:
         name = "node-csr-" + base64.urlsafe_b64encode(os.urandom(12)).decode().rstrip("=").replace("-", "x")
         obj = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
                "metadata": {"name": name},
-               "spec": {"request": base64.b64encode(csr).decode(), "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+               "spec": {"request": base64.b64encode(csr).decode(),
+                        "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
                         "usages": ["digital signature", "client auth"]}}
         while True:
             try:
@@ -256,7 +258,7 @@ class Kubelet:
     def node_object(self):
         labels = {"beta.kubernetes.io/arch": common.arch(), "beta.kubernetes.io/os": "linux",
                   "kubernetes.io/arch": common.arch(), "kubernetes.io/hostname": self.node, "kubernetes.io/os": "linux"}
-        for kv in [l for l in (self.flags["node-labels"] or "").split(",") if l]:
+        for kv in [kv for kv in (self.flags["node-labels"] or "").split(",") if kv]:
             k, _, v = kv.partition("=")
             labels[k] = v
         taints = []
@@ -286,7 +288,8 @@ class Kubelet:
                 self.ready_since[ctype] = (st, now)
             conds.append({"type": ctype, "status": st, "lastHeartbeatTime": now,
                           "lastTransitionTime": self.ready_since[ctype][1], "reason": reason, "message": msg})
-        osr = dict(l.split("=", 1) for l in (util.read_text("/etc/os-release", "") or "").splitlines() if "=" in l)
+        os_release = (util.read_text("/etc/os-release", "") or "").splitlines()
+        osr = dict(line.split("=", 1) for line in os_release if "=" in line)
         mem_kb = 0
         for line in (util.read_text("/proc/meminfo", "") or "").splitlines():
             if line.startswith("MemTotal:"):
@@ -294,10 +297,12 @@ class Kubelet:
         cap = {"cpu": str(os.cpu_count() or 1), "memory": "%dKi" % mem_kb, "pods": "110",
                "ephemeral-storage": "20134592Ki", "hugepages-2Mi": "0"}
         return {"conditions": conds,
-                "addresses": [{"type": "InternalIP", "address": self.node_ip}, {"type": "Hostname", "address": self.node}],
+                "addresses": [{"type": "InternalIP", "address": self.node_ip},
+                              {"type": "Hostname", "address": self.node}],
                 "capacity": cap, "allocatable": cap,
                 "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-                "nodeInfo": {"architecture": common.arch(), "bootID": (util.read_text("/proc/sys/kernel/random/boot_id", "") or "").strip(),
+                "nodeInfo": {"architecture": common.arch(),
+                             "bootID": (util.read_text("/proc/sys/kernel/random/boot_id", "") or "").strip(),
                              "containerRuntimeVersion": self.runtime_version, "kernelVersion": os.uname().release,
                              "kubeProxyVersion": "", "kubeletVersion": "v" + VERSION,
                              "machineID": (util.read_text("/etc/machine-id", "") or "").strip(),
@@ -541,6 +546,7 @@ def main(argv):
         serve(config.get("address", "0.0.0.0"), int(config.get("port", 10250)), Unauthorized, serving_context())
     except OSError as e:
         return fatal("failed to run Kubelet: %s" % e)
-    util.klog("I", "kubelet version v%s started, node %s, runtime %s" % (VERSION, kubelet.node, kubelet.runtime_version))
+    util.klog("I", "kubelet version v%s started, node %s, runtime %s"
+              % (VERSION, kubelet.node, kubelet.runtime_version))
     kubelet.run()
     return 0

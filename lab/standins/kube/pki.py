@@ -102,7 +102,7 @@ def _parse_rfc2253(text):
 def public_key_der(cert_pem):
     """DER SubjectPublicKeyInfo of a certificate (the PEM PUBLIC KEY block is exactly that)."""
     pem = _openssl(["x509", "-noout", "-pubkey"], cert_pem).decode()
-    body = "".join(l for l in pem.splitlines() if l and not l.startswith("-----"))
+    body = "".join(line for line in pem.splitlines() if line and not line.startswith("-----"))
     return base64.b64decode(body)
 
 

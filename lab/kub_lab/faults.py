@@ -1,0 +1,115 @@
+"""Faults the lab injects into its hosts: a cut cable, packet loss, a slow link, sshd killed, a hard power-off,
+a power-on, a fresh disk. Mixed into Lab; each names the host by its number.
+
+Where each acts (see lab/README.md, "Faults"): cut takes the root-side veth down; loss drops packets with nft
+rules in the bridge, unseen by the host; slow puts tbf on both ends of the link; crash kills every process of
+the host but keeps its network namespace (clients see "connection refused"); boot and wipe start it with a
+fresh one, which clears cut, loss and slow.
+"""
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from kub_lab import system
+from kub_lab.system import LabError
+
+RATE_PATTERN = re.compile(r"\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)", re.IGNORECASE)
+
+
+class Faults:
+    """The fault half of Lab (mixed into it)."""
+
+    def cut(self, i):
+        """Unplug host i's cable: its link goes down (clients see connect timeouts)."""
+        self._require_host(i)
+        system.run(["ip", "link", "set", self._veth(i), "down"])
+
+    def heal(self, i):
+        self._require_host(i)
+        system.run(["ip", "link", "set", self._veth(i), "up"])
+
+    def loss(self, i, pct):
+        """Drop pct percent of host i's packets, both directions (in the bridge, unseen by the host)."""
+        self._require_host(i)
+        if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 100:
+            raise LabError(f"packet loss {pct!r} is out of range; use a whole percentage 0..100")
+        veth, table = self._veth(i), f"kublab{self.index}h{i}loss"
+        match = "" if pct >= 100 else f"numgen random mod 100 < {pct} "
+        system.nft_apply(f"""
+add table bridge {table}
+delete table bridge {table}
+table bridge {table} {{
+  chain inbound {{ type filter hook prerouting priority -300; iifname "{veth}" {match}drop; }}
+  chain outbound {{ type filter hook postrouting priority -300; oifname "{veth}" {match}drop; }}
+}}
+""")
+
+    def unloss(self, i):
+        self._require_host(i)
+        system.nft_delete_table("bridge", f"kublab{self.index}h{i}loss")
+
+    def slow(self, i, rate):
+        """Limit host i's link to rate (tc syntax, e.g. 200kbit), both directions."""
+        self._require_host(i)
+        if not isinstance(rate, str) or not RATE_PATTERN.fullmatch(rate):
+            raise LabError(f"rate {rate!r} is not understood; use a number with a unit, like 200kbit or 1mbit")
+        qdisc = ["qdisc", "replace", "dev"]
+        shape = ["root", "tbf", "rate", rate, "burst", "16kb", "latency", "2s"]
+        system.tc(qdisc + [self._veth(i)] + shape)
+        system.tc(qdisc + ["eth0"] + shape, netns=self._netns(i))
+
+    def unslow(self, i):
+        self._require_host(i)
+        system.run(["tc", "qdisc", "del", "dev", self._veth(i), "root"], check=False)
+        system.run(["tc", "-n", self._netns(i), "qdisc", "del", "dev", "eth0", "root"], check=False)
+
+    def kill_sshd(self, i):
+        """Kill sshd in host i (listener and sessions); it stays dead until start_sshd, a reboot or boot."""
+        self._require_host(i)
+        self.exec(i, "systemctl stop ssh.service ssh.socket; pkill -KILL -x sshd; true")
+
+    def start_sshd(self, i):
+        self._require_host(i)
+        self.exec(i, "systemctl start ssh.service")
+        self._wait_ssh([i])
+
+    def crash(self, i):
+        """Power host i off hard: every process dies at once, the disk is kept. Its network namespace stays
+        until boot (clients see "connection refused"); boot starts it with a fresh one, faults cleared."""
+        self._require_host(i)
+        self._stop_hosts([i], keep_network=True)
+
+    def boot(self, i):
+        """Power host i on again (after crash or a poweroff inside it); returns when it answers ssh."""
+        self._require_host_number(i)
+        if self._init_pid(i):
+            raise LabError(f"host {i} of lab {self.index} is already running")
+        self._stop_hosts([i])   # the old network namespace, and leftovers of a poweroff inside the host
+        self._power_on(i)
+
+    def wipe(self, i):
+        """Give host i a fresh disk: crash it, throw its disk away, boot it. Same IP, host key, machine-id."""
+        self._require_host_number(i)
+        self._stop_hosts([i])
+        disk = self._host_dir(i) / "disk"
+        # the killed host's mounts go away lazily: a busy directory may need a moment to be removable
+        if not system.wait_until(lambda: shutil.rmtree(disk, ignore_errors=True) or not disk.exists(),
+                                 timeout=20, interval=0.2):
+            raise LabError(f"host {i} of lab {self.index}: its disk {disk} could not be removed; try again")
+        self._power_on(i)
+
+    def _power_on(self, i):
+        """Start host i and wait for ssh. A boot that dies at once (seen rarely, right after a hard power-off
+        under load) is tried once more; its console log tells why."""
+        config = self._config()
+        for attempt in (1, 2):
+            self._start_host(i, Path(config["rootfs"]), config["hosts"])
+            try:
+                self._wait_ssh([i])
+                return
+            except LabError as err:
+                if attempt == 2 or "stopped while booting" not in str(err):
+                    raise
+                print(f"kub-lab: {err}; booting it again", file=sys.stderr)
+                self._stop_hosts([i])
