@@ -12,9 +12,13 @@ GLIBC  ?= 2.28
 WHEEL  := dist/kub-$(VERSION)-py3-none-any.whl
 WAGON  := dist/kub-$(VERSION)-py311-none-linux_$(ARCH).wgn
 
-.PHONY: venv test unit lint wheel wagon demo demo-down bench clean
+.PHONY: deps venv test unit lint wheel wagon demo demo-down bench clean
 
-venv: $(STAMP)
+venv: deps $(STAMP)
+
+# the Debian/Ubuntu packages the lab needs, installed when missing (root): a fresh machine needs nothing else
+deps:
+	@BASE_PY=$(BASE_PY) lab/machine-deps.sh
 
 $(STAMP): setup.py lab/setup.py
 	test -x $(PY) || $(BASE_PY) -m venv $(VENV)
@@ -32,7 +36,7 @@ unit: venv
 # ruff and shellcheck come pinned from the dev extra (ruff.toml holds the rules); both run over everything
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/shellcheck scripts/*.sh lab/kub_lab/*.sh lab/standins/packaging/kubelet.p* .ci/run
+	$(VENV)/bin/shellcheck scripts/*.sh lab/*.sh lab/kub_lab/*.sh lab/standins/packaging/kubelet.p* .ci/run
 
 # kub's own wheel, for `cfy init --install-plugins` (plugin.yaml's source, in the blueprint's plugins/ folder)
 wheel: venv
