@@ -1,7 +1,7 @@
 """Verdicts on hosts from their facts: what kub must refuse before it changes anything. No I/O here."""
 import re
 
-from . import hoststate, osdata
+from . import hoststate, osdata, versions
 from .config import version_tuple
 from .connection import RemoteError
 
@@ -41,6 +41,16 @@ def host(ip, facts, role, cluster_id, cluster):
         raise HostRefused(f"{ip}: hostname {facts.hostname!r} is not a valid Kubernetes node name (letters, "
                           f"digits, '-' and '.', starting and ending with a letter or digit): rename the host "
                           f"(hostnamectl set-hostname NAME)")
+    minor = cluster.kubernetes_version
+    if facts.cgroup_v1 and versions.cgroup_v1_opt_in(minor) and not cluster.allow_cgroup_v1:
+        raise HostRefused(f"{ip}: the host runs cgroup v1 (/sys/fs/cgroup is {facts.cgroup_fs or 'not cgroup2fs'}), "
+                          f"which the kubelet of Kubernetes {minor} refuses: boot the host with cgroup v2 "
+                          f"(systemd.unified_cgroup_hierarchy=1), or set cluster.allow_cgroup_v1: true")
+    if cluster.containerd_source == "os" and not versions.containerd_supported(minor, profile["containerd_version"]):
+        raise HostRefused(f"{ip}: {facts.os_id} {facts.os_version} ships containerd {profile['containerd_version']}, "
+                          f"and Kubernetes {minor} needs {versions.containerd_wanted(minor)}: set "
+                          f"cluster.containerd_source: release (containerd's upstream release), or choose a minor "
+                          f"that supports containerd {profile['containerd_version']}")
     if ours:
         running(ip, facts.recorded, cluster)
     return profile

@@ -8,10 +8,18 @@ import re
 import string
 from dataclasses import dataclass, field, fields
 
+from . import versions
+
 DEFAULT_REPOSITORY_URL = "https://pkgs.k8s.io/core:/stable:/v{version}/deb/"
 DEFAULT_REPOSITORY_KEY_URL = "https://pkgs.k8s.io/core:/stable:/v{version}/deb/Release.key"
 DEFAULT_CNI_MANIFEST = "https://github.com/flannel-io/flannel/releases/latest/download/kube-flannel.yml"
 DEFAULT_CRI_SOCKET = "unix:///var/run/containerd/containerd.sock"
+# containerd's and runc's upstream release downloads; {version}, {runc_version} and {arch} are filled in
+DEFAULT_CONTAINERD_URL = ("https://github.com/containerd/containerd/releases/download/v{version}/"
+                          "containerd-{version}-linux-{arch}.tar.gz")
+DEFAULT_RUNC_URL = "https://github.com/opencontainers/runc/releases/download/v{runc_version}/runc.{arch}"
+DEFAULT_CONTAINERD_UNIT_URL = "https://raw.githubusercontent.com/containerd/containerd/v{version}/containerd.service"
+CONTAINERD_SOURCES = ("release", "os")
 API_PORT = 6443
 # kube-controller-manager gives each node a slice of the pod network this large (its default mask sizes)
 NODE_POD_PREFIX = {4: 24, 6: 64}
@@ -40,7 +48,7 @@ class SshSettings:
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    kubernetes_version: str = "1.31"
+    kubernetes_version: str = versions.DEFAULT_MINOR
     pod_network_cidr: str = "10.244.0.0/16"
     service_cidr: str = "10.96.0.0/12"
     cni_manifest: str = DEFAULT_CNI_MANIFEST
@@ -48,6 +56,13 @@ class ClusterSettings:
     package_repository_key_url: str = DEFAULT_REPOSITORY_KEY_URL
     purge_packages: bool = False
     cri_socket: str = DEFAULT_CRI_SOCKET
+    allow_cgroup_v1: bool = False
+    containerd_source: str = "release"
+    containerd_version: str = "2.1.9"
+    runc_version: str = "1.3.3"
+    containerd_url: str = DEFAULT_CONTAINERD_URL
+    runc_url: str = DEFAULT_RUNC_URL
+    containerd_unit_url: str = DEFAULT_CONTAINERD_UNIT_URL
 
     @property
     def repository_url(self):
@@ -62,6 +77,12 @@ class ClusterSettings:
     def minor(self):
         """The minor version as a comparable tuple, e.g. (1, 31)."""
         return version_tuple(self.kubernetes_version)
+
+    def containerd_downloads(self, arch):
+        """{what: URL} of the containerd release files for one architecture (amd64, arm64)."""
+        fill = {"version": self.containerd_version, "runc_version": self.runc_version, "arch": arch}
+        return {"containerd": self.containerd_url.format(**fill), "runc": self.runc_url.format(**fill),
+                "unit": self.containerd_unit_url.format(**fill)}
 
 
 @dataclass(frozen=True)
@@ -170,6 +191,10 @@ def validate_cluster(settings):
         raise ConfigError(f"cluster.kubernetes_version {settings.kubernetes_version!r} reads like "
                           f"{settings.kubernetes_version}0 written without quotes (YAML turns 1.30 into the number "
                           f"1.3): quote it, e.g. '{settings.kubernetes_version}0'")
+    if settings.kubernetes_version not in versions.MINORS:
+        raise ConfigError(f"cluster.kubernetes_version {settings.kubernetes_version!r} is not supported: use one of "
+                          f"{versions.supported()} (the minors Kubernetes still supports)")
+    _containerd(settings)
     pods = _network(settings, "pod_network_cidr")
     services = _network(settings, "service_cidr")
     if pods.version == services.version and pods.overlaps(services):
@@ -182,7 +207,9 @@ def validate_cluster(settings):
         raise ConfigError(f"cluster.service_cidr {services} cannot be used: give a network between "
                           f"/{SERVICE_MIN_PREFIX[services.version]} and a few addresses, e.g. 10.96.0.0/12")
     for name in ("package_repository_url", "package_repository_key_url"):
-        _url_template(name, getattr(settings, name))
+        _url_template(name, getattr(settings, name), ("version",))
+    for name in ("containerd_url", "runc_url", "containerd_unit_url"):
+        _url_template(name, getattr(settings, name), ("version", "runc_version", "arch"))
     if not re.fullmatch(r"unix:///[A-Za-z0-9._/-]+", settings.cri_socket):
         raise ConfigError(f"cluster.cri_socket {settings.cri_socket!r} is not a unix socket URL: use the form "
                           f"unix:///path (containerd's is {DEFAULT_CRI_SOCKET})")
@@ -197,8 +224,8 @@ def _network(settings, name):
                           f"10.244.0.0/16") from None
 
 
-def _url_template(name, value):
-    """An http(s):// or file:// URL in which only {version} may be filled in."""
+def _url_template(name, value, allowed):
+    """An http(s):// or file:// URL in which only the allowed {fields} may be filled in."""
     if re.search(r"\s", value):
         raise ConfigError(f"cluster.{name} {value!r} contains white space or a line break: give one URL")
     if not re.match(r"(https?|file)://[^/]", value) and not value.startswith("file:///"):
@@ -207,10 +234,27 @@ def _url_template(name, value):
         parts = list(string.Formatter().parse(value))
     except ValueError:
         parts = None
-    bad = parts is None or any(f is not None and (f != "version" or spec or conv) for _, f, spec, conv in parts)
-    if bad:
-        raise ConfigError(f"cluster.{name} {value!r}: only {{version}} may stand in braces (it becomes the minor, "
-                          f"e.g. 1.31); write a literal brace as {{{{ or }}}}")
+    if parts is None or any(f is not None and (f not in allowed or spec or conv) for _, f, spec, conv in parts):
+        fields = " and ".join("{" + f + "}" for f in allowed)
+        raise ConfigError(f"cluster.{name} {value!r}: only {fields} may stand in braces; write a literal brace "
+                          f"as {{{{ or }}}}")
+
+
+def _containerd(settings):
+    if settings.containerd_source not in CONTAINERD_SOURCES:
+        raise ConfigError(f"cluster.containerd_source {settings.containerd_source!r} is not one of "
+                          f"{', '.join(CONTAINERD_SOURCES)}: release (containerd's upstream release, the default) or "
+                          f"os (the distribution's package, where the minor supports its version)")
+    for name in ("containerd_version", "runc_version"):
+        if not re.fullmatch(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", getattr(settings, name), re.ASCII):
+            raise ConfigError(f"cluster.{name} {getattr(settings, name)!r} is not a release version: use the form "
+                              f"X.Y.Z, e.g. '{getattr(ClusterSettings, name)}'")
+    minor = settings.kubernetes_version
+    if settings.containerd_source == "release" and not versions.containerd_supported(minor,
+                                                                                     settings.containerd_version):
+        raise ConfigError(f"cluster.containerd_version {settings.containerd_version} does not work with Kubernetes "
+                          f"{minor}, which needs {versions.containerd_wanted(minor)}: set a containerd version it "
+                          f"supports, e.g. '{ClusterSettings.containerd_version}'")
 
 
 def check_hosts(master_ip, minion_ips, cluster):

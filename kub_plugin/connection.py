@@ -212,13 +212,22 @@ class Host:
         command = f"{prefix} -- {command}" if prefix else command
         return self._exec(command, password_line + payload, timeout, name)
 
+    def upload(self, data, path, timeout=DEFAULT_COMMAND_TIMEOUT):
+        """Writes bytes to a root-only file on the host (through a partial file renamed into place)."""
+        target = shlex.quote(path)
+        command = (f"install -d -m 0700 {shlex.quote(os.path.dirname(path))} && umask 077 && "
+                   f"cat > {target}.part && mv -f {target}.part {target}")
+        prefix, password_line = self._sudo()
+        command = f"{prefix} -- sh -c {shlex.quote(command)}" if prefix else f"sh -c {shlex.quote(command)}"
+        return self._exec(command, password_line.encode() + data, timeout, f"the upload of {path}")
+
     def _exec(self, command, stdin, timeout, what):
         """One command on its own channel: stdin sent whole, then EOF; output read until it exits."""
         try:
             channel = self._conn.transport.open_session(timeout=self.settings.connect_timeout)
             channel.exec_command(command)
             if stdin:
-                channel.sendall(stdin.encode())
+                channel.sendall(stdin if isinstance(stdin, bytes) else stdin.encode())
             channel.shutdown_write()
             out, err = bytearray(), bytearray()
             deadline = time.monotonic() + timeout

@@ -16,6 +16,8 @@ class Facts:
     os_version: str = ""
     arch: str = ""
     hostname: str = ""
+    cgroup_fs: str = ""
+    containerd_release: str = ""
     listening: frozenset = frozenset()
     has_admin_conf: bool = False
     has_kubelet_conf: bool = False
@@ -29,6 +31,10 @@ class Facts:
     def node_name(self):
         # kubeadm registers a node under its lowercased hostname
         return self.hostname.lower()
+
+    @property
+    def cgroup_v1(self):
+        return self.cgroup_fs != "cgroup2fs"
 
     @property
     def joined(self):
@@ -48,6 +54,8 @@ def parse(text):
         os_version=raw.get("os_version", ""),
         arch=raw.get("arch", ""),
         hostname=raw.get("hostname", ""),
+        cgroup_fs=raw.get("cgroup_fs", ""),
+        containerd_release=raw.get("containerd_release", ""),
         listening=frozenset(int(p) for p in raw.get("listening", "").split()),
         has_admin_conf=raw.get("has_admin_conf") == "yes",
         has_kubelet_conf=raw.get("has_kubelet_conf") == "yes",

@@ -13,6 +13,10 @@ LOCK_WAIT_SECONDS = 30
 RESET_LOCK_WAIT_SECONDS = 300
 LOCK_BUSY_EXIT = 75
 CNI_MANIFEST = f"{KUB_DIR}/cni.yaml"
+# containerd from its release: what kub installed (version and checksums) and which files, for a purge
+CONTAINERD_RECORD = f"{KUB_DIR}/containerd-release"
+CONTAINERD_FILES = f"{KUB_DIR}/containerd-release.files"
+CONTAINERD_STAGING = f"{KUB_DIR}/staging"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
 CA_CERT = "/etc/kubernetes/pki/ca.crt"
@@ -33,6 +37,9 @@ SCRIPT_ENV = {
     "KUB_OWNER_FILE": OWNER_FILE,
     "KUB_RECORD_FILE": RECORD_FILE,
     "KUB_CNI_MANIFEST": CNI_MANIFEST,
+    "KUB_CONTAINERD_RECORD": CONTAINERD_RECORD,
+    "KUB_CONTAINERD_FILES": CONTAINERD_FILES,
+    "KUB_STAGING": CONTAINERD_STAGING,
     "KUB_PACKAGES": " ".join(KUBERNETES_PACKAGES),
     "KUB_DEPENDENCIES": " ".join(KUBERNETES_DEPENDENCIES),
 }

@@ -5,18 +5,12 @@ import string
 
 import yaml
 
-from .config import API_PORT, version_tuple
+from . import versions
+from .config import API_PORT
 
-# kubeadm.k8s.io/v1beta4 arrived with 1.31; older minors read v1beta3 (the fields kub sets are alike in both)
-V1BETA4_SINCE = (1, 31)
 INIT_TOKEN_TTL = "15m"
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
 TOKEN = re.compile(r"[a-z0-9]{6}\.[a-z0-9]{16}")
-
-
-def api_version(kubernetes_version):
-    beta = "v1beta4" if version_tuple(kubernetes_version) >= V1BETA4_SINCE else "v1beta3"
-    return f"kubeadm.k8s.io/{beta}"
 
 
 def host_port(ip):
@@ -33,15 +27,16 @@ def token_id(token):
     return token.split(".", 1)[0]
 
 
-def init_configuration(cluster, ip, node_name, kubeadm_version, token):
-    """InitConfiguration + ClusterConfiguration for the master. Holds a bootstrap token: a secret."""
-    api = api_version(cluster.kubernetes_version)
+def init_configuration(cluster, ip, node_name, kubeadm_version, token, cgroup_v1):
+    """InitConfiguration + ClusterConfiguration (+ KubeletConfiguration) for the master. Holds a bootstrap
+    token: a secret."""
+    api = versions.kubeadm_api(cluster.kubernetes_version)
     init = {
         "apiVersion": api, "kind": "InitConfiguration",
         "bootstrapTokens": [{"token": token, "ttl": INIT_TOKEN_TTL,
                              "description": "made by kubeadm init for kub; removed once init is done"}],
         "localAPIEndpoint": {"advertiseAddress": ip, "bindPort": API_PORT},
-        "nodeRegistration": {"name": node_name, "criSocket": cluster.cri_socket},
+        "nodeRegistration": _node_registration(cluster, node_name, cgroup_v1),
     }
     clustered = {
         "apiVersion": api, "kind": "ClusterConfiguration",
@@ -50,17 +45,31 @@ def init_configuration(cluster, ip, node_name, kubeadm_version, token):
         "controlPlaneEndpoint": host_port(ip),
         "networking": {"podSubnet": cluster.pod_network_cidr, "serviceSubnet": cluster.service_cidr},
     }
-    return yaml.safe_dump_all([init, clustered], sort_keys=False)
+    documents = [init, clustered]
+    if cluster.allow_cgroup_v1:
+        # kubeadm uploads it as the cluster's kubelet-config, so joining kubelets get it too
+        documents.append({"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+                          "cgroupDriver": "systemd", "failCgroupV1": False})
+    return yaml.safe_dump_all(documents, sort_keys=False)
 
 
-def join_configuration(cluster, endpoint, token, ca_cert_hash, node_name):
+def join_configuration(cluster, endpoint, token, ca_cert_hash, node_name, cgroup_v1):
     """JoinConfiguration for a minion. Holds a bootstrap token: a secret."""
     return yaml.safe_dump({
-        "apiVersion": api_version(cluster.kubernetes_version), "kind": "JoinConfiguration",
+        "apiVersion": versions.kubeadm_api(cluster.kubernetes_version), "kind": "JoinConfiguration",
         "discovery": {"bootstrapToken": {"apiServerEndpoint": endpoint, "token": token,
                                          "caCertHashes": [ca_cert_hash]}},
-        "nodeRegistration": {"name": node_name, "criSocket": cluster.cri_socket},
+        "nodeRegistration": _node_registration(cluster, node_name, cgroup_v1),
     }, sort_keys=False)
+
+
+def _node_registration(cluster, node_name, cgroup_v1):
+    registration = {"name": node_name, "criSocket": cluster.cri_socket}
+    if cgroup_v1 and cluster.allow_cgroup_v1:
+        # kubeadm's SystemVerification fails on cgroup v1 hosts; the user allowed them (and the kubelet is told
+        # failCgroupV1: false), so only that check is let pass
+        registration["ignorePreflightErrors"] = ["SystemVerification"]
+    return registration
 
 
 def record(cluster):

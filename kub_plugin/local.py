@@ -1,6 +1,7 @@
 """Work kub does on the machine running cfy: the package repository's key and index, the CNI manifest, the
 local admin kubeconfig. Hosts need no internet for these: kub fetches here and uploads."""
 import gzip
+import hashlib
 import os
 import re
 import tempfile
@@ -206,3 +207,62 @@ def remove_kubeconfig(path):
 def default_kubeconfig_path(deployment_id):
     """Where the admin kubeconfig goes here when local_kubeconfig_path is empty."""
     return os.path.join("~", ".kube", f"kub-{deployment_id}.conf")
+
+
+class ContainerdRelease:
+    """containerd's release files for one architecture, fetched here and checked against their published
+    sha256 sums: the tarball, runc and the systemd unit, with the record kub keeps of them on a host."""
+
+    def __init__(self, cluster, arch):
+        urls = cluster.containerd_downloads(arch)
+        self.tarball = _fetch_checked(urls["containerd"], urls["containerd"] + ".sha256sum", "containerd_url")
+        runc_sums = urls["runc"].rsplit("/", 1)[0] + "/runc.sha256sum"
+        self.runc = _fetch_checked(urls["runc"], runc_sums, "runc_url")
+        self.unit = _download(urls["unit"], "containerd_unit_url")
+        if b"[Service]" not in self.unit:
+            raise ConfigError(f"{urls['unit']} is not a systemd unit: point cluster.containerd_unit_url at "
+                              f"containerd's containerd.service")
+        self.record = " ".join([f"containerd={cluster.containerd_version}", _sha256(self.tarball),
+                                f"runc={cluster.runc_version}", _sha256(self.runc), "unit", _sha256(self.unit)])
+
+    def sums(self):
+        return {"KUB_TARBALL_SHA256": _sha256(self.tarball), "KUB_RUNC_SHA256": _sha256(self.runc),
+                "KUB_UNIT_SHA256": _sha256(self.unit)}
+
+
+def containerd_release(cluster, arch):
+    key = ("containerd", cluster.containerd_version, cluster.runc_version, cluster.containerd_url,
+           cluster.runc_url, cluster.containerd_unit_url, arch)
+    if key not in _cache:
+        _cache[key] = ContainerdRelease(cluster, arch)
+    return _cache[key]
+
+
+def _download(url, setting):
+    try:
+        return _fetch(url, timeout=300)
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise ConfigError(f"cannot download {url} ({_why(err)}): check cluster.{setting} and the versions in it, "
+                          f"and that this machine reaches it (a mirror can replace it)") from None
+
+
+def _fetch_checked(url, sums_url, setting):
+    """The file at url, whose sha256 must be the one the sums file beside it lists for its name."""
+    body = _download(url, setting)
+    name = url.rsplit("/", 1)[-1]
+    listed = {}
+    for line in _download(sums_url, setting).decode(errors="replace").splitlines():
+        fields = line.split()
+        if len(fields) == 2:
+            listed[fields[1].lstrip("*").rsplit("/", 1)[-1]] = fields[0].lower()
+    wanted = listed.get(name)
+    if wanted is None:
+        raise ConfigError(f"{sums_url} lists no sha256 for {name}: check cluster.{setting} and its mirror")
+    if _sha256(body) != wanted:
+        raise ConfigError(f"{url}: its sha256 {_sha256(body)} is not the {wanted} that {sums_url} publishes: the "
+                          f"download is damaged or not the release; check the mirror, then run install again")
+    return body
+
+
+def _sha256(body):
+    return hashlib.sha256(body).hexdigest()

@@ -105,6 +105,8 @@ def _create_master(ctx, cluster, master_ssh):
     found = {ip: facts for ip, (facts, _) in results.items()}
     master_facts, registered = results[master_ssh.ip]
     checks.unique_names(found, registered)
+    for arch in {f.arch for f in found.values()}:
+        _containerd_release(cluster, arch)   # downloaded and checked here before any host changes
     _save(ctx, node_names=[master_facts.node_name],
           package_versions=_package_versions(cluster, master_facts, {f.arch for f in found.values()}))
 
@@ -115,6 +117,13 @@ def _package_versions(cluster, master_facts, archs):
     if master_facts.recorded and set(wanted) <= set(master_facts.packages):
         return {package: master_facts.packages[package] for package in wanted}
     return wanted
+
+
+def _containerd_release(cluster, arch):
+    """containerd's release files for a host's architecture (`uname -m`), or None where the OS's is used."""
+    if cluster.settings.containerd_source != "release":
+        return None
+    return local.containerd_release(cluster.settings, osdata.SUPPORTED_ARCH[arch])
 
 
 @operation(resumable=True)
@@ -136,8 +145,9 @@ def _configure(ctx, cluster):
     _save(ctx, prepared=True)
 
     def prepare(host):
-        _, profile = _checked(host, role, cluster)
-        steps.prepare(host, profile, cluster.settings, cluster.id, key, versions)
+        facts, profile = _checked(host, role, cluster)
+        steps.prepare(host, facts, profile, cluster.settings, cluster.id, key, versions,
+                      _containerd_release(cluster, facts.arch))
 
     on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, prepare)
 

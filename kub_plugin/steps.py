@@ -44,14 +44,29 @@ def apply(host, label, script, env=None, secret_env=None, timeout=900, secrets=(
     return changes
 
 
-def prepare(host, profile, cluster, cluster_id, repository_key, versions):
-    """Marks the host as the cluster's, then kernel, swap, containerd and the Kubernetes packages."""
+def prepare(host, facts, profile, cluster, cluster_id, repository_key, versions, release=None):
+    """Marks the host as the cluster's, then kernel, swap, the Kubernetes packages and containerd: the OS's
+    package, or (with `release`, a local.ContainerdRelease) containerd's upstream release."""
     apply(host, "kernel and swap", "prepare-host.sh", env={"KUB_OWNER": cluster_id}, timeout=120)
     apply(host, f"Kubernetes {cluster.kubernetes_version} packages", "packages.sh",
           env={"KUB_REPO_URL": cluster.repository_url, "KUB_REPO_KEY": repository_key,
                "KUB_INSTALL": " ".join(f"{p}={v}" for p, v in sorted(versions.items())),
-               "KUB_OS_PACKAGES": profile["containerd_package"]})
+               "KUB_OS_PACKAGES": profile["containerd_package"] if release is None else ""})
+    if release is not None:
+        install_containerd_release(host, facts, cluster, release)
     apply(host, "containerd", "containerd.sh")
+
+
+def install_containerd_release(host, facts, cluster, release):
+    """Uploads and installs containerd's release under /usr/local, unless the host has this very one."""
+    label = f"containerd {cluster.containerd_version} release"
+    if facts.containerd_release == release.record:
+        host.log(f"{label}: no change")
+        return
+    for name, data in (("containerd.tar.gz", release.tarball), ("runc", release.runc),
+                       ("containerd.service", release.unit)):
+        ok_or_raise(host, host.upload(data, f"{hoststate.CONTAINERD_STAGING}/{name}"), f"uploading {name}")
+    apply(host, label, "containerd-release.sh", env={"KUB_RECORD": release.record, **release.sums()})
 
 
 def init_master(host, facts, cluster):
@@ -64,7 +79,7 @@ def init_master(host, facts, cluster):
         raise StepError(f"{host.ip}: kubeadm does not answer `kubeadm version`: run install again to "
                         f"reinstall the Kubernetes packages")
     token = kubeadm.new_token()
-    config = kubeadm.init_configuration(cluster, host.ip, facts.node_name, version, token)
+    config = kubeadm.init_configuration(cluster, host.ip, facts.node_name, version, token, facts.cgroup_v1)
     apply(host, "kubeadm init", "init.sh", timeout=900, secrets=(token,),
           env={"KUB_INIT_TOKEN_ID": kubeadm.token_id(token), "KUB_RECORD": kubeadm.record(cluster),
                "KUB_CRI_SOCKET": cluster.cri_socket},
@@ -178,7 +193,8 @@ def join(host, facts, cluster, master_ip, master_ca_hash, get_token, registered)
     # a join of ours that is stale (the master was rebuilt or the node removed) is reset first, by join.sh
     token = get_token()
     endpoint = kubeadm.host_port(master_ip)
-    config = kubeadm.join_configuration(cluster, endpoint, token, master_ca_hash, facts.node_name)
+    config = kubeadm.join_configuration(cluster, endpoint, token, master_ca_hash, facts.node_name,
+                                        facts.cgroup_v1)
     apply(host, "kubeadm join", "join.sh", timeout=600, secrets=(token,),
           env={"KUB_API_ENDPOINT": endpoint, "KUB_RESET_FIRST": "yes" if stale else "no",
                "KUB_RECORD": kubeadm.record(cluster), "KUB_CRI_SOCKET": cluster.cri_socket},

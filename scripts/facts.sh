@@ -8,6 +8,10 @@ echo "os_id=$(. /etc/os-release && echo "${ID:-}")"
 echo "os_version=$(. /etc/os-release && echo "${VERSION_ID:-}")"
 echo "arch=$(uname -m)"
 echo "hostname=$(hostname)"
+# cgroup2fs: cgroup v2; tmpfs: v1 or hybrid
+echo "cgroup_fs=$(stat -fc %T /sys/fs/cgroup 2>/dev/null)"
+# the containerd kub installed from a release (version and checksums), if any
+[ -r "$KUB_CONTAINERD_RECORD" ] && echo "containerd_release=$(head -c 400 "$KUB_CONTAINERD_RECORD")"
 
 # TCP ports in LISTEN state (0A), IPv4 and IPv6
 listening=$(awk 'FNR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null |

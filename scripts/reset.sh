@@ -39,6 +39,13 @@ if [ "${KUB_PURGE:-no}" = yes ]; then
     apt-get -q -y -o DPkg::Lock::Timeout=300 purge $installed >/dev/null
     changed "purged $(tr '\n' ' ' <<< "$installed")"
   fi
+  # containerd from its release: the files kub listed when it installed them
+  if [ -r "$KUB_CONTAINERD_FILES" ]; then
+    systemctl disable --now --quiet containerd 2>/dev/null || true
+    mapfile -t files < "$KUB_CONTAINERD_FILES"
+    remove_paths "${files[@]}"
+    systemctl daemon-reload
+  fi
   remove_paths /etc/apt/sources.list.d/kubernetes.list /etc/apt/keyrings/kubernetes-apt-keyring.asc \
     /etc/containerd /etc/kubernetes /var/lib/kubelet
 fi

@@ -39,6 +39,15 @@ BAD_CLUSTERS = [
     ({"cri_socket": "unix:///run/x.sock\"\nkind: x"}, "is not a unix socket URL"),
     ({"purge_packages": "yes"}, "cluster.purge_packages 'yes' is not true or false"),
     ({"flavour": "x"}, "unknown cluster setting(s) flavour"),
+    # the versions table (versions.py) decides what is supported
+    ({"kubernetes_version": "1.31"}, "cluster.kubernetes_version '1.31' is not supported: use one of 1.35, 1.36, "
+                                     "1.37"),
+    ({"kubernetes_version": "1.38"}, "is not supported"),
+    ({"containerd_source": "docker"}, "cluster.containerd_source 'docker' is not one of release, os"),
+    ({"containerd_version": "1.7.24", "kubernetes_version": "1.36"},
+     "cluster.containerd_version 1.7.24 does not work with Kubernetes 1.36, which needs containerd 2.0 or newer"),
+    ({"containerd_version": "2.1"}, "cluster.containerd_version '2.1' is not a release version"),
+    ({"runc_url": "https://m/{version}/runc.{os}"}, "only {version} and {runc_version} and {arch} may stand"),
 ]
 
 
@@ -51,11 +60,22 @@ def test_bad_cluster_settings(cluster, message):
 
 
 def test_defaults_are_valid_and_format_the_repository_per_minor():
-    settings = cluster_settings({"cluster": {"kubernetes_version": "1.30"}})
-    assert settings.repository_url == "https://pkgs.k8s.io/core:/stable:/v1.30/deb/"
-    assert settings.repository_key_url == "https://pkgs.k8s.io/core:/stable:/v1.30/deb/Release.key"
+    assert cluster_settings({}).kubernetes_version == "1.36"
+    settings = cluster_settings({"cluster": {"kubernetes_version": "1.35"}})
+    assert settings.repository_url == "https://pkgs.k8s.io/core:/stable:/v1.35/deb/"
+    assert settings.repository_key_url == "https://pkgs.k8s.io/core:/stable:/v1.35/deb/Release.key"
     mirror = ClusterSettings(package_repository_url="http://mirror/k8s/{version}")
-    assert mirror.repository_url == "http://mirror/k8s/1.31/"
+    assert mirror.repository_url == "http://mirror/k8s/1.36/"
+
+
+def test_containerd_downloads_default_to_the_upstream_releases():
+    assert ClusterSettings().containerd_downloads("arm64") == {
+        "containerd": "https://github.com/containerd/containerd/releases/download/v2.1.9/"
+                      "containerd-2.1.9-linux-arm64.tar.gz",
+        "runc": "https://github.com/opencontainers/runc/releases/download/v1.3.3/runc.arm64",
+        "unit": "https://raw.githubusercontent.com/containerd/containerd/v2.1.9/containerd.service"}
+    mirror = cluster_settings({"cluster": {"containerd_url": "http://m/c/{version}/c-{arch}.tgz"}})
+    assert mirror.containerd_downloads("amd64")["containerd"] == "http://m/c/2.1.9/c-amd64.tgz"
     assert cluster_settings({"cluster": {"package_repository_url": "file:///srv/{{mirror}}/v{version}/"}})
     cluster_settings({"cluster": {"pod_network_cidr": "fd00:10:244::/56", "service_cidr": "fd00:10:96::/112"}})
 

@@ -114,3 +114,50 @@ def test_kubeconfig_is_written_0600_through_a_new_file_never_through_a_planted_l
     os.unlink(target)
     os.symlink(victim, target)
     assert local.remove_kubeconfig(str(target)) and victim.exists()
+
+
+@pytest.fixture
+def release_mirror(tmp_path):
+    """containerd's and runc's release layout, as a mirror on disk."""
+    import hashlib
+    c = tmp_path / "containerd" / "v2.1.9"
+    r = tmp_path / "runc" / "v1.3.3"
+    c.mkdir(parents=True)
+    r.mkdir(parents=True)
+    (c / "containerd-2.1.9-linux-amd64.tar.gz").write_bytes(b"tarball")
+    (c / "containerd-2.1.9-linux-amd64.tar.gz.sha256sum").write_text(
+        hashlib.sha256(b"tarball").hexdigest() + "  containerd-2.1.9-linux-amd64.tar.gz\n")
+    (r / "runc.amd64").write_bytes(b"runc")
+    (r / "runc.sha256sum").write_text(f"{hashlib.sha256(b'other').hexdigest()} *runc.arm64\n"
+                                      f"{hashlib.sha256(b'runc').hexdigest()} *runc.amd64\n")
+    (c / "containerd.service").write_text("[Unit]\n[Service]\nExecStart=/usr/local/bin/containerd\n")
+    local._cache.clear()
+    yield ClusterSettings(containerd_url=f"file://{tmp_path}/containerd/v{{version}}/containerd-{{version}}-linux-"
+                                         f"{{arch}}.tar.gz",
+                          runc_url=f"file://{tmp_path}/runc/v{{runc_version}}/runc.{{arch}}",
+                          containerd_unit_url=f"file://{tmp_path}/containerd/v{{version}}/containerd.service"), c
+    local._cache.clear()
+
+
+def test_containerd_release_is_checked_against_its_published_sums(release_mirror):
+    cluster, _ = release_mirror
+    release = local.containerd_release(cluster, "amd64")
+    assert (release.tarball, release.runc) == (b"tarball", b"runc")
+    assert release.record.startswith("containerd=2.1.9 ") and " runc=1.3.3 " in release.record
+
+
+def test_a_damaged_containerd_tarball_is_refused(release_mirror):
+    cluster, folder = release_mirror
+    (folder / "containerd-2.1.9-linux-amd64.tar.gz").write_bytes(b"tampered")
+    with pytest.raises(ConfigError, match="containerd-2.1.9-linux-amd64.tar.gz: its sha256 .* is not the .* that "
+                                          ".*sha256sum publishes"):
+        local.containerd_release(cluster, "amd64")
+
+
+def test_an_architecture_the_sums_do_not_list_is_refused(release_mirror):
+    cluster, folder = release_mirror
+    with pytest.raises(ConfigError, match="cannot download .*arm64.tar.gz"):
+        local.containerd_release(cluster, "arm64")
+    (folder / "containerd.service").write_text("not a unit")
+    with pytest.raises(ConfigError, match="is not a systemd unit"):
+        local.containerd_release(cluster, "amd64")

@@ -40,7 +40,7 @@ class FakeHost:
 
 
 def facts_of(values):
-    values = {"hostname": "node1", **values}
+    values = {"hostname": "node1", "cgroup_fs": "cgroup2fs", **values}
     return host_facts.Facts(**{**values, "listening": frozenset(values.get("listening", []))})
 
 
@@ -80,28 +80,39 @@ def test_facts_parse():
 
 
 def test_init_configuration_is_rendered_from_data():
-    cluster = ClusterSettings(kubernetes_version="1.31", pod_network_cidr="10.244.0.0/16")
-    init, clustered = yaml.safe_load_all(kubeadm.init_configuration(cluster, "10.0.0.1", "cp-1", "v1.31.2", TOKEN))
+    cluster = ClusterSettings(kubernetes_version="1.36", pod_network_cidr="10.244.0.0/16")
+    documents = list(yaml.safe_load_all(kubeadm.init_configuration(cluster, "10.0.0.1", "cp-1", "v1.36.2", TOKEN,
+                                                                   cgroup_v1=False)))
+    init, clustered = documents
     assert init["apiVersion"] == clustered["apiVersion"] == "kubeadm.k8s.io/v1beta4"
     assert init["kind"] == "InitConfiguration" and clustered["kind"] == "ClusterConfiguration"
     assert init["bootstrapTokens"][0]["token"] == TOKEN and init["bootstrapTokens"][0]["ttl"] == "15m"
     assert init["localAPIEndpoint"] == {"advertiseAddress": "10.0.0.1", "bindPort": 6443}
     assert init["nodeRegistration"] == {"name": "cp-1", "criSocket": cluster.cri_socket}
-    assert clustered["kubernetesVersion"] == "v1.31.2"
+    assert clustered["kubernetesVersion"] == "v1.36.2"
     assert clustered["controlPlaneEndpoint"] == "10.0.0.1:6443"
     assert clustered["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/12"}
 
 
-def test_older_minors_get_v1beta3_and_ipv6_is_bracketed():
-    cluster = ClusterSettings(kubernetes_version="1.30")
-    _, clustered = yaml.safe_load_all(kubeadm.init_configuration(cluster, "fd00::1", "cp", "v1.30.6", TOKEN))
-    assert clustered["apiVersion"] == "kubeadm.k8s.io/v1beta3"
+def test_a_cgroup_v1_opt_in_tells_the_kubelet_and_lets_only_system_verification_pass():
+    cluster = ClusterSettings(kubernetes_version="1.35", allow_cgroup_v1=True)
+    init, clustered, kubelet = yaml.safe_load_all(
+        kubeadm.init_configuration(cluster, "fd00::1", "cp", "v1.35.1", TOKEN, cgroup_v1=True))
+    assert kubelet == {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+                       "cgroupDriver": "systemd", "failCgroupV1": False}
+    assert init["nodeRegistration"]["ignorePreflightErrors"] == ["SystemVerification"]
     assert clustered["controlPlaneEndpoint"] == "[fd00::1]:6443"
+    join = yaml.safe_load(kubeadm.join_configuration(cluster, "[fd00::1]:6443", TOKEN, "sha256:aa", "w", True))
+    assert join["nodeRegistration"]["ignorePreflightErrors"] == ["SystemVerification"]
+    # a cgroup v2 host of the same cluster keeps every preflight check
+    join = yaml.safe_load(kubeadm.join_configuration(cluster, "[fd00::1]:6443", TOKEN, "sha256:aa", "w", False))
+    assert "ignorePreflightErrors" not in join["nodeRegistration"]
 
 
 def test_join_configuration_cannot_be_bent_by_its_values():
     odd = 'w1"\ncaCertHashes: []\n#'
-    join = yaml.safe_load(kubeadm.join_configuration(ClusterSettings(), "10.0.0.1:6443", TOKEN, "sha256:aa", odd))
+    join = yaml.safe_load(kubeadm.join_configuration(ClusterSettings(), "10.0.0.1:6443", TOKEN, "sha256:aa", odd,
+                                                     False))
     assert join["nodeRegistration"]["name"] == odd
     assert join["discovery"]["bootstrapToken"] == {"apiServerEndpoint": "10.0.0.1:6443", "token": TOKEN,
                                                    "caCertHashes": ["sha256:aa"]}
@@ -113,23 +124,51 @@ def test_new_tokens_are_bootstrap_tokens_and_their_id_is_the_public_half():
     assert kubeadm.token_id(TOKEN) == "abcdef"
 
 
+VERSIONS = {"kubeadm": "1.36.2-1.1", "kubelet": "1.36.2-1.1", "kubectl": "1.36.2-1.1",
+            "cri-tools": "1.36.0-1.1", "kubernetes-cni": "1.7.1-1.1"}
+
+
 def test_prepare_marks_the_host_first_and_pins_every_package():
     host = FakeHost()
-    cluster = ClusterSettings(kubernetes_version="1.30", package_repository_url="http://mirror/v{version}/deb/")
-    versions = {"kubeadm": "1.30.6-1.1", "kubelet": "1.30.6-1.1", "kubectl": "1.30.6-1.1",
-                "cri-tools": "1.30.1-1.1", "kubernetes-cni": "1.4.0-1.1"}
-    steps.prepare(host, {"containerd_package": "containerd.io"}, cluster, CLUSTER_ID, "KEY", versions)
+    cluster = ClusterSettings(kubernetes_version="1.35", containerd_source="os",
+                              package_repository_url="http://mirror/v{version}/deb/")
+    steps.prepare(host, facts_of({}), {"containerd_package": "containerd.io"}, cluster, CLUSTER_ID, "KEY", VERSIONS)
     names = [name for name, _, _, _ in host.scripts]
     assert names == ["prepare-host.sh", "packages.sh", "containerd.sh"]
     assert host.scripts[0][1]["KUB_OWNER"] == CLUSTER_ID
     env = host.scripts[1][1]
     assert env["KUB_OS_PACKAGES"] == "containerd.io"
-    assert env["KUB_INSTALL"] == ("cri-tools=1.30.1-1.1 kubeadm=1.30.6-1.1 kubectl=1.30.6-1.1 "
-                                  "kubelet=1.30.6-1.1 kubernetes-cni=1.4.0-1.1")
-    assert env["KUB_REPO_URL"] == "http://mirror/v1.30/deb/" and env["KUB_REPO_KEY"] == "KEY"
+    assert env["KUB_INSTALL"] == ("cri-tools=1.36.0-1.1 kubeadm=1.36.2-1.1 kubectl=1.36.2-1.1 "
+                                  "kubelet=1.36.2-1.1 kubernetes-cni=1.7.1-1.1")
+    assert env["KUB_REPO_URL"] == "http://mirror/v1.35/deb/" and env["KUB_REPO_KEY"] == "KEY"
     assert env["KUB_DIR"] == "/var/lib/kub"   # host paths travel with every script
     assert all(lock == ("/var/lib/kub/lock", 30) for _, _, _, lock in host.scripts)
     assert host.logged[0] == "kernel and swap: did it"
+
+
+class FakeRelease:
+    tarball, runc, unit, record = b"tar", b"runc", b"[Service]", "containerd=2.1.9 aa runc=1.3.3 bb unit cc"
+
+    def sums(self):
+        return {"KUB_TARBALL_SHA256": "aa"}
+
+
+def test_containerd_release_is_uploaded_and_installed_only_where_it_differs():
+    host = FakeHost()
+    host.uploads = []
+    host.upload = lambda data, path: host.uploads.append((path, data)) or Result("", "", 0)
+    steps.prepare(host, facts_of({}), {"containerd_package": "containerd"}, ClusterSettings(), CLUSTER_ID, "KEY",
+                  VERSIONS, FakeRelease())
+    assert [name for name, _, _, _ in host.scripts] == ["prepare-host.sh", "packages.sh", "containerd-release.sh",
+                                                        "containerd.sh"]
+    assert host.scripts[1][1]["KUB_OS_PACKAGES"] == ""      # not the OS's containerd
+    assert host.scripts[2][1]["KUB_RECORD"] == FakeRelease.record
+    assert [path for path, _ in host.uploads] == [f"/var/lib/kub/staging/{name}" for name in
+                                                  ("containerd.tar.gz", "runc", "containerd.service")]
+    again = FakeHost()
+    steps.install_containerd_release(again, facts_of({"containerd_release": FakeRelease.record}), ClusterSettings(),
+                                     FakeRelease())
+    assert not again.scripts and again.logged == ["containerd 2.1.9 release: no change"]
 
 
 def test_unchanged_step_logs_no_change_and_notes_reach_the_user():
