@@ -21,6 +21,10 @@ from .connection import ConnectionLost, Host, RemoteError, on_hosts
 from .kubeadm import host_port
 
 
+# the master's operations its minions wait for (a failure of one of them ends their wait)
+MASTER_STEPS = ("create", "configure", "start", "heal")
+
+
 def _cloudify_errors(func):
     """Turns kub's one-line errors into Cloudify task errors (the message is all the user needs). Only a lost
     connection is worth a retry; anything unforeseen is final too, and reported in one line. A master's
@@ -28,7 +32,8 @@ def _cloudify_errors(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         ctx = kwargs.get("ctx")
-        master = ctx is not None and ctx.type == NODE_INSTANCE and deployment.is_master(ctx)
+        master = (func.__name__ in MASTER_STEPS and ctx is not None and ctx.type == NODE_INSTANCE
+                  and deployment.is_master(ctx))
         if master and ctx.instance.runtime_properties.get(deployment.MASTER_FAILED):
             _save(ctx, **{deployment.MASTER_FAILED: ""})
         try:
