@@ -66,18 +66,20 @@ def master_relationship(ctx):
                       f"connect each minion node to its master with it")
 
 
-def master_runtime_properties(ctx):
-    """What the master's operations recorded (read by a minion's operations)."""
-    if ctx.type == RELATIONSHIP_INSTANCE:
-        return ctx.target.instance.runtime_properties
-    return master_relationship(ctx).target.instance.runtime_properties
-
-
 def master_failure(ctx):
     """What made the master's last operation fail ('' while it has not), fresh from Cloudify's storage."""
-    instance = ctx.target.instance if ctx.type == RELATIONSHIP_INSTANCE else master_relationship(ctx).target.instance
+    instance = _master_instance(ctx)
     instance.refresh()
     return instance.runtime_properties.get(MASTER_FAILED, "")
+
+
+def master_runtime_properties(ctx):
+    """What the master's operations recorded (read by a minion's operations)."""
+    return _master_instance(ctx).runtime_properties
+
+
+def _master_instance(ctx):
+    return ctx.target.instance if ctx.type == RELATIONSHIP_INSTANCE else master_relationship(ctx).target.instance
 
 
 def minion_hosts(ctx, master_id):

@@ -20,6 +20,9 @@ from .config import ConfigError, check_hosts
 from .connection import ConnectionLost, Host, RemoteError, on_hosts
 from .kubeadm import host_port
 
+# the master's operations its minions wait for (a failure of one of them ends their wait)
+MASTER_STEPS = ("create", "configure", "start", "heal")
+
 
 def _cloudify_errors(func):
     """Turns kub's one-line errors into Cloudify task errors (the message is all the user needs). Only a lost
@@ -28,7 +31,8 @@ def _cloudify_errors(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         ctx = kwargs.get("ctx")
-        master = ctx is not None and ctx.type == NODE_INSTANCE and deployment.is_master(ctx)
+        master = (func.__name__ in MASTER_STEPS and ctx is not None and ctx.type == NODE_INSTANCE
+                  and deployment.is_master(ctx))
         if master and ctx.instance.runtime_properties.get(deployment.MASTER_FAILED):
             _save(ctx, **{deployment.MASTER_FAILED: ""})
         try:
@@ -81,11 +85,24 @@ def create(ctx, **_):
     if deployment.is_master(ctx):
         _create_master(ctx, cluster, own[0])
     else:
+        _master_checked(ctx, cluster)
         check_hosts(cluster.master_ssh.ip, [h.ip for h in own], cluster.settings)
         found = on_hosts(own, ctx.logger, lambda host: _checked(host, "minion", cluster)[0])
         checks.unique_names(found)
         _save(ctx, node_names=[found[h.ip].node_name for h in own],
               node_hosts={found[h.ip].node_name: h.ip for h in own})
+
+
+def _master_checked(ctx, cluster):
+    """A minion starts only once its master's create checked the whole cluster: Cloudify may go on to a minion
+    whose master's create failed, and then nothing may change anywhere. Returns the cluster's package versions."""
+    master = deployment.master_runtime_properties(ctx)
+    failed = deployment.master_failure(ctx)
+    if failed or not master.get("package_versions"):
+        raise RemoteError(f"{cluster.master_ssh.ip}: the master {cluster.master_id} did not pass its checks "
+                          f"({failed or 'not created yet'}): nothing is done on its minions until it does; fix that, "
+                          f"then run install again")
+    return master["package_versions"]
 
 
 def _create_master(ctx, cluster, master_ssh):
@@ -136,11 +153,8 @@ def configure(ctx, **_):
 def _configure(ctx, cluster):
     key = local.repository_key(cluster.settings)
     role = deployment.role(ctx)
-    versions = (ctx.instance.runtime_properties if role == "master"
-                else deployment.master_runtime_properties(ctx)).get("package_versions")
-    if not versions:
-        raise ConfigError(f"node {ctx.node.id}: the master {cluster.master_id} has not been checked yet (no "
-                          f"package versions): run install, which creates the master first")
+    versions = (ctx.instance.runtime_properties["package_versions"] if role == "master"
+                else _master_checked(ctx, cluster))
     # from here on, delete has something to undo on these hosts
     _save(ctx, prepared=True)
 

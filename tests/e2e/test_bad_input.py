@@ -117,9 +117,13 @@ def test_bad_input_fails_early_and_changes_nothing(lab, new_cfy, tmp_path, make_
 
 
 def test_unsupported_os_is_refused_before_any_change(lab, new_cfy):
-    lab.exec(B, "sed -i 's/^ID=.*/ID=centos/; s/^VERSION_ID=.*/VERSION_ID=\"9\"/' /etc/os-release")
-    assert_refused(lab, new_cfy, cluster_inputs(lab, master=B, minions=()),
-                   f"{lab.host_ip(B)}: centos 9 is not supported: use a host with Debian 12")
+    lab.exec(B, "cp /etc/os-release /root/os-release && "
+                "sed -i 's/^ID=.*/ID=centos/; s/^VERSION_ID=.*/VERSION_ID=\"9\"/' /etc/os-release")
+    try:
+        assert_refused(lab, new_cfy, cluster_inputs(lab, master=B, minions=()),
+                       f"{lab.host_ip(B)}: centos 9 is not supported: use a host with Debian 12")
+    finally:
+        lab.exec(B, "cp /root/os-release /etc/os-release")
 
 
 def test_api_port_taken_on_the_master(lab, new_cfy):

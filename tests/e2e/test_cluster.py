@@ -63,13 +63,8 @@ def test_install_survives_a_host_cut_during_configure_and_a_rerun_converges(lab,
     assert f"{lab.host_ip(CUT)}: " in out
     assert "connection was lost" in out or "cannot reach SSH port" in out, out[-3000:]
 
-    out = ran(deployment.install()).stdout
+    ran(deployment.install())
     assert set(nodes(lab).values()) == {"True"} and len(nodes(lab)) == 3
-    # minions were prepared while the master was: a minion's packages before the master's kubeadm init
-    lines = out.splitlines()
-    order = (f"[{lab.host_ip(MINIONS[0])}] Kubernetes 1.31 packages", f"[{lab.host_ip(MASTER)}] kubeadm init")
-    first = {what: min(n for n, line in enumerate(lines) if what in line) for what in order}
-    assert list(first) == sorted(first, key=first.get), first
 
 
 def test_no_bootstrap_token_outlives_the_install(lab, deployment):

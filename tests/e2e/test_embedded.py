@@ -1,6 +1,7 @@
 """kub embedded in another blueprint: two minion nodes installed at once (thread pool 8), then uninstalled
 with purge_packages."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,13 @@ def test_two_minion_nodes_join_in_parallel(lab, embedded):
     starts = [line[:23] for line in out.splitlines() if "Task started 'kub_plugin.operations.join_master'" in line]
     ends = [line[:23] for line in out.splitlines() if "Task succeeded 'kub_plugin.operations.join_master'" in line]
     assert len(starts) == 2 and max(starts) < min(ends)
+    # minions are prepared while the master is: their packages are in before the master's kubeadm init
+    lines = out.splitlines()
+    init = min(n for n, line in enumerate(lines) if f"[{lab.host_ip(1)}] kubeadm init" in line)
+    for i in (2, 3):
+        packages = min(n for n, line in enumerate(lines) if re.search(rf"\[{lab.host_ip(i)}\] Kubernetes [0-9.]+ "
+                                                                      rf"packages: .*installed", line))
+        assert packages < init, (i, lines[packages], lines[init])
     # the SSH user (a passwordless sudoer here) has kubectl on the master, beside their own kubeconfig
     assert f"[{lab.host_ip(1)}] kept kub's own /home/kub/.kube/config; kub's kubeconfig is " \
            f"/home/kub/.kube/kub-admin.conf" in out   # (the user is called kub)
