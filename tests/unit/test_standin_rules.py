@@ -44,7 +44,7 @@ def test_kubelet_containerd_2_rule_by_minor(version, name, runtime, refused):
     message = rules.runtime_too_old(name, runtime, version=version)
     assert (message is not None) is refused
     if refused:
-        assert f'"containerd" version "{runtime}"' in message and "containerd 2.0 or newer" in message
+        assert f"containerd {runtime} is not supported" in message and "containerd 2.0 or newer" in message
 
 
 def test_kubeadm_cgroup_v1_error_from_1_35():

@@ -60,8 +60,8 @@ def runtime_too_old(runtime_name, runtime_version, version=VERSION):
     m = re.match(r"v?(\d+)\.(\d+)", runtime_version or "")
     if m and int(m.group(1)) >= 2:
         return None
-    return ('container runtime "containerd" version "%s" is not supported by Kubernetes v%d.%d: it needs '
-            'containerd 2.0 or newer; upgrade containerd' % (runtime_version, *minor(version)))
+    return ("container runtime containerd %s is not supported by Kubernetes v%d.%d: it needs containerd 2.0 or "
+            "newer; upgrade containerd" % (runtime_version, *minor(version)))
 
 
 def kubeadm_cgroup_v1_error(version=VERSION):
