@@ -1,15 +1,18 @@
 """What the lab provides for a current Kubernetes: containerd 2 and runc at their upstream release paths
 (built from Debian's real packages), the inputs pointing at them, and Debian 13 (trixie) hosts."""
 import hashlib
+import http.client
 import os
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 
 import pytest
 
 from kub_lab.lab import CONTAINERD_INPUTS, Lab
+from kub_lab.service import LabServer
 
 pytestmark = pytest.mark.lab
 
@@ -150,3 +153,43 @@ def test_trixie_hosts_per_host(trixie_lab):
     policy = lab.exec(2, "apt-cache policy containerd").stdout
     assert "Candidate: 1.7." in policy
     install_and_check(lab, 2)
+
+
+def test_service_serves_release_paths_only_from_the_releases_directory(tmp_path):
+    """The service on its own (loopback): upstream-shaped paths come from --releases; nothing outside it."""
+
+    tarball = tmp_path / "rel" / "github.com/containerd/containerd/releases/download/v2.1.9/c.tar.gz"
+    tarball.parent.mkdir(parents=True)
+    tarball.write_bytes(b"TAR")
+    unit = tmp_path / "rel" / "raw.githubusercontent.com/containerd/containerd/v2.1.9/containerd.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Unit]\n")
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "secret").write_text("no")
+
+    def serve(releases):
+        server = LabServer("127.0.0.1", 0, tmp_path / "cache", tmp_path / "repo", releases)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+    def get(server, path):
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+
+    with_releases, without = serve(tmp_path / "rel"), serve(None)
+    try:
+        assert get(with_releases, "/github.com/containerd/containerd/releases/download/v2.1.9/c.tar.gz") == \
+            (200, b"TAR")
+        assert get(with_releases, "/raw.githubusercontent.com/containerd/containerd/v2.1.9/containerd.service") == \
+            (200, b"[Unit]\n")
+        assert get(with_releases, "/github.com/../../secret")[0] == 404
+        assert get(with_releases, "/github.com/containerd/containerd/releases/download/v2.1.8/c.tar.gz")[0] == 404
+        assert get(with_releases, "http://github.com/containerd/containerd/releases/download/v2.1.9/c.tar.gz")[0] \
+            == 403   # a proxy request to the real site: hosts have no way out
+        assert get(without, "/github.com/containerd/containerd/releases/download/v2.1.9/c.tar.gz")[0] == 404
+    finally:
+        for server in (with_releases, without):
+            server.shutdown()
+            server.server_close()
