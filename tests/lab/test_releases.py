@@ -153,6 +153,9 @@ def test_trixie_hosts_per_host(trixie_lab):
     policy = lab.exec(2, "apt-cache policy containerd").stdout
     assert "Candidate: 1.7." in policy
     install_and_check(lab, 2)
+    lab.wipe(2)   # a fresh disk on the same release
+    assert lab.exec(2, "cat /etc/debian_version").stdout.startswith("13.")
+    assert lab.exec(2, "test -e /usr/local/bin/containerd", check=False).returncode == 1
 
 
 def test_service_serves_release_paths_only_from_the_releases_directory(tmp_path):
