@@ -8,7 +8,7 @@ declare -A needed=(
   [ip]=iproute2 [tc]=iproute2 [nft]=nftables [unshare]=util-linux [nsenter]=util-linux [mount]=mount
   [chroot]=coreutils [debootstrap]=debootstrap [ssh]=openssh-client [ssh-keygen]=openssh-client
   [openssl]=openssl [gpg]=gnupg [dpkg-deb]=dpkg [dpkg-scanpackages]=dpkg-dev [apt-ftparchive]=apt-utils
-  [pkill]=procps [fuser]=psmisc [make]=make
+  [pkill]=procps [fuser]=psmisc [make]=make [gpgv]=gpgv
 )
 missing=()
 for tool in "${!needed[@]}"; do
@@ -16,6 +16,8 @@ for tool in "${!needed[@]}"; do
 done
 python=${BASE_PY:-python3}
 "$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+# the lab checks Debian's InRelease files with it (containerd/runc release files)
+[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || missing+=(debian-archive-keyring)
 [ -d /etc/ssl/certs ] && [ -n "$(ls -A /etc/ssl/certs 2>/dev/null)" ] || missing+=(ca-certificates)
 [ "${#missing[@]}" -gt 0 ] || exit 0
 

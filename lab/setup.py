@@ -6,7 +6,7 @@ setup(
     description="Test hosts on one machine and a local Kubernetes package repository for kub",
     packages=["kub_lab"],
     include_package_data=True,
-    package_data={"kub_lab": ["hostinit.sh"]},
+    package_data={"kub_lab": ["hostinit.sh", "upstream/containerd.service"]},
     python_requires=">=3.10",
     install_requires=["PyYAML>=6"],
     entry_points={"console_scripts": ["kub-lab = kub_lab.cli:main"]},

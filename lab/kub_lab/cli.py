@@ -6,7 +6,7 @@ import sys
 
 import yaml
 
-from kub_lab.lab import Lab
+from kub_lab.lab import Lab, parse_releases
 from kub_lab.system import LabError
 
 
@@ -30,6 +30,9 @@ def _parser():
 
     sub = command("up", "start N hosts (1..64) and the lab service", ("N", int))
     sub.add_argument("--fresh", action="store_true", help="start every host with an empty disk")
+    sub.add_argument("--release", default="bookworm", metavar="RELEASE",
+                     help="Debian release of the hosts: bookworm (default) or trixie; HOST=RELEASE,... for single "
+                          "hosts (e.g. 2=trixie,3=trixie)")
     command("down", "stop the lab (host disks are kept)")
     command("status", "show the lab's hosts and service")
     sub = command("exec", "run a command as root in host I: exec I -- CMD...", ("I", int))
@@ -65,7 +68,8 @@ def _run(args):
     lab = Lab(args.index)
     c = args.command
     if c == "up":
-        lab.up(args.N, fresh=args.fresh)
+        release, releases = parse_releases(args.release)
+        lab.up(args.N, fresh=args.fresh, release=release, releases=releases)
         print(f"lab {lab.index} up: hosts {', '.join(lab.host_ip(i) for i in lab.hosts())}; "
               f"ssh -i {lab.ssh_private_key_path} -o UserKnownHostsFile={lab.known_hosts_path} root@{lab.host_ip(1)}")
     elif c == "down":

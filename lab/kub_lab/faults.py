@@ -9,7 +9,6 @@ fresh one, which clears cut, loss and slow.
 import re
 import shutil
 import sys
-from pathlib import Path
 
 from kub_lab import system
 from kub_lab.system import LabError
@@ -104,7 +103,7 @@ table bridge {table} {{
         under load) is tried once more; its console log tells why."""
         config = self._config()
         for attempt in (1, 2):
-            self._start_host(i, Path(config["rootfs"]), config["hosts"])
+            self._start_host(i, self._host_rootfs(config, i), config["hosts"])
             try:
                 self._wait_ssh([i])
                 return

@@ -1,4 +1,4 @@
-"""A lab: Debian 12 hosts on this machine, each with its own IP, disk, hostname, systemd and sshd.
+"""A lab: Debian 12 (or 13) hosts on this machine, each with its own IP, disk, hostname, systemd and sshd.
 
 Lab `index` K (0..255) owns: bridge kublabK with 10.231.K.1/24, host i (1-based) at 10.231.K.(10+i) in
 network namespace kubKhi (root-side veth kubKvi), hostname kubhi; nft tables kublabK*; cgroups
@@ -35,6 +35,10 @@ SERVICE_PORT = 3142
 MAX_HOSTS = 64
 MAX_INDEX = 255
 KUBERNETES_VERSION = "1.31"
+# blueprint inputs for containerd 2 from its upstream release files and the cgroup v1 opt-in; `inputs()` adds
+# them (Lab.containerd_inputs)
+CONTAINERD_INPUTS = ("allow_cgroup_v1", "containerd_source", "containerd_version", "runc_version",
+                     "containerd_url", "runc_url", "containerd_unit_url")
 HOSTINIT = Path(__file__).resolve().with_name("hostinit.sh")
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # many systemd hosts share root's inotify-instance quota (default 128): raised while any lab is up
@@ -110,6 +114,15 @@ class Lab(Identities, Faults):
         config = self._config()
         return config["hosts"] if config else 0
 
+    @staticmethod
+    def _host_rootfs(config, i):
+        return Path((config.get("rootfs_by_host") or {}).get(str(i), config["rootfs"]))
+
+    def host_release(self, i):
+        """The Debian release host i runs ("bookworm" or "trixie")."""
+        self._require_host_number(i)
+        return (self._config().get("releases") or {}).get(str(i), rootfs.DEFAULT_RELEASE)
+
     def is_up(self):
         return self._config() is not None and system.link_exists(self.bridge)
 
@@ -162,10 +175,14 @@ class Lab(Identities, Faults):
             "up": self.is_up(),
             "bridge_ip": self.bridge_ip,
             "service": {"url": self.service_url, "pid": service_pid, "running": service_pid is not None,
-                        "repository": (self._config() or {}).get("repository")},
+                        "repository": (self._config() or {}).get("repository"),
+                        "releases": (self._config() or {}).get("releases_dir")},
             "state_dir": str(self.state_dir),
             "hosts": {i: {"ip": self.host_ip(i), "hostname": hostname(i), "up": self._init_pid(i) is not None,
-                          "pid": self._init_pid(i)} for i in range(1, count + 1)},
+                          "pid": self._init_pid(i),
+                          "release": ((self._config() or {}).get("releases") or {}).get(str(i),
+                                                                                        rootfs.DEFAULT_RELEASE)}
+                      for i in range(1, count + 1)},
         }
 
     # ---- checks ----------------------------------------------------------------------------------
@@ -220,12 +237,15 @@ class Lab(Identities, Faults):
 
     # ---- up / down -------------------------------------------------------------------------------
 
-    def up(self, n=3, fresh=False):
+    def up(self, n=3, fresh=False, release=rootfs.DEFAULT_RELEASE, releases=None):
         """Start n hosts (1..64) and the lab service; returns when every host answers ssh.
-        Hosts boot from the disks they had (a reboot) unless fresh: then all start with empty disks."""
+        Hosts boot from the disks they had (a reboot) unless fresh: then all start with empty disks.
+        release: the Debian release of every host ("bookworm" or "trixie"); releases: {host: release} for
+        single hosts, e.g. {2: "trixie"}."""
         self._check_machine()
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_HOSTS:
             raise LabError(f"host count {n!r} is out of range; use 1..{MAX_HOSTS}")
+        host_releases = host_release_map(n, release, releases)
         with system.flock(STATE_ROOT / f"{self.index}.lock"):
             leftovers = self._leftovers()
             if leftovers:
@@ -236,13 +256,14 @@ class Lab(Identities, Faults):
                 raise LabError(f"10.231.{self.index}.0/24 is already used on this machine ({used[0]}); "
                                "pick another lab index")
             try:
-                self._up(n, fresh)
+                self._up(n, fresh, host_releases)
             except BaseException:
                 self._teardown()
                 raise
 
-    def _up(self, n, fresh):
-        rootfs_dir = rootfs.ensure_rootfs()
+    def _up(self, n, fresh, host_releases):
+        built = {r: rootfs.ensure_rootfs(r) for r in sorted(set(host_releases.values()))}
+        rootfs_dir = built.get(rootfs.DEFAULT_RELEASE) or built[host_releases[1]]
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state_dir.chmod(0o700)
         self._ensure_client_identity()
@@ -250,21 +271,27 @@ class Lab(Identities, Faults):
             self._ensure_host_identity(i)
             if fresh:
                 shutil.rmtree(self._host_dir(i) / "disk", ignore_errors=True)
-        config = {"hosts": n, "rootfs": str(rootfs_dir)}
+        config = {"hosts": n, "rootfs": str(rootfs_dir),
+                  "releases": {str(i): r for i, r in host_releases.items()},
+                  "rootfs_by_host": {str(i): str(built[r]) for i, r in host_releases.items()}}
         self._write_config(config)
         self._network_up()
         self._hold_sysctls()
         system.cgroup_create(self._cgroup)
 
         repo = {}
-        repo_thread = threading.Thread(target=lambda: repo.update(dir=self._repository_dir()), daemon=True)
-        repo_thread.start()
+        builders = [threading.Thread(target=lambda: repo.update(dir=self._repository_dir()), daemon=True),
+                    threading.Thread(target=lambda: repo.update(releases=_releases_dir()), daemon=True)]
+        for builder in builders:
+            builder.start()
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, n)) as pool:
-            list(pool.map(lambda i: self._start_host(i, rootfs_dir, n), range(1, n + 1)))
-        repo_thread.join()
+            list(pool.map(lambda i: self._start_host(i, self._host_rootfs(config, i), n), range(1, n + 1)))
+        for builder in builders:
+            builder.join()
         config["repository"] = str(repo["dir"])
+        config["releases_dir"] = str(repo["releases"]) if repo.get("releases") else None
         self._write_config(config)
-        self._start_service(repo["dir"])
+        self._start_service(repo["dir"], repo.get("releases"))
         self.write_known_hosts(self.known_hosts_path)
         self._wait_ssh(range(1, n + 1))
 
@@ -314,7 +341,32 @@ class Lab(Identities, Faults):
         cni_manifest = _cni_manifest()
         if cni_manifest is not None:
             values["cni_manifest"] = str(cni_manifest)
+        values.update(self.containerd_inputs())
         return values
+
+    def containerd_inputs(self):
+        """The inputs in CONTAINERD_INPUTS: containerd 2 and runc from this lab's release files, and the cgroup
+        v1 opt-in (the lab's hosts are cgroup v1). The URL templates keep a literal {version}, {runc_version}
+        and {arch} for kub to fill in; the versions are what the lab built (left out while it has none)."""
+        self._require_up()
+        built = {}
+        releases_dir = (self._config() or {}).get("releases_dir")
+        if releases_dir:
+            from kub_lab import releases
+            built = releases.versions(releases_dir)
+        values = {
+            "allow_cgroup_v1": True,
+            "containerd_source": "release",
+            "containerd_version": built.get("containerd"),
+            "runc_version": built.get("runc"),
+            "containerd_url": self.service_url + "/github.com/containerd/containerd/releases/download/v{version}/"
+                                                 "containerd-{version}-linux-{arch}.tar.gz",
+            "runc_url": self.service_url + "/github.com/opencontainers/runc/releases/download/v{runc_version}/"
+                                           "runc.{arch}",
+            "containerd_unit_url": self.service_url + "/raw.githubusercontent.com/containerd/containerd/"
+                                                      "v{version}/containerd.service",
+        }
+        return {k: v for k, v in values.items() if v is not None}
 
     # ---- network ---------------------------------------------------------------------------------
 
@@ -468,14 +520,15 @@ table inet {self._cgroup} {{
         empty.mkdir(parents=True, exist_ok=True)
         return empty
 
-    def _start_service(self, repo_dir):
+    def _start_service(self, repo_dir, releases_dir=None):
         log = self.state_dir / "service.log"
         env = dict(os.environ)
         package_parent = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
         pid = system.spawn_detached(
             [sys.executable, "-m", "kub_lab.service", "--bind", self.bridge_ip, "--port", str(SERVICE_PORT),
-             "--cache", str(CACHE_DIR / "aptcache"), "--repo", str(repo_dir)], log, env=env)
+             "--cache", str(CACHE_DIR / "aptcache"), "--repo", str(repo_dir)]
+            + (["--releases", str(releases_dir)] if releases_dir else []), log, env=env)
         self._service_pid_path.write_text(f"{pid}\n")
         system.cgroup_create(f"{self._cgroup}/service")
         system.cgroup_join(pid, f"{self._cgroup}/service")
@@ -591,6 +644,34 @@ class _Staging:
         self.top.chmod(0o755)
 
 
+def host_release_map(n, release=rootfs.DEFAULT_RELEASE, releases=None):
+    """{host: Debian release} for hosts 1..n: `release` for all, `releases` ({host: release}) for some."""
+    rootfs.check_release(release)
+    out = {i: release for i in range(1, n + 1)}
+    for i, r in (releases or {}).items():
+        if isinstance(i, str) and i.isdigit():
+            i = int(i)
+        if isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= n:
+            raise LabError(f"release given for host {i!r}, but the lab has hosts 1..{n}")
+        out[i] = rootfs.check_release(r)
+    return out
+
+
+def parse_releases(text):
+    """`trixie` (every host), `2=trixie,3=trixie` (some hosts) or both (`trixie,1=bookworm`)
+    -> (release, {host: release})."""
+    release, found = rootfs.DEFAULT_RELEASE, {}
+    for part in text.split(","):
+        host, sep, name = part.rpartition("=")
+        if sep and not host.strip().isdigit():
+            raise LabError(f"--release {text!r}: write RELEASE and/or HOST=RELEASE, comma separated, e.g. 2=trixie")
+        if sep:
+            found[int(host)] = rootfs.check_release(name.strip())
+        else:
+            release = rootfs.check_release(name.strip())
+    return release, found
+
+
 def _ssh_banner(ip):
     """True when an ssh server answers on ip:22 (its banner arrives)."""
     try:
@@ -599,6 +680,17 @@ def _ssh_banner(ip):
             return sock.recv(4) == b"SSH-"
     except OSError:
         return False
+
+
+def _releases_dir():
+    """The containerd/runc release files (kub_lab.releases); None, with a warning, while they cannot be had."""
+    try:
+        from kub_lab import releases
+        return releases.ensure_releases()
+    except Exception as e:   # the lab runs without them; installs that need them fail on the missing URLs
+        print(f"kub-lab: warning: containerd/runc releases unavailable ({type(e).__name__}: {e}); "
+              "the service does not serve them", file=sys.stderr)
+        return None
 
 
 def _cni_manifest():

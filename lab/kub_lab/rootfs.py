@@ -1,4 +1,5 @@
-"""The hosts' shared Debian 12 root filesystem: built once with debootstrap, cached by a hash of its recipe.
+"""The hosts' shared Debian root filesystems (12 bookworm, 13 trixie): each built once with debootstrap,
+cached by a hash of its recipe.
 
 Each host mounts it read-only as the lower layer of its own overlay, so a host's disk only holds what the
 host changed. Changing anything in the recipe below gives a new hash, hence a new build; old builds stay
@@ -14,7 +15,8 @@ from pathlib import Path
 from kub_lab import system
 
 CACHE_DIR = Path("/var/cache/kub-lab")
-SUITE = "bookworm"
+DEFAULT_RELEASE = "bookworm"
+RELEASES = ("bookworm", "trixie")     # Debian 12, Debian 13
 MIRROR = "http://deb.debian.org/debian"
 PACKAGES = ("openssh-server", "iproute2", "procps", "sudo", "python3", "systemd", "systemd-sysv", "dbus",
             "iputils-ping", "ca-certificates", "kmod", "less", "curl", "gnupg")
@@ -42,17 +44,21 @@ AcceptEnv LANG LC_*
 Subsystem sftp /usr/lib/openssh/sftp-server
 """
 
-# path in the rootfs -> (mode, content)
-FILES = {
-    "etc/ssh/sshd_config": (0o644, SSHD_CONFIG),
-    "etc/sudoers.d/kub": (0o440, "kub ALL=(ALL:ALL) NOPASSWD: ALL\n"),
-    "etc/systemd/journald.conf.d/kub-lab.conf": (0o644, "[Journal]\nStorage=volatile\nRuntimeMaxUse=16M\n"),
-    "etc/apt/apt.conf.d/01kub-lab-nokeep": (0o644, 'APT::Keep-Downloaded-Packages "false";\n'),
-    "etc/apt/sources.list": (0o644, (
-        f"deb {MIRROR} {SUITE} main\n"
-        f"deb {MIRROR} {SUITE}-updates main\n"
-        f"deb http://security.debian.org/debian-security {SUITE}-security main\n")),
-}
+
+
+def files(release):
+    """path in the rootfs -> (mode, content)"""
+    return {
+        "etc/ssh/sshd_config": (0o644, SSHD_CONFIG),
+        "etc/sudoers.d/kub": (0o440, "kub ALL=(ALL:ALL) NOPASSWD: ALL\n"),
+        "etc/systemd/journald.conf.d/kub-lab.conf": (0o644, "[Journal]\nStorage=volatile\nRuntimeMaxUse=16M\n"),
+        "etc/apt/apt.conf.d/01kub-lab-nokeep": (0o644, 'APT::Keep-Downloaded-Packages "false";\n'),
+        "etc/apt/sources.list": (0o644, (
+            f"deb {MIRROR} {release} main\n"
+            f"deb {MIRROR} {release}-updates main\n"
+            f"deb http://security.debian.org/debian-security {release}-security main\n")),
+    }
+
 
 # run inside the new rootfs (chroot), in order
 COMMANDS = (
@@ -72,26 +78,35 @@ def kernel_release():
     return os.uname().release
 
 
-def recipe():
-    return {"suite": SUITE, "mirror": MIRROR, "packages": PACKAGES, "files": FILES, "commands": COMMANDS,
+def check_release(release):
+    if release not in RELEASES:
+        raise system.LabError(f"Debian release {release!r} is not one the lab builds; use one of {', '.join(RELEASES)}")
+    return release
+
+
+def recipe(release=DEFAULT_RELEASE):
+    # bookworm's recipe has no "release" key: its hash, hence its cached build, stays what it was
+    suite = {"suite": release} if release == DEFAULT_RELEASE else {"suite": release, "release": release}
+    return {**suite, "mirror": MIRROR, "packages": PACKAGES, "files": files(release), "commands": COMMANDS,
             "modules": BUILTIN_MODULES, "kernel": kernel_release()}
 
 
-def recipe_hash():
-    return hashlib.sha256(json.dumps(recipe(), sort_keys=True).encode()).hexdigest()[:16]
+def recipe_hash(release=DEFAULT_RELEASE):
+    return hashlib.sha256(json.dumps(recipe(check_release(release)), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def rootfs_path():
-    return CACHE_DIR / f"rootfs-{recipe_hash()}"
+def rootfs_path(release=DEFAULT_RELEASE):
+    return CACHE_DIR / f"rootfs-{recipe_hash(release)}"
 
 
-def is_built():
-    return rootfs_path().is_dir()
+def is_built(release=DEFAULT_RELEASE):
+    return rootfs_path(release).is_dir()
 
 
-def ensure_rootfs(log=sys.stderr):
-    """Path of the built rootfs; builds it first if needed (one builder at a time, others wait)."""
-    final = rootfs_path()
+def ensure_rootfs(release=DEFAULT_RELEASE, log=sys.stderr):
+    """Path of the built rootfs of a Debian release; builds it first if needed (one builder at a time, others
+    wait)."""
+    final = rootfs_path(release)
     if final.is_dir():
         return final
     with system.flock(CACHE_DIR / "rootfs.lock"):
@@ -100,21 +115,21 @@ def ensure_rootfs(log=sys.stderr):
         for stale in CACHE_DIR.glob("rootfs-*.tmp"):   # an interrupted build; we hold the lock
             shutil.rmtree(stale, ignore_errors=True)
         tmp = final.with_name(final.name + ".tmp")
-        print(f"kub-lab: building the hosts' Debian rootfs in {final} (once, about a minute)", file=log)
+        print(f"kub-lab: building the hosts' Debian {release} rootfs in {final} (once, about a minute)", file=log)
         try:
-            _build(tmp)
+            _build(tmp, release)
             os.rename(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
-def _build(target):
+def _build(target, release):
     debs = CACHE_DIR / "debootstrap-debs"
     debs.mkdir(parents=True, exist_ok=True)
     system.run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", f"--cache-dir={debs}",
-                SUITE, str(target), MIRROR], timeout=1800)
-    for rel, (mode, content) in FILES.items():
+                release, str(target), MIRROR], timeout=1800)
+    for rel, (mode, content) in files(release).items():
         path = target / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)

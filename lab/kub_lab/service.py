@@ -4,9 +4,11 @@
   mirrors are forwarded; .deb and by-hash files (immutable) are cached on disk, shared by all labs.
 - the local Kubernetes package repository: /core:/stable:/... is served from a directory, whether asked
   as a plain path or as a proxy request addressed to the service itself.
+- containerd and runc releases at their upstream paths, /github.com/... and /raw.githubusercontent.com/...,
+  from another directory (kub_lab.releases).
 Anything else: 403 for a proxy target that is not allowed, 404 for an unknown local path.
 
-usage: python -m kub_lab.service --bind IP --port 3142 --cache DIR --repo DIR
+usage: python -m kub_lab.service --bind IP --port 3142 --cache DIR --repo DIR [--releases DIR]
 """
 import argparse
 import email.utils
@@ -25,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 UPSTREAMS = {"deb.debian.org", "security.debian.org"}
 REPO_PREFIX = "/core:/stable:/"
+RELEASE_PREFIXES = ("/github.com/", "/raw.githubusercontent.com/")
 UPSTREAM_TIMEOUT = 60
 
 
@@ -58,9 +61,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _local(self, raw_path, head):
         path = unquote(raw_path)
-        if not path.startswith(REPO_PREFIX):
+        if path.startswith(REPO_PREFIX):
+            root = self.server.repo_dir.resolve()
+        elif path.startswith(RELEASE_PREFIXES) and self.server.releases_dir is not None:
+            root = self.server.releases_dir.resolve()
+        else:
             return self._reply_empty(404)
-        root = self.server.repo_dir.resolve()
         target = (root / path.lstrip("/")).resolve()
         if not target.is_relative_to(root) or not target.is_file():
             return self._reply_empty(404)
@@ -151,9 +157,10 @@ class LabServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, bind_ip, port, cache_dir, repo_dir):
+    def __init__(self, bind_ip, port, cache_dir, repo_dir, releases_dir=None):
         self.bind_ip, self.port = bind_ip, port
         self.cache_dir, self.repo_dir = Path(cache_dir), Path(repo_dir)
+        self.releases_dir = Path(releases_dir) if releases_dir else None
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         for part in self.cache_dir.glob(".part-*"):   # downloads cut short; the cache is shared, so only old ones
             try:
@@ -170,9 +177,11 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=3142)
     parser.add_argument("--cache", required=True, help="directory for cached Debian packages")
     parser.add_argument("--repo", required=True, help="directory holding core:/stable:/...")
+    parser.add_argument("--releases", help="directory holding github.com/... and raw.githubusercontent.com/...")
     args = parser.parse_args(argv)
-    server = LabServer(args.bind, args.port, args.cache, args.repo)
-    print(f"kub-lab service on {args.bind}:{args.port}, repository {args.repo}", file=sys.stderr, flush=True)
+    server = LabServer(args.bind, args.port, args.cache, args.repo, args.releases)
+    print(f"kub-lab service on {args.bind}:{args.port}, repository {args.repo}, releases {args.releases}",
+          file=sys.stderr, flush=True)
     server.serve_forever()
 
 

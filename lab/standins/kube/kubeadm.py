@@ -13,7 +13,7 @@ import time
 import urllib.request
 
 from kube import client as kclient
-from kube import common, pki, util
+from kube import common, pki, rules, util
 from kube.apiserver import jws_detached
 from kube.version import VERSION
 
@@ -108,6 +108,9 @@ def common_checks(c, cri_socket, k8s_version):
     elif p.returncode != 0:
         c.add("CRI", "container runtime is not running: output: %s, error: exit status %d" % (p.stdout + p.stderr,
                                                                                              p.returncode))
+    cgroup_v1 = rules.kubeadm_cgroup_v1_error()
+    if cgroup_v1 and rules.is_cgroup_v1():
+        c.add("SystemVerification", cgroup_v1)
     if common.swap_devices():
         c.add("Swap", "swap is supported for cgroup v2 only; the NodeSwap feature gate of the kubelet is beta but "
                       "disabled by default", error=False)

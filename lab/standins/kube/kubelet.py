@@ -1,7 +1,8 @@
 """kubelet: the node agent.
 
 Reads /var/lib/kubelet/config.yaml (exits like the real kubelet when it is missing, when swap is on with
-failSwapOn, or when the container runtime does not answer at start), does the TLS bootstrap with
+failSwapOn, on a cgroup v1 host from 1.35 unless failCgroupV1 is false, when the container runtime does not
+answer at start, or from 1.36 when it is a containerd older than 2.0), does the TLS bootstrap with
 bootstrap-kubelet.conf, registers the node, posts its status every few seconds (Ready only while the
 runtime reports RuntimeReady and NetworkReady over CRI), runs the static pods of the control plane as
 systemd units, and "runs" the pods bound to the node: init containers that copy from a ConfigMap volume
@@ -20,7 +21,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from kube import client as kclient
-from kube import common, cri, pki, util
+from kube import common, cri, pki, rules, util
 from kube.version import VERSION
 
 IMAGES_DIR = "/usr/libexec/kubernetes/images"
@@ -503,7 +504,8 @@ def main(argv):
     flags = util.Flags({"config": "", "kubeconfig": "", "bootstrap-kubeconfig": "", "container-runtime-endpoint": "",
                         "hostname-override": "", "node-ip": "", "pod-infra-container-image": "", "fail-swap-on": True,
                         "version": False, "cgroup-driver": "", "v": "0", "node-labels": "",
-                        "register-with-taints": "", "runtime-request-timeout": "", "help": False},
+                        "register-with-taints": "", "runtime-request-timeout": "", "fail-cgroupv1": False,
+                        "help": False},
                        short={"h": "help", "v": "v"})
     try:
         # accept (and ignore) other real kubelet flags given as --name=value, e.g. from kubeletExtraArgs
@@ -534,6 +536,9 @@ def main(argv):
     if fail_swap and swaps:
         return fatal("failed to run Kubelet: running with swap on is not supported, please disable swap or set "
                      "--fail-swap-on flag to false")
+    flag = flags["fail-cgroupv1"] if "fail-cgroupv1" in flags.changed else None
+    if rules.is_cgroup_v1() and rules.kubelet_fails_on_cgroup_v1(config, flag):
+        return fatal("failed to run Kubelet: " + rules.KUBELET_CGROUP_V1)
     kubelet = Kubelet(flags, config)
     try:
         v = cri.version(kubelet.endpoint, timeout=5)
@@ -541,6 +546,9 @@ def main(argv):
     except cri.RPCError as e:
         return fatal('failed to run Kubelet: validate service connection: validate CRI v1 runtime API for '
                      'endpoint "%s": %s' % (kubelet.endpoint, e))
+    too_old = rules.runtime_too_old(v["runtimeName"], v["runtimeVersion"])
+    if too_old:
+        return fatal("failed to run Kubelet: " + too_old)
     try:
         serve(config.get("healthzBindAddress", "127.0.0.1"), int(config.get("healthzPort", 10248)), Healthz)
         serve(config.get("address", "0.0.0.0"), int(config.get("port", 10250)), Unauthorized, serving_context())
