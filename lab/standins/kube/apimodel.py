@@ -163,7 +163,7 @@ def _age(o):
 def _node_row(o):
     st = o.get("status") or {}
     ready = {c.get("type"): c.get("status") for c in st.get("conditions") or []}.get("Ready")
-    status = {"True": "Ready", "False": "NotReady"}.get(ready, "Unknown")
+    status = "Unknown" if ready is None else "Ready" if ready == "True" else "NotReady"
     if (o.get("spec") or {}).get("unschedulable"):
         status += ",SchedulingDisabled"
     labels = o["metadata"].get("labels") or {}

@@ -276,6 +276,10 @@ class Server:
 
     # ---- requests -------------------------------------------------------------------------------
     def decode_body(self, raw, ctype):
+        if ctype not in ("", "application/json", "application/json-patch+json", "application/merge-patch+json",
+                         "application/strategic-merge-patch+json", "application/apply-patch+yaml", "application/yaml"):
+            raise HTTPError(415, "UnsupportedMediaType", 'the body of the request was in an unknown format - '
+                            'accepted media types include: application/json, application/yaml')
         try:
             return json.loads(raw)
         except ValueError:

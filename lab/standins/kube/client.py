@@ -5,8 +5,8 @@ import json
 import os
 import socket
 import ssl
-import tempfile
 import sys
+import tempfile
 import urllib.parse
 
 from kube import util
