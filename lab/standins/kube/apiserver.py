@@ -24,7 +24,7 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from kube import apimodel, patches, util
+from kube import apimodel, patches, protobuf, util
 from kube.client import RESOURCES
 from kube.version import BUILD_DATE, GIT_COMMIT, GO_VERSION, VERSION
 
@@ -276,6 +276,11 @@ class Server:
 
     # ---- requests -------------------------------------------------------------------------------
     def decode_body(self, raw, ctype):
+        if ctype == protobuf.CONTENT_TYPE:
+            try:
+                return protobuf.decode_object(raw)
+            except (protobuf.DecodeError, UnicodeDecodeError, ValueError) as e:
+                raise HTTPError(400, "BadRequest", "the object provided is unrecognized: %s" % e)
         if ctype not in ("", "application/json", "application/json-patch+json", "application/merge-patch+json",
                          "application/strategic-merge-patch+json", "application/apply-patch+yaml", "application/yaml"):
             raise HTTPError(415, "UnsupportedMediaType", 'the body of the request was in an unknown format - '
