@@ -373,20 +373,39 @@ class Server:
                 return 201, self.evict(key, body)
             if name and sub is None:
                 raise HTTPError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            self.validate_fields(body, query, resource)
             return 201, self.create(group, resource, ns, body, api_version, query, ident)
         if method == "PUT":
             if sub == "scale" and resource in apimodel.SCALABLE:
                 return 200, self.update_scale(key, api_version, lambda scale: body)
+            self.validate_fields(body, query, resource)
             return 200, self.update(key, body, sub, api_version)
         if method == "PATCH":
             if sub == "scale" and resource in apimodel.SCALABLE:
                 return 200, self.update_scale(key, api_version, lambda scale: self.patched(scale, body, ctype))
             if ctype == "application/apply-patch+yaml":
+                self.validate_fields(body, query, resource)
                 return self.apply(key, body, api_version, query, ident)
-            return 200, self.patch(key, body, ctype, sub, api_version)
+            return 200, self.patch(key, body, ctype, sub, api_version, query)
         if method == "DELETE":
             return 200, self.delete(key, api_version)
         raise HTTPError(405, "MethodNotAllowed", "method not allowed")
+
+    def validate_fields(self, obj, query, resource):
+        """fieldValidation=Strict: an object with fields its kind does not have is refused, like the real
+        server's strict decoding (Warn and Ignore let it through)."""
+        if query.get("fieldValidation") != "Strict" or not isinstance(obj, dict):
+            return
+        try:
+            name = protobuf.message_name(obj.get("apiVersion", ""), obj.get("kind", ""))
+            unknown = protobuf.unknown_fields(obj, name)
+        except (protobuf.DecodeError, OSError, ValueError):
+            return   # a kind without a schema here: nothing to check it against
+        if unknown:
+            kind, version = obj.get("kind"), obj.get("apiVersion")
+            raise HTTPError(400, "BadRequest", '%s in version "%s" cannot be handled as a %s: strict decoding '
+                            'error: %s' % (kind, version.rpartition("/")[2], kind, ", ".join(
+                                'unknown field "%s"' % f for f in unknown)))
 
     def discovery(self, path, parts):
         """Discovery and OpenAPI documents for GET path, or None if path is not one of them."""
@@ -624,11 +643,12 @@ class Server:
                 new["status"] = cur["status"]
         return self.save(key, cur, new)
 
-    def patch(self, key, patch, ctype, sub, api_version):
+    def patch(self, key, patch, ctype, sub, api_version, query=None):
         cur = self.store.get(key)
         if cur is None:
             raise self.not_found(key)
         new = self.patched(cur, patch, ctype)
+        self.validate_fields(new, query or {}, key[1])
         if sub in ("status", "approval"):
             status_only = copy.deepcopy(cur)
             status_only["status"] = new.get("status", {})

@@ -233,3 +233,43 @@ def decode_object(data):
     out = {"apiVersion": api_version, "kind": kind}
     out.update(obj)
     return out
+
+
+# ---- strict field validation -----------------------------------------------------------------------------
+
+_OPAQUE = {META + "Time", META + "MicroTime", META + "FieldsV1", META + "Duration",
+           "k8s.io.apimachinery.pkg.api.resource.Quantity", "k8s.io.apimachinery.pkg.util.intstr.IntOrString",
+           "k8s.io.apimachinery.pkg.runtime.RawExtension"}
+
+
+def unknown_fields(obj, name, path=""):
+    """JSON paths of the fields of obj that its message type does not have, as the server's strict decoding
+    names them ("spec.template.spec.containers[0].imagePullPolcy")."""
+    sch = schema()
+    table = sch["messages"].get(name)
+    if table is None or name in _OPAQUE or not isinstance(obj, dict):
+        return []
+    by_json = {spec[0]: spec for spec in table.values()}
+    found = []
+    for key, value in obj.items():
+        here = "%s.%s" % (path, key) if path else key
+        spec = by_json.get(key)
+        if spec is None:
+            if not path and key in ("apiVersion", "kind"):
+                continue
+            found.append(here)
+            continue
+        _, ftype, tname, repeated = spec
+        if ftype != T_MESSAGE or tname in _OPAQUE:
+            continue
+        if tname in sch["map entries"]:
+            value_spec = sch["messages"][tname].get("2")
+            if value_spec and value_spec[1] == T_MESSAGE and isinstance(value, dict):
+                for k, v in value.items():
+                    found += unknown_fields(v, value_spec[2], "%s.%s" % (here, k))
+        elif repeated and isinstance(value, list):
+            for i, item in enumerate(value):
+                found += unknown_fields(item, tname, "%s[%d]" % (here, i))
+        else:
+            found += unknown_fields(value, tname, here)
+    return found
