@@ -21,6 +21,9 @@ CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
 T_DOUBLE, T_FLOAT, T_INT64, T_UINT64, T_INT32, T_FIXED64, T_FIXED32, T_BOOL, T_STRING = 1, 2, 3, 4, 5, 6, 7, 8, 9
 T_MESSAGE, T_BYTES, T_UINT32, T_ENUM, T_SFIXED32, T_SFIXED64, T_SINT32, T_SINT64 = 11, 12, 13, 14, 15, 16, 17, 18
 META = "k8s.io.apimachinery.pkg.apis.meta.v1."
+# Go structs embedded with `json:",inline"`: a message field on the wire, their fields in the parent in JSON
+INLINE = {"volumeSource", "persistentVolumeSource", "ephemeralContainerCommon", "localObjectReference",
+          "ingressRuleValue"}
 
 
 class DecodeError(Exception):
@@ -195,6 +198,8 @@ def decode_message(buf, name, omit_empty=True):
             value = _scalar(ftype, wt, v)
         if repeated:
             out.setdefault(jname, []).append(value)
+        elif jname in INLINE and isinstance(value, dict):
+            out.update(value)
         else:
             out[jname] = value
     return _omit_empty(out) if omit_empty else out
@@ -249,7 +254,12 @@ def unknown_fields(obj, name, path=""):
     table = sch["messages"].get(name)
     if table is None or name in _OPAQUE or not isinstance(obj, dict):
         return []
-    by_json = {spec[0]: spec for spec in table.values()}
+    by_json = {}
+    for spec in table.values():
+        if spec[0] in INLINE and spec[1] == T_MESSAGE:
+            by_json.update({s[0]: s for s in sch["messages"].get(spec[2], {}).values()})
+        else:
+            by_json[spec[0]] = spec
     found = []
     for key, value in obj.items():
         here = "%s.%s" % (path, key) if path else key
