@@ -26,7 +26,7 @@ INLINE = {"volumeSource", "persistentVolumeSource", "ephemeralContainerCommon", 
           "ingressRuleValue"}
 
 
-class DecodeError(Exception):
+class DecodeError(ValueError):
     pass
 
 
