@@ -82,6 +82,15 @@ def test_the_client_is_the_upstream_build(cluster):
     assert "WARNING" not in both.stderr   # no version skew
 
 
+def test_auth_can_i_follows_the_policy(cluster):
+    lab, _ = cluster
+    admin = kubectl(lab, "auth can-i delete nodes")
+    assert admin.stdout.strip() == "yes"
+    kubelet = kubectl(lab, "auth can-i delete nodes --as=system:node:kubh2 --as-group=system:nodes", check=False)
+    assert (kubelet.returncode, kubelet.stdout.strip()) == (1, "no")
+    assert kubectl(lab, "auth can-i list pods --as=system:node:kubh2 --as-group=system:nodes").stdout.strip() == "yes"
+
+
 def test_get_nodes_table_and_json(cluster):
     lab, minor = cluster
     lines = kubectl(lab, "get nodes").stdout.splitlines()

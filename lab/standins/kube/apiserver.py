@@ -201,6 +201,18 @@ class Server:
 
     # ---- authentication -------------------------------------------------------------------------
     def authenticate(self, handler):
+        ident = self._authenticate(handler)
+        user = handler.headers.get("Impersonate-User")
+        if user is None:
+            return ident
+        if not (ident.groups & ADMIN_GROUPS or ident.user in ADMIN_USERS):
+            raise HTTPError(403, "Forbidden", 'users "%s" is forbidden: User "%s" cannot impersonate resource '
+                            '"users" in API group "" at the cluster scope' % (user, ident.user))
+        groups = handler.headers.get_all("Impersonate-Group") or []
+        groups.append("system:unauthenticated" if user == "system:anonymous" else "system:authenticated")
+        return Identity(user, groups)
+
+    def _authenticate(self, handler):
         auth = handler.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
             ident = self.token_identity(auth[7:].strip())
@@ -342,7 +354,8 @@ class Server:
             verb = "watch"
         if sub == "eviction":
             verb = "create"
-        self.authorize(ident, verb, group, resource, ns, name, sub, body)
+        if not (group == "authorization.k8s.io" and resource == "selfsubjectaccessreviews"):
+            self.authorize(ident, verb, group, resource, ns, name, sub, body)
         api_version = version if not group else "%s/%s" % (group, version)
         if resource in CLUSTER_SCOPED:
             ns = None
@@ -369,6 +382,8 @@ class Server:
                                            query.get("includeObject", "PartialObjectMetadata"))
             return 200, listed
         if method == "POST":
+            if group == "authorization.k8s.io" and resource == "selfsubjectaccessreviews":
+                return 201, self.access_review(ident, body)
             if resource == "pods" and sub == "eviction":
                 return 201, self.evict(key, body)
             if name and sub is None:
@@ -695,6 +710,25 @@ class Server:
         if saved == unchanged:
             return 200, cur
         return 200, saved
+
+    def access_review(self, ident, body):
+        """SelfSubjectAccessReview (`kubectl auth can-i`): would the fixed policy allow the caller?"""
+        review = copy.deepcopy(body or {})
+        attrs = (review.get("spec") or {}).get("resourceAttributes")
+        if attrs is None:
+            allowed = bool(ident.groups & ADMIN_GROUPS or ident.user in ADMIN_USERS)
+        else:
+            try:
+                self.authorize(ident, attrs.get("verb", ""), attrs.get("group", ""), attrs.get("resource", ""),
+                               attrs.get("namespace") or None, attrs.get("name") or None,
+                               attrs.get("subresource") or None, None)
+                allowed = True
+            except HTTPError:
+                allowed = False
+        review["status"] = {"allowed": allowed}
+        if allowed:
+            review["status"]["reason"] = "allowed by the cluster's fixed policy"
+        return review
 
     def scale_of(self, obj):
         spec, st = obj.get("spec") or {}, obj.get("status") or {}
