@@ -11,7 +11,7 @@ import re
 import pytest
 
 from kub_lab import repo
-from kubeadm_cluster import ADMIN, kubeadm_cluster, nodes, ok, ready, run, wait_for
+from kubeadm_cluster import ADMIN, kubeadm_cluster, nodes, ready, wait_for
 
 pytestmark = pytest.mark.lab
 
