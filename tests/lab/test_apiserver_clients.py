@@ -171,3 +171,20 @@ def test_get_watch_sees_new_objects(server):
     out = watch.communicate(timeout=10)[0]
     assert out.splitlines()[0].split() == ["NAME", "STATUS", "AGE"]
     assert re.search(r"^watched\s+Active\s+\d+s$", out, re.M), out
+
+
+def test_delete_manifest_with_its_namespace(server):
+    kubectl, _ = server
+    manifest = ("apiVersion: v1\nkind: Namespace\nmetadata: {name: gone}\n---\n"
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: gone}\ndata: {a: b}\n")
+    kubectl("apply -f -", manifest)
+    lines = kubectl("delete -f -", manifest).stdout.splitlines()
+    assert lines[0] == 'namespace "gone" deleted'
+    assert lines[1].startswith('configmap "c" deleted')   # 1.36+: "deleted from gone namespace"
+    assert kubectl("get namespace gone", check=False).stderr.strip() == \
+        'Error from server (NotFound): namespaces "gone" not found'
+    kubectl("create namespace closing")
+    kubectl("delete namespace closing --wait=false")
+    refused = kubectl("create configmap late -n closing", check=False)
+    assert refused.returncode == 1
+    assert "unable to create new content in namespace closing because it is being terminated" in refused.stderr

@@ -35,6 +35,7 @@ CLUSTER_SCOPED = {p for p, v in RESOURCES.items() if not v[2]} | {"componentstat
                                                                    "volumeattachments"}
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 ADMIN_GROUPS = {"system:masters", "kubeadm:cluster-admins"}
+NAMESPACE_CLEANUP_DELAY = 1.0  # seconds a deleted namespace stays Terminating with its content
 ADMIN_USERS = {"system:kube-controller-manager", "system:kube-scheduler", "system:apiserver"}
 
 
@@ -586,9 +587,16 @@ class Server:
             if meta.get("namespace") and meta["namespace"] != ns:
                 raise HTTPError(400, "BadRequest", "the namespace of the provided object does not match the "
                                 "namespace sent on the request")
-            if self.store.get(("", "namespaces", "", ns)) is None:
+            namespace = self.store.get(("", "namespaces", "", ns))
+            if namespace is None:
                 raise HTTPError(404, "NotFound", 'namespaces "%s" not found' % ns,
                                 {"name": ns, "kind": "namespaces"})
+            if namespace["metadata"].get("deletionTimestamp"):
+                raise HTTPError(403, "Forbidden", '%s "%s" is forbidden: unable to create new content in namespace '
+                                '%s because it is being terminated' % (qualified(group, resource), name, ns),
+                                {"name": name, "group": group, "kind": resource, "causes": [
+                                    {"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                     "message": "namespace %s is being terminated" % ns}]})
             meta["namespace"] = ns
         key = (group, resource, ns or "", name)
         if self.store.get(key) is not None:
@@ -793,6 +801,24 @@ class Server:
             return cur
         return self.store.put(key, new)
 
+    def terminate_namespace(self, key, obj):
+        """Like the namespace controller: the namespace is Terminating at once (no new content), its content
+        and then the namespace itself go a moment later, so deletes that follow still find their objects."""
+        if not obj["metadata"].get("deletionTimestamp"):
+            obj["metadata"]["deletionTimestamp"] = util.rfc3339()
+            obj.setdefault("status", {})["phase"] = "Terminating"
+            obj = self.store.put(key, obj)
+            self.finish_namespace(key)
+        return obj
+
+    def finish_namespace(self, key):
+        def finish():
+            time.sleep(NAMESPACE_CLEANUP_DELAY)
+            for k in self.store.keys_in_namespace(key[3]):
+                self.store.delete(k)
+            self.store.delete(key)
+        threading.Thread(target=finish, daemon=True).start()
+
     def delete(self, key, api_version):
         obj = self.store.get(key)
         if obj is None:
@@ -801,8 +827,7 @@ class Server:
             if key[3] in INITIAL_NAMESPACES:
                 raise HTTPError(403, "Forbidden", 'namespaces "%s" is forbidden: this namespace may not be '
                                 'deleted' % key[3])
-            for k in self.store.keys_in_namespace(key[3]):
-                self.store.delete(k)
+            return self.terminate_namespace(key, obj)
         self.store.delete(key)
         if key[1] in ("pods", "namespaces", "nodes"):
             return obj
@@ -918,6 +943,9 @@ def main(argv):
     bootstrap_namespaces(store)
     srv = Server(store, version, "%s:%d" % (opts.get("advertise-address", bind), port),
                  opts.get("service-cluster-ip-range", "10.96.0.0/12"))
+    for ns in store.list("", "namespaces"):
+        if ns["metadata"].get("deletionTimestamp"):   # deleted before a restart: finish the job
+            srv.finish_namespace(("", "namespaces", "", ns["metadata"]["name"]))
     for attempt in range(60):
         try:
             httpd = TLSServer((bind, port), make_handler(srv), ctx)
