@@ -148,6 +148,8 @@ def test_create_deployment_scale_and_rollout_status(cluster):
     assert kubectl(lab, "scale deployment hello --replicas=3").stdout.strip() == "deployment.apps/hello scaled"
     status = kubectl(lab, "rollout status deployment/hello --timeout=90s", timeout=120)
     assert status.stdout.splitlines()[-1] == 'deployment "hello" successfully rolled out'
+    available = kubectl(lab, "wait --for=condition=Available deployment/hello --timeout=60s", timeout=90)
+    assert available.stdout.strip() == "deployment.apps/hello condition met"
     row = kubectl(lab, "get deployment hello --no-headers").stdout.split()
     assert row[:4] == ["hello", "3/3", "3", "3"]
     pods = kubectl(lab, "get pods -l app=hello -o wide --no-headers").stdout.splitlines()
