@@ -188,3 +188,13 @@ def test_delete_manifest_with_its_namespace(server):
     refused = kubectl("create configmap late -n closing", check=False)
     assert refused.returncode == 1
     assert "unable to create new content in namespace closing because it is being terminated" in refused.stderr
+
+
+def test_discovery_is_aggregated(server, tmp_path):
+    kubectl, _ = server
+    p = kubectl("api-resources -v=6 --cache-dir=%s" % tmp_path)   # a fresh cache: discovery is fetched
+    paths = set(re.findall(r"https://127\.0\.0\.1:\d+(/[^?\"\s]*)", p.stderr))
+    assert paths == {"/api", "/apis"}, paths   # one answer per root, no request per group version
+    rows = {tuple(line.split()) for line in p.stdout.splitlines()}
+    assert ("deployments", "deploy", "apps/v1", "true", "Deployment") in rows
+    assert ("nodes", "no", "v1", "false", "Node") in rows

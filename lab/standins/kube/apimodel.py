@@ -301,3 +301,52 @@ def table(resource, objects, resource_version, include="PartialObjectMetadata"):
         rows.append(r)
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": resource_version},
             "columnDefinitions": columns, "rows": rows}
+
+
+# ---- aggregated discovery (apidiscovery.k8s.io/v2: one answer for all groups) -----------------------------
+
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def wants_aggregated(accept):
+    """The client asks for aggregated discovery (v2) before the legacy lists, as kubectl does since 1.26."""
+    for part in (accept or "").split(","):
+        params = dict(p.strip().split("=", 1) for p in part.split(";")[1:] if "=" in p)
+        if params.get("g") == "apidiscovery.k8s.io" and params.get("v") == "v2" and \
+                params.get("as") == "APIGroupDiscoveryList":
+            return True
+    return False
+
+
+def _discovery_version(gv):
+    group = gv.split("/")[0] if "/" in gv else ""
+    version = gv.split("/")[-1]
+    resources = []
+    listed = resource_list(gv)["resources"]
+    for r in listed:
+        if "/" in r["name"]:
+            continue
+        d = {"resource": r["name"], "responseKind": {"group": group, "version": version, "kind": r["kind"]},
+             "scope": "Namespaced" if r["namespaced"] else "Cluster", "singularResource": r["singularName"],
+             "verbs": r["verbs"]}
+        for k in ("shortNames", "categories"):
+            if k in r:
+                d[k] = r[k]
+        subs = [s for s in listed if s["name"].startswith(r["name"] + "/")]
+        if subs:
+            d["subresources"] = [{"subresource": s["name"].split("/", 1)[1], "verbs": s["verbs"],
+                                  "responseKind": {"group": s.get("group", group), "version": s.get("version", version),
+                                                   "kind": s["kind"]}} for s in subs]
+        resources.append(d)
+    return {"version": version, "resources": resources, "freshness": "Current"}
+
+
+def aggregated_discovery(legacy_core):
+    """The APIGroupDiscoveryList of /api (legacy_core) or of /apis."""
+    if legacy_core:
+        items = [{"metadata": {"creationTimestamp": None}, "versions": [_discovery_version("v1")]}]
+    else:
+        items = [{"metadata": {"name": g["name"], "creationTimestamp": None},
+                  "versions": [_discovery_version(v["groupVersion"]) for v in g["versions"]]}
+                 for g in api_group_list()["groups"]]
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items}

@@ -333,6 +333,8 @@ class Server:
             raise HTTPError(403, "Forbidden", 'forbidden: User "system:anonymous" cannot %s path "%s"'
                             % (method.lower(), u.path))
         if method == "GET":
+            if u.path in ("/api", "/apis") and apimodel.wants_aggregated(accept):
+                return 200, apimodel.aggregated_discovery(u.path == "/api"), apimodel.AGGREGATED
             found = self.discovery(u.path, parts)
             if found is not None:
                 return found
@@ -858,16 +860,17 @@ def make_handler(server):
                 answer = server.handle(self, method)
                 if answer is None:  # a watch stream, already written
                     return
-                code, body = answer
+                code, body = answer[:2]
+                ctype = answer[2] if len(answer) > 2 else None
             except HTTPError as e:
-                code, body = e.code, e.body
+                code, body, ctype = e.code, e.body, None
             except Exception as e:  # keep serving; report like the real server's 500
                 util.klog("E", "request %s %s failed: %r" % (method, self.path, e))
-                code, body = 500, status(500, "InternalError", "Internal error occurred: %s" % e)
+                code, body, ctype = 500, status(500, "InternalError", "Internal error occurred: %s" % e), None
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
             self.send_response(code)
-            self.send_header("Content-Type", "text/plain; charset=utf-8" if isinstance(body, str)
-                             else "application/json")
+            self.send_header("Content-Type", ctype or ("text/plain; charset=utf-8" if isinstance(body, str)
+                                                       else "application/json"))
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
