@@ -39,6 +39,10 @@ def up():
     cfy.init(inputs)
     print(f"cfy executions start install -b demo  (CFY_WORKDIR={cfy.workdir})", flush=True)
     cfy.install(check=False, show=True)
+    client = _ssh_master(lab, "kubectl version --client -o json")
+    if client.returncode == 0:
+        info = json.loads(client.stdout)["clientVersion"]
+        print(f"kubectl on the master: {info['gitVersion']} (upstream build, git commit {info['gitCommit']})")
     shown = _ssh_master(lab, "kubectl get nodes -o wide")   # kub gave the SSH user a kubeconfig
     print(shown.stdout or shown.stderr)
     listing = _ssh_master(lab, "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json")

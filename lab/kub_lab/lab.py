@@ -34,7 +34,7 @@ CACHE_DIR = rootfs.CACHE_DIR
 SERVICE_PORT = 3142
 MAX_HOSTS = 64
 MAX_INDEX = 255
-KUBERNETES_VERSION = "1.31"
+KUBERNETES_VERSION = "1.36"
 # blueprint inputs for containerd 2 from its upstream release files and the cgroup v1 opt-in; `inputs()` adds
 # them (Lab.containerd_inputs)
 CONTAINERD_INPUTS = ("allow_cgroup_v1", "containerd_source", "containerd_version", "runc_version",

@@ -1,5 +1,6 @@
 """Bad input, through the real cfy CLI: one clear line naming the host and the fix; hosts left as they were."""
 import subprocess
+import urllib.request
 
 import pytest
 from e2e_support import SPARE, assert_refused, cluster_inputs
@@ -19,6 +20,16 @@ def other_key(tmp_path, passphrase=""):
     key = tmp_path / "stranger"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-f", str(key)], check=True)
     return str(key)
+
+
+def tampered_release(lab, tmp_path):
+    """A mirror of the lab's containerd release whose tarball is not the one its .sha256sum names."""
+    inputs = lab.inputs()
+    url = inputs["containerd_url"].format(version=inputs["containerd_version"], arch="amd64")
+    name = url.rsplit("/", 1)[-1]
+    (tmp_path / name).write_bytes(b"not containerd")
+    (tmp_path / (name + ".sha256sum")).write_bytes(urllib.request.urlopen(url + ".sha256sum").read())
+    return {"containerd_url": f"file://{tmp_path}/containerd-{{version}}-linux-{{arch}}.tar.gz"}
 
 
 def file_with(tmp_path, name, content):
@@ -62,8 +73,21 @@ CASES = [
      "pod_network_cidr '10.244.0.0/33' is not a valid CIDR"),
     ("overlapping cidrs", lambda lab, t: {"pod_network_cidr": "10.96.0.0/16", "service_cidr": "10.96.0.0/12"},
      "overlap"),
-    ("version not in repository", lambda lab, t: {"kubernetes_version": "1.99"},
-     "Kubernetes 1.99 is not in the package repository"),
+    ("a minor kub does not support (the repository has it)", lambda lab, t: {"kubernetes_version": "1.34"},
+     "cluster.kubernetes_version '1.34' is not supported: use one of 1.35, 1.36, 1.37"),
+    ("a minor the repository lacks",
+     lambda lab, t: {"package_repository_url": lab.package_repository_url.replace("/v{version}/", "/x{version}/"),
+                     "package_repository_key_url": lab.package_repository_key_url.replace("/v{version}/",
+                                                                                         "/x{version}/")},
+     "Kubernetes 1.36 is not in the package repository"),
+    ("cgroup v1 hosts without the opt-in", lambda lab, t: {"allow_cgroup_v1": False},
+     "the host runs cgroup v1 (/sys/fs/cgroup is tmpfs), which the kubelet of Kubernetes 1.36 refuses"),
+    ("the OS's containerd 1.6 for 1.36", lambda lab, t: {"containerd_source": "os"},
+     "debian 12 ships containerd 1.6, and Kubernetes 1.36 needs containerd 2.0 or newer"),
+    ("the OS's containerd 1.6 for 1.35", lambda lab, t: {"containerd_source": "os", "kubernetes_version": "1.35"},
+     "debian 12 ships containerd 1.6, and Kubernetes 1.35 needs containerd 1.7 or newer"),
+    ("a containerd tarball that is not the release", lambda lab, t: tampered_release(lab, t),
+     "is not the"),
     ("CNI manifest missing", lambda lab, t: {"cni_manifest": str(t / "no-such-cni.yaml")},
      "no-such-cni.yaml not found (neither a file nor a blueprint resource)"),
     ("CNI manifest not UTF-8", lambda lab, t: {"cni_manifest": file_with(t, "cni.yaml", b"kind: \xff\n")},

@@ -1,6 +1,7 @@
 """One cluster through its life with the real cfy CLI: install (surviving a cut host), re-run, uninstall."""
 import json
 import os
+import re
 import stat
 import subprocess
 import time
@@ -13,6 +14,7 @@ from kub_lab.cfy import LocalCfy
 pytestmark = pytest.mark.lab
 HOSTS = (MASTER, *MINIONS)
 CUT = MINIONS[-1]
+MINOR = "1.37"   # the newest minor, with containerd 2 from its release (the lab's inputs)
 outputs_seen = []   # every cfy output of this module, checked for secrets at the end
 
 
@@ -23,7 +25,7 @@ def deployment(lab, tmp_path_factory):
     cfy.kubeconfig = cfy.workdir / "admin.conf"
     # a sudoer whose sudo asks for a password: the hardest login path, and a secret to look for in logs
     cfy.inputs = cluster_inputs(lab, local_kubeconfig_path=str(cfy.kubeconfig), ssh_user="kubpw",
-                                ssh_sudo_password=lab.sudo_password)
+                                ssh_sudo_password=lab.sudo_password, kubernetes_version=MINOR)
     cfy.init(cfy.inputs)
     yield cfy
     for i in HOSTS:
@@ -83,6 +85,18 @@ def test_outputs_name_the_api_the_kubeconfig_and_the_nodes(lab, deployment):
     assert set(nodes(lab)) == {"kubh1", "kubh2", "kubh3"}
 
 
+def test_the_minor_asked_for_runs_on_containerd_2_from_its_release(lab, deployment):
+    version = json.loads(lab.exec(MASTER, "kubectl --kubeconfig /etc/kubernetes/admin.conf version -o json").stdout)
+    assert version["clientVersion"]["gitVersion"].startswith(f"v{MINOR}.")      # the real upstream kubectl
+    assert re.fullmatch(r"[0-9a-f]{40}", version["clientVersion"]["gitCommit"])
+    assert version["serverVersion"]["gitVersion"].startswith(f"v{MINOR}.")
+    wanted = lab.inputs()["containerd_version"]
+    for i in HOSTS:
+        assert lab.exec(i, "containerd --version").stdout.split()[2].lstrip("v").startswith(wanted), i
+        assert lab.exec(i, "systemctl is-active containerd; readlink -f $(command -v containerd)").stdout.split() \
+            == ["active", "/usr/local/bin/containerd"]
+
+
 def test_install_again_is_a_no_op(deployment):
     out = ran(deployment.install()).stdout
     assert "Task started" not in out
@@ -105,7 +119,7 @@ def test_install_from_fresh_state_onto_the_installed_hosts_converges_without_cha
 @pytest.mark.parametrize("change,expected", [
     ({"pod_network_cidr": "10.200.0.0/16"}, "cluster.pod_network_cidr 10.200.0.0/16 differs from the running "
                                             "cluster's 10.244.0.0/16"),
-    ({"kubernetes_version": "1.30"}, "cluster.kubernetes_version 1.30 is lower than the running cluster's 1.31"),
+    ({"kubernetes_version": "1.36"}, "cluster.kubernetes_version 1.36 is lower than the running cluster's 1.37"),
 ])
 def test_settings_the_running_cluster_cannot_take_are_refused(lab, deployment, change, expected):
     before = {i: host_state(lab, i) for i in HOSTS}

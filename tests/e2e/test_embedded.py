@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from kub_lab.lab import CONTAINERD_INPUTS
+
 pytestmark = pytest.mark.lab
 HOSTS = (1, 2, 3)
 
@@ -21,7 +23,8 @@ def embedded(lab, tmp_path_factory):
         "control_plane": lab.host_ip(1), "gpu_host": lab.host_ip(2), "cpu_hosts": [lab.host_ip(3)],
         "ssh": {"user": "kub", "private_key_path": lab_inputs["ssh_private_key_path"],
                 "known_hosts_path": lab_inputs["ssh_known_hosts_path"]},
-        "cluster": {"kubernetes_version": "1.30", "cni_manifest": lab_inputs["cni_manifest"],
+        "cluster": {"kubernetes_version": "1.35", "cni_manifest": lab_inputs["cni_manifest"],
+                    **{key: lab_inputs[key] for key in CONTAINERD_INPUTS},
                     "package_repository_url": lab_inputs["package_repository_url"],
                     "package_repository_key_url": lab_inputs["package_repository_key_url"],
                     "purge_packages": True},
@@ -42,7 +45,7 @@ def test_two_minion_nodes_join_in_parallel(lab, embedded):
     listing = json.loads(lab.exec(1, "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json").stdout)
     versions = {item["metadata"]["name"]: item["status"]["nodeInfo"]["kubeletVersion"] for item in listing["items"]}
     assert set(versions) == {"kubh1", "kubh2", "kubh3"}
-    assert set(v.rsplit(".", 1)[0] for v in versions.values()) == {"v1.30"}   # the minor asked for
+    assert set(v.rsplit(".", 1)[0] for v in versions.values()) == {"v1.35"}   # the minor asked for
     # both relationship operations ran at the same time
     starts = [line[:23] for line in out.splitlines() if "Task started 'kub_plugin.operations.join_master'" in line]
     ends = [line[:23] for line in out.splitlines() if "Task succeeded 'kub_plugin.operations.join_master'" in line]

@@ -19,7 +19,8 @@ from kub_lab.system import LabError
 
 pytestmark = pytest.mark.lab
 
-SECOND_INDEX = 6   # an index nobody else uses: "not up" checks and the second-lab test
+# an index nobody else uses: "not up" checks and the second-lab test (KUB_LAB_SECOND_INDEX beside other labs)
+SECOND_INDEX = int(os.environ.get("KUB_LAB_SECOND_INDEX", 6))
 
 
 def ssh(lab, i, command, user="root", known_hosts=None, connect_timeout=5, timeout=30, input=None,

@@ -92,7 +92,7 @@ def test_inputs_give_containerd_release_urls(lab):
                                          "containerd.service",
     }
     assert inputs["containerd_version"].startswith("2.1.") and inputs["runc_version"].startswith("1.1.")
-    assert inputs["kubernetes_version"] == "1.31"
+    assert inputs["kubernetes_version"] == "1.36"
     cli = subprocess.run([sys.executable, "-m", "kub_lab.cli", "--index", str(lab.index), "inputs"],
                          capture_output=True, text=True, timeout=60)
     assert "containerd_source: release\n" in cli.stdout and "allow_cgroup_v1: true\n" in cli.stdout

@@ -5,95 +5,38 @@ Hosts 1-3 are used and wiped at the end. Swap is shown to a host by bind-mountin
 swap device over the host's own /proc/swaps (only that host's mount namespace sees it): real swap is
 kernel-wide here and would leak into every other host on the machine.
 """
-import concurrent.futures
 import json
-import time
 
 import pytest
+from kubeadm_cluster import ADMIN, join_command, kubeadm_cluster, nodes, ok, ready, run, wait_for
 
 from kub_lab import repo
 
 pytestmark = pytest.mark.lab
 
 MINOR = "1.31"
-ADMIN = "KUBECONFIG=/etc/kubernetes/admin.conf "
-
-SETUP = r"""
-set -e
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q >/dev/null
-apt-get install -y -q containerd curl >/dev/null 2>&1
-mkdir -p /etc/containerd
-containerd config default > /etc/containerd/config.toml
-sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
-systemctl restart containerd
-echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/k8s.conf
-sysctl -q -w net.ipv4.ip_forward=1
-mkdir -p -m 755 /etc/apt/keyrings
-curl -fsSL "{repo}Release.key" -o /etc/apt/keyrings/kubernetes-apt-keyring.asc
-echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.asc] {repo} /" > /etc/apt/sources.list.d/kubernetes.list
-apt-get update -q >/dev/null
-apt-get install -y -q kubelet kubeadm kubectl >/dev/null 2>&1
-apt-mark hold kubelet kubeadm kubectl >/dev/null
-"""
-
-
-def run(lab, i, cmd, timeout=120):
-    return lab.exec(i, ["bash", "-c", cmd], check=False, timeout=timeout)
-
-
-def ok(lab, i, cmd, timeout=120):
-    p = run(lab, i, cmd, timeout)
-    assert p.returncode == 0, "host %d: %s\nstdout: %s\nstderr: %s" % (i, cmd, p.stdout, p.stderr)
-    return p.stdout
-
-
-def nodes(lab):
-    return {n["metadata"]["name"]: n for n in json.loads(ok(lab, 1, ADMIN + "kubectl get nodes -o json"))["items"]}
-
-
-def ready(node):
-    return next(c["status"] for c in node["status"]["conditions"] if c["type"] == "Ready")
-
-
-def wait_for(pred, timeout, interval=1.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
-
-
-def join_command(lab):
-    return ok(lab, 1, "kubeadm token create --print-join-command").strip()
 
 
 @pytest.fixture(scope="module")
 def cluster(lab):
-    url = lab.package_repository_url.replace("{version}", MINOR)
-    try:
-        with concurrent.futures.ThreadPoolExecutor() as pool:
-            list(pool.map(lambda i: ok(lab, i, SETUP.replace("{repo}", url), timeout=300), (1, 2, 3)))
-        ok(lab, 1, "kubeadm init --pod-network-cidr=10.244.0.0/16", timeout=300)
-        for i in (2, 3):
-            ok(lab, i, join_command(lab), timeout=300)
-        with open(repo.CNI_MANIFEST) as f:
-            lab.exec(1, ["bash", "-c", ADMIN + "kubectl apply -f -"], input=f.read(), timeout=60)
+    with kubeadm_cluster(lab, (1, 2, 3), MINOR):
         yield lab
-    finally:
-        with concurrent.futures.ThreadPoolExecutor() as pool:
-            list(pool.map(lab.wipe, (1, 2, 3)))
 
 
 def test_packages_report_upstream_versions(cluster):
     lab = cluster
-    assert ok(lab, 2, "kubeadm version -o short").strip() == "v1.31.2"
-    assert ok(lab, 2, "kubelet --version").strip() == "Kubernetes v1.31.2"
-    assert "Client Version: v1.31.2" in ok(lab, 2, "kubectl version --client")
+    older, newest = repo.kubernetes_versions(MINOR)
+    real = repo.ensure_kubectl(MINOR)   # the upstream kubectl this minor's packages follow
+    assert real["gitVersion"] == "v" + newest
+    assert ok(lab, 2, "kubeadm version -o short").strip() == "v" + newest
+    assert json.loads(ok(lab, 2, "kubeadm version -o json"))["clientVersion"]["gitCommit"] == real["gitCommit"]
+    assert ok(lab, 2, "kubelet --version").strip() == "Kubernetes v" + newest
+    client = json.loads(ok(lab, 2, "kubectl version --client -o json"))["clientVersion"]
+    assert (client["gitVersion"], client["gitCommit"]) == (real["gitVersion"], real["gitCommit"])
+    assert ok(lab, 2, "head -c 4 /usr/bin/kubectl | od -An -c").split() == ["177", "E", "L", "F"]
     madison = ok(lab, 2, "apt-cache madison kubeadm")
-    assert "1.31.1-1.1" in madison and "1.31.2-1.1" in madison
-    assert ok(lab, 2, "dpkg-query -W -f '${Version}' kubelet") == "1.31.2-1.1"
+    assert older + "-1.1" in madison and newest + "-1.1" in madison
+    assert ok(lab, 2, "dpkg-query -W -f '${Version}' kubelet kubectl") == (newest + "-1.1") * 2
 
 
 def test_three_nodes_become_ready(cluster):
@@ -104,7 +47,7 @@ def test_three_nodes_become_ready(cluster):
     cp = got["kubh1"]
     assert "node-role.kubernetes.io/control-plane" in cp["metadata"]["labels"]
     assert "node-role.kubernetes.io/control-plane" not in got["kubh2"]["metadata"]["labels"]
-    assert cp["status"]["nodeInfo"]["kubeletVersion"] == "v1.31.2"
+    assert cp["status"]["nodeInfo"]["kubeletVersion"] == "v" + repo.kubernetes_versions(MINOR)[-1]
     assert {"type": "InternalIP", "address": lab.host_ip(2)} in got["kubh2"]["status"]["addresses"]
     table = ok(lab, 1, ADMIN + "kubectl get nodes")
     assert table.splitlines()[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]

@@ -1,13 +1,19 @@
 """kube-apiserver: an HTTPS REST server with the Kubernetes URL layout, storing objects as JSON files.
 
+What a real client needs of it: discovery (/api, /apis, resource lists), OpenAPI v3, Table answers for
+`get`, watch streams, merge/JSON/strategic-merge patches and server-side apply, and the status, scale and
+eviction subresources.
+
 Authentication: client certificates signed by --client-ca-file (user = CN, groups = O), bootstrap tokens
 (Authorization: Bearer <id>.<secret>, checked against kube-system/bootstrap-token-<id> secrets), else
 anonymous. Authorization is a fixed policy shaped like kubeadm's RBAC + the Node authorizer.
 """
 import base64
+import collections
 import copy
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import re
@@ -18,9 +24,9 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from kube import util
+from kube import apimodel, patches, protobuf, util
 from kube.client import RESOURCES
-from kube.version import VERSION
+from kube.version import BUILD_DATE, GIT_COMMIT, GO_VERSION, VERSION
 
 DEFAULT_STORE = "/var/lib/etcd/registry"
 CLUSTER_SCOPED = {p for p, v in RESOURCES.items() if not v[2]} | {"componentstatuses", "flowschemas",
@@ -29,6 +35,7 @@ CLUSTER_SCOPED = {p for p, v in RESOURCES.items() if not v[2]} | {"componentstat
                                                                    "volumeattachments"}
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 ADMIN_GROUPS = {"system:masters", "kubeadm:cluster-admins"}
+NAMESPACE_CLEANUP_DELAY = 1.0  # seconds a deleted namespace stays Terminating with its content
 ADMIN_USERS = {"system:kube-controller-manager", "system:kube-scheduler", "system:apiserver"}
 
 
@@ -59,48 +66,6 @@ def jws_detached(content, token_id, secret):
     payload = b64u(content.encode())
     sig = hmac.new(secret.encode(), ("%s.%s" % (header, payload)).encode(), hashlib.sha256).digest()
     return "%s..%s" % (header, b64u(sig))
-
-
-def merge_patch(target, patch):
-    """RFC 7386 JSON merge patch (also used for strategic merge patches: lists are replaced)."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            result.pop(k, None)
-        else:
-            result[k] = merge_patch(result.get(k), v)
-    return result
-
-
-def json_patch(target, ops):
-    doc = copy.deepcopy(target)
-    for op in ops:
-        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
-        parent = doc
-        for p in parts[:-1]:
-            parent = parent[int(p)] if isinstance(parent, list) else parent.setdefault(p, {})
-        last = parts[-1]
-        kind = op["op"]
-        if isinstance(parent, list):
-            idx = len(parent) if last == "-" else int(last)
-            if kind == "add":
-                parent.insert(idx, op["value"])
-            elif kind == "replace":
-                parent[idx] = op["value"]
-            elif kind == "remove":
-                del parent[idx]
-        else:
-            if kind in ("add", "replace"):
-                parent[last] = op["value"]
-            elif kind == "remove":
-                if last not in parent:
-                    raise HTTPError(422, "Invalid", "the server rejected our request due to an error in our request")
-                del parent[last]
-            elif kind == "test" and parent.get(last) != op.get("value"):
-                raise HTTPError(422, "Invalid", "testing value failed")
-    return doc
 
 
 def match_labels(labels, selector):
@@ -149,8 +114,10 @@ class Store:
     def __init__(self, root):
         self.root = root
         self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
         self.objects = {}
         self.rv = 0
+        self.events = collections.deque(maxlen=10000)  # (resourceVersion, type, key, object) for watches
         os.makedirs(root, exist_ok=True)
         for dirpath, _, files in os.walk(root):
             for fn in files:
@@ -176,9 +143,19 @@ class Store:
     def put(self, key, obj):
         with self.lock:
             obj.setdefault("metadata", {})["resourceVersion"] = self.next_rv()
+            kind = "MODIFIED" if key in self.objects else "ADDED"
             self.objects[key] = obj
             util.write_file(self._path(key), json.dumps({"key": list(key), "object": obj}))
+            self._event(kind, key, obj)
             return copy.deepcopy(obj)
+
+    def _event(self, kind, key, obj):
+        self.events.append((self.rv, kind, key, copy.deepcopy(obj)))
+        self.changed.notify_all()
+
+    def oldest_event_rv(self):
+        with self.lock:
+            return self.events[0][0] if self.events else self.rv + 1
 
     def get(self, key):
         with self.lock:
@@ -192,6 +169,9 @@ class Store:
                 os.unlink(self._path(key))
             except OSError:
                 pass
+            if o is not None:
+                o["metadata"]["resourceVersion"] = self.next_rv()
+                self._event("DELETED", key, o)
             return o
 
     def list(self, group, resource, ns=None):
@@ -213,12 +193,27 @@ class Identity:
 
 
 class Server:
-    def __init__(self, store, version):
+    def __init__(self, store, version, advertise="", service_cidr="10.96.0.0/12"):
         self.store = store
         self.version = version
+        self.advertise = advertise
+        self.service_cidr = ipaddress.ip_network(service_cidr, strict=False)
+        self.openapi = apimodel.openapi_documents()
 
     # ---- authentication -------------------------------------------------------------------------
     def authenticate(self, handler):
+        ident = self._authenticate(handler)
+        user = handler.headers.get("Impersonate-User")
+        if user is None:
+            return ident
+        if not (ident.groups & ADMIN_GROUPS or ident.user in ADMIN_USERS):
+            raise HTTPError(403, "Forbidden", 'users "%s" is forbidden: User "%s" cannot impersonate resource '
+                            '"users" in API group "" at the cluster scope' % (user, ident.user))
+        groups = handler.headers.get_all("Impersonate-Group") or []
+        groups.append("system:unauthenticated" if user == "system:anonymous" else "system:authenticated")
+        return Identity(user, groups)
+
+    def _authenticate(self, handler):
         auth = handler.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
             ident = self.token_identity(auth[7:].strip())
@@ -293,78 +288,254 @@ class Server:
                         {"group": group, "kind": resource})
 
     # ---- requests -------------------------------------------------------------------------------
+    def decode_body(self, raw, ctype):
+        if ctype == protobuf.CONTENT_TYPE:
+            try:
+                return protobuf.decode_object(raw)
+            except (protobuf.DecodeError, UnicodeDecodeError, ValueError) as e:
+                raise HTTPError(400, "BadRequest", "the object provided is unrecognized: %s" % e)
+        if ctype not in ("", "application/json", "application/json-patch+json", "application/merge-patch+json",
+                         "application/strategic-merge-patch+json", "application/apply-patch+yaml", "application/yaml"):
+            raise HTTPError(415, "UnsupportedMediaType", 'the body of the request was in an unknown format - '
+                            'accepted media types include: application/json, application/yaml')
+        try:
+            return json.loads(raw)
+        except ValueError:
+            pass
+        if ctype == "application/apply-patch+yaml":
+            try:
+                docs = util.yaml_load_all(raw.decode())
+            except Exception as e:  # the YAML library's own errors
+                raise HTTPError(400, "BadRequest", "error decoding YAML: %s" % e)
+            return docs[0] if docs else None
+        raise HTTPError(400, "BadRequest", "couldn't get version/kind; json parse error")
+
     def handle(self, handler, method):
         u = urllib.parse.urlsplit(handler.path)
         query = dict(urllib.parse.parse_qsl(u.query))
         parts = [p for p in u.path.split("/") if p]
+        ctype = (handler.headers.get("Content-Type") or "").split(";")[0].strip()
+        accept = handler.headers.get("Accept") or ""
         body = None
         length = int(handler.headers.get("Content-Length") or 0)
         if length:
-            raw = handler.rfile.read(length)
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                raise HTTPError(400, "BadRequest", "couldn't get version/kind; json parse error")
+            body = self.decode_body(handler.rfile.read(length), ctype)
         ident = self.authenticate(handler)
         if u.path in ("/healthz", "/livez", "/readyz"):
             return 200, "ok"
         if u.path == "/version":
             major, minor = self.version.lstrip("v").split(".")[:2]
             return 200, {"major": major, "minor": minor, "gitVersion": self.version,
-                         "gitTreeState": "clean", "goVersion": "go1.22.8", "compiler": "gc",
-                         "platform": "linux/amd64"}
-        if u.path == "/api":
-            return 200, {"kind": "APIVersions", "versions": ["v1"]}
-        if u.path == "/apis":
-            groups = sorted({v[0] for v in RESOURCES.values() if "/" in v[0]})
-            return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-                {"name": g.split("/")[0], "versions": [{"groupVersion": g, "version": g.split("/")[1]}],
-                 "preferredVersion": {"groupVersion": g, "version": g.split("/")[1]}} for g in groups]}
+                         "gitCommit": GIT_COMMIT if self.version.lstrip("v") == VERSION else "0" * 40,
+                         "gitTreeState": "clean", "buildDate": BUILD_DATE, "goVersion": GO_VERSION,
+                         "compiler": "gc", "platform": "linux/amd64"}
+        if ident.user == "system:anonymous" and not (parts[:2] == ["api", "v1"] and method == "GET"):
+            raise HTTPError(403, "Forbidden", 'forbidden: User "system:anonymous" cannot %s path "%s"'
+                            % (method.lower(), u.path))
+        if method == "GET":
+            if u.path in ("/api", "/apis") and apimodel.wants_aggregated(accept):
+                return 200, apimodel.aggregated_discovery(u.path == "/api"), apimodel.AGGREGATED
+            found = self.discovery(u.path, parts)
+            if found is not None:
+                return found
         # /api/v1/... or /apis/<group>/<version>/...
         if parts[:2] == ["api", "v1"]:
             group, version, rest = "", "v1", parts[2:]
         elif parts and parts[0] == "apis" and len(parts) >= 3:
             group, version, rest = parts[1], parts[2], parts[3:]
         else:
-            if ident.user == "system:anonymous":
-                raise HTTPError(403, "Forbidden", 'forbidden: User "system:anonymous" cannot get path "%s"'
-                                % u.path)
             raise HTTPError(404, "NotFound", "the server could not find the requested resource")
         ns = None
         if len(rest) >= 2 and rest[0] == "namespaces" and len(rest) != 2:
             ns, rest = rest[1], rest[2:]
         if not rest:
-            return 200, {"kind": "APIResourceList", "groupVersion": version if not group else group + "/" + version,
-                         "resources": []}
+            raise HTTPError(404, "NotFound", "the server could not find the requested resource")
         resource, name, sub = rest[0], (rest[1] if len(rest) > 1 else None), (rest[2] if len(rest) > 2 else None)
-        if resource == "namespaces" and ns is None and name and sub is None and len(rest) == 2:
-            pass
         verb = {"GET": "get" if name else "list", "POST": "create", "PUT": "update", "PATCH": "patch",
                 "DELETE": "delete" if name else "deletecollection"}[method]
         if query.get("watch") in ("1", "true"):
             verb = "watch"
-        self.authorize(ident, verb, group, resource, ns, name, sub, body)
+        if sub == "eviction":
+            verb = "create"
+        if not (group == "authorization.k8s.io" and resource == "selfsubjectaccessreviews"):
+            self.authorize(ident, verb, group, resource, ns, name, sub, body)
         api_version = version if not group else "%s/%s" % (group, version)
         if resource in CLUSTER_SCOPED:
             ns = None
         key = (group, resource, ns or "", name)
+        if method == "GET" and verb == "watch":
+            selector = dict(query)
+            if name:
+                selector["fieldSelector"] = ",".join(filter(None, [query.get("fieldSelector"),
+                                                                   "metadata.name=" + name]))
+            self.watch(handler, group, resource, ns, selector, api_version, accept)
+            return None
         if method == "GET" and name:
-            return 200, self.get(key, api_version, ident)
+            if sub == "scale" and resource in apimodel.SCALABLE:
+                return 200, self.scale_of(self.get(key, api_version))
+            obj = self.get(key, api_version, ident)
+            if apimodel.wants_table(accept) and not sub:
+                return 200, apimodel.table(resource, [obj], obj["metadata"].get("resourceVersion", ""),
+                                           query.get("includeObject", "PartialObjectMetadata"))
+            return 200, obj
         if method == "GET":
-            return 200, self.list(group, resource, ns, api_version, query)
+            listed = self.list(group, resource, ns, api_version, query)
+            if apimodel.wants_table(accept):
+                return 200, apimodel.table(resource, listed["items"], listed["metadata"]["resourceVersion"],
+                                           query.get("includeObject", "PartialObjectMetadata"))
+            return 200, listed
         if method == "POST":
+            if group == "authorization.k8s.io" and resource == "selfsubjectaccessreviews":
+                return 201, self.access_review(ident, body)
+            if resource == "pods" and sub == "eviction":
+                return 201, self.evict(key, body)
             if name and sub is None:
                 raise HTTPError(405, "MethodNotAllowed",
                                 "the server does not allow this method on the requested resource")
+            self.validate_fields(body, query, resource)
             return 201, self.create(group, resource, ns, body, api_version, query, ident)
         if method == "PUT":
+            if sub == "scale" and resource in apimodel.SCALABLE:
+                return 200, self.update_scale(key, api_version, lambda scale: body)
+            self.validate_fields(body, query, resource)
             return 200, self.update(key, body, sub, api_version)
         if method == "PATCH":
-            ctype = (handler.headers.get("Content-Type") or "").split(";")[0]
-            return 200, self.patch(key, body, ctype, sub, api_version)
+            if sub == "scale" and resource in apimodel.SCALABLE:
+                return 200, self.update_scale(key, api_version, lambda scale: self.patched(scale, body, ctype))
+            if ctype == "application/apply-patch+yaml":
+                self.validate_fields(body, query, resource)
+                return self.apply(key, body, api_version, query, ident)
+            return 200, self.patch(key, body, ctype, sub, api_version, query)
         if method == "DELETE":
             return 200, self.delete(key, api_version)
         raise HTTPError(405, "MethodNotAllowed", "method not allowed")
+
+    def validate_fields(self, obj, query, resource):
+        """fieldValidation=Strict: an object with fields its kind does not have is refused, like the real
+        server's strict decoding (Warn and Ignore let it through)."""
+        if query.get("fieldValidation") != "Strict" or not isinstance(obj, dict):
+            return
+        try:
+            name = protobuf.message_name(obj.get("apiVersion", ""), obj.get("kind", ""))
+            unknown = protobuf.unknown_fields(obj, name)
+        except (protobuf.DecodeError, OSError, ValueError):
+            return   # a kind without a schema here: nothing to check it against
+        if unknown:
+            kind, version = obj.get("kind"), obj.get("apiVersion")
+            raise HTTPError(400, "BadRequest", '%s in version "%s" cannot be handled as a %s: strict decoding '
+                            'error: %s' % (kind, version.rpartition("/")[2], kind, ", ".join(
+                                'unknown field "%s"' % f for f in unknown)))
+
+    def discovery(self, path, parts):
+        """Discovery and OpenAPI documents for GET path, or None if path is not one of them."""
+        if path == "/api":
+            return 200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": self.advertise}]}
+        if path == "/apis":
+            return 200, apimodel.api_group_list()
+        if len(parts) == 2 and parts[0] == "apis":
+            found = apimodel.api_group(parts[1])
+            if found is None:
+                raise HTTPError(404, "NotFound", "the server could not find the requested resource")
+            return 200, found
+        if parts == ["api", "v1"] or (len(parts) == 3 and parts[0] == "apis"):
+            found = apimodel.resource_list("v1" if parts[0] == "api" else "/".join(parts[1:]))
+            if found is None:
+                raise HTTPError(404, "NotFound", "the server could not find the requested resource")
+            return 200, found
+        if parts[:2] == ["openapi", "v3"]:
+            if len(parts) == 2:
+                return 200, apimodel.openapi_root(self.openapi)
+            doc = self.openapi.get("/".join(parts[2:]))
+            if doc is None:
+                raise HTTPError(404, "NotFound", "the server could not find the requested resource")
+            return 200, doc
+        return None
+
+    def patched(self, obj, patch, ctype):
+        try:
+            if ctype == "application/json-patch+json":
+                return patches.json_patch(obj, patch)
+            if ctype == "application/strategic-merge-patch+json":
+                return patches.strategic_merge(obj, patch or {})
+            if ctype == "application/merge-patch+json":
+                return patches.merge_patch(obj, patch or {})
+        except (patches.PatchError, KeyError, TypeError, AttributeError) as e:
+            raise HTTPError(422, "Invalid", "the server rejected our request due to an error in our request: %s" % e)
+        raise HTTPError(415, "UnsupportedMediaType", 'the body of the request was in an unknown format - accepted '
+                        'media types include: application/json-patch+json, application/merge-patch+json, '
+                        'application/apply-patch+yaml, application/strategic-merge-patch+json')
+
+    # ---- watch ----------------------------------------------------------------------------------
+    def watch(self, handler, group, resource, ns, query, api_version, accept):
+        """A watch=true stream: one JSON event per chunk until timeoutSeconds or the client goes away."""
+        store = self.store
+        since = query.get("resourceVersion", "")
+        timeout = float(query.get("timeoutSeconds") or 1800)
+        initial_events = query.get("sendInitialEvents") == "true"
+        as_table = apimodel.wants_table(accept)
+        kind = RESOURCES.get(resource, (None, resource.capitalize()))[1]
+
+        def matches(key, obj):
+            return (key[0] == group and key[1] == resource and (ns is None or key[2] == ns)
+                    and match_labels(obj["metadata"].get("labels"), query.get("labelSelector"))
+                    and match_fields(obj, query.get("fieldSelector")))
+
+        def encode(kind_, obj):
+            obj = copy.deepcopy(obj)
+            obj.setdefault("apiVersion", api_version)
+            obj.setdefault("kind", kind)
+            if as_table and kind_ != "BOOKMARK":
+                obj = apimodel.table(resource, [obj], obj["metadata"].get("resourceVersion", ""),
+                                     query.get("includeObject", "PartialObjectMetadata"))
+            return json.dumps({"type": kind_, "object": obj}).encode() + b"\n"
+
+        out = []
+        with store.lock:
+            if since in ("", "0") or initial_events:
+                out = [encode("ADDED", o) for k, o in sorted(store.objects.items()) if matches(k, o)]
+                cursor = store.rv
+            else:
+                try:
+                    cursor = int(since)
+                except ValueError:
+                    raise HTTPError(400, "BadRequest", 'invalid resource version "%s"' % since)
+                if cursor < store.oldest_event_rv() - 1 and cursor < store.rv:
+                    expired = status(410, "Expired", "too old resource version: %s (%d)"
+                                     % (since, store.oldest_event_rv()))
+                    out = [json.dumps({"type": "ERROR", "object": expired}).encode() + b"\n"]
+                    cursor = None
+        if initial_events and query.get("allowWatchBookmarks") == "true":
+            out.append(encode("BOOKMARK", {"kind": kind, "apiVersion": api_version, "metadata": {
+                "resourceVersion": str(cursor), "annotations": {"k8s.io/initial-events-end": "true"}}}))
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        deadline = time.monotonic() + timeout
+        try:
+            for data in out:
+                self._chunk(handler, data)
+            while cursor is not None and time.monotonic() < deadline:
+                with store.lock:
+                    events = [e for e in store.events if e[0] > cursor]
+                    if not events:
+                        store.changed.wait(min(5.0, max(0.0, deadline - time.monotonic())))
+                        continue
+                cursor = events[-1][0]
+                for _, kind_, key, obj in events:
+                    if matches(key, obj):
+                        self._chunk(handler, encode(kind_, obj))
+            handler.wfile.write(b"0\r\n\r\n")
+            handler.wfile.flush()
+        except (OSError, ssl.SSLError):
+            pass
+        handler.close_connection = True
+
+    @staticmethod
+    def _chunk(handler, data):
+        handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        handler.wfile.flush()
 
     def not_found(self, key):
         group, resource, _, name = key
@@ -419,9 +590,16 @@ class Server:
             if meta.get("namespace") and meta["namespace"] != ns:
                 raise HTTPError(400, "BadRequest", "the namespace of the provided object does not match the "
                                 "namespace sent on the request")
-            if self.store.get(("", "namespaces", "", ns)) is None:
+            namespace = self.store.get(("", "namespaces", "", ns))
+            if namespace is None:
                 raise HTTPError(404, "NotFound", 'namespaces "%s" not found' % ns,
                                 {"name": ns, "kind": "namespaces"})
+            if namespace["metadata"].get("deletionTimestamp"):
+                raise HTTPError(403, "Forbidden", '%s "%s" is forbidden: unable to create new content in namespace '
+                                '%s because it is being terminated' % (qualified(group, resource), name, ns),
+                                {"name": name, "group": group, "kind": resource, "causes": [
+                                    {"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                     "message": "namespace %s is being terminated" % ns}]})
             meta["namespace"] = ns
         key = (group, resource, ns or "", name)
         if self.store.get(key) is not None:
@@ -441,6 +619,8 @@ class Server:
             meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
         if resource == "pods":
             obj.setdefault("status", {}).setdefault("phase", "Pending")
+        if resource == "services":
+            self.service_defaults(obj)
         if resource == "certificatesigningrequests":
             obj.setdefault("spec", {})["username"] = ident.user
             obj["spec"]["groups"] = sorted(ident.groups)
@@ -450,6 +630,29 @@ class Server:
             for k, v in obj.pop("stringData").items():
                 data[k] = base64.b64encode(v.encode()).decode()
         return self.store.put(key, obj)
+
+    def service_defaults(self, obj):
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        for port in spec.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+            port.setdefault("targetPort", port.get("port"))
+        if spec["type"] == "ExternalName":
+            return
+        if not spec.get("clusterIP"):
+            used = {(o.get("spec") or {}).get("clusterIP") for o in self.store.list("", "services")}
+            for host in self.service_cidr.hosts():
+                if str(host) not in used and host != next(self.service_cidr.hosts()):
+                    spec["clusterIP"] = str(host)
+                    break
+            else:
+                raise HTTPError(500, "InternalError", "Internal error occurred: failed to allocate a serviceIP: "
+                                "range is full")
+        spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
 
     def update(self, key, body, sub, api_version):
         cur = self.store.get(key)
@@ -466,14 +669,12 @@ class Server:
                 new["status"] = cur["status"]
         return self.save(key, cur, new)
 
-    def patch(self, key, patch, ctype, sub, api_version):
+    def patch(self, key, patch, ctype, sub, api_version, query=None):
         cur = self.store.get(key)
         if cur is None:
             raise self.not_found(key)
-        if ctype == "application/json-patch+json":
-            new = json_patch(cur, patch or [])
-        else:
-            new = merge_patch(cur, patch or {})
+        new = self.patched(cur, patch, ctype)
+        self.validate_fields(new, query or {}, key[1])
         if sub in ("status", "approval"):
             status_only = copy.deepcopy(cur)
             status_only["status"] = new.get("status", {})
@@ -481,6 +682,112 @@ class Server:
         elif "status" in cur:
             new["status"] = cur["status"]
         return self.save(key, cur, new)
+
+    def apply(self, key, body, api_version, query, ident):
+        """Server-side apply: create, or merge the applied configuration and drop what this field manager
+        applied before and no longer does. Fields are owned per manager in metadata.managedFields."""
+        group, resource, ns, name = key
+        manager = query.get("fieldManager")
+        if not manager:
+            raise HTTPError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                            'is required for apply patch')
+        if not isinstance(body, dict) or not body.get("kind") or not body.get("apiVersion"):
+            raise HTTPError(400, "BadRequest", "invalid object type: /, Kind=")
+        if (body.get("metadata") or {}).get("name") not in (None, name):
+            raise HTTPError(400, "BadRequest", "the name of the object (%s) does not match the name on the URL (%s)"
+                            % (body["metadata"]["name"], name))
+        entry = {"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": util.rfc3339(),
+                 "fieldsType": "FieldsV1", "fieldsV1": patches.fieldset(body)}
+        cur = self.store.get(key)
+        if cur is None:
+            obj = copy.deepcopy(body)
+            obj.setdefault("metadata", {})["name"] = name
+            obj["metadata"]["managedFields"] = [entry]
+            return 201, self.create(group, resource, ns or None, obj, api_version, query, ident)
+        managed = cur["metadata"].get("managedFields") or []
+        previous = next((m.get("fieldsV1") for m in managed
+                         if m.get("manager") == manager and m.get("operation") == "Apply"), None)
+        applied = copy.deepcopy(body)
+        applied.get("metadata", {}).pop("managedFields", None)
+        new = patches.apply_config(cur, applied, previous)
+        if "status" in cur:
+            new["status"] = cur["status"]
+        new["metadata"]["managedFields"] = [m for m in managed if not (
+            m.get("manager") == manager and m.get("operation") == "Apply")] + [entry]
+        if query.get("dryRun"):
+            return 200, new
+        unchanged = self.store.get(key)
+        saved = self.save(key, cur, new)
+        if saved == unchanged:
+            return 200, cur
+        return 200, saved
+
+    def access_review(self, ident, body):
+        """SelfSubjectAccessReview (`kubectl auth can-i`): would the fixed policy allow the caller?"""
+        review = copy.deepcopy(body or {})
+        attrs = (review.get("spec") or {}).get("resourceAttributes")
+        if attrs is None:
+            allowed = bool(ident.groups & ADMIN_GROUPS or ident.user in ADMIN_USERS)
+        else:
+            try:
+                self.authorize(ident, attrs.get("verb", ""), attrs.get("group", ""), attrs.get("resource", ""),
+                               attrs.get("namespace") or None, attrs.get("name") or None,
+                               attrs.get("subresource") or None, None)
+                allowed = True
+            except HTTPError:
+                allowed = False
+        review["status"] = {"allowed": allowed}
+        if allowed:
+            review["status"]["reason"] = "allowed by the cluster's fixed policy"
+        return review
+
+    def scale_of(self, obj):
+        spec, st = obj.get("spec") or {}, obj.get("status") or {}
+        ml = (spec.get("selector") or {}).get("matchLabels") or {}
+        meta = {k: obj["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if k in obj["metadata"]}
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": meta,
+                "spec": {"replicas": spec.get("replicas", 1)},
+                "status": {"replicas": st.get("replicas", 0),
+                           "selector": ",".join("%s=%s" % kv for kv in sorted(ml.items()))}}
+
+    def update_scale(self, key, api_version, change):
+        cur = self.store.get(key)
+        if cur is None:
+            raise self.not_found(key)
+        scale = change(self.scale_of(cur))
+        replicas = ((scale or {}).get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise HTTPError(422, "Invalid", 'Scale.autoscaling "%s" is invalid: spec.replicas: Invalid value: %s: '
+                            'must be greater than or equal to 0' % (key[3], json.dumps(replicas)))
+        new = copy.deepcopy(cur)
+        new.setdefault("spec", {})["replicas"] = replicas
+        return self.scale_of(self.save(key, cur, new))
+
+    def evict(self, key, body):
+        """The pods/eviction subresource: delete the pod unless a PodDisruptionBudget forbids it."""
+        pod = self.store.get(key)
+        if pod is None:
+            raise self.not_found(key)
+        labels = pod["metadata"].get("labels") or {}
+        for pdb in self.store.list("policy", "poddisruptionbudgets", key[2]):
+            spec = pdb.get("spec") or {}
+            ml = (spec.get("selector") or {}).get("matchLabels") or {}
+            if not ml or any(labels.get(k) != v for k, v in ml.items()):
+                continue
+            healthy = [p for p in self.store.list("", "pods", key[2])
+                       if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in ml.items())
+                       and any(c.get("type") == "Ready" and c.get("status") == "True"
+                               for c in (p.get("status") or {}).get("conditions") or [])]
+            allowed = len(healthy) - int(spec.get("minAvailable", 0)) if "minAvailable" in spec else \
+                int(spec.get("maxUnavailable", 1))
+            if allowed <= 0:
+                raise HTTPError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption "
+                                "budget.", {"causes": [{"reason": "DisruptionBudget", "message": "The disruption "
+                                            "budget %s needs %s healthy pods and has %d currently"
+                                            % (pdb["metadata"]["name"], spec.get("minAvailable", 0), len(healthy))}]})
+        self.store.delete(key)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     def save(self, key, cur, new):
         meta = new.setdefault("metadata", {})
@@ -498,6 +805,24 @@ class Server:
             return cur
         return self.store.put(key, new)
 
+    def terminate_namespace(self, key, obj):
+        """Like the namespace controller: the namespace is Terminating at once (no new content), its content
+        and then the namespace itself go a moment later, so deletes that follow still find their objects."""
+        if not obj["metadata"].get("deletionTimestamp"):
+            obj["metadata"]["deletionTimestamp"] = util.rfc3339()
+            obj.setdefault("status", {})["phase"] = "Terminating"
+            obj = self.store.put(key, obj)
+            self.finish_namespace(key)
+        return obj
+
+    def finish_namespace(self, key):
+        def finish():
+            time.sleep(NAMESPACE_CLEANUP_DELAY)
+            for k in self.store.keys_in_namespace(key[3]):
+                self.store.delete(k)
+            self.store.delete(key)
+        threading.Thread(target=finish, daemon=True).start()
+
     def delete(self, key, api_version):
         obj = self.store.get(key)
         if obj is None:
@@ -506,8 +831,7 @@ class Server:
             if key[3] in INITIAL_NAMESPACES:
                 raise HTTPError(403, "Forbidden", 'namespaces "%s" is forbidden: this namespace may not be '
                                 'deleted' % key[3])
-            for k in self.store.keys_in_namespace(key[3]):
-                self.store.delete(k)
+            return self.terminate_namespace(key, obj)
         self.store.delete(key)
         if key[1] in ("pods", "namespaces", "nodes"):
             return obj
@@ -535,16 +859,20 @@ def make_handler(server):
 
         def _do(self, method):
             try:
-                code, body = server.handle(self, method)
+                answer = server.handle(self, method)
+                if answer is None:  # a watch stream, already written
+                    return
+                code, body = answer[:2]
+                ctype = answer[2] if len(answer) > 2 else None
             except HTTPError as e:
-                code, body = e.code, e.body
+                code, body, ctype = e.code, e.body, None
             except Exception as e:  # keep serving; report like the real server's 500
                 util.klog("E", "request %s %s failed: %r" % (method, self.path, e))
-                code, body = 500, status(500, "InternalError", "Internal error occurred: %s" % e)
+                code, body, ctype = 500, status(500, "InternalError", "Internal error occurred: %s" % e), None
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
             self.send_response(code)
-            self.send_header("Content-Type", "text/plain; charset=utf-8" if isinstance(body, str)
-                             else "application/json")
+            self.send_header("Content-Type", ctype or ("text/plain; charset=utf-8" if isinstance(body, str)
+                                                       else "application/json"))
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -618,8 +946,12 @@ def main(argv):
     ctx.verify_mode = ssl.CERT_OPTIONAL
     store = Store(store_dir)
     bootstrap_namespaces(store)
-    srv = Server(store, version)
-    for _ in range(60):
+    srv = Server(store, version, "%s:%d" % (opts.get("advertise-address", bind), port),
+                 opts.get("service-cluster-ip-range", "10.96.0.0/12"))
+    for ns in store.list("", "namespaces"):
+        if ns["metadata"].get("deletionTimestamp"):   # deleted before a restart: finish the job
+            srv.finish_namespace(("", "namespaces", "", ns["metadata"]["name"]))
+    for attempt in range(60):
         try:
             httpd = TLSServer((bind, port), make_handler(srv), ctx)
             break

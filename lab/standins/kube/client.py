@@ -5,10 +5,12 @@ import json
 import os
 import socket
 import ssl
+import sys
 import tempfile
 import urllib.parse
 
 from kube import util
+from kube.version import VERSION
 
 
 class ApiError(Exception):
@@ -159,7 +161,7 @@ class Client:
             q = {k: v for k, v in query.items() if v not in (None, "")}
             if q:
                 path += ("&" if "?" in path else "?") + urllib.parse.urlencode(q)
-        headers = {"Accept": "application/json", "User-Agent": "kubectl/v1.31 (linux/amd64) kubernetes"}
+        headers = {"Accept": "application/json", "User-Agent": "%s/v%s (linux/amd64) kubernetes" % (os.path.basename(sys.argv[0]), VERSION)}
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()

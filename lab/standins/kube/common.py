@@ -3,7 +3,7 @@ import os
 import socket
 import subprocess
 
-from kube.version import VERSION
+from kube.version import BUILD_DATE, GIT_COMMIT, GO_VERSION, VERSION
 
 GIT_VERSION = "v" + VERSION
 KUBERNETES_DIR = "/etc/kubernetes"
@@ -22,16 +22,13 @@ PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 STATIC_POD_UNIT_PREFIX = "kubepods-static-"
 ETCD_VERSION = "3.5.15-0"
 COREDNS_VERSION = "v1.11.3"
-GIT_COMMITS = {"1.30.6": "00f20d443ba0cd5d1a7f5a4c1f9a9e3fcbc4b6f4",
-               "1.31.1": "948afe5ca072329a73c8e79ed5938717a5cb3d21",
-               "1.31.2": "5864a4677267e6adeae276ad85882a8714d69d9d"}
 
 
 def version_info():
     major, minor = VERSION.split(".")[:2]
     return {"major": major, "minor": minor, "gitVersion": GIT_VERSION,
-            "gitCommit": GIT_COMMITS.get(VERSION, "0" * 40), "gitTreeState": "clean",
-            "buildDate": "2024-10-22T20:28:14Z", "goVersion": "go1.22.8", "compiler": "gc",
+            "gitCommit": GIT_COMMIT, "gitTreeState": "clean",
+            "buildDate": BUILD_DATE, "goVersion": GO_VERSION, "compiler": "gc",
             "platform": "linux/%s" % arch()}
 
 

@@ -239,6 +239,14 @@ class Controllers:
                   "observedGeneration": d["metadata"].get("generation", 1)}
             if ready < want:
                 st["unavailableReplicas"] = want - ready
+            done = ready >= want and len(owned) == want
+            st["conditions"] = deployment_conditions((d.get("status") or {}).get("conditions") or [], [
+                ("Available", ready >= want, "MinimumReplicasAvailable" if ready >= want else "MinimumReplicasUnavailable",
+                 "Deployment has minimum availability." if ready >= want else
+                 "Deployment does not have minimum availability."),
+                ("Progressing", True, "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
+                 'ReplicaSet "%s-%s" has %s.' % (name, uid.replace("-", "")[:9],
+                                                  "successfully progressed" if done else "is progressing"))])
             if d.get("status") != st:
                 self.api.replace("/apis/apps/v1/namespaces/%s/deployments/%s/status" % (ns, name), dict(d, status=st))
         live = {d["metadata"]["uid"] for d in deps}
@@ -279,6 +287,21 @@ class Controllers:
         except kclient.ApiError as e:
             if e.code != 404:
                 raise
+
+
+def deployment_conditions(previous, wanted):
+    """Deployment conditions (type, true?, reason, message); times move only when a condition changes."""
+    before = {c.get("type"): c for c in previous}
+    out = []
+    for ctype, ok, reason, message in wanted:
+        status = "True" if ok else "False"
+        old = before.get(ctype) or {}
+        now = util.rfc3339()
+        same = old.get("status") == status and old.get("reason") == reason
+        out.append({"type": ctype, "status": status, "reason": reason, "message": message,
+                    "lastUpdateTime": old.get("lastUpdateTime", now) if same else now,
+                    "lastTransitionTime": old.get("lastTransitionTime", now) if old.get("status") == status else now})
+    return out
 
 
 def pod_ready(p):

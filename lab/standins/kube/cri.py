@@ -8,6 +8,8 @@ import socket
 import struct
 import urllib.parse
 
+from kube import protobuf
+
 # RFC 7541 Appendix A
 _STATIC = [tuple(e.split("=", 1)) for e in (
     ":authority=;:method=GET;:method=POST;:path=/;:path=/index.html;:scheme=http;:scheme=https;:status=200;"
@@ -164,37 +166,10 @@ def pb_field(num, value):
 
 def pb_decode(data):
     """{field number: [values]}; length-delimited values stay bytes (decode nested messages on demand)."""
-    out, pos = {}, 0
-    while pos < len(data):
-        key, pos = _read_varint(data, pos)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            val, pos = _read_varint(data, pos)
-        elif wt == 2:
-            ln, pos = _read_varint(data, pos)
-            val = bytes(data[pos:pos + ln])
-            pos += ln
-        elif wt == 1:
-            val = data[pos:pos + 8]
-            pos += 8
-        elif wt == 5:
-            val = data[pos:pos + 4]
-            pos += 4
-        else:
-            raise ValueError("unsupported wire type %d" % wt)
+    out = {}
+    for num, _, val in protobuf.fields(data):
         out.setdefault(num, []).append(val)
     return out
-
-
-def _read_varint(data, pos):
-    val, shift = 0, 0
-    while True:
-        b = data[pos]
-        pos += 1
-        val |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return val, pos
 
 
 def pb_str(msg, num, default=""):

@@ -8,7 +8,6 @@ from kube import cri, util
 
 DEFAULT_ENDPOINTS = ["unix:///run/containerd/containerd.sock", "unix:///run/crio/crio.sock",
                      "unix:///var/run/cri-dockerd.sock"]
-CRICTL_VERSION = {"1.30": "v1.30.1", "1.31": "v1.31.1"}
 
 
 def fatal(msg):
@@ -36,7 +35,7 @@ def endpoint(flags):
 
 
 def main(argv):
-    from kube.version import VERSION
+    from kube.version import CRICTL_VERSION
     f = util.Flags({"runtime-endpoint": "", "image-endpoint": "", "config": "", "timeout": "2s", "debug": False,
                     "quiet": False, "all": False, "output": "", "version": False, "help": False},
                    short={"r": "runtime-endpoint", "i": "image-endpoint", "c": "config", "t": "timeout", "D": "debug",
@@ -45,9 +44,8 @@ def main(argv):
         f.parse(argv)
     except util.UsageError as e:
         return fatal(str(e))
-    minor = ".".join(VERSION.split(".")[:2])
     if f["version"]:
-        print("crictl version %s" % CRICTL_VERSION.get(minor, "v" + VERSION))
+        print("crictl version %s" % CRICTL_VERSION)
         return 0
     cmd = f.args[0] if f.args else ""
     if not cmd:

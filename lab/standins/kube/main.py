@@ -13,8 +13,6 @@ def main():
         from kube import kubeadm as mod
     elif name == "kubelet":
         from kube import kubelet as mod
-    elif name == "kubectl":
-        from kube import kubectl as mod
     elif name == "crictl":
         from kube import crictl as mod
     elif name == "kube-apiserver":

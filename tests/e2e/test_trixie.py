@@ -1,0 +1,44 @@
+"""Debian 13 hosts, with the distribution's own containerd (1.7): fine for Kubernetes 1.35, the last minor
+that supports containerd 1.x, and refused for 1.36 and later."""
+import json
+import os
+
+import pytest
+
+from e2e_support import assert_refused, cluster_inputs
+
+pytestmark = pytest.mark.lab
+HOSTS = (1, 2)
+
+
+@pytest.fixture(scope="module")
+def trixie():
+    """A second lab, of Debian 13 hosts."""
+    from kub_lab.lab import Lab
+    lab = Lab(index=int(os.environ.get("KUB_LAB_SECOND_INDEX", 6)))
+    lab.down()
+    lab.up(len(HOSTS), fresh=True, release="trixie")
+    yield lab
+    lab.down()
+
+
+def test_the_os_containerd_of_debian_13_is_refused_for_1_36(trixie, new_cfy):
+    assert_refused(trixie, new_cfy, cluster_inputs(trixie, master=1, minions=(2,), containerd_source="os"),
+                   f"{trixie.host_ip(1)}: debian 13 ships containerd 1.7, and Kubernetes 1.36 needs containerd 2.0 "
+                   f"or newer: set cluster.containerd_source: release", hosts=HOSTS)
+
+
+def test_1_35_installs_with_the_os_containerd_of_debian_13(trixie, new_cfy):
+    cfy = new_cfy()
+    cfy.init(cluster_inputs(trixie, master=1, minions=(2,), containerd_source="os", kubernetes_version="1.35",
+                            local_kubeconfig_path=str(cfy.workdir / "admin.conf")))
+    cfy.install()
+    listing = json.loads(trixie.exec(1, "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json").stdout)
+    ready = {n["metadata"]["name"]: [c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready"][0]
+             for n in listing["items"]}
+    assert ready == {"kubh1": "True", "kubh2": "True"}
+    for i in HOSTS:
+        assert trixie.exec(i, "containerd --version").stdout.split()[2].startswith("1.7."), i
+        assert trixie.exec(i, "kubelet --version").stdout.startswith("Kubernetes v1.35."), i
+        assert trixie.exec(i, ". /etc/os-release; echo $VERSION_ID").stdout == "13\n"
+    cfy.uninstall()

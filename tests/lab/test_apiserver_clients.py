@@ -1,0 +1,200 @@
+"""The stand-in API server on this machine's loopback, driven by the real kubectl of every minor the lab
+serves: what each release's client sends (protobuf from typed clients since 1.33, watch-list streams, ...)
+must be understood, and the client must print what it prints against a real cluster.
+
+No lab hosts: the server is the one the minor's kubelet package of the lab repository ships, run here with
+its own CA; nodes are plain objects.
+"""
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kub_lab import repo
+
+sys.path.insert(0, str(repo.STANDINS))
+from kube import pki  # noqa: E402  (the stand-ins' own certificate helper)
+
+NODE = """\
+apiVersion: v1
+kind: Node
+metadata:
+  name: kubh9
+  labels: {kubernetes.io/hostname: kubh9}
+status:
+  conditions:
+  - {type: Ready, status: "True", reason: KubeletReady, message: kubelet is posting ready status}
+"""
+EVICTABLE = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: worker
+  namespace: default
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: w, uid: 0b5c0a57-0000-4000-8000-000000000001,
+                     controller: true}]
+spec:
+  nodeName: kubh9
+  containers: [{name: c, image: busybox:1.36}]
+  volumes: [{name: scratch, emptyDir: {}}]
+"""
+
+
+@pytest.fixture(scope="module", params=repo.served_minors())
+def server(request, tmp_path_factory):
+    """(kubectl runner, minor): a fresh API server reporting the minor's release, and its real kubectl."""
+    minor = request.param
+    real = repo.ensure_kubectl(minor)
+    d = tmp_path_factory.mktemp("apiserver-" + minor)
+    ca, ca_key = pki.new_ca("kubernetes")
+    crt, key = pki.sign(ca, ca_key, "kube-apiserver", ips=["127.0.0.1"], server=True)
+    admin, admin_key = pki.sign(ca, ca_key, "kubernetes-admin", orgs=["kubeadm:cluster-admins"], client=True)
+    for name, data in (("ca.crt", ca), ("apiserver.crt", crt), ("apiserver.key", key)):
+        (d / name).write_bytes(data)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (d / "kubeconfig").write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "admin",
+        "clusters": [{"name": "lab", "cluster": {"server": "https://127.0.0.1:%d" % port,
+                                                 "certificate-authority-data": pki.b64(ca)}}],
+        "users": [{"name": "admin", "user": {"client-certificate-data": pki.b64(admin),
+                                             "client-key-data": pki.b64(admin_key)}}],
+        "contexts": [{"name": "admin", "context": {"cluster": "lab", "user": "admin"}}]}))
+    deb = repo.ensure_repository() / ("core:/stable:/v%s/deb/amd64/kubelet_%s%s_amd64.deb"
+                                      % (minor, real["gitVersion"].lstrip("v"), repo.REVISION))
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(d / "pkg")], check=True)
+    (d / "kube-apiserver").symlink_to(d / "pkg/usr/bin/kubelet")   # the programs pick their part by name
+    env = dict(os.environ, KUBE_APISERVER_STORE=str(d / "store"))
+    proc = subprocess.Popen([str(d / "kube-apiserver"), "--secure-port=%d" % port, "--bind-address=127.0.0.1",
+                             "--tls-cert-file=%s" % (d / "apiserver.crt"),
+                             "--tls-private-key-file=%s" % (d / "apiserver.key"), "--client-ca-file=%s" % (d / "ca.crt")],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    base = [real["binary"], "--kubeconfig", str(d / "kubeconfig"), "--cache-dir", str(d / "cache")]
+
+    def kubectl(args, stdin=None, check=True, start=False):
+        if start:
+            return subprocess.Popen(base + shlex.split(args), stdout=subprocess.PIPE, text=True)
+        p = subprocess.run(base + shlex.split(args), input=stdin, text=True, capture_output=True, timeout=60)
+        if check:
+            assert p.returncode == 0, "kubectl %s\nstdout: %s\nstderr: %s" % (args, p.stdout, p.stderr)
+        return p
+
+    try:
+        deadline = time.monotonic() + 20
+        while kubectl("get --raw /healthz", check=False).returncode != 0:
+            assert time.monotonic() < deadline and proc.poll() is None, "the API server did not come up"
+            time.sleep(0.2)
+        yield kubectl, minor
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_version_without_skew(server):
+    kubectl, minor = server
+    p = kubectl("version -o json")
+    versions = json.loads(p.stdout)
+    assert versions["clientVersion"]["gitVersion"] == versions["serverVersion"]["gitVersion"]
+    assert versions["serverVersion"]["gitCommit"] == repo.ensure_kubectl(minor)["gitCommit"]
+    assert "WARNING" not in p.stderr
+
+
+def test_apply_and_server_side_apply(server):
+    kubectl, _ = server
+    doc = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {colour: blue}\n"
+    assert kubectl("apply -f -", doc).stdout.strip() == "configmap/settings created"
+    assert kubectl("apply -f -", doc).stdout.strip() == "configmap/settings unchanged"
+    assert kubectl("apply -f -", doc.replace("blue", "red")).stdout.strip() == "configmap/settings configured"
+    bad = kubectl("apply -f -", doc + "colour: red\n", check=False)
+    assert bad.returncode == 1
+    assert 'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field ' \
+           '"colour"' in bad.stderr
+    ssa = doc.replace("settings", "ssa")
+    assert kubectl("apply --server-side -f -", ssa).stdout.strip() == "configmap/ssa serverside-applied"
+    assert kubectl("apply --server-side -f -", ssa).stdout.strip() == "configmap/ssa serverside-applied"
+
+
+def test_typed_clients_create_and_scale(server):
+    kubectl, _ = server
+    assert kubectl("create namespace shop").stdout.strip() == "namespace/shop created"
+    assert kubectl("create deployment web -n shop --image=nginx:1.27 --port=80 --replicas=2").stdout.strip() == \
+        "deployment.apps/web created"
+    made = json.loads(kubectl("get deployment web -n shop -o json").stdout)
+    container = made["spec"]["template"]["spec"]["containers"][0]
+    assert (container["name"], container["image"], container["ports"]) == ("nginx", "nginx:1.27",
+                                                                           [{"containerPort": 80}])
+    assert made["spec"]["replicas"] == 2 and made["metadata"]["labels"] == {"app": "web"}
+    assert kubectl("create configmap empty-value -n shop --from-literal=a=").stdout.strip() == \
+        "configmap/empty-value created"
+    assert json.loads(kubectl("get cm empty-value -n shop -o json").stdout)["data"] == {"a": ""}
+    assert kubectl("scale deployment web -n shop --replicas=4").stdout.strip() == "deployment.apps/web scaled"
+    assert kubectl("get deployment web -n shop -o jsonpath={.spec.replicas}").stdout == "4"
+    assert kubectl("expose deployment web -n shop --port=80").stdout.strip() == "service/web exposed"
+
+
+def test_node_handling_and_drain(server):
+    kubectl, _ = server
+    assert kubectl("apply -f -", NODE).stdout.strip() == "node/kubh9 created"
+    assert kubectl("wait --for=condition=Ready node/kubh9 --timeout=10s").stdout.strip() == \
+        "node/kubh9 condition met"
+    assert kubectl("label node kubh9 tier=edge").stdout.strip() == "node/kubh9 labeled"
+    assert kubectl("taint node kubh9 k=v:NoSchedule").stdout.strip() == "node/kubh9 tainted"
+    assert kubectl("get nodes").stdout.splitlines()[1].split()[:3] == ["kubh9", "Ready", "<none>"]
+    kubectl("apply -f -", EVICTABLE)
+    drained = kubectl("drain kubh9 --ignore-daemonsets --delete-emptydir-data --timeout=20s")
+    lines = (drained.stdout + drained.stderr).splitlines()
+    assert lines[0] == "node/kubh9 cordoned" and lines[-1] == "node/kubh9 drained"
+    assert "evicting pod default/worker" in lines and "pod/worker evicted" in lines
+    assert kubectl("get node kubh9 --no-headers").stdout.split()[1] == "Ready,SchedulingDisabled"
+    assert kubectl("uncordon kubh9").stdout.strip() == "node/kubh9 uncordoned"
+    assert kubectl("delete node kubh9").stdout.strip() == 'node "kubh9" deleted'
+    assert kubectl("get nodes", check=False).stderr.strip() == "No resources found"
+
+
+def test_get_watch_sees_new_objects(server):
+    kubectl, _ = server
+    watch = kubectl("get namespaces --watch", start=True)
+    try:
+        time.sleep(1.5)
+        kubectl("create namespace watched")
+        time.sleep(1.5)
+    finally:
+        watch.terminate()
+    out = watch.communicate(timeout=10)[0]
+    assert out.splitlines()[0].split() == ["NAME", "STATUS", "AGE"]
+    assert re.search(r"^watched\s+Active\s+\d+s$", out, re.M), out
+
+
+def test_delete_manifest_with_its_namespace(server):
+    kubectl, _ = server
+    manifest = ("apiVersion: v1\nkind: Namespace\nmetadata: {name: gone}\n---\n"
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: gone}\ndata: {a: b}\n")
+    kubectl("apply -f -", manifest)
+    lines = kubectl("delete -f -", manifest).stdout.splitlines()
+    assert lines[0] == 'namespace "gone" deleted'
+    assert lines[1].startswith('configmap "c" deleted')   # 1.36+: "deleted from gone namespace"
+    assert kubectl("get namespace gone", check=False).stderr.strip() == \
+        'Error from server (NotFound): namespaces "gone" not found'
+    kubectl("create namespace closing")
+    kubectl("delete namespace closing --wait=false")
+    refused = kubectl("create configmap late -n closing", check=False)
+    assert refused.returncode == 1
+    assert "unable to create new content in namespace closing because it is being terminated" in refused.stderr
+
+
+def test_discovery_is_aggregated(server, tmp_path):
+    kubectl, _ = server
+    p = kubectl("api-resources -v=6 --cache-dir=%s" % tmp_path)   # a fresh cache: discovery is fetched
+    paths = set(re.findall(r"https://127\.0\.0\.1:\d+(/[^?\"\s]*)", p.stderr))
+    assert paths == {"/api", "/apis"}, paths   # one answer per root, no request per group version
+    rows = {tuple(line.split()) for line in p.stdout.splitlines()}
+    assert ("deployments", "deploy", "apps/v1", "true", "Deployment") in rows
+    assert ("nodes", "no", "v1", "false", "Node") in rows

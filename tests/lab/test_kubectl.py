@@ -1,0 +1,215 @@
+"""The real upstream kubectl against a lab cluster: what a person types on the master, and what it prints.
+
+The kubectl package of the lab's repository is the upstream build of its minor; the control plane is the
+stand-in. Each test asserts the client's own output. Hosts 1-3 are used (1 is the control plane) and wiped
+at the end.
+"""
+import ipaddress
+import json
+import re
+
+import pytest
+from kubeadm_cluster import ADMIN, kubeadm_cluster, nodes, ready, wait_for
+
+from kub_lab import repo
+
+pytestmark = pytest.mark.lab
+
+MANIFEST = """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: shop
+data:
+  colour: blue
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: front
+  namespace: shop
+  labels: {app: front}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: front}
+  template:
+    metadata:
+      labels: {app: front}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        ports:
+        - containerPort: 80
+        volumeMounts:
+        - {name: scratch, mountPath: /scratch}
+      volumes:
+      - name: scratch
+        emptyDir: {}
+"""
+
+
+@pytest.fixture(scope="module", params=["1.31", "1.37"])
+def cluster(request, lab):
+    with kubeadm_cluster(lab, (1, 2, 3), request.param):
+        assert wait_for(lambda: all(ready(n) == "True" for n in nodes(lab).values()) and len(nodes(lab)) == 3, 90)
+        yield lab, request.param
+
+
+def kubectl(lab, args, stdin=None, timeout=120, check=True):
+    """kubectl on the master as root with the admin kubeconfig; returns the CompletedProcess."""
+    p = lab.exec(1, ["bash", "-c", "export " + ADMIN + "; kubectl " + args], input=stdin, check=False,
+                 timeout=timeout)
+    if check:
+        assert p.returncode == 0, "kubectl %s\nstdout: %s\nstderr: %s" % (args, p.stdout, p.stderr)
+    return p
+
+
+def test_the_client_is_the_upstream_build(cluster):
+    lab, minor = cluster
+    real = repo.ensure_kubectl(minor)
+    client = json.loads(kubectl(lab, "version --client -o json").stdout)["clientVersion"]
+    assert (client["gitVersion"], client["gitCommit"]) == (real["gitVersion"], real["gitCommit"])
+    both = kubectl(lab, "version -o json")
+    assert json.loads(both.stdout)["serverVersion"]["gitVersion"] == real["gitVersion"]
+    assert "WARNING" not in both.stderr   # no version skew
+
+
+def test_auth_can_i_follows_the_policy(cluster):
+    lab, _ = cluster
+    admin = kubectl(lab, "auth can-i delete nodes")
+    assert admin.stdout.strip() == "yes"
+    kubelet = kubectl(lab, "auth can-i delete nodes --as=system:node:kubh2 --as-group=system:nodes", check=False)
+    assert (kubelet.returncode, kubelet.stdout.strip()) == (1, "no")
+    assert kubectl(lab, "auth can-i list pods --as=system:node:kubh2 --as-group=system:nodes").stdout.strip() == "yes"
+
+
+def test_get_nodes_table_and_json(cluster):
+    lab, minor = cluster
+    lines = kubectl(lab, "get nodes").stdout.splitlines()
+    assert lines[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert set(rows) == {"kubh1", "kubh2", "kubh3"}
+    version = repo.ensure_kubectl(minor)["gitVersion"]
+    assert rows["kubh1"][1:3] == ["Ready", "control-plane"] and rows["kubh1"][4] == version
+    assert rows["kubh2"][1:3] == ["Ready", "<none>"]
+    wide = kubectl(lab, "get nodes -o wide").stdout.splitlines()
+    assert wide[0].split()[5:7] == ["INTERNAL-IP", "EXTERNAL-IP"]
+    assert any(line.split()[0] == "kubh2" and line.split()[5] == lab.host_ip(2) for line in wide[1:])
+    listed = json.loads(kubectl(lab, "get nodes -o json").stdout)
+    assert listed["kind"] == "List" and listed["apiVersion"] == "v1"
+    assert sorted(n["metadata"]["name"] for n in listed["items"]) == ["kubh1", "kubh2", "kubh3"]
+    assert all(n["kind"] == "Node" for n in listed["items"])
+    missing = kubectl(lab, "get node nosuchnode", check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == 'Error from server (NotFound): nodes "nosuchnode" not found'
+
+
+def test_apply_creates_then_leaves_unchanged(cluster):
+    lab, _ = cluster
+    first = kubectl(lab, "apply -f -", stdin=MANIFEST)
+    assert first.stdout.splitlines() == ["namespace/shop created", "configmap/settings created",
+                                         "deployment.apps/front created"]
+    again = kubectl(lab, "apply -f -", stdin=MANIFEST)
+    assert again.stdout.splitlines() == ["namespace/shop unchanged", "configmap/settings unchanged",
+                                         "deployment.apps/front unchanged"]
+    changed = kubectl(lab, "apply -f -", stdin=MANIFEST.replace("colour: blue", "colour: green"))
+    assert changed.stdout.splitlines()[1] == "configmap/settings configured"
+    assert kubectl(lab, "get configmap settings -n shop -o jsonpath={.data.colour}").stdout == "green"
+    # validation is the server's (fieldValidation=Strict), never switched off on the client
+    bad = kubectl(lab, "apply -f -", stdin="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
+                                              "data: {a: b}\nbogus: 1\n", check=False)
+    assert bad.returncode == 1 and 'unknown field "bogus"' in bad.stderr
+
+
+def test_server_side_apply(cluster):
+    lab, _ = cluster
+    doc = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  namespace: shop\ndata:\n  a: '1'\n  b: '2'\n"
+    assert kubectl(lab, "apply --server-side -f -", stdin=doc).stdout.strip() == "configmap/ssa serverside-applied"
+    got = json.loads(kubectl(lab, "get configmap ssa -n shop -o json --show-managed-fields").stdout)
+    assert got["data"] == {"a": "1", "b": "2"}
+    assert [(m["manager"], m["operation"]) for m in got["metadata"]["managedFields"]] == [("kubectl", "Apply")]
+    # what this manager stops applying goes away
+    kubectl(lab, "apply --server-side -f -", stdin=doc.replace("  b: '2'\n", ""))
+    assert json.loads(kubectl(lab, "get configmap ssa -n shop -o json").stdout)["data"] == {"a": "1"}
+
+
+def test_create_deployment_scale_and_rollout_status(cluster):
+    lab, _ = cluster
+    assert kubectl(lab, "create deployment hello --image=nginx:1.27 --port=80").stdout.strip() == \
+        "deployment.apps/hello created"
+    assert kubectl(lab, "scale deployment hello --replicas=3").stdout.strip() == "deployment.apps/hello scaled"
+    status = kubectl(lab, "rollout status deployment/hello --timeout=90s", timeout=120)
+    assert status.stdout.splitlines()[-1] == 'deployment "hello" successfully rolled out'
+    available = kubectl(lab, "wait --for=condition=Available deployment/hello --timeout=60s", timeout=90)
+    assert available.stdout.strip() == "deployment.apps/hello condition met"
+    row = kubectl(lab, "get deployment hello --no-headers").stdout.split()
+    assert row[:4] == ["hello", "3/3", "3", "3"]
+    pods = kubectl(lab, "get pods -l app=hello -o wide --no-headers").stdout.splitlines()
+    assert len(pods) == 3 and all(line.split()[1:3] == ["1/1", "Running"] for line in pods)
+    assert kubectl(lab, "expose deployment hello --port=80").stdout.strip() == "service/hello exposed"
+    ip = kubectl(lab, "get service hello -o jsonpath={.spec.clusterIP}").stdout
+    assert ipaddress.ip_address(ip) in ipaddress.ip_network("10.96.0.0/12")
+    assert kubectl(lab, "run single --image=busybox:1.36").stdout.strip() == "pod/single created"
+    assert kubectl(lab, "delete pod single").stdout.startswith('pod "single" deleted')   # 1.36+: "from default namespace"
+
+
+def test_wait_for_node_condition(cluster):
+    lab, _ = cluster
+    met = kubectl(lab, "wait --for=condition=Ready node/kubh2 --timeout=30s")
+    assert met.stdout.strip() == "node/kubh2 condition met"
+    never = kubectl(lab, "wait --for=condition=Ready=False node/kubh2 --timeout=3s", check=False)
+    assert never.returncode == 1
+    assert "timed out waiting for the condition on nodes/kubh2" in never.stderr
+
+
+def test_get_watch_streams_changes(cluster):
+    lab, _ = cluster
+    p = kubectl(lab, "get namespaces --watch & sleep 3; kubectl create namespace watched; sleep 2; kill %1",
+                check=False, timeout=30)
+    assert "namespace/watched created" in p.stdout
+    assert re.search(r"^watched\s+Active\s+\d+s$", p.stdout, re.M), p.stdout
+
+
+def test_label_taint_cordon_uncordon(cluster):
+    lab, _ = cluster
+    assert kubectl(lab, "label node kubh2 tier=edge").stdout.strip() == "node/kubh2 labeled"
+    assert kubectl(lab, "get nodes -l tier=edge -o name").stdout.strip() == "node/kubh2"
+    assert kubectl(lab, "taint node kubh2 dedicated=edge:NoSchedule").stdout.strip() == "node/kubh2 tainted"
+    assert kubectl(lab, "taint node kubh2 dedicated=edge:NoSchedule-").stdout.strip() == "node/kubh2 untainted"
+    assert kubectl(lab, "cordon kubh2").stdout.strip() == "node/kubh2 cordoned"
+    assert kubectl(lab, "get node kubh2 --no-headers").stdout.split()[1] == "Ready,SchedulingDisabled"
+    assert kubectl(lab, "uncordon kubh2").stdout.strip() == "node/kubh2 uncordoned"
+    assert kubectl(lab, "get node kubh2 --no-headers").stdout.split()[1] == "Ready"
+    assert nodes(lab)["kubh2"]["spec"].get("unschedulable") is None
+
+
+def test_drain_then_delete_node(cluster):
+    lab, _ = cluster
+    on_kubh3 = lambda: kubectl(lab, "get pods -A --field-selector spec.nodeName=kubh3 -o json").stdout
+    # an unmanaged pod on the node: the real client refuses without --force
+    kubectl(lab, "run lonely --image=busybox:1.36 --overrides='{\"spec\": {\"nodeName\": \"kubh3\"}}'")
+    refused = kubectl(lab, "drain kubh3 --ignore-daemonsets --delete-emptydir-data --timeout=30s", check=False)
+    assert refused.returncode == 1 and "node/kubh3 cordoned" in refused.stdout
+    assert "cannot delete Pods that declare no controller (use --force to override): default/lonely" in \
+        refused.stderr
+    kubectl(lab, "delete pod lonely")
+    drained = kubectl(lab, "drain kubh3 --ignore-daemonsets --delete-emptydir-data --timeout=60s", timeout=90)
+    out = drained.stdout + drained.stderr
+    assert "node/kubh3 already cordoned" in out
+    assert re.search(r"Warning: ignoring DaemonSet-managed Pods: kube-flannel/kube-flannel-ds-\w+", out), out
+    assert "node/kubh3 drained" in out
+    evicting = re.findall(r"^evicting pod \S+/(\S+)$", out, re.M)
+    assert evicting and sorted(evicting) == sorted(re.findall(r"^pod/(\S+) evicted$", out, re.M)), out
+    left = json.loads(on_kubh3())["items"]
+    assert left and all(o["kind"] == "DaemonSet" for p in left for o in p["metadata"]["ownerReferences"])
+    assert kubectl(lab, "delete node kubh3").stdout.strip() == 'node "kubh3" deleted'
+    assert "kubh3" not in kubectl(lab, "get nodes -o name").stdout
+    assert kubectl(lab, "delete node kubh3 --ignore-not-found").stdout == ""
