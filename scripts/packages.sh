@@ -31,23 +31,38 @@ unknown() {  # the wanted packages apt's lists do not offer
     [ -n "$(apt-cache show "$item" 2>/dev/null | head -n 1)" ] || echo "$item"
   done
 }
-lacking=$( [ "${#missing[@]}" -eq 0 ] || unknown)
-if [ -n "$lacking" ]; then
-  log=/var/log/kub-apt-update.log
-  if grep -qvF = <<< "$lacking"; then
+update() {  # update [all]: refresh apt's lists; only the Kubernetes repository's while the OS's are there
+  local log=/var/log/kub-apt-update.log
+  # the OS's archives have dists/ in their list names, the flat Kubernetes repository has not
+  if [ "${1:-}" = all ] || ! compgen -G '/var/lib/apt/lists/*_dists_*_Packages*' >/dev/null; then
+    updated=all
     apt-get "${apt_opts[@]}" update >"$log" 2>&1 || fail "apt-get update failed: $(grep -E '^(E|Err):' "$log" | head -n 1)"
-  else   # only Kubernetes packages are missing: refresh just their repository's lists
+  else
+    updated=kubernetes
     apt-get "${apt_opts[@]}" update -o Dir::Etc::sourcelist="$source_list" -o Dir::Etc::sourceparts=- \
       -o APT::Get::List-Cleanup=0 >"$log" 2>&1 ||
       fail "apt-get update of $KUB_REPO_URL failed: $(grep -E '^(E|Err):' "$log" | head -n 1)"
   fi
+}
+install() {
+  apt-get "${apt_opts[@]}" install --no-install-recommends --allow-change-held-packages --allow-downgrades \
+    "${missing[@]}" >/var/log/kub-apt-install.log 2>&1
+}
+
+updated=no
+lacking=$( [ "${#missing[@]}" -eq 0 ] || unknown)
+if [ -n "$lacking" ]; then
+  if grep -qvF = <<< "$lacking"; then update all; else update; fi
   lacking=$(unknown)
   [ -z "$lacking" ] || fail "$(tr '\n' ' ' <<< "$lacking")is not in the package repositories ($KUB_REPO_URL and the OS's): check the mirror, or set kubernetes_version to a minor it has"
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
-  apt-get "${apt_opts[@]}" install --no-install-recommends --allow-change-held-packages --allow-downgrades \
-    "${missing[@]}" >/var/log/kub-apt-install.log 2>&1 ||
-    fail "apt-get install ${missing[*]} failed: $(grep -E '^E:' /var/log/kub-apt-install.log | head -n 1)"
+  if ! install; then
+    # the OS's lists may be too old for what the packages depend on: refresh them all once, then again
+    if [ "$updated" = all ] || ! { update all; install; }; then
+      fail "apt-get install ${missing[*]} failed: $(grep -E '^E:' /var/log/kub-apt-install.log | head -n 1)"
+    fi
+  fi
   changed "installed ${missing[*]}"
 fi
 
