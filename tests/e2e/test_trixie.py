@@ -4,7 +4,6 @@ import json
 import os
 
 import pytest
-
 from e2e_support import assert_refused, cluster_inputs
 
 pytestmark = pytest.mark.lab

@@ -74,7 +74,8 @@ def server(request, tmp_path_factory):
     env = dict(os.environ, KUBE_APISERVER_STORE=str(d / "store"))
     proc = subprocess.Popen([str(d / "kube-apiserver"), "--secure-port=%d" % port, "--bind-address=127.0.0.1",
                              "--tls-cert-file=%s" % (d / "apiserver.crt"),
-                             "--tls-private-key-file=%s" % (d / "apiserver.key"), "--client-ca-file=%s" % (d / "ca.crt")],
+                             "--tls-private-key-file=%s" % (d / "apiserver.key"),
+                             "--client-ca-file=%s" % (d / "ca.crt")],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     base = [real["binary"], "--kubeconfig", str(d / "kubeconfig"), "--cache-dir", str(d / "cache")]

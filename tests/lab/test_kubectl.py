@@ -158,7 +158,8 @@ def test_create_deployment_scale_and_rollout_status(cluster):
     ip = kubectl(lab, "get service hello -o jsonpath={.spec.clusterIP}").stdout
     assert ipaddress.ip_address(ip) in ipaddress.ip_network("10.96.0.0/12")
     assert kubectl(lab, "run single --image=busybox:1.36").stdout.strip() == "pod/single created"
-    assert kubectl(lab, "delete pod single").stdout.startswith('pod "single" deleted')   # 1.36+: "from default namespace"
+    # 1.36+ adds "from default namespace"
+    assert kubectl(lab, "delete pod single").stdout.startswith('pod "single" deleted')
 
 
 def test_wait_for_node_condition(cluster):
@@ -193,7 +194,9 @@ def test_label_taint_cordon_uncordon(cluster):
 
 def test_drain_then_delete_node(cluster):
     lab, _ = cluster
-    on_kubh3 = lambda: kubectl(lab, "get pods -A --field-selector spec.nodeName=kubh3 -o json").stdout
+    def on_kubh3():
+        return kubectl(lab, "get pods -A --field-selector spec.nodeName=kubh3 -o json").stdout
+
     # an unmanaged pod on the node: the real client refuses without --force
     kubectl(lab, "run lonely --image=busybox:1.36 --overrides='{\"spec\": {\"nodeName\": \"kubh3\"}}'")
     refused = kubectl(lab, "drain kubh3 --ignore-daemonsets --delete-emptydir-data --timeout=30s", check=False)

@@ -123,7 +123,7 @@ def openapi_documents():
             gvk = {"group": group, "version": version, "kind": kind}
             prefix = "/" + _openapi_path(gv) + ("/namespaces/{namespace}" if namespaced else "")
 
-            def op(verb, action):
+            def op(verb, action, version=version, kind=kind, gvk=gvk):
                 return {"operationId": "%s%s%s" % (verb, version.capitalize(), kind),
                         "x-kubernetes-action": action, "x-kubernetes-group-version-kind": gvk,
                         "parameters": query if verb in ("create", "patch", "replace") else [],

@@ -951,7 +951,7 @@ def main(argv):
     for ns in store.list("", "namespaces"):
         if ns["metadata"].get("deletionTimestamp"):   # deleted before a restart: finish the job
             srv.finish_namespace(("", "namespaces", "", ns["metadata"]["name"]))
-    for attempt in range(60):
+    for _ in range(60):
         try:
             httpd = TLSServer((bind, port), make_handler(srv), ctx)
             break

@@ -161,7 +161,8 @@ class Client:
             q = {k: v for k, v in query.items() if v not in (None, "")}
             if q:
                 path += ("&" if "?" in path else "?") + urllib.parse.urlencode(q)
-        headers = {"Accept": "application/json", "User-Agent": "%s/v%s (linux/amd64) kubernetes" % (os.path.basename(sys.argv[0]), VERSION)}
+        agent = "%s/v%s (linux/amd64) kubernetes" % (os.path.basename(sys.argv[0]), VERSION)
+        headers = {"Accept": "application/json", "User-Agent": agent}
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()

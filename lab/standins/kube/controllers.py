@@ -241,7 +241,8 @@ class Controllers:
                 st["unavailableReplicas"] = want - ready
             done = ready >= want and len(owned) == want
             st["conditions"] = deployment_conditions((d.get("status") or {}).get("conditions") or [], [
-                ("Available", ready >= want, "MinimumReplicasAvailable" if ready >= want else "MinimumReplicasUnavailable",
+                ("Available", ready >= want,
+                 "MinimumReplicasAvailable" if ready >= want else "MinimumReplicasUnavailable",
                  "Deployment has minimum availability." if ready >= want else
                  "Deployment does not have minimum availability."),
                 ("Progressing", True, "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
