@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from kubeadm_cluster import ok, run
 
 from kub_lab import repo
 
@@ -110,16 +111,6 @@ def standin_app(version):
 def put_program(lab, i, data, path):
     lab.exec(i, ["sh", "-c", f"base64 -d > {path}.new && chmod 755 {path}.new && mv {path}.new {path}"],
              input=base64.b64encode(data).decode(), timeout=60)
-
-
-def run(lab, i, cmd, timeout=120):
-    return lab.exec(i, ["bash", "-c", cmd], check=False, timeout=timeout)
-
-
-def ok(lab, i, cmd, timeout=120):
-    p = run(lab, i, cmd, timeout)
-    assert p.returncode == 0, "host %d: %s\nstdout: %s\nstderr: %s" % (i, cmd, p.stdout, p.stderr)
-    return p.stdout
 
 
 @pytest.fixture(scope="module")
