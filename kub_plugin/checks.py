@@ -12,7 +12,7 @@ class HostRefused(RemoteError):
     """A host kub cannot or must not use; nothing was changed on it."""
 
 
-def host(ip, facts, role, cluster_id, cluster):
+def host(ip, facts, role, cluster_id, settings):
     """Refuses a host kub cannot or must not use. Returns its OS profile."""
     profile = osdata.os_profile(facts)
     if profile is None:
@@ -41,36 +41,36 @@ def host(ip, facts, role, cluster_id, cluster):
         raise HostRefused(f"{ip}: hostname {facts.hostname!r} is not a valid Kubernetes node name (letters, "
                           f"digits, '-' and '.', starting and ending with a letter or digit): rename the host "
                           f"(hostnamectl set-hostname NAME)")
-    minor = cluster.kubernetes_version
-    if facts.cgroup_v1 and versions.cgroup_v1_opt_in(minor) and not cluster.allow_cgroup_v1:
+    minor = settings.kubernetes_version
+    if facts.cgroup_v1 and versions.cgroup_v1_opt_in(minor) and not settings.allow_cgroup_v1:
         raise HostRefused(f"{ip}: the host runs cgroup v1 (/sys/fs/cgroup is {facts.cgroup_fs or 'not cgroup2fs'}), "
                           f"which the kubelet of Kubernetes {minor} refuses: boot the host with cgroup v2 "
                           f"(systemd.unified_cgroup_hierarchy=1), or set cluster.allow_cgroup_v1: true")
-    if cluster.containerd_source == "os" and not versions.containerd_supported(minor, profile["containerd_version"]):
+    if settings.containerd_source == "os" and not versions.containerd_supported(minor, profile["containerd_version"]):
         raise HostRefused(f"{ip}: {facts.os_id} {facts.os_version} ships containerd {profile['containerd_version']}, "
                           f"and Kubernetes {minor} needs {versions.containerd_wanted(minor)}: set "
                           f"cluster.containerd_source: release (containerd's upstream release), or choose a minor "
                           f"that supports containerd {profile['containerd_version']}")
     if ours:
-        running(ip, facts.recorded, cluster)
+        running(ip, facts.recorded, settings)
     return profile
 
 
-def running(ip, recorded, cluster):
+def running(ip, recorded, settings):
     """Settings a running cluster of this deployment cannot take are refused, naming the running value."""
     for key in ("pod_network_cidr", "service_cidr", "cri_socket"):
         now = recorded.get(key)
-        if now and now != getattr(cluster, key):
-            raise HostRefused(f"{ip}: cluster.{key} {getattr(cluster, key)} differs from the running cluster's "
+        if now and now != getattr(settings, key):
+            raise HostRefused(f"{ip}: cluster.{key} {getattr(settings, key)} differs from the running cluster's "
                               f"{now}, which it cannot change: set it back to {now}, or uninstall the cluster "
                               f"and install it anew")
     now = recorded.get("kubernetes_version")
-    if now and now != cluster.kubernetes_version:
-        if version_tuple(cluster.kubernetes_version) < version_tuple(now):
-            raise HostRefused(f"{ip}: cluster.kubernetes_version {cluster.kubernetes_version} is lower than the "
+    if now and now != settings.kubernetes_version:
+        if version_tuple(settings.kubernetes_version) < version_tuple(now):
+            raise HostRefused(f"{ip}: cluster.kubernetes_version {settings.kubernetes_version} is lower than the "
                               f"running cluster's {now}, and Kubernetes cannot be downgraded: set it back to "
                               f"'{now}', or uninstall the cluster and install it anew")
-        raise HostRefused(f"{ip}: cluster.kubernetes_version {cluster.kubernetes_version} is higher than the "
+        raise HostRefused(f"{ip}: cluster.kubernetes_version {settings.kubernetes_version} is higher than the "
                           f"running cluster's {now}: upgrades are not done by install; set it back to '{now}'")
 
 

@@ -27,54 +27,54 @@ def token_id(token):
     return token.split(".", 1)[0]
 
 
-def init_configuration(cluster, ip, node_name, kubeadm_version, token, cgroup_v1):
+def init_configuration(settings, ip, node_name, kubeadm_version, token, cgroup_v1):
     """InitConfiguration + ClusterConfiguration (+ KubeletConfiguration) for the master. Holds a bootstrap
     token: a secret."""
-    api = versions.kubeadm_api(cluster.kubernetes_version)
+    api = versions.kubeadm_api(settings.kubernetes_version)
     init = {
         "apiVersion": api, "kind": "InitConfiguration",
         "bootstrapTokens": [{"token": token, "ttl": INIT_TOKEN_TTL,
                              "description": "made by kubeadm init for kub; removed once init is done"}],
         "localAPIEndpoint": {"advertiseAddress": ip, "bindPort": API_PORT},
-        "nodeRegistration": _node_registration(cluster, node_name, cgroup_v1),
+        "nodeRegistration": _node_registration(settings, node_name, cgroup_v1),
     }
     clustered = {
         "apiVersion": api, "kind": "ClusterConfiguration",
         # pinned to the installed kubeadm, so no lookup of the latest release on the internet
         "kubernetesVersion": kubeadm_version,
         "controlPlaneEndpoint": host_port(ip),
-        "networking": {"podSubnet": cluster.pod_network_cidr, "serviceSubnet": cluster.service_cidr},
+        "networking": {"podSubnet": settings.pod_network_cidr, "serviceSubnet": settings.service_cidr},
     }
     documents = [init, clustered]
-    if cluster.allow_cgroup_v1:
+    if settings.allow_cgroup_v1:
         # kubeadm uploads it as the cluster's kubelet-config, so joining kubelets get it too
         documents.append({"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
                           "cgroupDriver": "systemd", "failCgroupV1": False})
     return yaml.safe_dump_all(documents, sort_keys=False)
 
 
-def join_configuration(cluster, endpoint, token, ca_cert_hash, node_name, cgroup_v1):
+def join_configuration(settings, endpoint, token, ca_cert_hash, node_name, cgroup_v1):
     """JoinConfiguration for a minion. Holds a bootstrap token: a secret."""
     return yaml.safe_dump({
-        "apiVersion": versions.kubeadm_api(cluster.kubernetes_version), "kind": "JoinConfiguration",
+        "apiVersion": versions.kubeadm_api(settings.kubernetes_version), "kind": "JoinConfiguration",
         "discovery": {"bootstrapToken": {"apiServerEndpoint": endpoint, "token": token,
                                          "caCertHashes": [ca_cert_hash]}},
-        "nodeRegistration": _node_registration(cluster, node_name, cgroup_v1),
+        "nodeRegistration": _node_registration(settings, node_name, cgroup_v1),
     }, sort_keys=False)
 
 
-def _node_registration(cluster, node_name, cgroup_v1):
-    registration = {"name": node_name, "criSocket": cluster.cri_socket}
-    if cgroup_v1 and cluster.allow_cgroup_v1:
+def _node_registration(settings, node_name, cgroup_v1):
+    registration = {"name": node_name, "criSocket": settings.cri_socket}
+    if cgroup_v1 and settings.allow_cgroup_v1:
         # kubeadm's SystemVerification fails on cgroup v1 hosts; the user allowed them (and the kubelet is told
         # failCgroupV1: false), so only that check is let pass
         registration["ignorePreflightErrors"] = ["SystemVerification"]
     return registration
 
 
-def record(cluster):
+def record(settings):
     """The settings a host is initialised or joined with, as kub records them on the host (key=value lines)."""
-    return "\n".join(f"{key}={getattr(cluster, key)}" for key in RECORDED)
+    return "\n".join(f"{key}={getattr(settings, key)}" for key in RECORDED)
 
 
 # what a running cluster cannot change by a re-install

@@ -29,13 +29,13 @@ def _why(err):
     return str(getattr(err, "reason", err))
 
 
-def repository_key(cluster):
+def repository_key(settings):
     """The repository's armored signing key; fetching it also proves the repository has this minor."""
-    url = cluster.repository_key_url
+    url = settings.repository_key_url
     try:
         key = _fetch(url).decode(errors="replace").strip()
     except urllib.error.HTTPError as err:
-        raise ConfigError(f"Kubernetes {cluster.kubernetes_version} is not in the package repository "
+        raise ConfigError(f"Kubernetes {settings.kubernetes_version} is not in the package repository "
                           f"({url} answered {_why(err)}): set kubernetes_version to a minor it has, "
                           f"or fix package_repository_url / package_repository_key_url") from None
     except (urllib.error.URLError, OSError, ValueError) as err:
@@ -47,10 +47,10 @@ def repository_key(cluster):
     return key
 
 
-def repository_versions(cluster, archs):
+def repository_versions(settings, archs):
     """{package: version} to install on every host: the newest Kubernetes packages of the minor, and the newest
     of their dependencies, that the repository offers for each of the cluster's architectures."""
-    base = cluster.repository_url
+    base = settings.repository_url
     text = None
     for name in ("Packages.gz", "Packages"):
         try:
@@ -79,14 +79,14 @@ def repository_versions(cluster, archs):
                  and wanted(v)]
         return max(found, key=DebianVersion) if found else None
 
-    of_minor = lambda version: version.split(":")[-1].startswith(cluster.kubernetes_version + ".")  # noqa: E731
+    of_minor = lambda version: version.split(":")[-1].startswith(settings.kubernetes_version + ".")  # noqa: E731
     # kubelet, kubeadm and kubectl: the newest version all three have
     common = set.intersection(*({v for (p, v) in offered if p == package and of_minor(v)}
                                 for package in hoststate.KUBERNETES_PACKAGES))
     kube = newest(hoststate.KUBERNETES_PACKAGES[0], lambda v: v in common)
     if kube is None:
         raise ConfigError(f"the package repository {base} has no {'/'.join(hoststate.KUBERNETES_PACKAGES)} "
-                          f"{cluster.kubernetes_version}.x for {', '.join(sorted(archs))}: set kubernetes_version "
+                          f"{settings.kubernetes_version}.x for {', '.join(sorted(archs))}: set kubernetes_version "
                           f"to a minor it has, or fix package_repository_url")
     versions = {package: kube for package in hoststate.KUBERNETES_PACKAGES}
     for package in hoststate.KUBERNETES_DEPENDENCIES:
@@ -213,8 +213,8 @@ class ContainerdRelease:
     """containerd's release files for one architecture, fetched here and checked against their published
     sha256 sums: the tarball, runc and the systemd unit, with the record kub keeps of them on a host."""
 
-    def __init__(self, cluster, arch):
-        urls = cluster.containerd_downloads(arch)
+    def __init__(self, settings, arch):
+        urls = settings.containerd_downloads(arch)
         self.tarball = _fetch_checked(urls["containerd"], urls["containerd"] + ".sha256sum", "containerd_url")
         runc_sums = urls["runc"].rsplit("/", 1)[0] + "/runc.sha256sum"
         self.runc = _fetch_checked(urls["runc"], runc_sums, "runc_url")
@@ -222,19 +222,19 @@ class ContainerdRelease:
         if b"[Service]" not in self.unit:
             raise ConfigError(f"{urls['unit']} is not a systemd unit: point cluster.containerd_unit_url at "
                               f"containerd's containerd.service")
-        self.record = " ".join([f"containerd={cluster.containerd_version}", _sha256(self.tarball),
-                                f"runc={cluster.runc_version}", _sha256(self.runc), "unit", _sha256(self.unit)])
+        self.record = " ".join([f"containerd={settings.containerd_version}", _sha256(self.tarball),
+                                f"runc={settings.runc_version}", _sha256(self.runc), "unit", _sha256(self.unit)])
 
     def sums(self):
         return {"KUB_TARBALL_SHA256": _sha256(self.tarball), "KUB_RUNC_SHA256": _sha256(self.runc),
                 "KUB_UNIT_SHA256": _sha256(self.unit)}
 
 
-def containerd_release(cluster, arch):
-    key = ("containerd", cluster.containerd_version, cluster.runc_version, cluster.containerd_url,
-           cluster.runc_url, cluster.containerd_unit_url, arch)
+def containerd_release(settings, arch):
+    key = ("containerd", settings.containerd_version, settings.runc_version, settings.containerd_url,
+           settings.runc_url, settings.containerd_unit_url, arch)
     if key not in _cache:
-        _cache[key] = ContainerdRelease(cluster, arch)
+        _cache[key] = ContainerdRelease(settings, arch)
     return _cache[key]
 
 

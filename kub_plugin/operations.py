@@ -214,8 +214,8 @@ def _join_minions(logger, cluster, minions, master_timeout, master_failure):
         return
     with Host(cluster.master_ssh, logger) as master:
         master_facts = steps.wait_master(master, host_facts.gather, cluster.id, master_timeout, master_failure)
-        registered = steps.nodes(master)
-        addresses = {name: address for name, (_, address) in registered.items()}
+        target = steps.JoinTarget(master.ip, master_facts.ca_cert_hash, steps.nodes(master))
+        addresses = {name: address for name, (_, address) in target.registered.items()}
         made, lock = [], threading.Lock()
 
         def token():
@@ -228,7 +228,7 @@ def _join_minions(logger, cluster, minions, master_timeout, master_failure):
         def join(host):
             facts, _ = _checked(host, "minion", cluster)
             checks.unique_names({host.ip: facts}, addresses)
-            steps.join(host, facts, cluster.settings, master.ip, master_facts.ca_cert_hash, token, registered)
+            steps.join(host, facts, cluster.settings, target, token)
 
         try:
             on_hosts(minions, logger, join)

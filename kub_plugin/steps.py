@@ -7,6 +7,7 @@ import ipaddress
 import json
 import shlex
 import time
+from dataclasses import dataclass
 
 from . import hoststate, kubeadm
 from .connection import LOCK_BUSY, RemoteError
@@ -44,22 +45,22 @@ def apply(host, label, script, env=None, secret_env=None, timeout=900, secrets=(
     return changes
 
 
-def prepare(host, facts, profile, cluster, cluster_id, repository_key, versions, release=None):
+def prepare(host, facts, profile, settings, cluster_id, repository_key, versions, release=None):
     """Marks the host as the cluster's, then kernel, swap, the Kubernetes packages and containerd: the OS's
     package, or (with `release`, a local.ContainerdRelease) containerd's upstream release."""
     apply(host, "kernel and swap", "prepare-host.sh", env={"KUB_OWNER": cluster_id}, timeout=120)
-    apply(host, f"Kubernetes {cluster.kubernetes_version} packages", "packages.sh",
-          env={"KUB_REPO_URL": cluster.repository_url, "KUB_REPO_KEY": repository_key,
+    apply(host, f"Kubernetes {settings.kubernetes_version} packages", "packages.sh",
+          env={"KUB_REPO_URL": settings.repository_url, "KUB_REPO_KEY": repository_key,
                "KUB_INSTALL": " ".join(f"{p}={v}" for p, v in sorted(versions.items())),
                "KUB_OS_PACKAGES": profile["containerd_package"] if release is None else ""})
     if release is not None:
-        install_containerd_release(host, facts, cluster, release)
+        install_containerd_release(host, facts, settings, release)
     apply(host, "containerd", "containerd.sh")
 
 
-def install_containerd_release(host, facts, cluster, release):
+def install_containerd_release(host, facts, settings, release):
     """Uploads and installs containerd's release under /usr/local, unless the host has this very one."""
-    label = f"containerd {cluster.containerd_version} release"
+    label = f"containerd {settings.containerd_version} release"
     if facts.containerd_release == release.record:
         host.log(f"{label}: no change")
         return
@@ -69,7 +70,7 @@ def install_containerd_release(host, facts, cluster, release):
     apply(host, label, "containerd-release.sh", env={"KUB_RECORD": release.record, **release.sums()})
 
 
-def init_master(host, facts, cluster):
+def init_master(host, facts, settings):
     """kubeadm init, once. A host this deployment already initialised is left as it is."""
     if facts.has_admin_conf:
         host.log("kubeadm init: already initialised by this deployment, no change")
@@ -79,10 +80,10 @@ def init_master(host, facts, cluster):
         raise StepError(f"{host.ip}: kubeadm does not answer `kubeadm version`: run install again to "
                         f"reinstall the Kubernetes packages")
     token = kubeadm.new_token()
-    config = kubeadm.init_configuration(cluster, host.ip, facts.node_name, version, token, facts.cgroup_v1)
+    config = kubeadm.init_configuration(settings, host.ip, facts.node_name, version, token, facts.cgroup_v1)
     apply(host, "kubeadm init", "init.sh", timeout=900, secrets=(token,),
-          env={"KUB_INIT_TOKEN_ID": kubeadm.token_id(token), "KUB_RECORD": kubeadm.record(cluster),
-               "KUB_CRI_SOCKET": cluster.cri_socket},
+          env={"KUB_INIT_TOKEN_ID": kubeadm.token_id(token), "KUB_RECORD": kubeadm.record(settings),
+               "KUB_CRI_SOCKET": settings.cri_socket},
           secret_env={"KUB_INIT_CONFIG": config})
     host.log(f"kubeadm init: Kubernetes {version}, API at {kubeadm.host_port(host.ip)}")
     return True
@@ -184,20 +185,28 @@ def delete_token(master, token):
                 "removing the join token")
 
 
-def join(host, facts, cluster, master_ip, master_ca_hash, get_token, registered):
-    """Joins a minion, or leaves it when it already is a node of this cluster."""
+@dataclass(frozen=True)
+class JoinTarget:
+    """The master minions join: its address, its CA pin and the nodes it has ({name: (Ready, address)})."""
+    ip: str
+    ca_cert_hash: str
+    registered: dict
+
+
+def join(host, facts, settings, target, get_token):
+    """Joins a minion to target's cluster, or leaves it when it already is a node of that cluster."""
     stale = facts.has_kubelet_conf
-    if stale and facts.ca_cert_hash == master_ca_hash and facts.node_name in registered:
+    if stale and facts.ca_cert_hash == target.ca_cert_hash and facts.node_name in target.registered:
         host.log("kubeadm join: already a node of this cluster, no change")
         return False
     # a join of ours that is stale (the master was rebuilt or the node removed) is reset first, by join.sh
     token = get_token()
-    endpoint = kubeadm.host_port(master_ip)
-    config = kubeadm.join_configuration(cluster, endpoint, token, master_ca_hash, facts.node_name,
+    endpoint = kubeadm.host_port(target.ip)
+    config = kubeadm.join_configuration(settings, endpoint, token, target.ca_cert_hash, facts.node_name,
                                         facts.cgroup_v1)
     apply(host, "kubeadm join", "join.sh", timeout=600, secrets=(token,),
           env={"KUB_API_ENDPOINT": endpoint, "KUB_RESET_FIRST": "yes" if stale else "no",
-               "KUB_RECORD": kubeadm.record(cluster), "KUB_CRI_SOCKET": cluster.cri_socket},
+               "KUB_RECORD": kubeadm.record(settings), "KUB_CRI_SOCKET": settings.cri_socket},
           secret_env={"KUB_JOIN_CONFIG": config})
     return True
 
@@ -210,9 +219,9 @@ def remove_nodes(master, cluster_id, addresses):
                       "KUB_NODES": " ".join(f"{name}={address}" for name, address in sorted(addresses.items()))})
 
 
-def reset(host, cluster, profile, purge):
+def reset(host, settings, profile, purge):
     apply(host, "reset", "reset.sh", timeout=600, lock_wait=hoststate.RESET_LOCK_WAIT_SECONDS,
-          env={"KUB_PURGE": "yes" if purge else "no", "KUB_CRI_SOCKET": cluster.cri_socket,
+          env={"KUB_PURGE": "yes" if purge else "no", "KUB_CRI_SOCKET": settings.cri_socket,
                "KUB_OS_PACKAGES": profile["containerd_package"]})
 
 

@@ -202,8 +202,8 @@ def test_init_is_skipped_on_an_initialised_master():
 
 def test_join_sends_the_token_as_a_secret_and_never_logs_it():
     host = FakeHost()
-    joined = steps.join(host, facts_of({"hostname": "w1"}), ClusterSettings(), "10.0.0.1", "sha256:aa",
-                        lambda: TOKEN, registered={})
+    joined = steps.join(host, facts_of({"hostname": "w1"}), ClusterSettings(),
+                        steps.JoinTarget("10.0.0.1", "sha256:aa", {}), lambda: TOKEN)
     assert joined
     name, env, secret_env, _ = host.scripts[0]
     assert name == "join.sh"
@@ -215,8 +215,8 @@ def test_join_sends_the_token_as_a_secret_and_never_logs_it():
 def test_failed_join_error_has_the_token_redacted():
     host = FakeHost({"join.sh": Result("", f"error: kubeadm said {TOKEN} is bad\n", 1)})
     with pytest.raises(steps.StepError) as err:
-        steps.join(host, facts_of({"hostname": "w1"}), ClusterSettings(), "10.0.0.1", "sha256:aa",
-                   lambda: TOKEN, registered={})
+        steps.join(host, facts_of({"hostname": "w1"}), ClusterSettings(),
+                   steps.JoinTarget("10.0.0.1", "sha256:aa", {}), lambda: TOKEN)
     assert TOKEN not in str(err.value) and "***" in str(err.value)
 
 
@@ -242,15 +242,15 @@ def test_join_is_skipped_for_a_registered_node_of_this_cluster(ca_pem):
     host = FakeHost()
     facts = facts_of({"hostname": "w1", "has_kubelet_conf": True, "owner": CLUSTER_ID, "ca_cert_pem": ca_pem})
     asked = []
-    joined = steps.join(host, facts, ClusterSettings(), "10.0.0.1", host_facts.ca_cert_hash(ca_pem),
-                        lambda: asked.append(1), registered={"w1": ("True", "10.9.9.9")})
+    target = steps.JoinTarget("10.0.0.1", host_facts.ca_cert_hash(ca_pem), {"w1": ("True", "10.9.9.9")})
+    joined = steps.join(host, facts, ClusterSettings(), target, lambda: asked.append(1))
     assert not joined and not asked and not host.scripts and not host.commands
 
 
 def test_stale_join_of_ours_is_reset_then_joined_again():
     host = FakeHost()
     facts = facts_of({"hostname": "w1", "has_kubelet_conf": True, "owner": CLUSTER_ID})
-    steps.join(host, facts, ClusterSettings(), "10.0.0.1", "sha256:new", lambda: TOKEN, registered={})
+    steps.join(host, facts, ClusterSettings(), steps.JoinTarget("10.0.0.1", "sha256:new", {}), lambda: TOKEN)
     assert host.scripts[0][0] == "join.sh" and host.scripts[0][1]["KUB_RESET_FIRST"] == "yes"
 
 
