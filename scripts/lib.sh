@@ -4,6 +4,8 @@
 
 changed() { echo "changed: $*"; }
 fail() { echo "error: $*" >&2; exit 1; }
+# a command that stops a script (set -e) names itself, so the error line says what failed
+trap 'echo "error: \`$BASH_COMMAND\` failed (exit $?)" >&2' ERR
 
 ensure_file() {  # ensure_file PATH CONTENT [MODE]: write only when different (trailing newlines aside)
   local content

@@ -30,8 +30,9 @@ done
 
 if [ "${KUB_PURGE:-no}" = yes ]; then
   # shellcheck disable=SC2086  # one word per package
-  installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' $KUB_PACKAGES $KUB_DEPENDENCIES \
-    ${KUB_OS_PACKAGES:-} 2>/dev/null | awk '$2 ~ /^.i/ { print $1 }')
+  # (dpkg-query fails when one of them is not there at all, as the OS's containerd may not be)
+  installed=$({ dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' $KUB_PACKAGES $KUB_DEPENDENCIES \
+    ${KUB_OS_PACKAGES:-} 2>/dev/null || true; } | awk '$2 ~ /^.i/ { print $1 }')
   if [ -n "$installed" ]; then
     # shellcheck disable=SC2086
     apt-mark unhold $installed >/dev/null
