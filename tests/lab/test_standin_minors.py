@@ -11,10 +11,8 @@ the end.
 """
 import base64
 import concurrent.futures
-import io
 import json
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -94,18 +92,11 @@ port: 10350
 {extra}"""
 
 
-def standin_app(version):
-    """The stand-in programs as one executable archive built as `version` (as the repository builds them)."""
-    buf = io.BytesIO()
-    buf.write(b"#!/usr/bin/python3\n")
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for p in sorted(STANDINS.glob("*.py")):
-            data = p.read_text()
-            if p.name == "version.py":
-                data = f'VERSION = "{version}"\n'
-            z.writestr("kube/" + p.name, data)
-        z.writestr("__main__.py", "from kube.main import main\n\nmain()\n")
-    return buf.getvalue()
+def standin_app(version, tmp_path):
+    """The stand-in programs as one executable archive built as `version`, by the repository's own builder."""
+    path = tmp_path / f"kube-{version}"
+    repo._zipapp(path, version, {}, version.rsplit(".", 1)[0] + ".0")
+    return path.read_bytes()
 
 
 def put_program(lab, i, data, path):
@@ -114,14 +105,14 @@ def put_program(lab, i, data, path):
 
 
 @pytest.fixture(scope="module")
-def hosts(lab):
+def hosts(lab, tmp_path_factory):
     inputs = lab.inputs()
     urls = {"containerd_url": inputs["containerd_url"].format(version=inputs["containerd_version"], arch="amd64"),
             "runc_url": inputs["runc_url"].format(runc_version=inputs["runc_version"], arch="amd64"),
             "unit_url": inputs["containerd_unit_url"].format(version=inputs["containerd_version"])}
     packages = PACKAGES.replace("{repo}", lab.package_repository_url.replace("{version}", MINOR))
     runtime = {1: CONTAINERD_RELEASE.format(**urls), 2: CONTAINERD_RELEASE.format(**urls), 3: CONTAINERD_DEBIAN}
-    apps = {v: standin_app(v) for v in ("1.35.0", "1.36.0")}
+    apps = {v: standin_app(v, tmp_path_factory.mktemp("standins")) for v in ("1.35.0", "1.36.0")}
 
     def setup(i):
         ok(lab, i, BASE, timeout=300)
