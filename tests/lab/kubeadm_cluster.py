@@ -1,6 +1,6 @@
-"""A kubeadm cluster on lab hosts, made the way a person following the kubeadm docs would: containerd from
-Debian, kubelet/kubeadm/kubectl from the lab's pkgs.k8s.io-shaped repository, `kubeadm init`, `kubeadm join`,
-then the lab CNI manifest applied with kubectl."""
+"""A kubeadm cluster on lab hosts, made the way a person following the kubeadm docs would: containerd (Debian's,
+or from 1.35 on containerd 2 from its release files), kubelet/kubeadm/kubectl from the lab's pkgs.k8s.io-shaped
+repository, `kubeadm init`, `kubeadm join`, then the lab CNI manifest applied with kubectl."""
 import concurrent.futures
 import contextlib
 import json
@@ -14,11 +14,7 @@ SETUP = r"""
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null
-apt-get install -y -q containerd curl >/dev/null 2>&1
-mkdir -p /etc/containerd
-containerd config default > /etc/containerd/config.toml
-sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
-systemctl restart containerd
+apt-get install -y -q curl >/dev/null 2>&1
 echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/k8s.conf
 sysctl -q -w net.ipv4.ip_forward=1
 mkdir -p -m 755 /etc/apt/keyrings
@@ -28,6 +24,55 @@ apt-get update -q >/dev/null
 apt-get install -y -q kubelet kubeadm kubectl >/dev/null 2>&1
 apt-mark hold kubelet kubeadm kubectl >/dev/null
 """
+CONTAINERD_DEBIAN = r"""
+set -e
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q containerd >/dev/null 2>&1
+mkdir -p /etc/containerd
+containerd config default > /etc/containerd/config.toml
+sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
+systemctl restart containerd
+"""
+# containerd 2 as upstream documents it, from the lab's release files (1.36+ needs containerd 2)
+CONTAINERD_RELEASE = r"""
+set -e
+cd /tmp
+curl -fsSLO "{containerd_url}" && curl -fsSLO "{containerd_url}.sha256sum"
+sha256sum -c "$(basename "{containerd_url}").sha256sum" >/dev/null
+tar -C /usr/local -xzf "$(basename "{containerd_url}")"
+curl -fsSL "{runc_url}" -o /usr/local/sbin/runc && chmod 755 /usr/local/sbin/runc
+mkdir -p /usr/local/lib/systemd/system /etc/containerd
+curl -fsSL "{unit_url}" -o /usr/local/lib/systemd/system/containerd.service
+containerd config default > /etc/containerd/config.toml
+sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
+systemctl daemon-reload
+systemctl enable --now containerd >/dev/null 2>&1
+"""
+# from 1.35 on, what the kubeadm docs ask on a cgroup v1 host (the lab's are): the kubelet told
+# failCgroupV1: false, and kubeadm's SystemVerification check let pass
+CGROUP_V1_INIT = """\
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+nodeRegistration:
+  ignorePreflightErrors: [SystemVerification]
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+networking:
+  podSubnet: 10.244.0.0/16
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+failCgroupV1: false
+"""
+
+
+def containerd_release(lab):
+    """The script that installs containerd 2 from this lab's release files."""
+    inputs = lab.inputs()
+    return CONTAINERD_RELEASE.format(
+        containerd_url=inputs["containerd_url"].format(version=inputs["containerd_version"], arch="amd64"),
+        runc_url=inputs["runc_url"].format(runc_version=inputs["runc_version"], arch="amd64"),
+        unit_url=inputs["containerd_unit_url"].format(version=inputs["containerd_version"]))
 
 
 def run(lab, i, cmd, timeout=120):
@@ -66,12 +111,19 @@ def kubeadm_cluster(lab, hosts, minor):
     """hosts[0] runs `kubeadm init`, the others join; every host is wiped when the block ends."""
     master, workers = hosts[0], hosts[1:]
     url = lab.package_repository_url.replace("{version}", minor)
+    current = tuple(int(part) for part in minor.split(".")) >= (1, 35)
+    setup = SETUP.replace("{repo}", url) + (containerd_release(lab) if current else CONTAINERD_DEBIAN)
     try:
         with concurrent.futures.ThreadPoolExecutor() as pool:
-            list(pool.map(lambda i: ok(lab, i, SETUP.replace("{repo}", url), timeout=300), hosts))
-        ok(lab, master, "kubeadm init --pod-network-cidr=10.244.0.0/16", timeout=300)
+            list(pool.map(lambda i: ok(lab, i, setup, timeout=300), hosts))
+        if current:
+            lab.exec(master, ["sh", "-c", "cat > /root/kubeadm.yaml"], input=CGROUP_V1_INIT)
+            ok(lab, master, "kubeadm init --config /root/kubeadm.yaml", timeout=300)
+        else:
+            ok(lab, master, "kubeadm init --pod-network-cidr=10.244.0.0/16", timeout=300)
         for i in workers:
-            ok(lab, i, join_command(lab, master), timeout=300)
+            skip = " --ignore-preflight-errors=SystemVerification" if current else ""
+            ok(lab, i, join_command(lab, master) + skip, timeout=300)
         with open(repo.CNI_MANIFEST) as f:
             lab.exec(master, ["bash", "-c", ADMIN + "kubectl apply -f -"], input=f.read(), timeout=60)
         yield lab

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from kubeadm_cluster import ok, run
+from kubeadm_cluster import CONTAINERD_DEBIAN, containerd_release, ok, run
 
 from kub_lab import repo
 
@@ -38,28 +38,6 @@ apt-get update -q >/dev/null
 apt-get install -y -q curl conntrack iptables socat ebtables ethtool >/dev/null 2>&1
 echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/k8s.conf
 sysctl -q -w net.ipv4.ip_forward=1
-"""
-CONTAINERD_RELEASE = r"""
-set -e
-cd /tmp
-curl -fsSLO "{containerd_url}" && curl -fsSLO "{containerd_url}.sha256sum"
-sha256sum -c "$(basename "{containerd_url}").sha256sum" >/dev/null
-tar -C /usr/local -xzf "$(basename "{containerd_url}")"
-curl -fsSL "{runc_url}" -o /usr/local/sbin/runc && chmod 755 /usr/local/sbin/runc
-mkdir -p /usr/local/lib/systemd/system /etc/containerd
-curl -fsSL "{unit_url}" -o /usr/local/lib/systemd/system/containerd.service
-containerd config default > /etc/containerd/config.toml
-sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
-systemctl daemon-reload
-systemctl enable --now containerd >/dev/null 2>&1
-"""
-CONTAINERD_DEBIAN = r"""
-set -e
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q containerd >/dev/null 2>&1
-mkdir -p /etc/containerd
-containerd config default > /etc/containerd/config.toml
-sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
-systemctl restart containerd
 """
 PACKAGES = r"""
 set -e
@@ -106,12 +84,8 @@ def put_program(lab, i, data, path):
 
 @pytest.fixture(scope="module")
 def hosts(lab, tmp_path_factory):
-    inputs = lab.inputs()
-    urls = {"containerd_url": inputs["containerd_url"].format(version=inputs["containerd_version"], arch="amd64"),
-            "runc_url": inputs["runc_url"].format(runc_version=inputs["runc_version"], arch="amd64"),
-            "unit_url": inputs["containerd_unit_url"].format(version=inputs["containerd_version"])}
     packages = PACKAGES.replace("{repo}", lab.package_repository_url.replace("{version}", MINOR))
-    runtime = {1: CONTAINERD_RELEASE.format(**urls), 2: CONTAINERD_RELEASE.format(**urls), 3: CONTAINERD_DEBIAN}
+    runtime = {1: containerd_release(lab), 2: containerd_release(lab), 3: CONTAINERD_DEBIAN}
     apps = {v: standin_app(v, tmp_path_factory.mktemp("standins")) for v in ("1.35.0", "1.36.0")}
 
     def setup(i):
