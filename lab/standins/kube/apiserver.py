@@ -16,6 +16,7 @@ import hmac
 import ipaddress
 import json
 import os
+import random
 import re
 import ssl
 import threading
@@ -193,8 +194,10 @@ class Identity:
 
 
 class Server:
-    def __init__(self, store, version, advertise="", service_cidr="10.96.0.0/12"):
+    def __init__(self, store, version, advertise="", service_cidr="10.96.0.0/12", node_port_range="30000-32767"):
         self.store = store
+        low, _, high = node_port_range.partition("-")
+        self.node_port_range = (int(low), int(high or low))
         self.version = version
         self.advertise = advertise
         self.service_cidr = ipaddress.ip_network(service_cidr, strict=False)
@@ -631,8 +634,12 @@ class Server:
                 data[k] = base64.b64encode(v.encode()).decode()
         return self.store.put(key, obj)
 
-    def service_defaults(self, obj):
+    def service_defaults(self, obj, current=None):
+        """A Service's defaults: a cluster IP from --service-cluster-ip-range and, for NodePort and
+        LoadBalancer Services, a node port per port from --service-node-port-range. An update keeps what was
+        allocated (a port matched by its port number) unless it asks for another."""
         spec = obj.setdefault("spec", {})
+        old = (current or {}).get("spec") or {}
         spec.setdefault("type", "ClusterIP")
         spec.setdefault("sessionAffinity", "None")
         for port in spec.get("ports") or []:
@@ -640,6 +647,8 @@ class Server:
             port.setdefault("targetPort", port.get("port"))
         if spec["type"] == "ExternalName":
             return
+        if not spec.get("clusterIP") and old.get("clusterIP"):
+            spec["clusterIP"] = old["clusterIP"]
         if not spec.get("clusterIP"):
             used = {(o.get("spec") or {}).get("clusterIP") for o in self.store.list("", "services")}
             for host in self.service_cidr.hosts():
@@ -653,6 +662,37 @@ class Server:
         spec.setdefault("ipFamilies", ["IPv4"])
         spec.setdefault("ipFamilyPolicy", "SingleStack")
         spec.setdefault("internalTrafficPolicy", "Cluster")
+        if spec["type"] in ("NodePort", "LoadBalancer"):
+            spec.setdefault("externalTrafficPolicy", "Cluster")
+            self.node_ports(obj, old)
+        else:
+            for port in spec.get("ports") or []:
+                port.pop("nodePort", None)
+
+    def node_ports(self, obj, old):
+        spec, name = obj["spec"], obj["metadata"].get("name", "")
+        before = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort") for p in old.get("ports") or []}
+        used = {p.get("nodePort") for o in self.store.list("", "services") if o["metadata"].get("uid") !=
+                obj["metadata"].get("uid") for p in (o.get("spec") or {}).get("ports") or []} - {None}
+        low, high = self.node_port_range
+        for i, port in enumerate(spec.get("ports") or []):
+            wanted = port.get("nodePort") or before.get((port.get("port"), port.get("protocol")))
+            if wanted:
+                if not low <= wanted <= high:
+                    raise HTTPError(422, "Invalid", 'Service "%s" is invalid: spec.ports[%d].nodePort: Invalid value: '
+                                    '%d: provided port is not in the valid range. The range of valid ports is %d-%d'
+                                    % (name, i, wanted, low, high))
+                if wanted in used:
+                    raise HTTPError(422, "Invalid", 'Service "%s" is invalid: spec.ports[%d].nodePort: Invalid value: '
+                                    '%d: provided port is already allocated' % (name, i, wanted))
+            else:
+                free = [n for n in range(low, high + 1) if n not in used]
+                if not free:
+                    raise HTTPError(500, "InternalError", "Internal error occurred: failed to allocate a nodePort: "
+                                    "range is full")
+                wanted = random.choice(free)
+            port["nodePort"] = wanted
+            used.add(wanted)
 
     def update(self, key, body, sub, api_version):
         cur = self.store.get(key)
@@ -794,6 +834,8 @@ class Server:
         for k in ("uid", "creationTimestamp", "name", "namespace"):
             if k in cur["metadata"]:
                 meta[k] = cur["metadata"][k]
+        if key[1] == "services":
+            self.service_defaults(new, cur)
         if "generation" in cur["metadata"]:
             meta["generation"] = cur["metadata"]["generation"] + (1 if new.get("spec") != cur.get("spec") else 0)
         new.setdefault("apiVersion", cur.get("apiVersion"))
@@ -947,7 +989,8 @@ def main(argv):
     store = Store(store_dir)
     bootstrap_namespaces(store)
     srv = Server(store, version, "%s:%d" % (opts.get("advertise-address", bind), port),
-                 opts.get("service-cluster-ip-range", "10.96.0.0/12"))
+                 opts.get("service-cluster-ip-range", "10.96.0.0/12"),
+                 opts.get("service-node-port-range", "30000-32767"))
     for ns in store.list("", "namespaces"):
         if ns["metadata"].get("deletionTimestamp"):   # deleted before a restart: finish the job
             srv.finish_namespace(("", "namespaces", "", ns["metadata"]["name"]))

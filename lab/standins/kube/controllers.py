@@ -8,7 +8,9 @@
 - daemonset, deployment (+ a simple scheduler), podgc
 """
 import base64
+import hashlib
 import ipaddress
+import json
 import random
 import time
 
@@ -27,6 +29,10 @@ DEFAULT_TOLERATIONS = [
     {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
     {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
 ]
+
+
+# owners whose dependents (ReplicaSets, Pods) the garbage collector removes once the owner is gone
+COLLECTED_OWNERS = ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job")
 
 
 def rand_suffix(n=5):
@@ -77,8 +83,8 @@ class Controllers:
     def run_once(self):
         nodes = self.api.get("/api/v1/nodes")["items"]
         for step in (self.sign_csrs, lambda: self.node_lifecycle(nodes), lambda: self.node_ipam(nodes),
-                     self.clean_tokens, lambda: self.daemonsets(nodes), self.deployments,
-                     lambda: self.schedule(nodes), lambda: self.pod_gc(nodes)):
+                     self.clean_tokens, lambda: self.daemonsets(nodes), self.deployments, self.replicasets,
+                     self.garbage_collect, lambda: self.schedule(nodes), lambda: self.pod_gc(nodes)):
             try:
                 step()
             except (kclient.ApiError, kclient.ConnectError) as e:
@@ -214,47 +220,107 @@ class Controllers:
                 self.delete_pod(p)
 
     def deployments(self):
-        pods = self.api.get("/api/v1/pods")["items"]
-        deps = self.api.get("/apis/apps/v1/deployments")["items"]
-        for d in deps:
+        """Each Deployment owns one ReplicaSet per pod template (named by the template's hash, labelled
+        pod-template-hash). The current template's ReplicaSet gets spec.replicas, older ones are scaled to 0
+        (a rollout in one step); the Deployment's status adds up its ReplicaSets' pods."""
+        rsets = self.api.get("/apis/apps/v1/replicasets")["items"]
+        for d in self.api.get("/apis/apps/v1/deployments")["items"]:
             ns, name, uid = d["metadata"]["namespace"], d["metadata"]["name"], d["metadata"]["uid"]
             spec = d.get("spec") or {}
             want = spec.get("replicas", 1)
             template = spec.get("template") or {}
-            owned = [p for p in pods if any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or [])]
-            for _ in range(want - len(owned)):
-                pod = {"apiVersion": "v1", "kind": "Pod",
-                       "metadata": {"name": "%s-%s-%s" % (name, uid.replace("-", "")[:9], rand_suffix()),
-                                    "namespace": ns,
-                                    "labels": dict((template.get("metadata") or {}).get("labels") or {}),
-                                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
-                                                         "name": name, "uid": uid, "controller": True}]},
-                       "spec": dict(template.get("spec") or {})}
-                self.api.create("/api/v1/namespaces/%s/pods" % ns, pod)
-            for p in owned[want:]:
-                self.delete_pod(p)
-            ready = sum(1 for p in owned[:want] if pod_ready(p))
-            st = {"replicas": min(len(owned), want) if owned else 0, "readyReplicas": ready,
-                  "availableReplicas": ready, "updatedReplicas": min(len(owned), want),
-                  "observedGeneration": d["metadata"].get("generation", 1)}
-            if ready < want:
-                st["unavailableReplicas"] = want - ready
-            done = ready >= want and len(owned) == want
+            digest = template_hash(template)
+            owned = [r for r in rsets if owned_by(r, uid)]
+            current = next((r for r in owned if (r["metadata"].get("labels") or {}).get("pod-template-hash")
+                            == digest), None)
+            if current is None:
+                labels = dict((template.get("metadata") or {}).get("labels") or {}, **{"pod-template-hash": digest})
+                selector = dict(((spec.get("selector") or {}).get("matchLabels") or {}),
+                                **{"pod-template-hash": digest})
+                rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                      "metadata": {"name": "%s-%s" % (name, digest), "namespace": ns, "labels": labels,
+                                   "annotations": {"deployment.kubernetes.io/revision": str(len(owned) + 1)},
+                                   "ownerReferences": [owner_ref("apps/v1", "Deployment", name, uid)]},
+                      "spec": {"replicas": want, "selector": {"matchLabels": selector},
+                               "template": dict(template, metadata=dict(template.get("metadata") or {},
+                                                                        labels=labels))}}
+                try:
+                    current = self.api.create("/apis/apps/v1/namespaces/%s/replicasets" % ns, rs)
+                except kclient.ApiError as e:
+                    if e.code != 409:
+                        raise
+                    continue
+                owned.append(current)
+            for r in owned:
+                replicas = want if r is current else 0
+                if (r.get("spec") or {}).get("replicas") != replicas:
+                    self.api.patch("/apis/apps/v1/namespaces/%s/replicasets/%s" % (ns, r["metadata"]["name"]),
+                                   {"spec": {"replicas": replicas}})
+            rst = lambda r, k: ((r.get("status") or {}).get(k) or 0)  # noqa: E731
+            total = sum(rst(r, "replicas") for r in owned)
+            updated = rst(current, "replicas")
+            ready = sum(rst(r, "readyReplicas") for r in owned)
+            available = sum(rst(r, "availableReplicas") for r in owned)
+            st = {"replicas": total, "readyReplicas": ready, "availableReplicas": available,
+                  "updatedReplicas": updated, "observedGeneration": d["metadata"].get("generation", 1)}
+            if total - available > 0:
+                st["unavailableReplicas"] = total - available
+            done = updated >= want and total == updated and available >= want
             st["conditions"] = deployment_conditions((d.get("status") or {}).get("conditions") or [], [
-                ("Available", ready >= want,
-                 "MinimumReplicasAvailable" if ready >= want else "MinimumReplicasUnavailable",
-                 "Deployment has minimum availability." if ready >= want else
+                ("Available", available >= want,
+                 "MinimumReplicasAvailable" if available >= want else "MinimumReplicasUnavailable",
+                 "Deployment has minimum availability." if available >= want else
                  "Deployment does not have minimum availability."),
                 ("Progressing", True, "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
-                 'ReplicaSet "%s-%s" has %s.' % (name, uid.replace("-", "")[:9],
-                                                  "successfully progressed" if done else "is progressing"))])
+                 'ReplicaSet "%s" has %s.' % (current["metadata"]["name"],
+                                              "successfully progressed" if done else "is progressing"))])
             if d.get("status") != st:
                 self.api.replace("/apis/apps/v1/namespaces/%s/deployments/%s/status" % (ns, name), dict(d, status=st))
-        live = {d["metadata"]["uid"] for d in deps}
-        for p in pods:
-            refs = [o for o in p["metadata"].get("ownerReferences") or [] if o.get("kind") == "Deployment"]
-            if refs and refs[0].get("uid") not in live:
+
+    def replicasets(self):
+        """Each ReplicaSet keeps spec.replicas pods of its template (newest removed first when scaled down)."""
+        pods = self.api.get("/api/v1/pods")["items"]
+        for r in self.api.get("/apis/apps/v1/replicasets")["items"]:
+            ns, name, uid = r["metadata"]["namespace"], r["metadata"]["name"], r["metadata"]["uid"]
+            spec = r.get("spec") or {}
+            want = spec.get("replicas", 1)
+            template = spec.get("template") or {}
+            owned = sorted((p for p in pods if owned_by(p, uid) and not p["metadata"].get("deletionTimestamp")),
+                           key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
+            for _ in range(want - len(owned)):
+                pod = {"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": "%s-%s" % (name, rand_suffix()), "namespace": ns,
+                                    "labels": dict((template.get("metadata") or {}).get("labels") or {}),
+                                    "ownerReferences": [owner_ref("apps/v1", "ReplicaSet", name, uid)]},
+                       "spec": dict(template.get("spec") or {})}
+                owned.append(self.api.create("/api/v1/namespaces/%s/pods" % ns, pod))
+            for p in owned[want:][::-1]:
                 self.delete_pod(p)
+            kept = owned[:want]
+            ready = sum(1 for p in kept if pod_ready(p))
+            st = {"replicas": len(kept), "fullyLabeledReplicas": len(kept), "readyReplicas": ready,
+                  "availableReplicas": ready, "observedGeneration": r["metadata"].get("generation", 1)}
+            if r.get("status") != st:
+                self.api.replace("/apis/apps/v1/namespaces/%s/replicasets/%s/status" % (ns, name), dict(r, status=st))
+
+    def garbage_collect(self):
+        """Deletes ReplicaSets and Pods whose owners are all gone (background cascading deletion)."""
+        owners = set()
+        for path in ("/apis/apps/v1/deployments", "/apis/apps/v1/replicasets", "/apis/apps/v1/daemonsets",
+                     "/apis/apps/v1/statefulsets", "/apis/batch/v1/jobs"):
+            owners |= {o["metadata"]["uid"] for o in self.api.get(path)["items"]}
+        for path in ("/apis/apps/v1/replicasets", "/api/v1/pods"):
+            for obj in self.api.get(path)["items"]:
+                refs = obj["metadata"].get("ownerReferences") or []
+                if refs and all(ref.get("kind") in COLLECTED_OWNERS for ref in refs) and \
+                        not any(ref.get("uid") in owners for ref in refs):
+                    meta = obj["metadata"]
+                    base, resource = path.rsplit("/", 1)
+                    try:
+                        self.api.delete("%s/namespaces/%s/%s/%s" % (base, meta["namespace"], resource, meta["name"]))
+                    except kclient.ApiError as e:
+                        if e.code != 404:
+                            raise
 
     def schedule(self, nodes):
         """Bind pending pods to a Ready, schedulable node whose taints they tolerate (fewest pods first)."""
@@ -268,12 +334,46 @@ class Controllers:
             cands = [n for n in nodes if ready_status(n) == "True" and not (n.get("spec") or {}).get("unschedulable")
                      and fits(p["spec"], n)]
             if not cands:
+                self.unschedulable(p, nodes)
                 continue
             node = min(cands, key=lambda n: (load.get(n["metadata"]["name"], 0), n["metadata"]["name"]))
             nn = node["metadata"]["name"]
             load[nn] = load.get(nn, 0) + 1
             self.api.patch("/api/v1/namespaces/%s/pods/%s" % (p["metadata"]["namespace"], p["metadata"]["name"]),
                            {"spec": {"nodeName": nn}})
+
+    def unschedulable(self, pod, nodes):
+        """PodScheduled False with the scheduler's reasons, as `kubectl describe pod` shows them."""
+        reasons = {}
+        for n in nodes:
+            labels = n["metadata"].get("labels") or {}
+            spec = n.get("spec") or {}
+            if ready_status(n) != "True":
+                why = "node(s) were not ready"
+            elif spec.get("unschedulable"):
+                why = "node(s) were unschedulable"
+            elif any(labels.get(k) != v for k, v in (pod["spec"].get("nodeSelector") or {}).items()):
+                why = "node(s) didn't match Pod's node affinity/selector"
+            else:
+                taints = [t for t in spec.get("taints") or [] if t.get("effect") in ("NoSchedule", "NoExecute")
+                          and not tolerates(pod["spec"].get("tolerations"), t)]
+                why = "node(s) had untolerated taint {%s: %s}" % (taints[0]["key"], taints[0].get("value", "")) \
+                    if taints else "node(s) didn't fit"
+            reasons[why] = reasons.get(why, 0) + 1
+        message = "0/%d nodes are available: %s." % (len(nodes), ", ".join(
+            "%d %s" % (count, why) for why, count in sorted(reasons.items())) or "no nodes registered")
+        conditions = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]
+        current = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == "PodScheduled"]
+        if current and current[0].get("message") == message:
+            return
+        conditions[0]["lastTransitionTime"] = util.rfc3339()
+        try:
+            self.api.patch("/api/v1/namespaces/%s/pods/%s/status" % (pod["metadata"]["namespace"],
+                                                                     pod["metadata"]["name"]),
+                           {"status": {"phase": "Pending", "conditions": conditions}})
+        except kclient.ApiError as e:
+            if e.code != 404:
+                raise
 
     def pod_gc(self, nodes):
         names = {n["metadata"]["name"] for n in nodes}
@@ -288,6 +388,27 @@ class Controllers:
         except kclient.ApiError as e:
             if e.code != 404:
                 raise
+
+
+def owned_by(obj, uid):
+    return any(o.get("uid") == uid for o in obj["metadata"].get("ownerReferences") or [])
+
+
+def owner_ref(api_version, kind, name, uid):
+    return {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": True,
+            "blockOwnerDeletion": True}
+
+
+def template_hash(template):
+    """A short, stable name for a pod template (the real controller hashes it too)."""
+    text = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    digest = int(hashlib.sha256(text.encode()).hexdigest(), 16)
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"
+    out = ""
+    for _ in range(10):
+        digest, i = divmod(digest, len(alphabet))
+        out += alphabet[i]
+    return out
 
 
 def deployment_conditions(previous, wanted):
