@@ -168,6 +168,37 @@ def cni_manifest(source, get_resource):
                           f"itself, saved as UTF-8") from None
 
 
+def manifest(source, get_resource, node_id):
+    """A workload manifest's text: from a URL (fetched here), an absolute path here, or a path relative to the
+    blueprint (get_resource(path) -> bytes)."""
+    where = f"node {node_id}: manifest {source}"
+    if source.startswith(("http://", "https://")):
+        try:
+            body = _fetch(source, timeout=60)
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            raise ConfigError(f"{where} cannot be fetched ({_why(err)}): check the URL and that this machine "
+                              f"reaches it, or give a local copy's path") from None
+    elif os.path.isabs(os.path.expanduser(source)):
+        try:
+            with open(os.path.expanduser(source), "rb") as f:
+                body = f.read()
+        except OSError as err:
+            raise ConfigError(f"{where} cannot be read ({err.strerror}): give an existing file on the machine "
+                              f"running cfy, a path relative to the blueprint, or a URL") from None
+    else:
+        try:
+            body = get_resource(source)
+        except Exception:   # cloudify raises its own types for a missing resource
+            raise ConfigError(f"{where} not found beside the blueprint: give a path relative to the blueprint's "
+                              f"folder, an absolute path, or a URL") from None
+    if isinstance(body, str):
+        return body
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{where} is not UTF-8 text (byte {err.start}): give the YAML manifest itself") from None
+
+
 def write_kubeconfig(path, text):
     """Writes a kubeconfig here, mode 0600, only when it differs. Returns True when written.
 

@@ -1,0 +1,180 @@
+"""Workload checks and readiness, as data: each bad input is one line naming the node, the problem and the fix."""
+import pytest
+
+from kub_plugin import local, workloads
+from kub_plugin.config import ConfigError
+
+NODE = "web"
+DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}
+
+BAD_PROPERTIES = [
+    ({}, "node web: nothing to apply: set manifests (files or URLs) and/or resources"),
+    ({"manifests": [], "resources": []}, "node web: nothing to apply"),
+    ({"manifests": [3]}, "node web: manifests [3] must be a list of paths or URLs"),
+    ({"manifests": [""]}, "must be a list of paths or URLs"),
+    ({"manifests": {"a": 1}}, "must be a list of paths or URLs"),
+    ({"resources": {"kind": "ConfigMap"}}, "node web: resources must be a list of Kubernetes objects"),
+]
+
+BAD_SETTINGS = [
+    ({"namespace": "Shop"}, "node web: namespace 'Shop' is not a Kubernetes namespace name"),
+    ({"namespace": "shop_1"}, "is not a Kubernetes namespace name"),
+    ({"namespace": "a" * 64}, "is not a Kubernetes namespace name"),
+    ({"timeout": 0}, "node web: timeout 0 must be a whole number of seconds above 0 (the default is 300)"),
+    ({"timeout": "60"}, "node web: timeout '60' must be a whole number"),
+    ({"timeout": True}, "node web: timeout True must be a whole number"),
+]
+
+BAD_MANIFESTS = [
+    ("kind: [Deployment\n", "node web: manifest web.yaml is not valid YAML at line 2"),
+    ("a: b\n c: d\n", "node web: manifest web.yaml is not valid YAML at line 2 (mapping values are not allowed"),
+    ("- 1\n- 2\n", "node web: web.yaml document 1 is a list, not a Kubernetes object: give a mapping with "
+                   "apiVersion, kind and metadata.name"),
+    ("just text\n", "node web: web.yaml document 1 is text, not a Kubernetes object"),
+    ("{apiVersion: v1}\n---\nkind: List\napiVersion: v1\nitems: [3]\n",
+     "node web: web.yaml document 2 item 1 is a number, not a Kubernetes object"),
+]
+
+BAD_OBJECTS = [
+    ({"kind": "Deployment", "metadata": {"name": "web"}}, "node web: web.yaml document 1 has no apiVersion: give "
+                                                          "every object apiVersion, kind and metadata.name"),
+    ({"apiVersion": "v1", "metadata": {"name": "web"}}, "node web: web.yaml document 1 has no kind"),
+    ({"apiVersion": "v1", "kind": "ConfigMap"}, "node web: web.yaml document 1 (ConfigMap) has no metadata.name"),
+    ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "cm-"}},
+     "has no metadata.name: give it a name (generateName makes a new object on every run"),
+    ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Web"}},
+     "node web: web.yaml document 1: ConfigMap name 'Web' is not a Kubernetes name"),
+    ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web", "namespace": "A B"}},
+     "metadata.namespace 'A B' is not a namespace name"),
+]
+
+
+@pytest.mark.parametrize("props, expected", BAD_PROPERTIES)
+def test_bad_sources(props, expected):
+    with pytest.raises(ConfigError) as err:
+        workloads.sources(props, NODE)
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("props, expected", BAD_SETTINGS)
+def test_bad_settings(props, expected):
+    with pytest.raises(ConfigError) as err:
+        workloads.settings(props, NODE)
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("text, expected", BAD_MANIFESTS)
+def test_bad_manifests(text, expected):
+    with pytest.raises(ConfigError) as err:
+        workloads.parse_manifest(text, "web.yaml", NODE)
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("obj, expected", BAD_OBJECTS)
+def test_bad_objects(obj, expected):
+    with pytest.raises(ConfigError) as err:
+        workloads.objects_of([(obj, "web.yaml document 1")], "shop", NODE)
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_an_object_given_twice_is_refused():
+    with pytest.raises(ConfigError, match=r"node web: Deployment shop/web is given twice \(a and b\): keep one"):
+        workloads.objects_of([(DEPLOYMENT, "a"), (DEPLOYMENT, "b")], "shop", NODE)
+
+
+def test_namespaces_lists_and_ownership():
+    text = ("---\n" + "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: x}}\n"
+            "- {apiVersion: v1, kind: Secret, metadata: {name: s, namespace: other}, data: {k: c2VjcmV0}}\n"
+            "---\n\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n")
+    objects = workloads.objects_of(workloads.parse_manifest(text, "m.yaml", NODE), "shop", NODE)
+    assert [ref.label for _, ref in objects] == ["Namespace x", "Secret other/s", "Deployment shop/web"]
+    owned = workloads.owned(objects, "dep/web_1")
+    assert [o["metadata"].get("namespace") for o in owned] == [None, "other", "shop"]
+    assert all(o["metadata"]["annotations"] == {"kub/workload": "dep/web_1"} for o in owned)
+    assert DEPLOYMENT["metadata"] == {"name": "web"}   # the given objects stay as they were
+    assert workloads.secret_values(owned) == ["c2VjcmV0"]
+    # what names objects to kubectl carries no data
+    assert objects[1][1].stub() == {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s",
+                                                                                        "namespace": "other"}}
+
+
+def test_strangers_are_objects_another_made():
+    ref = workloads.Ref("v1", "ConfigMap", "shop", "a")
+    mine = {"metadata": {"annotations": {"kub/workload": "dep/web_1"}}}
+    assert workloads.strangers([ref], {ref: mine}, "dep/web_1") == []
+    assert workloads.strangers([ref], {ref: {"metadata": {}}}, "dep/web_1") == [ref]
+    assert workloads.strangers([ref], {ref: mine}, "dep/web_2") == [ref]
+    assert workloads.strangers([ref], {}, "dep/web_1") == []
+
+
+READINESS = [
+    ("Deployment", None, (False, "missing")),
+    ("Deployment", {"metadata": {"generation": 2}, "spec": {"replicas": 2},
+                    "status": {"observedGeneration": 2, "readyReplicas": 2, "updatedReplicas": 2,
+                               "availableReplicas": 2, "replicas": 2}}, (True, "2/2 ready")),
+    ("Deployment", {"metadata": {"generation": 3}, "spec": {"replicas": 2},
+                    "status": {"observedGeneration": 2, "readyReplicas": 2, "updatedReplicas": 2,
+                               "availableReplicas": 2, "replicas": 2}}, (False, "2/2 ready")),
+    ("Deployment", {"metadata": {"generation": 1}, "spec": {"replicas": 3},
+                    "status": {"observedGeneration": 1, "readyReplicas": 1, "replicas": 3}}, (False, "1/3 ready")),
+    ("Deployment", {"metadata": {"generation": 1}, "spec": {"replicas": 2},
+                    "status": {"observedGeneration": 1, "readyReplicas": 2, "updatedReplicas": 2,
+                               "availableReplicas": 2, "replicas": 3}}, (False, "2/2 ready")),   # old pods left
+    ("Deployment", {"metadata": {}, "spec": {}, "status": {"conditions": [
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}},
+     (None, "its rollout exceeded its progress deadline")),
+    ("StatefulSet", {"metadata": {"generation": 1}, "spec": {"replicas": 1},
+                     "status": {"observedGeneration": 1, "readyReplicas": 1, "replicas": 1}}, (True, "1/1 ready")),
+    ("DaemonSet", {"metadata": {"generation": 1}, "status": {"observedGeneration": 1, "desiredNumberScheduled": 2,
+                                                             "numberReady": 1, "updatedNumberScheduled": 2}},
+     (False, "1/2 ready")),
+    ("Job", {"spec": {"completions": 1}, "status": {"succeeded": 1, "conditions": [
+        {"type": "Complete", "status": "True"}]}}, (True, "1/1 complete")),
+    ("Job", {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                        "message": "Job has reached the specified backoff limit"}]}},
+     (None, "failed (BackoffLimitExceeded: Job has reached the specified backoff limit)")),
+    ("Pod", {"status": {"phase": "Pending"}}, (False, "Pending")),
+    ("Pod", {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}, (True, "Running")),
+    ("Service", {"spec": {"type": "ClusterIP"}}, (False, "no cluster IP yet")),
+    ("Service", {"spec": {"type": "ClusterIP", "clusterIP": "10.96.0.10"}}, (True, "ClusterIP 10.96.0.10")),
+    ("Service", {"spec": {"type": "NodePort", "clusterIP": "10.96.0.10", "ports": [{"port": 80}]}},
+     (False, "no node port yet")),
+    ("Service", {"spec": {"type": "NodePort", "clusterIP": "10.96.0.10", "ports": [{"port": 80, "nodePort": 30080}]}},
+     (True, "NodePort 10.96.0.10")),
+    ("Namespace", {"status": {"phase": "Terminating"}}, (False, "Terminating")),
+    ("ConfigMap", {"data": {}}, (True, "present")),
+]
+
+
+@pytest.mark.parametrize("kind, live, expected", READINESS)
+def test_readiness(kind, live, expected):
+    assert workloads.readiness(workloads.Ref("v1", kind, "shop", "x"), live) == expected
+
+
+def test_service_endpoints():
+    ref = workloads.Ref("v1", "Service", "shop", "web")
+    live = {"spec": {"type": "NodePort", "clusterIP": "10.96.0.10", "ports": [
+        {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080, "nodePort": 30080},
+        {"port": 53, "protocol": "UDP"}]}}
+    assert workloads.endpoints(ref, live) == {
+        "namespace": "shop", "name": "web", "type": "NodePort", "cluster_ip": "10.96.0.10",
+        "ports": [{"name": "http", "port": 80, "protocol": "TCP", "target_port": 8080, "node_port": 30080},
+                  {"name": "", "port": 53, "protocol": "UDP", "target_port": 53}]}
+
+
+def test_manifest_sources(tmp_path):
+    path = tmp_path / "web.yaml"
+    path.write_text("kind: ConfigMap\n")
+    assert local.manifest(str(path), None, NODE) == "kind: ConfigMap\n"
+
+    def missing(name):
+        raise RuntimeError(name)
+    with pytest.raises(ConfigError, match="node web: manifest app.yaml not found beside the blueprint: give a path "
+                                          "relative to the blueprint's folder, an absolute path, or a URL"):
+        local.manifest("app.yaml", missing, NODE)
+    assert local.manifest("app.yaml", lambda name: b"kind: Service\n", NODE) == "kind: Service\n"
+    with pytest.raises(ConfigError, match=f"node web: manifest {tmp_path}/gone.yaml cannot be read"):
+        local.manifest(str(tmp_path / "gone.yaml"), missing, NODE)
+    (tmp_path / "bin").write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        local.manifest(str(tmp_path / "bin"), missing, NODE)
