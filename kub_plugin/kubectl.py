@@ -70,11 +70,15 @@ def delete(host, label, refs, timeout, kubeconfig=hoststate.ADMIN_CONF):
 
 
 def namespace_leftovers(host, namespace, kubeconfig=hoststate.ADMIN_CONF):
-    """What is in a namespace besides what Kubernetes puts in every one (kind/name lines)."""
-    result = host.run(f"{_kubectl(kubeconfig)} get {NAMESPACE_LEFTOVERS} -n {namespace} -o name "
+    """What is in a namespace besides what Kubernetes puts in every one, as kind/name: only objects no other
+    object owns (a ReplicaSet or Pod still being collected after its Deployment went does not count)."""
+    result = host.run(f"{_kubectl(kubeconfig)} get {NAMESPACE_LEFTOVERS} -n {namespace} -o json "
                       f"--ignore-not-found", sudo=True, timeout=READ_TIMEOUT)
     ok_or_raise(host, result, f"listing namespace {namespace}")
-    names = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    text = result.stdout.strip()
+    items = json.loads(text).get("items", []) if text else []
+    names = [f"{item.get('kind', '').lower()}/{item['metadata']['name']}" for item in items
+             if not item["metadata"].get("ownerReferences")]
     return [name for name in names if name not in NAMESPACE_DEFAULTS]
 
 

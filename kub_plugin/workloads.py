@@ -5,6 +5,7 @@ Every object kub applies carries the annotation OWNER_ANNOTATION naming its node
 instance>`): kub changes or deletes only objects that carry its own node's name, and refuses to apply over an
 object someone else made.
 """
+import base64
 import copy
 import re
 from dataclasses import dataclass
@@ -168,6 +169,12 @@ def owned(objects, owner):
             meta["namespace"] = ref.namespace
         annotations = meta.get("annotations") or {}
         meta["annotations"] = {**annotations, OWNER_ANNOTATION: owner}
+        if obj["kind"] in SECRET_KINDS and isinstance(obj.get("stringData"), dict):
+            # what the API server does with stringData, done here: kubectl then finds a re-applied Secret unchanged
+            data = dict(obj.get("data") or {})
+            for key, value in obj.pop("stringData").items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
+            obj["data"] = data
         out.append(obj)
     return out
 
@@ -182,9 +189,15 @@ def secret_values(objects):
     values = []
     for obj in objects:
         if obj.get("kind") in SECRET_KINDS:
-            for field in ("data", "stringData"):
-                values += [str(v) for v in (obj.get(field) or {}).values() if v]
-    return values
+            values += [str(v) for v in (obj.get("stringData") or {}).values() if v]
+            for value in (obj.get("data") or {}).values():
+                if value:
+                    values.append(str(value))
+                    try:
+                        values.append(base64.b64decode(str(value), validate=True).decode())
+                    except (ValueError, UnicodeDecodeError):
+                        pass
+    return [value for value in values if value]
 
 
 def owner_of(live):

@@ -92,6 +92,11 @@ def test_install_again_changes_nothing(lab, shop):
     before = {name: kubectl_json(lab, f"get {name} -n shop")["metadata"]["resourceVersion"]
               for name in ("deployment/web", "service/web", "secret/web-credentials", "deployment/probe")}
     shop.install()
+    # applying again (what configure does) finds every object unchanged
+    out = shop.execute("execute_operation", {"operation": "cloudify.interfaces.lifecycle.configure",
+                                             "node_ids": ["web", "probe"]}).stdout
+    assert f"[{lab.host_ip(1)}] workload web: no change" in out
+    assert f"[{lab.host_ip(1)}] workload probe: no change" in out
     after = {name: kubectl_json(lab, f"get {name} -n shop")["metadata"]["resourceVersion"] for name in before}
     assert after == before
 
@@ -103,7 +108,7 @@ def test_a_deployment_deleted_by_hand_is_healed(lab, shop):
     assert "not ready: Deployment shop/web (missing)" in out
     applied = [line for line in out.splitlines() if "workload web: " in line]
     # only the Deployment is made again: kubectl finds the Secret and the Service unchanged
-    assert applied and "deployment.apps/web created" in applied[-1] and "service" not in applied[-1], applied
+    assert applied and applied[-1].endswith("workload web: deployment.apps/web created"), applied
     web = kubectl_json(lab, "get deployment web -n shop")
     assert web["status"]["readyReplicas"] == 2
     assert instance(shop, "web")["runtime_properties"]["objects"][0]["uid"] == web["metadata"]["uid"]
@@ -135,6 +140,15 @@ def test_delete_removes_exactly_what_the_workloads_made(lab, shop):
     pods = [o["metadata"]["name"] for o in kubectl_json(lab, "get pods -n shop")["items"]]
     assert len(pods) == 1 and pods[0].startswith("other-"), pods
     assert instance(shop, "web")["runtime_properties"]["objects"] == []
+
+
+def test_a_namespace_the_workload_made_goes_with_it_once_empty(lab, shop):
+    lab.exec(1, KUBECTL + "delete deployment other -n shop && " + KUBECTL + "delete configmap hand-made -n shop")
+    for operation in ("configure", "start", "delete"):
+        out = shop.execute("execute_operation", {"operation": f"cloudify.interfaces.lifecycle.{operation}",
+                                                 "node_ids": ["web"]}).stdout
+    assert f"[{lab.host_ip(1)}] namespace shop: namespace \"shop\" deleted" in out
+    assert lab.exec(1, KUBECTL + "get namespace shop --ignore-not-found -o name").stdout == ""
 
 
 def test_uninstall(lab, shop):

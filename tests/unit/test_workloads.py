@@ -92,7 +92,13 @@ def test_namespaces_lists_and_ownership():
     assert [o["metadata"].get("namespace") for o in owned] == [None, "other", "shop"]
     assert all(o["metadata"]["annotations"] == {"kub/workload": "dep/web_1"} for o in owned)
     assert DEPLOYMENT["metadata"] == {"name": "web"}   # the given objects stay as they were
-    assert workloads.secret_values(owned) == ["c2VjcmV0"]
+    assert workloads.secret_values(owned) == ["c2VjcmV0", "secret"]
+    # stringData goes in as data, as the API server would store it
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"a": "eA=="},
+              "stringData": {"b": "pa55"}}
+    [applied] = workloads.owned(workloads.objects_of([(secret, "r")], "shop", NODE), "dep/web_1")
+    assert applied["data"] == {"a": "eA==", "b": "cGE1NQ=="} and "stringData" not in applied
+    assert "pa55" in workloads.secret_values([applied])
     # what names objects to kubectl carries no data
     assert objects[1][1].stub() == {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s",
                                                                                         "namespace": "other"}}

@@ -628,10 +628,8 @@ class Server:
             obj.setdefault("spec", {})["username"] = ident.user
             obj["spec"]["groups"] = sorted(ident.groups)
             obj["status"] = {}
-        if resource == "secrets" and obj.get("stringData"):
-            data = obj.setdefault("data", {})
-            for k, v in obj.pop("stringData").items():
-                data[k] = base64.b64encode(v.encode()).decode()
+        if resource == "secrets":
+            fold_string_data(obj)
         return self.store.put(key, obj)
 
     def service_defaults(self, obj, current=None):
@@ -836,6 +834,8 @@ class Server:
                 meta[k] = cur["metadata"][k]
         if key[1] == "services":
             self.service_defaults(new, cur)
+        if key[1] == "secrets":
+            fold_string_data(new)
         if "generation" in cur["metadata"]:
             meta["generation"] = cur["metadata"]["generation"] + (1 if new.get("spec") != cur.get("spec") else 0)
         new.setdefault("apiVersion", cur.get("apiVersion"))
@@ -879,6 +879,16 @@ class Server:
             return obj
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                 "details": {"name": key[3], "group": key[0], "kind": key[1], "uid": obj["metadata"].get("uid")}}
+
+
+def fold_string_data(secret):
+    """A Secret's stringData is write-only: the server merges it into data (base64) and never stores it."""
+    string_data = secret.pop("stringData", None) or {}
+    if string_data:
+        data = secret.setdefault("data", {}) or {}
+        secret["data"] = data
+        for k, v in string_data.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
 
 
 def token_expired(data):

@@ -345,23 +345,26 @@ class Controllers:
     def unschedulable(self, pod, nodes):
         """PodScheduled False with the scheduler's reasons, as `kubectl describe pod` shows them."""
         reasons = {}
-        for n in nodes:
+        for n in nodes:   # the first filter that fails, in the scheduler's order
             labels = n["metadata"].get("labels") or {}
             spec = n.get("spec") or {}
-            if ready_status(n) != "True":
-                why = "node(s) were not ready"
-            elif spec.get("unschedulable"):
+            taints = [t for t in spec.get("taints") or [] if t.get("effect") in ("NoSchedule", "NoExecute")
+                      and not tolerates(pod["spec"].get("tolerations"), t)]
+            if spec.get("unschedulable"):
                 why = "node(s) were unschedulable"
+            elif taints:
+                why = "node(s) had untolerated taint {%s: %s}" % (taints[0]["key"], taints[0].get("value", ""))
             elif any(labels.get(k) != v for k, v in (pod["spec"].get("nodeSelector") or {}).items()):
                 why = "node(s) didn't match Pod's node affinity/selector"
+            elif ready_status(n) != "True":
+                why = "node(s) were not ready"
             else:
-                taints = [t for t in spec.get("taints") or [] if t.get("effect") in ("NoSchedule", "NoExecute")
-                          and not tolerates(pod["spec"].get("tolerations"), t)]
-                why = "node(s) had untolerated taint {%s: %s}" % (taints[0]["key"], taints[0].get("value", "")) \
-                    if taints else "node(s) didn't fit"
+                why = "node(s) didn't fit"
             reasons[why] = reasons.get(why, 0) + 1
-        message = "0/%d nodes are available: %s." % (len(nodes), ", ".join(
-            "%d %s" % (count, why) for why, count in sorted(reasons.items())) or "no nodes registered")
+        message = "0/%d nodes are available: %s. preemption: 0/%d nodes are available: %d Preemption is not " \
+            "helpful for scheduling." % (len(nodes), ", ".join(sorted("%d %s" % (count, why) for why, count in
+                                                                      reasons.items())) or "no nodes registered",
+                                         len(nodes), len(nodes))
         conditions = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]
         current = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == "PodScheduled"]
         if current and current[0].get("message") == message:
