@@ -103,6 +103,13 @@ def _deployment_nodes(ctx):
 WORKLOAD_RELATIONSHIP = "kub.relationships.deployed_on"
 
 
+def workload_nodes(ctx, master_id):
+    """{node id: properties} of every Workload node deployed_on this master, from the deployment."""
+    return {node["id"]: node.get("properties") or {} for node in _deployment_nodes(ctx)
+            if any(r.get("target_id") == master_id and WORKLOAD_RELATIONSHIP in r.get("type_hierarchy", [])
+                   for r in node.get("relationships") or [])}
+
+
 def workload_cluster(ctx):
     """The SSH settings of the control-plane host a workload is applied on: its deployed_on target's."""
     found = [r for r in ctx.instance.relationships if WORKLOAD_RELATIONSHIP in r.type_hierarchy]

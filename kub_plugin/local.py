@@ -8,7 +8,7 @@ import tempfile
 import urllib.error
 import urllib.request
 
-from . import hoststate
+from . import hoststate, workloads
 from .config import ConfigError
 
 FETCH_TIMEOUT = 30
@@ -197,6 +197,19 @@ def manifest(source, get_resource, node_id):
         return body.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ConfigError(f"{where} is not UTF-8 text (byte {err.start}): give the YAML manifest itself") from None
+
+
+def workload(props, node_id, get_resource):
+    """A Workload node's settings and checked objects [(object, Ref)]: its manifests read (fetched, for URLs)
+    here, in order, then its inline resources."""
+    settings = workloads.settings(props, node_id)
+    manifests, resources = workloads.sources(props, node_id)
+    found = []
+    for source in manifests:
+        found += workloads.parse_manifest(manifest(source, get_resource, node_id), source, node_id)
+    for number, obj in enumerate(resources, 1):
+        found += workloads.expanded(obj, f"resources item {number}", node_id)
+    return settings, workloads.objects_of(found, settings.namespace, node_id)
 
 
 def write_kubeconfig(path, text):

@@ -17,16 +17,8 @@ class Workload:
     """A workload node as its operations see it: settings, objects (checked), owner name, control plane."""
 
     def __init__(self, ctx):
-        props, node_id = ctx.node.properties, ctx.node.id
-        self.node_id = node_id
-        self.settings = workloads.settings(props, node_id)
-        manifests, resources = workloads.sources(props, node_id)
-        found = []
-        for source in manifests:
-            found += workloads.parse_manifest(local.manifest(source, ctx.get_resource, node_id), source, node_id)
-        found += [item for n, obj in enumerate(resources, 1)
-                  for item in workloads.expanded(obj, f"resources item {n}", node_id)]
-        self.objects = workloads.objects_of(found, self.settings.namespace, node_id)
+        self.node_id = ctx.node.id
+        self.settings, self.objects = local.workload(ctx.node.properties, ctx.node.id, ctx.get_resource)
         self.refs = [ref for _, ref in self.objects]
         self.owner = f"{ctx.deployment.id}/{ctx.instance.id}"
         self.control_plane = deployment.workload_cluster(ctx)

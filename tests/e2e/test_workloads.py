@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_support import cluster_inputs
+from e2e_support import assert_refused, cluster_inputs
 
 pytestmark = pytest.mark.lab
 HOSTS = (1, 2)
@@ -17,20 +17,31 @@ PASSWORD = "w3b-pa55word-never-logged"
 KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf "
 
 
+def workload_inputs(lab, master, minion):
+    inputs = cluster_inputs(lab, master=master, minions=(minion,))
+    ssh = {"user": inputs["ssh_user"], "private_key_path": inputs["ssh_private_key_path"],
+           "known_hosts_path": inputs["ssh_known_hosts_path"], "connect_timeout": 5}
+    cluster_keys = ("kubernetes_version", "cni_manifest", "package_repository_url", "package_repository_key_url",
+                    "allow_cgroup_v1", "containerd_source", "containerd_version", "runc_version", "containerd_url",
+                    "runc_url", "containerd_unit_url")
+    return {"master_ip": inputs["master_ip"], "minion_ip": inputs["minion_ips"][0], "ssh": ssh,
+            "cluster": {key: inputs[key] for key in cluster_keys if key in inputs}, "web_password": PASSWORD}
+
+
+def test_a_bad_workload_stops_the_install_before_any_host_changes(lab, new_cfy):
+    """The master's create checks the workloads deployed on it: here web's manifest file is missing."""
+    assert_refused(lab, lambda: new_cfy(DATA / "workloads-blueprint.yaml"), workload_inputs(lab, 4, 5),
+                   "bad input: node web: manifest web.yaml not found beside the blueprint: give a path relative to "
+                   "the blueprint's folder, an absolute path, or a URL")
+
+
 @pytest.fixture(scope="module")
 def shop(lab, tmp_path_factory):
     from kub_lab.cfy import LocalCfy
     cfy = LocalCfy(tmp_path_factory.mktemp("workloads"), blueprint_id="shop",
                    blueprint=DATA / "workloads-blueprint.yaml")
     cfy.stage([DATA / "web.yaml"])
-    inputs = cluster_inputs(lab, master=1, minions=(2,))
-    ssh = {"user": inputs["ssh_user"], "private_key_path": inputs["ssh_private_key_path"],
-           "known_hosts_path": inputs["ssh_known_hosts_path"], "connect_timeout": 5}
-    cluster_keys = ("kubernetes_version", "cni_manifest", "package_repository_url", "package_repository_key_url",
-                    "allow_cgroup_v1", "containerd_source", "containerd_version", "runc_version", "containerd_url",
-                    "runc_url", "containerd_unit_url")
-    cfy.init({"master_ip": inputs["master_ip"], "minion_ip": inputs["minion_ips"][0], "ssh": ssh,
-              "cluster": {key: inputs[key] for key in cluster_keys if key in inputs}, "web_password": PASSWORD})
+    cfy.init(workload_inputs(lab, 1, 2))
     yield cfy
     for i in HOSTS:
         lab.wipe(i)
