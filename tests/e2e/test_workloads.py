@@ -3,6 +3,7 @@
 One cluster (host 1 the master, host 2 a minion) with two workloads in namespace shop: web (a Deployment from a
 manifest file, a Secret and a NodePort Service written in the blueprint) and probe, which depends on web.
 """
+import base64
 import json
 import time
 from pathlib import Path
@@ -95,8 +96,9 @@ def test_install_applies_both_workloads_in_order(lab, shop):
     assert web_ready < probe_applied
     assert kubectl_json(lab, "get deployment probe -n shop")["status"]["readyReplicas"] == 1
     # the Secret's value is nowhere in cfy's output or state
-    assert PASSWORD not in out
-    assert PASSWORD not in json.dumps(shop.node_instances())
+    state = json.dumps(shop.node_instances())
+    for secret in (PASSWORD, base64.b64encode(PASSWORD.encode()).decode()):
+        assert secret not in out and secret not in state
 
 
 def test_install_again_changes_nothing(lab, shop):
