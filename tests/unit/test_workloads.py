@@ -184,3 +184,14 @@ def test_manifest_sources(tmp_path):
     (tmp_path / "bin").write_bytes(b"\xff\xfe")
     with pytest.raises(ConfigError, match="is not UTF-8 text"):
         local.manifest(str(tmp_path / "bin"), missing, NODE)
+
+
+def test_plugin_yaml_repeats_the_workload_defaults():
+    import pathlib
+
+    import yaml
+    plugin = yaml.safe_load((pathlib.Path(__file__).parents[2] / "plugin.yaml").read_text())
+    props = plugin["node_types"]["kub.nodes.Workload"]["properties"]
+    assert {name: props[name]["default"] for name in ("namespace", "timeout")} == \
+        {"namespace": workloads.DEFAULT_NAMESPACE, "timeout": workloads.DEFAULT_TIMEOUT}
+    assert workloads.settings({}, NODE) == workloads.WorkloadSettings("default", 300)
