@@ -95,6 +95,10 @@ def test_install_applies_both_workloads_in_order(lab, shop):
     probe_applied = min(n for n, line in enumerate(lines) if "workload probe: " in line)
     assert web_ready < probe_applied
     assert kubectl_json(lab, "get deployment probe -n shop")["status"]["readyReplicas"] == 1
+    assert "ready: ConfigMap shop/probe, Deployment shop/probe, Job shop/seed, StatefulSet shop/cache" in out
+    assert kubectl_json(lab, "get job seed -n shop")["status"]["succeeded"] == 1
+    assert sorted(p["metadata"]["name"] for p in kubectl_json(lab, "get pods -n shop -l app=cache")["items"]) == \
+        ["cache-0", "cache-1"]
     # the Secret's value is nowhere in cfy's output or state
     state = json.dumps(shop.node_instances())
     for secret in (PASSWORD, base64.b64encode(PASSWORD.encode()).decode()):
@@ -103,7 +107,8 @@ def test_install_applies_both_workloads_in_order(lab, shop):
 
 def test_install_again_changes_nothing(lab, shop):
     before = {name: kubectl_json(lab, f"get {name} -n shop")["metadata"]["resourceVersion"]
-              for name in ("deployment/web", "service/web", "secret/web-credentials", "deployment/probe")}
+              for name in ("deployment/web", "service/web", "secret/web-credentials", "deployment/probe", "job/seed",
+                           "statefulset/cache")}
     shop.install()
     # applying again (what configure does) finds every object unchanged
     out = shop.execute("execute_operation", {"operation": "cloudify.interfaces.lifecycle.configure",
@@ -148,7 +153,7 @@ def test_delete_removes_exactly_what_the_workloads_made(lab, shop):
     assert lab.exec(1, KUBECTL + "get configmap probe -n default -o name").stdout.strip() == "configmap/probe"
     # web's ReplicaSet and pods go with it (garbage collection), other's stay
     owned = lambda: [o["metadata"]["name"] for o in kubectl_json(lab, "get pods,replicasets -n shop")["items"]  # noqa: E731
-                     if o["metadata"]["name"].startswith(("web-", "probe-"))]
+                     if o["metadata"]["name"].startswith(("web-", "probe-", "seed-", "cache-"))]
     assert wait_for(lambda: not owned(), 30), owned()
     pods = [o["metadata"]["name"] for o in kubectl_json(lab, "get pods -n shop")["items"]]
     assert len(pods) == 1 and pods[0].startswith("other-"), pods

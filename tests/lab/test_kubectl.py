@@ -213,6 +213,53 @@ def test_replicasets_node_ports_garbage_collection_and_unschedulable_pods(cluste
     kubectl(lab, "delete deployment nowhere")
 
 
+STATEFUL = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 2
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: "postgres:17"}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: seed}
+spec:
+  completions: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: seed, image: "busybox:1.36", command: [true]}]
+"""
+
+
+def test_statefulsets_and_jobs(cluster):
+    lab, _ = cluster
+    kubectl(lab, "apply -f -", stdin=STATEFUL)
+    status = kubectl(lab, "rollout status statefulset/db --timeout=60s", timeout=90).stdout
+    assert "roll out complete" in status.splitlines()[-1], status
+    pods = json.loads(kubectl(lab, "get pods -l app=db -o json").stdout)["items"]
+    assert sorted(p["metadata"]["name"] for p in pods) == ["db-0", "db-1"]
+    assert all(p["status"]["phase"] == "Running" for p in pods)
+    done = kubectl(lab, "wait --for=condition=complete job/seed --timeout=60s", timeout=90).stdout
+    assert done.strip() == "job.batch/seed condition met"
+    job = json.loads(kubectl(lab, "get job seed -o json").stdout)
+    assert job["status"]["succeeded"] == 2 and job["status"]["active"] == 0
+    pods = json.loads(kubectl(lab, "get pods -l job-name=seed -o json").stdout)["items"]
+    assert len(pods) == 2 and {p["status"]["phase"] for p in pods} == {"Succeeded"}
+    kubectl(lab, "scale statefulset db --replicas=1")
+    assert wait_for(lambda: kubectl(lab, "get pods -l app=db -o name").stdout.split() == ["pod/db-0"], 30)
+    kubectl(lab, "delete job seed")
+    kubectl(lab, "delete statefulset db")
+    assert wait_for(lambda: kubectl(lab, "get pods -l 'app in (db)' -o name").stdout == "" and
+                    kubectl(lab, "get pods -l job-name=seed -o name").stdout == "", 30)
+
+
 def test_wait_for_node_condition(cluster):
     lab, _ = cluster
     met = kubectl(lab, "wait --for=condition=Ready node/kubh2 --timeout=30s")

@@ -624,6 +624,15 @@ class Server:
             obj.setdefault("status", {}).setdefault("phase", "Pending")
         if resource == "services":
             self.service_defaults(obj)
+        if resource == "statefulsets":
+            spec = obj.setdefault("spec", {})
+            spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+            spec.setdefault("podManagementPolicy", "OrderedReady")
+            spec.setdefault("replicas", 1)
+        if resource == "jobs":
+            spec = obj.setdefault("spec", {})
+            for field, value in (("completions", 1), ("parallelism", 1), ("backoffLimit", 6)):
+                spec.setdefault(field, value)
         if resource == "certificatesigningrequests":
             obj.setdefault("spec", {})["username"] = ident.user
             obj["spec"]["groups"] = sorted(ident.groups)

@@ -84,7 +84,8 @@ class Controllers:
         nodes = self.api.get("/api/v1/nodes")["items"]
         for step in (self.sign_csrs, lambda: self.node_lifecycle(nodes), lambda: self.node_ipam(nodes),
                      self.clean_tokens, lambda: self.daemonsets(nodes), self.deployments, self.replicasets,
-                     self.garbage_collect, lambda: self.schedule(nodes), lambda: self.pod_gc(nodes)):
+                     self.statefulsets, self.jobs, self.garbage_collect, lambda: self.schedule(nodes),
+                     lambda: self.pod_gc(nodes)):
             try:
                 step()
             except (kclient.ApiError, kclient.ConnectError) as e:
@@ -302,6 +303,100 @@ class Controllers:
                   "availableReplicas": ready, "observedGeneration": r["metadata"].get("generation", 1)}
             if r.get("status") != st:
                 self.api.replace("/apis/apps/v1/namespaces/%s/replicasets/%s/status" % (ns, name), dict(r, status=st))
+
+    def statefulsets(self):
+        """Pods <name>-0 .. <name>-(replicas-1), made in order, each once the one before is Ready (OrderedReady),
+        removed from the highest ordinal down; a changed template replaces the pods from the highest down."""
+        pods = self.api.get("/api/v1/pods")["items"]
+        for s in self.api.get("/apis/apps/v1/statefulsets")["items"]:
+            ns, name, uid = s["metadata"]["namespace"], s["metadata"]["name"], s["metadata"]["uid"]
+            spec = s.get("spec") or {}
+            want = spec.get("replicas", 1)
+            template = spec.get("template") or {}
+            revision = "%s-%s" % (name, template_hash(template))
+            owned = {p["metadata"]["name"]: p for p in pods if owned_by(p, uid)}
+            ordinal = lambda pod_name: int(pod_name.rsplit("-", 1)[1])  # noqa: E731
+            extra = sorted((n for n in owned if ordinal(n) >= want), key=ordinal)
+            if extra:
+                self.delete_pod(owned[extra[-1]])
+            else:
+                stale = sorted((n for n in owned if (owned[n]["metadata"].get("labels") or {}).get(
+                    "controller-revision-hash") != revision), key=ordinal)
+                if stale and all(pod_ready(owned[n]) for n in owned if n not in stale):
+                    self.delete_pod(owned[stale[-1]])
+                for i in range(want):
+                    pname = "%s-%d" % (name, i)
+                    if pname not in owned:
+                        labels = dict((template.get("metadata") or {}).get("labels") or {}, **{
+                            "statefulset.kubernetes.io/pod-name": pname, "controller-revision-hash": revision,
+                            "apps.kubernetes.io/pod-index": str(i)})
+                        pod_spec = dict(template.get("spec") or {}, hostname=pname)
+                        if spec.get("serviceName"):
+                            pod_spec["subdomain"] = spec["serviceName"]
+                        self.api.create("/api/v1/namespaces/%s/pods" % ns, {
+                            "apiVersion": "v1", "kind": "Pod",
+                            "metadata": {"name": pname, "namespace": ns, "labels": labels,
+                                         "ownerReferences": [owner_ref("apps/v1", "StatefulSet", name, uid)]},
+                            "spec": pod_spec})
+                        break
+                    if not pod_ready(owned[pname]):
+                        break
+            kept = [p for n, p in owned.items() if ordinal(n) < want]
+            ready = sum(1 for p in kept if pod_ready(p))
+            current = sum(1 for p in kept if (p["metadata"].get("labels") or {}).get("controller-revision-hash")
+                          == revision)
+            st = {"observedGeneration": s["metadata"].get("generation", 1), "replicas": len(kept),
+                  "readyReplicas": ready, "availableReplicas": ready, "currentReplicas": current,
+                  "updatedReplicas": current, "currentRevision": revision if current == len(kept) else
+                  (s.get("status") or {}).get("currentRevision", revision), "updateRevision": revision,
+                  "collisionCount": 0}
+            if s.get("status") != st:
+                self.api.replace("/apis/apps/v1/namespaces/%s/statefulsets/%s/status" % (ns, name), dict(s, status=st))
+
+    def jobs(self):
+        """A Job runs up to parallelism pods at a time until completions of them succeeded (the kubelet here
+        completes a Job's pod at once), then is Complete; backoffLimit failed pods make it Failed."""
+        pods = self.api.get("/api/v1/pods")["items"]
+        for j in self.api.get("/apis/batch/v1/jobs")["items"]:
+            ns, name, uid = j["metadata"]["namespace"], j["metadata"]["name"], j["metadata"]["uid"]
+            spec, old = j.get("spec") or {}, j.get("status") or {}
+            if any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+                   for c in old.get("conditions") or []):
+                continue
+            completions, parallelism = spec.get("completions", 1), spec.get("parallelism", 1)
+            template = spec.get("template") or {}
+            owned = [p for p in pods if owned_by(p, uid)]
+            phase = lambda p: (p.get("status") or {}).get("phase")  # noqa: E731
+            succeeded = sum(1 for p in owned if phase(p) == "Succeeded")
+            failed = sum(1 for p in owned if phase(p) == "Failed")
+            active = [p for p in owned if phase(p) not in ("Succeeded", "Failed")]
+            now = util.rfc3339()
+            st = {"startTime": old.get("startTime") or now, "active": len(active), "succeeded": succeeded,
+                  "failed": failed, "ready": sum(1 for p in active if pod_ready(p)), "terminating": 0}
+            if succeeded >= completions:
+                st.update(active=0, completionTime=now, conditions=[
+                    {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached",
+                     "message": "Reached expected number of succeeded pods", "lastProbeTime": now,
+                     "lastTransitionTime": now},
+                    {"type": "Complete", "status": "True", "reason": "CompletionsReached",
+                     "message": "Reached expected number of succeeded pods", "lastProbeTime": now,
+                     "lastTransitionTime": now}])
+            elif failed > spec.get("backoffLimit", 6):
+                st["conditions"] = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                     "message": "Job has reached the specified backoff limit", "lastProbeTime": now,
+                                     "lastTransitionTime": now}]
+            else:
+                for _ in range(min(parallelism, completions - succeeded) - len(active)):
+                    labels = dict((template.get("metadata") or {}).get("labels") or {}, **{
+                        "batch.kubernetes.io/job-name": name, "job-name": name,
+                        "batch.kubernetes.io/controller-uid": uid, "controller-uid": uid})
+                    self.api.create("/api/v1/namespaces/%s/pods" % ns, {
+                        "apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": "%s-%s" % (name, rand_suffix()), "namespace": ns, "labels": labels,
+                                     "ownerReferences": [owner_ref("batch/v1", "Job", name, uid)]},
+                        "spec": dict(template.get("spec") or {})})
+            if old != st:
+                self.api.replace("/apis/batch/v1/namespaces/%s/jobs/%s/status" % (ns, name), dict(j, status=st))
 
     def garbage_collect(self):
         """Deletes ReplicaSets and Pods whose owners are all gone (background cascading deletion)."""
