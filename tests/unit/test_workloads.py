@@ -1,8 +1,15 @@
 """Workload checks and readiness, as data: each bad input is one line naming the node, the problem and the fix."""
-import pytest
+import json
+import pathlib
 
-from kub_plugin import local, workloads
+import pytest
+import yaml
+from test_steps import FakeHost
+
+from kub_plugin import kubectl, local, workloads
 from kub_plugin.config import ConfigError
+from kub_plugin.connection import Result
+from kub_plugin.steps import StepError
 
 NODE = "web"
 DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}
@@ -187,11 +194,63 @@ def test_manifest_sources(tmp_path):
 
 
 def test_plugin_yaml_repeats_the_workload_defaults():
-    import pathlib
-
-    import yaml
     plugin = yaml.safe_load((pathlib.Path(__file__).parents[2] / "plugin.yaml").read_text())
     props = plugin["node_types"]["kub.nodes.Workload"]["properties"]
     assert {name: props[name]["default"] for name in ("namespace", "timeout")} == \
         {"namespace": workloads.DEFAULT_NAMESPACE, "timeout": workloads.DEFAULT_TIMEOUT}
     assert workloads.settings({}, NODE) == workloads.WorkloadSettings("default", 300)
+
+
+# -- the kubectl steps, over a host that answers from a table --------------------------------------------
+
+KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf "
+
+
+def _host(answers):
+    return FakeHost(answers)
+
+
+def test_a_pod_that_cannot_be_scheduled_is_named_when_the_wait_ends():
+    web = workloads.Ref("apps/v1", "Deployment", "shop", "web")
+    live = {"kind": "Deployment", "metadata": {"name": "web", "namespace": "shop", "generation": 1},
+            "spec": {"replicas": 1}, "status": {"observedGeneration": 1, "replicas": 1}}
+    pods = {"items": [{"metadata": {"name": "web-abc-x1"}, "status": {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+         "message": "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector."}]}}]}
+    host = _host({KUBECTL + "get -f -": Result(json.dumps({"kind": "List", "items": [live]}), "", 0),
+                  KUBECTL + "get pods -n shop": Result(json.dumps(pods), "", 0)})
+    with pytest.raises(StepError) as err:
+        kubectl.wait_ready(host, [web], timeout=0, interval=0)
+    assert str(err.value) == (
+        "10.9.9.9: not ready after 0 s: Deployment shop/web (0/1 ready); pod shop/web-abc-x1 cannot be scheduled: "
+        "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.: check the pods (kubectl "
+        "describe pod) and the nodes, or raise the workload's timeout")
+
+
+def test_a_failed_job_ends_the_wait_at_once():
+
+    job = workloads.Ref("batch/v1", "Job", "shop", "seed")
+    live = {"kind": "Job", "metadata": {"name": "seed", "namespace": "shop"}, "status": {"conditions": [
+        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "limit"}]}}
+    host = _host({KUBECTL + "get -f -": Result(json.dumps(live), "", 0)})
+    with pytest.raises(StepError, match=r"^10\.9\.9\.9: Job shop/seed failed \(BackoffLimitExceeded: limit\): "):
+        kubectl.wait_ready(host, [job], timeout=300, interval=0)
+
+
+def test_apply_sends_the_objects_on_stdin_only():
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "hush-hush"}}
+    objects = workloads.owned(workloads.objects_of([(secret, "r")], "shop", NODE), "dep/web_1")
+    host = _host({})
+    kubectl.apply(host, "workload web", objects, "shop", "dep/web_1")
+    [(name, env, secret_env, lock)] = host.scripts
+    assert name == "workload-apply.sh" and lock is not None
+    assert env["KUB_NAMESPACE"] == "shop" and env["KUB_OWNER"] == "dep/web_1"
+    assert "aHVzaC1odXNo" not in str(env) and "hush-hush" not in str(env)
+    assert "aHVzaC1odXNo" in secret_env["KUB_MANIFEST"]     # base64 of the value, in the stream kubectl reads
+    assert host.logged == ["workload web: did it"]
+
+
+def test_nothing_to_delete_runs_nothing():
+    host = _host({})
+    assert kubectl.delete(host, "delete workload web", [], 60) == []
+    assert host.scripts == [] and host.logged == ["delete workload web: no change"]
