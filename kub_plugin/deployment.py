@@ -98,3 +98,27 @@ def _deployment_nodes(ctx):
         return storage.get_nodes(evaluate_functions=True)
     from cloudify.manager import get_rest_client  # on a manager: its REST API
     return get_rest_client().nodes.list(deployment_id=ctx.deployment.id, evaluate_functions=True)
+
+
+WORKLOAD_RELATIONSHIP = "kub.relationships.deployed_on"
+
+
+def workload_nodes(ctx, master_id):
+    """{node id: properties} of every Workload node deployed_on this master, from the deployment."""
+    return {node["id"]: node.get("properties") or {} for node in _deployment_nodes(ctx)
+            if any(r.get("target_id") == master_id and WORKLOAD_RELATIONSHIP in r.get("type_hierarchy", [])
+                   for r in node.get("relationships") or [])}
+
+
+def workload_cluster(ctx):
+    """The SSH settings of the control-plane host a workload is applied on: its deployed_on target's."""
+    found = [r for r in ctx.instance.relationships if WORKLOAD_RELATIONSHIP in r.type_hierarchy]
+    if len(found) != 1:
+        raise ConfigError(f"node {ctx.node.id} has {'no' if not found else len(found)} {WORKLOAD_RELATIONSHIP} "
+                          f"relationship{'s' if found else ''}: give each workload one, to the {MASTER_TYPE} node of "
+                          f"its cluster")
+    target = found[0].target
+    if MASTER_TYPE not in target.node.type_hierarchy:
+        raise ConfigError(f"node {ctx.node.id}: {WORKLOAD_RELATIONSHIP} targets {target.node.id}, which is not a "
+                          f"{MASTER_TYPE}: point it at the master node of the cluster")
+    return Cluster(ctx.deployment.id, target.node.id, target.node.properties).master_ssh

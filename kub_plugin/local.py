@@ -8,7 +8,7 @@ import tempfile
 import urllib.error
 import urllib.request
 
-from . import hoststate
+from . import hoststate, workloads
 from .config import ConfigError
 
 FETCH_TIMEOUT = 30
@@ -166,6 +166,50 @@ def cni_manifest(source, get_resource):
     except UnicodeDecodeError as err:
         raise ConfigError(f"CNI manifest {source} is not UTF-8 text (byte {err.start}): give the YAML manifest "
                           f"itself, saved as UTF-8") from None
+
+
+def manifest(source, get_resource, node_id):
+    """A workload manifest's text: from a URL (fetched here), an absolute path here, or a path relative to the
+    blueprint (get_resource(path) -> bytes)."""
+    where = f"node {node_id}: manifest {source}"
+    if source.startswith(("http://", "https://")):
+        try:
+            body = _fetch(source, timeout=60)
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            raise ConfigError(f"{where} cannot be fetched ({_why(err)}): check the URL and that this machine "
+                              f"reaches it, or give a local copy's path") from None
+    elif os.path.isabs(os.path.expanduser(source)):
+        try:
+            with open(os.path.expanduser(source), "rb") as f:
+                body = f.read()
+        except OSError as err:
+            raise ConfigError(f"{where} cannot be read ({err.strerror}): give an existing file on the machine "
+                              f"running cfy, a path relative to the blueprint, or a URL") from None
+    else:
+        try:
+            body = get_resource(source)
+        except Exception:   # cloudify raises its own types for a missing resource
+            raise ConfigError(f"{where} not found beside the blueprint: give a path relative to the blueprint's "
+                              f"folder, an absolute path, or a URL") from None
+    if isinstance(body, str):
+        return body
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{where} is not UTF-8 text (byte {err.start}): give the YAML manifest itself") from None
+
+
+def workload(props, node_id, get_resource):
+    """A Workload node's settings and checked objects [(object, Ref)]: its manifests read (fetched, for URLs)
+    here, in order, then its inline resources."""
+    settings = workloads.settings(props, node_id)
+    manifests, resources = workloads.sources(props, node_id)
+    found = []
+    for source in manifests:
+        found += workloads.parse_manifest(manifest(source, get_resource, node_id), source, node_id)
+    for number, obj in enumerate(resources, 1):
+        found += workloads.expanded(obj, f"resources item {number}", node_id)
+    return settings, workloads.objects_of(found, settings.namespace, node_id)
 
 
 def write_kubeconfig(path, text):

@@ -110,6 +110,8 @@ def _create_master(ctx, cluster, master_ssh):
     check_hosts(master_ssh.ip, [h.ip for h in minions], cluster.settings)
     local.repository_key(cluster.settings)
     local.cni_manifest(cluster.settings.cni_manifest, ctx.get_resource)   # found and readable
+    for node_id, props in deployment.workload_nodes(ctx, ctx.node.id).items():
+        local.workload(props, node_id, ctx.get_resource)   # the workloads' manifests and objects, checked
     roles = {master_ssh.ip: "master", **{h.ip: "minion" for h in minions}}
 
     def check(host):

@@ -162,6 +162,104 @@ def test_create_deployment_scale_and_rollout_status(cluster):
     assert kubectl(lab, "delete pod single").stdout.startswith('pod "single" deleted')
 
 
+def test_replicasets_node_ports_garbage_collection_and_unschedulable_pods(cluster):
+    lab, _ = cluster
+
+    def items(args):
+        return json.loads(kubectl(lab, "get " + args + " -o json").stdout)["items"]
+
+    kubectl(lab, "create deployment shelf --image=nginx:1.27 --replicas=2")
+    kubectl(lab, "rollout status deployment/shelf --timeout=60s", timeout=90)
+    [rs] = items("replicasets -l app=shelf")
+    assert rs["metadata"]["ownerReferences"][0]["kind"] == "Deployment" and rs["status"]["readyReplicas"] == 2
+    pods = items("pods -l app=shelf")
+    assert len(pods) == 2 and {p["metadata"]["ownerReferences"][0]["name"] for p in pods} == {rs["metadata"]["name"]}
+    kubectl(lab, "scale deployment shelf --replicas=1")
+    assert wait_for(lambda: len(items("pods -l app=shelf")) == 1, 30)
+    # a new pod template: a new ReplicaSet, the old one scaled to 0
+    kubectl(lab, "set image deployment/shelf nginx=nginx:1.28")
+    kubectl(lab, "rollout status deployment/shelf --timeout=60s", timeout=90)
+    assert sorted(r["spec"]["replicas"] for r in items("replicasets -l app=shelf")) == [0, 1]
+    assert [p["spec"]["containers"][0]["image"] for p in items("pods -l app=shelf")] == ["nginx:1.28"]
+    # a node port from the range, kept on update, refused to another Service
+    kubectl(lab, "expose deployment shelf --port=80 --type=NodePort")
+    port = int(kubectl(lab, "get service shelf -o jsonpath={.spec.ports[0].nodePort}").stdout)
+    assert 30000 <= port <= 32767
+    kubectl(lab, "label service shelf tier=front")
+    assert int(kubectl(lab, "get service shelf -o jsonpath={.spec.ports[0].nodePort}").stdout) == port
+    clash = kubectl(lab, "create service nodeport clash --tcp=80 --node-port=%d" % port, check=False)
+    assert clash.returncode == 1 and "spec.ports[0].nodePort: Invalid value: %d: provided port is already " \
+        "allocated" % port in clash.stderr
+    # deleting the Deployment takes its ReplicaSets and pods with it
+    kubectl(lab, "delete deployment shelf")
+    assert wait_for(lambda: kubectl(lab, "get replicasets,pods -l app=shelf -o name").stdout == "", 30)
+    # a pod that fits no node stays Pending and says why
+    kubectl(lab, "create deployment nowhere --image=nginx:1.27")
+    kubectl(lab, "patch deployment nowhere -p '{\"spec\": {\"template\": {\"spec\": {\"nodeSelector\": "
+                 "{\"disk\": \"ssd\"}}}}}'")
+
+    def unschedulable():
+        pods = [p for p in items("pods -l app=nowhere") if p["spec"].get("nodeSelector")]
+        return [c for p in pods for c in p["status"].get("conditions") or [] if c["type"] == "PodScheduled"]
+    assert wait_for(unschedulable, 30)
+    condition = unschedulable()[0]
+    assert (condition["status"], condition["reason"]) == ("False", "Unschedulable")
+    assert condition["message"] == ("0/3 nodes are available: 1 node(s) had untolerated taint "
+                                    "{node-role.kubernetes.io/control-plane: }, 2 node(s) didn't match Pod's node "
+                                    "affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not "
+                                    "helpful for scheduling.")
+    status = kubectl(lab, "rollout status deployment/nowhere --timeout=3s", check=False)
+    assert status.returncode == 1
+    kubectl(lab, "delete deployment nowhere")
+
+
+STATEFUL = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 2
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: "postgres:17"}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: seed}
+spec:
+  completions: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: seed, image: "busybox:1.36", command: [true]}]
+"""
+
+
+def test_statefulsets_and_jobs(cluster):
+    lab, _ = cluster
+    kubectl(lab, "apply -f -", stdin=STATEFUL)
+    status = kubectl(lab, "rollout status statefulset/db --timeout=60s", timeout=90).stdout
+    assert "roll out complete" in status.splitlines()[-1], status
+    pods = json.loads(kubectl(lab, "get pods -l app=db -o json").stdout)["items"]
+    assert sorted(p["metadata"]["name"] for p in pods) == ["db-0", "db-1"]
+    assert all(p["status"]["phase"] == "Running" for p in pods)
+    done = kubectl(lab, "wait --for=condition=complete job/seed --timeout=60s", timeout=90).stdout
+    assert done.strip() == "job.batch/seed condition met"
+    job = json.loads(kubectl(lab, "get job seed -o json").stdout)
+    assert job["status"]["succeeded"] == 2 and job["status"]["active"] == 0
+    pods = json.loads(kubectl(lab, "get pods -l job-name=seed -o json").stdout)["items"]
+    assert len(pods) == 2 and {p["status"]["phase"] for p in pods} == {"Succeeded"}
+    kubectl(lab, "scale statefulset db --replicas=1")
+    assert wait_for(lambda: kubectl(lab, "get pods -l app=db -o name").stdout.split() == ["pod/db-0"], 30)
+    kubectl(lab, "delete job seed")
+    kubectl(lab, "delete statefulset db")
+    assert wait_for(lambda: kubectl(lab, "get pods -l 'app in (db)' -o name").stdout == "" and
+                    kubectl(lab, "get pods -l job-name=seed -o name").stdout == "", 30)
+
+
 def test_wait_for_node_condition(cluster):
     lab, _ = cluster
     met = kubectl(lab, "wait --for=condition=Ready node/kubh2 --timeout=30s")

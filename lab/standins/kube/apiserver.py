@@ -16,6 +16,7 @@ import hmac
 import ipaddress
 import json
 import os
+import random
 import re
 import ssl
 import threading
@@ -193,8 +194,10 @@ class Identity:
 
 
 class Server:
-    def __init__(self, store, version, advertise="", service_cidr="10.96.0.0/12"):
+    def __init__(self, store, version, advertise="", service_cidr="10.96.0.0/12", node_port_range="30000-32767"):
         self.store = store
+        low, _, high = node_port_range.partition("-")
+        self.node_port_range = (int(low), int(high or low))
         self.version = version
         self.advertise = advertise
         self.service_cidr = ipaddress.ip_network(service_cidr, strict=False)
@@ -621,18 +624,29 @@ class Server:
             obj.setdefault("status", {}).setdefault("phase", "Pending")
         if resource == "services":
             self.service_defaults(obj)
+        if resource == "statefulsets":
+            spec = obj.setdefault("spec", {})
+            spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+            spec.setdefault("podManagementPolicy", "OrderedReady")
+            spec.setdefault("replicas", 1)
+        if resource == "jobs":
+            spec = obj.setdefault("spec", {})
+            for field, value in (("completions", 1), ("parallelism", 1), ("backoffLimit", 6)):
+                spec.setdefault(field, value)
         if resource == "certificatesigningrequests":
             obj.setdefault("spec", {})["username"] = ident.user
             obj["spec"]["groups"] = sorted(ident.groups)
             obj["status"] = {}
-        if resource == "secrets" and obj.get("stringData"):
-            data = obj.setdefault("data", {})
-            for k, v in obj.pop("stringData").items():
-                data[k] = base64.b64encode(v.encode()).decode()
+        if resource == "secrets":
+            fold_string_data(obj)
         return self.store.put(key, obj)
 
-    def service_defaults(self, obj):
+    def service_defaults(self, obj, current=None):
+        """A Service's defaults: a cluster IP from --service-cluster-ip-range and, for NodePort and
+        LoadBalancer Services, a node port per port from --service-node-port-range. An update keeps what was
+        allocated (a port matched by its port number) unless it asks for another."""
         spec = obj.setdefault("spec", {})
+        old = (current or {}).get("spec") or {}
         spec.setdefault("type", "ClusterIP")
         spec.setdefault("sessionAffinity", "None")
         for port in spec.get("ports") or []:
@@ -640,6 +654,8 @@ class Server:
             port.setdefault("targetPort", port.get("port"))
         if spec["type"] == "ExternalName":
             return
+        if not spec.get("clusterIP") and old.get("clusterIP"):
+            spec["clusterIP"] = old["clusterIP"]
         if not spec.get("clusterIP"):
             used = {(o.get("spec") or {}).get("clusterIP") for o in self.store.list("", "services")}
             for host in self.service_cidr.hosts():
@@ -653,6 +669,37 @@ class Server:
         spec.setdefault("ipFamilies", ["IPv4"])
         spec.setdefault("ipFamilyPolicy", "SingleStack")
         spec.setdefault("internalTrafficPolicy", "Cluster")
+        if spec["type"] in ("NodePort", "LoadBalancer"):
+            spec.setdefault("externalTrafficPolicy", "Cluster")
+            self.node_ports(obj, old)
+        else:
+            for port in spec.get("ports") or []:
+                port.pop("nodePort", None)
+
+    def node_ports(self, obj, old):
+        spec, name = obj["spec"], obj["metadata"].get("name", "")
+        before = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort") for p in old.get("ports") or []}
+        used = {p.get("nodePort") for o in self.store.list("", "services") if o["metadata"].get("uid") !=
+                obj["metadata"].get("uid") for p in (o.get("spec") or {}).get("ports") or []} - {None}
+        low, high = self.node_port_range
+        for i, port in enumerate(spec.get("ports") or []):
+            wanted = port.get("nodePort") or before.get((port.get("port"), port.get("protocol")))
+            if wanted:
+                if not low <= wanted <= high:
+                    raise HTTPError(422, "Invalid", 'Service "%s" is invalid: spec.ports[%d].nodePort: Invalid value: '
+                                    '%d: provided port is not in the valid range. The range of valid ports is %d-%d'
+                                    % (name, i, wanted, low, high))
+                if wanted in used:
+                    raise HTTPError(422, "Invalid", 'Service "%s" is invalid: spec.ports[%d].nodePort: Invalid value: '
+                                    '%d: provided port is already allocated' % (name, i, wanted))
+            else:
+                free = [n for n in range(low, high + 1) if n not in used]
+                if not free:
+                    raise HTTPError(500, "InternalError", "Internal error occurred: failed to allocate a nodePort: "
+                                    "range is full")
+                wanted = random.choice(free)
+            port["nodePort"] = wanted
+            used.add(wanted)
 
     def update(self, key, body, sub, api_version):
         cur = self.store.get(key)
@@ -794,6 +841,10 @@ class Server:
         for k in ("uid", "creationTimestamp", "name", "namespace"):
             if k in cur["metadata"]:
                 meta[k] = cur["metadata"][k]
+        if key[1] == "services":
+            self.service_defaults(new, cur)
+        if key[1] == "secrets":
+            fold_string_data(new)
         if "generation" in cur["metadata"]:
             meta["generation"] = cur["metadata"]["generation"] + (1 if new.get("spec") != cur.get("spec") else 0)
         new.setdefault("apiVersion", cur.get("apiVersion"))
@@ -837,6 +888,16 @@ class Server:
             return obj
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                 "details": {"name": key[3], "group": key[0], "kind": key[1], "uid": obj["metadata"].get("uid")}}
+
+
+def fold_string_data(secret):
+    """A Secret's stringData is write-only: the server merges it into data (base64) and never stores it."""
+    string_data = secret.pop("stringData", None) or {}
+    if string_data:
+        data = secret.setdefault("data", {}) or {}
+        secret["data"] = data
+        for k, v in string_data.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
 
 
 def token_expired(data):
@@ -947,7 +1008,8 @@ def main(argv):
     store = Store(store_dir)
     bootstrap_namespaces(store)
     srv = Server(store, version, "%s:%d" % (opts.get("advertise-address", bind), port),
-                 opts.get("service-cluster-ip-range", "10.96.0.0/12"))
+                 opts.get("service-cluster-ip-range", "10.96.0.0/12"),
+                 opts.get("service-node-port-range", "30000-32767"))
     for ns in store.list("", "namespaces"):
         if ns["metadata"].get("deletionTimestamp"):   # deleted before a restart: finish the job
             srv.finish_namespace(("", "namespaces", "", ns["metadata"]["name"]))

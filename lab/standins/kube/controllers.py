@@ -8,7 +8,9 @@
 - daemonset, deployment (+ a simple scheduler), podgc
 """
 import base64
+import hashlib
 import ipaddress
+import json
 import random
 import time
 
@@ -27,6 +29,10 @@ DEFAULT_TOLERATIONS = [
     {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
     {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
 ]
+
+
+# owners whose dependents (ReplicaSets, Pods) the garbage collector removes once the owner is gone
+COLLECTED_OWNERS = ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job")
 
 
 def rand_suffix(n=5):
@@ -77,8 +83,9 @@ class Controllers:
     def run_once(self):
         nodes = self.api.get("/api/v1/nodes")["items"]
         for step in (self.sign_csrs, lambda: self.node_lifecycle(nodes), lambda: self.node_ipam(nodes),
-                     self.clean_tokens, lambda: self.daemonsets(nodes), self.deployments,
-                     lambda: self.schedule(nodes), lambda: self.pod_gc(nodes)):
+                     self.clean_tokens, lambda: self.daemonsets(nodes), self.deployments, self.replicasets,
+                     self.statefulsets, self.jobs, self.garbage_collect, lambda: self.schedule(nodes),
+                     lambda: self.pod_gc(nodes)):
             try:
                 step()
             except (kclient.ApiError, kclient.ConnectError) as e:
@@ -214,47 +221,201 @@ class Controllers:
                 self.delete_pod(p)
 
     def deployments(self):
-        pods = self.api.get("/api/v1/pods")["items"]
-        deps = self.api.get("/apis/apps/v1/deployments")["items"]
-        for d in deps:
+        """Each Deployment owns one ReplicaSet per pod template (named by the template's hash, labelled
+        pod-template-hash). The current template's ReplicaSet gets spec.replicas, older ones are scaled to 0
+        (a rollout in one step); the Deployment's status adds up its ReplicaSets' pods."""
+        rsets = self.api.get("/apis/apps/v1/replicasets")["items"]
+        for d in self.api.get("/apis/apps/v1/deployments")["items"]:
             ns, name, uid = d["metadata"]["namespace"], d["metadata"]["name"], d["metadata"]["uid"]
             spec = d.get("spec") or {}
             want = spec.get("replicas", 1)
             template = spec.get("template") or {}
-            owned = [p for p in pods if any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or [])]
-            for _ in range(want - len(owned)):
-                pod = {"apiVersion": "v1", "kind": "Pod",
-                       "metadata": {"name": "%s-%s-%s" % (name, uid.replace("-", "")[:9], rand_suffix()),
-                                    "namespace": ns,
-                                    "labels": dict((template.get("metadata") or {}).get("labels") or {}),
-                                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
-                                                         "name": name, "uid": uid, "controller": True}]},
-                       "spec": dict(template.get("spec") or {})}
-                self.api.create("/api/v1/namespaces/%s/pods" % ns, pod)
-            for p in owned[want:]:
-                self.delete_pod(p)
-            ready = sum(1 for p in owned[:want] if pod_ready(p))
-            st = {"replicas": min(len(owned), want) if owned else 0, "readyReplicas": ready,
-                  "availableReplicas": ready, "updatedReplicas": min(len(owned), want),
-                  "observedGeneration": d["metadata"].get("generation", 1)}
-            if ready < want:
-                st["unavailableReplicas"] = want - ready
-            done = ready >= want and len(owned) == want
+            digest = template_hash(template)
+            owned = [r for r in rsets if owned_by(r, uid)]
+            current = next((r for r in owned if (r["metadata"].get("labels") or {}).get("pod-template-hash")
+                            == digest), None)
+            if current is None:
+                labels = dict((template.get("metadata") or {}).get("labels") or {}, **{"pod-template-hash": digest})
+                selector = dict(((spec.get("selector") or {}).get("matchLabels") or {}),
+                                **{"pod-template-hash": digest})
+                rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                      "metadata": {"name": "%s-%s" % (name, digest), "namespace": ns, "labels": labels,
+                                   "annotations": {"deployment.kubernetes.io/revision": str(len(owned) + 1)},
+                                   "ownerReferences": [owner_ref("apps/v1", "Deployment", name, uid)]},
+                      "spec": {"replicas": want, "selector": {"matchLabels": selector},
+                               "template": dict(template, metadata=dict(template.get("metadata") or {},
+                                                                        labels=labels))}}
+                try:
+                    current = self.api.create("/apis/apps/v1/namespaces/%s/replicasets" % ns, rs)
+                except kclient.ApiError as e:
+                    if e.code != 409:
+                        raise
+                    continue
+                owned.append(current)
+            for r in owned:
+                replicas = want if r is current else 0
+                if (r.get("spec") or {}).get("replicas") != replicas:
+                    self.api.patch("/apis/apps/v1/namespaces/%s/replicasets/%s" % (ns, r["metadata"]["name"]),
+                                   {"spec": {"replicas": replicas}})
+            rst = lambda r, k: ((r.get("status") or {}).get(k) or 0)  # noqa: E731
+            total = sum(rst(r, "replicas") for r in owned)
+            updated = rst(current, "replicas")
+            ready = sum(rst(r, "readyReplicas") for r in owned)
+            available = sum(rst(r, "availableReplicas") for r in owned)
+            st = {"replicas": total, "readyReplicas": ready, "availableReplicas": available,
+                  "updatedReplicas": updated, "observedGeneration": d["metadata"].get("generation", 1)}
+            if total - available > 0:
+                st["unavailableReplicas"] = total - available
+            done = updated >= want and total == updated and available >= want
             st["conditions"] = deployment_conditions((d.get("status") or {}).get("conditions") or [], [
-                ("Available", ready >= want,
-                 "MinimumReplicasAvailable" if ready >= want else "MinimumReplicasUnavailable",
-                 "Deployment has minimum availability." if ready >= want else
+                ("Available", available >= want,
+                 "MinimumReplicasAvailable" if available >= want else "MinimumReplicasUnavailable",
+                 "Deployment has minimum availability." if available >= want else
                  "Deployment does not have minimum availability."),
                 ("Progressing", True, "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
-                 'ReplicaSet "%s-%s" has %s.' % (name, uid.replace("-", "")[:9],
-                                                  "successfully progressed" if done else "is progressing"))])
+                 'ReplicaSet "%s" has %s.' % (current["metadata"]["name"],
+                                              "successfully progressed" if done else "is progressing"))])
             if d.get("status") != st:
                 self.api.replace("/apis/apps/v1/namespaces/%s/deployments/%s/status" % (ns, name), dict(d, status=st))
-        live = {d["metadata"]["uid"] for d in deps}
-        for p in pods:
-            refs = [o for o in p["metadata"].get("ownerReferences") or [] if o.get("kind") == "Deployment"]
-            if refs and refs[0].get("uid") not in live:
+
+    def replicasets(self):
+        """Each ReplicaSet keeps spec.replicas pods of its template (newest removed first when scaled down)."""
+        pods = self.api.get("/api/v1/pods")["items"]
+        for r in self.api.get("/apis/apps/v1/replicasets")["items"]:
+            ns, name, uid = r["metadata"]["namespace"], r["metadata"]["name"], r["metadata"]["uid"]
+            spec = r.get("spec") or {}
+            want = spec.get("replicas", 1)
+            template = spec.get("template") or {}
+            owned = sorted((p for p in pods if owned_by(p, uid) and not p["metadata"].get("deletionTimestamp")),
+                           key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
+            for _ in range(want - len(owned)):
+                pod = {"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": "%s-%s" % (name, rand_suffix()), "namespace": ns,
+                                    "labels": dict((template.get("metadata") or {}).get("labels") or {}),
+                                    "ownerReferences": [owner_ref("apps/v1", "ReplicaSet", name, uid)]},
+                       "spec": dict(template.get("spec") or {})}
+                owned.append(self.api.create("/api/v1/namespaces/%s/pods" % ns, pod))
+            for p in owned[want:][::-1]:
                 self.delete_pod(p)
+            kept = owned[:want]
+            ready = sum(1 for p in kept if pod_ready(p))
+            st = {"replicas": len(kept), "fullyLabeledReplicas": len(kept), "readyReplicas": ready,
+                  "availableReplicas": ready, "observedGeneration": r["metadata"].get("generation", 1)}
+            if r.get("status") != st:
+                self.api.replace("/apis/apps/v1/namespaces/%s/replicasets/%s/status" % (ns, name), dict(r, status=st))
+
+    def statefulsets(self):
+        """Pods <name>-0 .. <name>-(replicas-1), made in order, each once the one before is Ready (OrderedReady),
+        removed from the highest ordinal down; a changed template replaces the pods from the highest down."""
+        pods = self.api.get("/api/v1/pods")["items"]
+        for s in self.api.get("/apis/apps/v1/statefulsets")["items"]:
+            ns, name, uid = s["metadata"]["namespace"], s["metadata"]["name"], s["metadata"]["uid"]
+            spec = s.get("spec") or {}
+            want = spec.get("replicas", 1)
+            template = spec.get("template") or {}
+            revision = "%s-%s" % (name, template_hash(template))
+            owned = {p["metadata"]["name"]: p for p in pods if owned_by(p, uid)}
+            ordinal = lambda pod_name: int(pod_name.rsplit("-", 1)[1])  # noqa: E731
+            extra = sorted((n for n in owned if ordinal(n) >= want), key=ordinal)
+            if extra:
+                self.delete_pod(owned[extra[-1]])
+            else:
+                stale = sorted((n for n in owned if (owned[n]["metadata"].get("labels") or {}).get(
+                    "controller-revision-hash") != revision), key=ordinal)
+                if stale and all(pod_ready(owned[n]) for n in owned if n not in stale):
+                    self.delete_pod(owned[stale[-1]])
+                for i in range(want):
+                    pname = "%s-%d" % (name, i)
+                    if pname not in owned:
+                        labels = dict((template.get("metadata") or {}).get("labels") or {}, **{
+                            "statefulset.kubernetes.io/pod-name": pname, "controller-revision-hash": revision,
+                            "apps.kubernetes.io/pod-index": str(i)})
+                        pod_spec = dict(template.get("spec") or {}, hostname=pname)
+                        if spec.get("serviceName"):
+                            pod_spec["subdomain"] = spec["serviceName"]
+                        self.api.create("/api/v1/namespaces/%s/pods" % ns, {
+                            "apiVersion": "v1", "kind": "Pod",
+                            "metadata": {"name": pname, "namespace": ns, "labels": labels,
+                                         "ownerReferences": [owner_ref("apps/v1", "StatefulSet", name, uid)]},
+                            "spec": pod_spec})
+                        break
+                    if not pod_ready(owned[pname]):
+                        break
+            kept = [p for n, p in owned.items() if ordinal(n) < want]
+            ready = sum(1 for p in kept if pod_ready(p))
+            current = sum(1 for p in kept if (p["metadata"].get("labels") or {}).get("controller-revision-hash")
+                          == revision)
+            st = {"observedGeneration": s["metadata"].get("generation", 1), "replicas": len(kept),
+                  "readyReplicas": ready, "availableReplicas": ready, "currentReplicas": current,
+                  "updatedReplicas": current, "currentRevision": revision if current == len(kept) else
+                  (s.get("status") or {}).get("currentRevision", revision), "updateRevision": revision,
+                  "collisionCount": 0}
+            if s.get("status") != st:
+                self.api.replace("/apis/apps/v1/namespaces/%s/statefulsets/%s/status" % (ns, name), dict(s, status=st))
+
+    def jobs(self):
+        """A Job runs up to parallelism pods at a time until completions of them succeeded (the kubelet here
+        completes a Job's pod at once), then is Complete; backoffLimit failed pods make it Failed."""
+        pods = self.api.get("/api/v1/pods")["items"]
+        for j in self.api.get("/apis/batch/v1/jobs")["items"]:
+            ns, name, uid = j["metadata"]["namespace"], j["metadata"]["name"], j["metadata"]["uid"]
+            spec, old = j.get("spec") or {}, j.get("status") or {}
+            if any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+                   for c in old.get("conditions") or []):
+                continue
+            completions, parallelism = spec.get("completions", 1), spec.get("parallelism", 1)
+            template = spec.get("template") or {}
+            owned = [p for p in pods if owned_by(p, uid)]
+            phase = lambda p: (p.get("status") or {}).get("phase")  # noqa: E731
+            succeeded = sum(1 for p in owned if phase(p) == "Succeeded")
+            failed = sum(1 for p in owned if phase(p) == "Failed")
+            active = [p for p in owned if phase(p) not in ("Succeeded", "Failed")]
+            now = util.rfc3339()
+            st = {"startTime": old.get("startTime") or now, "active": len(active), "succeeded": succeeded,
+                  "failed": failed, "ready": sum(1 for p in active if pod_ready(p)), "terminating": 0}
+            if succeeded >= completions:
+                st.update(active=0, completionTime=now, conditions=[
+                    {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached",
+                     "message": "Reached expected number of succeeded pods", "lastProbeTime": now,
+                     "lastTransitionTime": now},
+                    {"type": "Complete", "status": "True", "reason": "CompletionsReached",
+                     "message": "Reached expected number of succeeded pods", "lastProbeTime": now,
+                     "lastTransitionTime": now}])
+            elif failed > spec.get("backoffLimit", 6):
+                st["conditions"] = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                     "message": "Job has reached the specified backoff limit", "lastProbeTime": now,
+                                     "lastTransitionTime": now}]
+            else:
+                for _ in range(min(parallelism, completions - succeeded) - len(active)):
+                    labels = dict((template.get("metadata") or {}).get("labels") or {}, **{
+                        "batch.kubernetes.io/job-name": name, "job-name": name,
+                        "batch.kubernetes.io/controller-uid": uid, "controller-uid": uid})
+                    self.api.create("/api/v1/namespaces/%s/pods" % ns, {
+                        "apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": "%s-%s" % (name, rand_suffix()), "namespace": ns, "labels": labels,
+                                     "ownerReferences": [owner_ref("batch/v1", "Job", name, uid)]},
+                        "spec": dict(template.get("spec") or {})})
+            if old != st:
+                self.api.replace("/apis/batch/v1/namespaces/%s/jobs/%s/status" % (ns, name), dict(j, status=st))
+
+    def garbage_collect(self):
+        """Deletes ReplicaSets and Pods whose owners are all gone (background cascading deletion)."""
+        owners = set()
+        for path in ("/apis/apps/v1/deployments", "/apis/apps/v1/replicasets", "/apis/apps/v1/daemonsets",
+                     "/apis/apps/v1/statefulsets", "/apis/batch/v1/jobs"):
+            owners |= {o["metadata"]["uid"] for o in self.api.get(path)["items"]}
+        for path in ("/apis/apps/v1/replicasets", "/api/v1/pods"):
+            for obj in self.api.get(path)["items"]:
+                refs = obj["metadata"].get("ownerReferences") or []
+                if refs and all(ref.get("kind") in COLLECTED_OWNERS for ref in refs) and \
+                        not any(ref.get("uid") in owners for ref in refs):
+                    meta = obj["metadata"]
+                    base, resource = path.rsplit("/", 1)
+                    try:
+                        self.api.delete("%s/namespaces/%s/%s/%s" % (base, meta["namespace"], resource, meta["name"]))
+                    except kclient.ApiError as e:
+                        if e.code != 404:
+                            raise
 
     def schedule(self, nodes):
         """Bind pending pods to a Ready, schedulable node whose taints they tolerate (fewest pods first)."""
@@ -268,12 +429,49 @@ class Controllers:
             cands = [n for n in nodes if ready_status(n) == "True" and not (n.get("spec") or {}).get("unschedulable")
                      and fits(p["spec"], n)]
             if not cands:
+                self.unschedulable(p, nodes)
                 continue
             node = min(cands, key=lambda n: (load.get(n["metadata"]["name"], 0), n["metadata"]["name"]))
             nn = node["metadata"]["name"]
             load[nn] = load.get(nn, 0) + 1
             self.api.patch("/api/v1/namespaces/%s/pods/%s" % (p["metadata"]["namespace"], p["metadata"]["name"]),
                            {"spec": {"nodeName": nn}})
+
+    def unschedulable(self, pod, nodes):
+        """PodScheduled False with the scheduler's reasons, as `kubectl describe pod` shows them."""
+        reasons = {}
+        for n in nodes:   # the first filter that fails, in the scheduler's order
+            labels = n["metadata"].get("labels") or {}
+            spec = n.get("spec") or {}
+            taints = [t for t in spec.get("taints") or [] if t.get("effect") in ("NoSchedule", "NoExecute")
+                      and not tolerates(pod["spec"].get("tolerations"), t)]
+            if spec.get("unschedulable"):
+                why = "node(s) were unschedulable"
+            elif taints:
+                why = "node(s) had untolerated taint {%s: %s}" % (taints[0]["key"], taints[0].get("value", ""))
+            elif any(labels.get(k) != v for k, v in (pod["spec"].get("nodeSelector") or {}).items()):
+                why = "node(s) didn't match Pod's node affinity/selector"
+            elif ready_status(n) != "True":
+                why = "node(s) were not ready"
+            else:
+                why = "node(s) didn't fit"
+            reasons[why] = reasons.get(why, 0) + 1
+        message = "0/%d nodes are available: %s. preemption: 0/%d nodes are available: %d Preemption is not " \
+            "helpful for scheduling." % (len(nodes), ", ".join(sorted("%d %s" % (count, why) for why, count in
+                                                                      reasons.items())) or "no nodes registered",
+                                         len(nodes), len(nodes))
+        conditions = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]
+        current = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == "PodScheduled"]
+        if current and current[0].get("message") == message:
+            return
+        conditions[0]["lastTransitionTime"] = util.rfc3339()
+        try:
+            self.api.patch("/api/v1/namespaces/%s/pods/%s/status" % (pod["metadata"]["namespace"],
+                                                                     pod["metadata"]["name"]),
+                           {"status": {"phase": "Pending", "conditions": conditions}})
+        except kclient.ApiError as e:
+            if e.code != 404:
+                raise
 
     def pod_gc(self, nodes):
         names = {n["metadata"]["name"] for n in nodes}
@@ -288,6 +486,27 @@ class Controllers:
         except kclient.ApiError as e:
             if e.code != 404:
                 raise
+
+
+def owned_by(obj, uid):
+    return any(o.get("uid") == uid for o in obj["metadata"].get("ownerReferences") or [])
+
+
+def owner_ref(api_version, kind, name, uid):
+    return {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": True,
+            "blockOwnerDeletion": True}
+
+
+def template_hash(template):
+    """A short, stable name for a pod template (the real controller hashes it too)."""
+    text = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    digest = int(hashlib.sha256(text.encode()).hexdigest(), 16)
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"
+    out = ""
+    for _ in range(10):
+        digest, i = divmod(digest, len(alphabet))
+        out += alphabet[i]
+    return out
 
 
 def deployment_conditions(previous, wanted):

@@ -1,0 +1,122 @@
+"""Workload steps with the real kubectl on a control-plane host, as root with the cluster's admin kubeconfig.
+
+Plain Python over a `connection.Host` (nothing here knows Cloudify), usable by lifecycle operations and
+workflows alike. Changes go through `steps.apply` (a script of scripts/ under the host's kub lock); reads are
+plain kubectl commands. Objects are named to kubectl as stubs (apiVersion, kind, metadata) on its standard
+input: no object data on command lines, and a Secret's data never in a message.
+"""
+import json
+import time
+
+import yaml
+
+from . import hoststate, steps, workloads
+from .steps import StepError, ok_or_raise
+
+READ_TIMEOUT = 120
+NAMESPACE_LEFTOVERS = "all,configmaps,secrets,serviceaccounts,persistentvolumeclaims,ingresses,roles,rolebindings"
+# what Kubernetes itself puts into every namespace
+NAMESPACE_DEFAULTS = {"configmap/kube-root-ca.crt", "serviceaccount/default"}
+
+
+def _kubectl(kubeconfig):
+    return f"kubectl --kubeconfig {kubeconfig}"
+
+
+def _stubs(refs):
+    return yaml.safe_dump_all([ref.stub() for ref in refs], sort_keys=False)
+
+
+def live_objects(host, refs, kubeconfig=hoststate.ADMIN_CONF):
+    """{Ref: the live object} of those refs that exist (read in one kubectl call)."""
+    if not refs:
+        return {}
+    result = host.run(f"{_kubectl(kubeconfig)} get -f - -o json --ignore-not-found", stdin=_stubs(refs),
+                      sudo=True, timeout=READ_TIMEOUT)
+    ok_or_raise(host, result, "reading the workload's objects (kubectl get)")
+    text = result.stdout.strip()
+    found = json.loads(text) if text else {}
+    items = found.get("items", []) if found.get("kind", "").endswith("List") else ([found] if found else [])
+    by_name = {(ref.kind, ref.namespace, ref.name): ref for ref in refs}
+    live = {}
+    for item in items:
+        meta = item.get("metadata") or {}
+        ref = by_name.get((item.get("kind"), meta.get("namespace", ""), meta.get("name")))
+        if ref is None:   # a cluster-scoped custom resource we had given a namespace
+            ref = by_name.get((item.get("kind"), "", meta.get("name")))
+            ref = ref or next((r for r in refs if (r.kind, r.name) == (item.get("kind"), meta.get("name"))), None)
+        if ref is not None:
+            live[ref] = item
+    return live
+
+
+def apply(host, label, objects, namespace, owner, kubeconfig=hoststate.ADMIN_CONF):
+    """Creates the namespace when missing, then `kubectl apply` of the objects (mappings, already owned).
+    Returns what changed ([] when kubectl found every object unchanged)."""
+    return steps.apply(host, label, "workload-apply.sh", timeout=300,
+                       env={"KUB_KUBECONFIG": kubeconfig, "KUB_NAMESPACE": namespace, "KUB_OWNER": owner,
+                            "KUB_OWNER_ANNOTATION": workloads.OWNER_ANNOTATION},
+                       secret_env={"KUB_MANIFEST": workloads.manifest_text(objects)},
+                       secrets=workloads.secret_values(objects))
+
+
+def delete(host, label, refs, timeout, kubeconfig=hoststate.ADMIN_CONF):
+    """Deletes these objects in this order and waits until they are gone. Returns what changed."""
+    if not refs:
+        host.log(f"{label}: no change")
+        return []
+    return steps.apply(host, label, "workload-delete.sh", timeout=timeout + 60,
+                       env={"KUB_KUBECONFIG": kubeconfig, "KUB_OBJECTS": _stubs(refs), "KUB_TIMEOUT": str(timeout)})
+
+
+def namespace_leftovers(host, namespace, kubeconfig=hoststate.ADMIN_CONF):
+    """What is in a namespace besides what Kubernetes puts in every one, as kind/name: only objects no other
+    object owns (a ReplicaSet or Pod still being collected after its Deployment went does not count)."""
+    result = host.run(f"{_kubectl(kubeconfig)} get {NAMESPACE_LEFTOVERS} -n {namespace} -o json "
+                      f"--ignore-not-found", sudo=True, timeout=READ_TIMEOUT)
+    ok_or_raise(host, result, f"listing namespace {namespace}")
+    text = result.stdout.strip()
+    items = json.loads(text).get("items", []) if text else []
+    names = [f"{item.get('kind', '').lower()}/{item['metadata']['name']}" for item in items
+             if not item["metadata"].get("ownerReferences")]
+    return [name for name in names if name not in NAMESPACE_DEFAULTS]
+
+
+def states(refs, live):
+    """{Ref: (ready, detail)} (ready None: failed for good)."""
+    return {ref: workloads.readiness(ref, live.get(ref)) for ref in refs}
+
+
+def wait_ready(host, refs, timeout, kubeconfig=hoststate.ADMIN_CONF, interval=2):
+    """Waits until every object is ready (rolled out, complete, with its addresses); returns them live."""
+    deadline = time.monotonic() + timeout
+    while True:
+        live = live_objects(host, refs, kubeconfig)
+        found = states(refs, live)
+        failed = [f"{ref.label} {detail}" for ref, (ready, detail) in found.items() if ready is None]
+        if failed:
+            raise StepError(f"{host.ip}: {'; '.join(failed)}: see kubectl describe on the control plane, fix the "
+                            f"workload, then run the workflow again")
+        waiting = [f"{ref.label} ({detail})" for ref, (ready, detail) in found.items() if not ready]
+        if not waiting:
+            host.log(f"ready: {', '.join(ref.label for ref in refs)}")
+            return live
+        if time.monotonic() > deadline:
+            why = _unschedulable(host, {ref.namespace for ref in refs if ref.namespace}, kubeconfig)
+            raise StepError(f"{host.ip}: not ready after {timeout} s: {', '.join(waiting)}{why}: check the pods "
+                            f"(kubectl describe pod) and the nodes, or raise the workload's timeout")
+        time.sleep(interval)
+
+
+def _unschedulable(host, namespaces, kubeconfig):
+    """Why a pod of these namespaces cannot be scheduled (the scheduler's message), or ''."""
+    for namespace in sorted(namespaces):
+        result = host.run(f"{_kubectl(kubeconfig)} get pods -n {namespace} -o json", sudo=True, timeout=READ_TIMEOUT)
+        if not result.ok:
+            continue
+        for pod in json.loads(result.stdout or "{}").get("items", []):
+            for condition in (pod.get("status") or {}).get("conditions") or []:
+                if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                    return f"; pod {namespace}/{pod['metadata']['name']} cannot be scheduled: " \
+                           f"{condition.get('message', condition.get('reason', ''))}"
+    return ""

@@ -1,0 +1,149 @@
+"""Cloudify operations of kub.nodes.Workload: read ctx, call the kubectl steps, write results back.
+
+A workload is applied over SSH on the control-plane host of the master it is deployed_on. create checks (the
+sources, and that no object of the same name exists that this node did not make); configure applies; start
+waits until every object is ready and records them; delete removes exactly what this node made.
+"""
+from cloudify.decorators import operation
+from cloudify.exceptions import NonRecoverableError
+
+from . import deployment, kubectl, local, workloads
+from .connection import Host
+from .operations import _cloudify_errors, _save
+from .steps import StepError
+
+
+class Workload:
+    """A workload node as its operations see it: settings, objects (checked), owner name, control plane."""
+
+    def __init__(self, ctx):
+        self.node_id = ctx.node.id
+        self.settings, self.objects = local.workload(ctx.node.properties, ctx.node.id, ctx.get_resource)
+        self.refs = [ref for _, ref in self.objects]
+        self.owner = f"{ctx.deployment.id}/{ctx.instance.id}"
+        self.control_plane = deployment.workload_cluster(ctx)
+
+    def host(self, logger):
+        return Host(self.control_plane, logger)
+
+
+def _refuse_strangers(host, workload):
+    live = kubectl.live_objects(host, workload.refs)
+    others = workloads.strangers(workload.refs, live, workload.owner)
+    if others:
+        first = others[0]
+        made_by = workloads.owner_of(live[first]) or "not kub"
+        raise StepError(f"{host.ip}: node {workload.node_id}: {first.label} exists already and was made by "
+                        f"{made_by}, not by this node: kub leaves it alone; delete it or give this workload's object "
+                        f"another name" + (f" ({len(others) - 1} more alike)" if len(others) > 1 else ""))
+    return live
+
+
+@operation(resumable=True)
+@_cloudify_errors
+def create(ctx, **_):
+    """Checks the workload's sources and objects, and that none of them belongs to someone else. Changes nothing."""
+    workload = Workload(ctx)
+    with workload.host(ctx.logger) as host:
+        _refuse_strangers(host, workload)
+    ctx.logger.info(f"workload {workload.node_id}: {len(workload.refs)} object(s) checked: "
+                    f"{', '.join(ref.label for ref in workload.refs)}")
+    # from here on, delete knows what this node may have made
+    _save(ctx, objects=[ref.record() for ref in workload.refs], namespace=workload.settings.namespace)
+
+
+def _apply(ctx, workload):
+    with workload.host(ctx.logger) as host:
+        _refuse_strangers(host, workload)
+        kubectl.apply(host, f"workload {workload.node_id}", workloads.owned(workload.objects, workload.owner),
+                      workload.settings.namespace, workload.owner)
+
+
+def _wait_and_record(ctx, workload):
+    with workload.host(ctx.logger) as host:
+        live = kubectl.wait_ready(host, workload.refs, workload.settings.timeout)
+    services = [workloads.endpoints(ref, live[ref]) for ref in workload.refs if ref.kind == "Service"]
+    _save(ctx, objects=[ref.record(live[ref]["metadata"].get("uid", "")) for ref in workload.refs],
+          services=services, namespace=workload.settings.namespace)
+    for service in services:
+        ports = ", ".join(f"{p['port']}/{p['protocol']}" + (f" (node port {p['node_port']})" if p.get("node_port")
+                                                             else "") for p in service["ports"])
+        ctx.logger.info(f"service {service['namespace']}/{service['name']}: {service['type']} "
+                        f"{service['cluster_ip']} {ports}")
+
+
+@operation(resumable=True)
+@_cloudify_errors
+def configure(ctx, **_):
+    """kubectl apply of the workload's objects (its namespace created first when missing)."""
+    _apply(ctx, Workload(ctx))
+
+
+@operation(resumable=True)
+@_cloudify_errors
+def start(ctx, **_):
+    """Waits until every object is ready, then records them (and where the Services answer)."""
+    _wait_and_record(ctx, Workload(ctx))
+
+
+@operation(resumable=True)
+@_cloudify_errors
+def heal(ctx, **_):
+    """Applies again (what drifted is set back, what was deleted is made again), then waits until ready."""
+    workload = Workload(ctx)
+    _apply(ctx, workload)
+    _wait_and_record(ctx, workload)
+
+
+@operation(resumable=True)
+@_cloudify_errors
+def check_status(ctx, **_):
+    """Reports readiness per object; fails when any is not ready (what `heal` checks first)."""
+    workload = Workload(ctx)
+    with workload.host(ctx.logger) as host:
+        found = kubectl.states(workload.refs, kubectl.live_objects(host, workload.refs))
+    for ref, (ready, detail) in found.items():
+        ctx.logger.info(f"{ref.label}: {'ready' if ready else 'NOT ready'} ({detail})")
+    unwell = [f"{ref.label} ({detail})" for ref, (ready, detail) in found.items() if not ready]
+    if unwell:
+        raise NonRecoverableError(f"not ready: {', '.join(unwell)}")
+
+
+@operation(resumable=True)
+@_cloudify_errors
+def delete(ctx, **_):
+    """Deletes the objects this node made, in reverse order, and waits until they are gone; then its namespace,
+    when this node created it and nothing else is left in it. Objects others made are left as they are."""
+    records = ctx.instance.runtime_properties.get("objects") or []
+    if not records:
+        ctx.logger.info(f"workload {ctx.node.id}: nothing to delete: it never applied anything")
+        return
+    refs = [workloads.Ref.of(record) for record in records]
+    owner = f"{ctx.deployment.id}/{ctx.instance.id}"
+    control_plane = deployment.workload_cluster(ctx)
+    timeout = workloads.settings(ctx.node.properties, ctx.node.id).timeout
+    namespace = ctx.instance.runtime_properties.get("namespace", "")
+    with Host(control_plane, ctx.logger) as host:
+        live = kubectl.live_objects(host, refs)
+        for ref in workloads.strangers(refs, live, owner):
+            host.log(f"{ref.label} was not made by this node ({workloads.owner_of(live[ref]) or 'not by kub'}): "
+                     f"left as it is")
+        ours = [ref for ref in reversed(refs) if ref in live and workloads.owner_of(live[ref]) == owner]
+        kubectl.delete(host, f"delete workload {ctx.node.id}", ours, timeout)
+        _delete_namespace(host, namespace, owner, timeout)
+    _save(ctx, objects=[], services=[])
+
+
+def _delete_namespace(host, namespace, owner, timeout):
+    if not namespace:
+        return
+    ref = workloads.Ref("v1", "Namespace", "", namespace)
+    live = kubectl.live_objects(host, [ref]).get(ref)
+    if live is None or workloads.owner_of(live) != owner:
+        return
+    left = kubectl.namespace_leftovers(host, namespace)
+    if left:
+        host.log(f"namespace {namespace} (made by this workload) still holds {', '.join(left[:5])}"
+                 f"{' ...' if len(left) > 5 else ''}: left as it is")
+        return
+    kubectl.delete(host, f"namespace {namespace}", [ref], timeout)

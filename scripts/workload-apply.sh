@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# On a control-plane host: applies a workload's objects (KUB_MANIFEST, a YAML stream kub sent on stdin) with
+# kubectl, after creating its namespace KUB_NAMESPACE when missing (annotated as made by KUB_OWNER, so only
+# that workload removes it again). Env: KUB_KUBECONFIG, KUB_NAMESPACE, KUB_OWNER, KUB_OWNER_ANNOTATION,
+# KUB_MANIFEST. Idempotent: prints `changed: ...` for each object kubectl created or configured.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+kubectl=(kubectl --kubeconfig "$KUB_KUBECONFIG")
+
+phase=$("${kubectl[@]}" get namespace "$KUB_NAMESPACE" --ignore-not-found -o jsonpath='{.status.phase}' 2>&1) ||
+  fail "the API server does not answer: $(tail -n 1 <<< "$phase")"
+if [ "$phase" = Terminating ]; then
+  fail "namespace $KUB_NAMESPACE is being deleted: wait until it is gone (kubectl get namespace $KUB_NAMESPACE), then run again"
+elif [ -z "$phase" ]; then
+  out=$("${kubectl[@]}" create -f - 2>&1 <<NAMESPACE
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $KUB_NAMESPACE
+  annotations:
+    $KUB_OWNER_ANNOTATION: $KUB_OWNER
+NAMESPACE
+) || fail "creating namespace $KUB_NAMESPACE failed: $(tail -n 1 <<< "$out")"
+  changed "created namespace $KUB_NAMESPACE"
+fi
+
+out=$(printf '%s\n' "$KUB_MANIFEST" | "${kubectl[@]}" apply -f - 2>&1) ||
+  fail "kubectl apply failed: $(grep -v '^Warning:' <<< "$out" | tail -n 1)"
+while read -r line; do
+  case "$line" in
+    ""|*" unchanged") ;;
+    Warning:*) echo "note: kubectl: $line" ;;
+    *) changed "$line" ;;
+  esac
+done <<< "$out"
