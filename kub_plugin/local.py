@@ -140,38 +140,22 @@ def _compare_part(a, b):
 
 
 def cni_manifest(source, get_resource):
-    """The CNI manifest's text: from a URL, a file here, or a blueprint resource (get_resource(path) -> bytes)."""
+    """The CNI manifest's text (see text_from)."""
     if not source:
         raise ConfigError("cluster.cni_manifest is empty: give a CNI manifest path or URL "
                           "(e.g. flannel's kube-flannel.yml)")
-    if source.startswith(("http://", "https://")):
-        try:
-            body = _fetch(source, timeout=60)
-        except (urllib.error.URLError, OSError, ValueError) as err:
-            raise ConfigError(f"cannot fetch the CNI manifest {source} ({_why(err)}): "
-                              f"download it and give its local path in cluster.cni_manifest") from None
-    else:
-        path = os.path.expanduser(source)
-        if os.path.isfile(path):
-            with open(path, "rb") as f:
-                body = f.read()
-        else:
-            try:
-                body = get_resource(source)
-            except Exception:   # cloudify raises its own types for a missing resource
-                raise ConfigError(f"CNI manifest {source} not found (neither a file nor a blueprint resource): "
-                                  f"give an absolute path, a path relative to the blueprint, or a URL") from None
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"CNI manifest {source} is not UTF-8 text (byte {err.start}): give the YAML manifest "
-                          f"itself, saved as UTF-8") from None
+    return text_from(source, get_resource, "cluster.cni_manifest")
 
 
 def manifest(source, get_resource, node_id):
-    """A workload manifest's text: from a URL (fetched here), an absolute path here, or a path relative to the
-    blueprint (get_resource(path) -> bytes)."""
-    where = f"node {node_id}: manifest {source}"
+    """A workload manifest's text (see text_from)."""
+    return text_from(source, get_resource, f"node {node_id}: manifest")
+
+
+def text_from(source, get_resource, what):
+    """A manifest's text: from a URL (fetched here), an absolute path here, or a path relative to the blueprint
+    (get_resource(path) -> bytes). `what` names it in errors."""
+    where = f"{what} {source}"
     if source.startswith(("http://", "https://")):
         try:
             body = _fetch(source, timeout=60)
@@ -196,7 +180,8 @@ def manifest(source, get_resource, node_id):
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise ConfigError(f"{where} is not UTF-8 text (byte {err.start}): give the YAML manifest itself") from None
+        raise ConfigError(f"{where} is not UTF-8 text (byte {err.start}): give the YAML manifest itself, saved "
+                          f"as UTF-8") from None
 
 
 def workload(props, node_id, get_resource):

@@ -89,7 +89,7 @@ CASES = [
     ("a containerd tarball that is not the release", lambda lab, t: tampered_release(lab, t),
      "is not the"),
     ("CNI manifest missing", lambda lab, t: {"cni_manifest": str(t / "no-such-cni.yaml")},
-     "no-such-cni.yaml not found (neither a file nor a blueprint resource)"),
+     "no-such-cni.yaml cannot be read (No such file or directory)"),
     ("CNI manifest not UTF-8", lambda lab, t: {"cni_manifest": file_with(t, "cni.yaml", b"kind: \xff\n")},
      "cni.yaml is not UTF-8 text"),
     ("repository URL with another field", lambda lab, t: {"package_repository_url": "http://m/{ver}/"},

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from kubeadm_cluster import CGROUP_V1_INIT as INIT_CONFIG
 from kubeadm_cluster import CONTAINERD_DEBIAN, containerd_release, ok, run
 
 from kub_lab import repo
@@ -46,21 +47,6 @@ curl -fsSL "{repo}Release.key" -o /etc/apt/keyrings/kubernetes-apt-keyring.asc
 echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.asc] {repo} /" > /etc/apt/sources.list.d/kubernetes.list
 apt-get update -q >/dev/null
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q kubelet kubeadm kubectl >/dev/null 2>&1
-"""
-INIT_CONFIG = """\
-apiVersion: kubeadm.k8s.io/v1beta4
-kind: InitConfiguration
-nodeRegistration:
-  ignorePreflightErrors: [SystemVerification]
----
-apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-networking:
-  podSubnet: 10.244.0.0/16
----
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-failCgroupV1: false
 """
 KUBELET_CONFIG = """\
 apiVersion: kubelet.config.k8s.io/v1beta1
