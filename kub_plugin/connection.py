@@ -22,6 +22,7 @@ from fabric import Config, Connection
 DEAD_PEER_SECONDS = 30
 KEEPALIVE_SECONDS = 5
 DEFAULT_COMMAND_TIMEOUT = 900
+SEND_SLICE = 256 * 1024
 LOCK_BUSY = 75   # exit code of a locked run_script whose lock another holder kept
 MAX_PARALLEL_HOSTS = 16
 
@@ -226,8 +227,10 @@ class Host:
         try:
             channel = self._conn.transport.open_session(timeout=self.settings.connect_timeout)
             channel.exec_command(command)
-            if stdin:
-                channel.sendall(stdin if isinstance(stdin, bytes) else stdin.encode())
+            data = memoryview(stdin if isinstance(stdin, bytes) else stdin.encode())
+            # in slices: paramiko's sendall copies what is left after every packet, quadratic for large uploads
+            for start in range(0, len(data), SEND_SLICE):
+                channel.sendall(data[start:start + SEND_SLICE])
             channel.shutdown_write()
             out, err = bytearray(), bytearray()
             deadline = time.monotonic() + timeout
