@@ -8,7 +8,8 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export DEBIAN_FRONTEND=noninteractive
-apt_opts=(-q -y -o DPkg::Lock::Timeout=300)
+# no translated package descriptions: nothing here reads them, and they are the largest lists to fetch
+apt_opts=(-q -y -o DPkg::Lock::Timeout=300 -o Acquire::Languages=none)
 keyring=/etc/apt/keyrings/kubernetes-apt-keyring.asc
 source_list=/etc/apt/sources.list.d/kubernetes.list
 read -ra wanted <<< "$KUB_INSTALL"
@@ -75,4 +76,10 @@ done
 if ! systemctl is-enabled --quiet kubelet; then
   systemctl enable --quiet kubelet
   changed "enabled kubelet"
+fi
+# until kubeadm init or join configures it, the kubelet only restarts in a loop: it waits stopped instead
+# (kubeadm starts it)
+if [ ! -e /etc/kubernetes/kubelet.conf ] && systemctl is-active --quiet kubelet; then
+  systemctl stop kubelet
+  changed "stopped the kubelet until kubeadm starts it"
 fi
