@@ -3,8 +3,11 @@
 Reads the Cloudify context: the current node, and the deployment's other nodes through local mode's storage
 or, on a Cloudify Manager, its REST API. No host is touched here.
 """
+from dataclasses import dataclass
+
 from cloudify.constants import RELATIONSHIP_INSTANCE
 
+from . import hoststate
 from .config import ConfigError, cluster_settings, host_addresses, node_settings, ssh_settings
 
 MASTER_TYPE = "kub.nodes.Master"
@@ -101,6 +104,37 @@ def _deployment_nodes(ctx):
 
 
 WORKLOAD_RELATIONSHIP = "kub.relationships.deployed_on"
+EXISTING_TYPE = "kub.nodes.ExistingCluster"
+# the node types a workload or a kub_* workflow acts on: a cluster kub installed, or one it only reaches
+CLUSTER_TYPES = (MASTER_TYPE, EXISTING_TYPE)
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    """Where kubectl runs for a cluster: a control-plane host reached by SSH, and the kubeconfig there."""
+    ssh: object          # config.SshSettings
+    kubeconfig: str
+    node_id: str
+
+
+def control_plane(deployment_id, node_id, type_hierarchy, props):
+    """The control plane of a Master or ExistingCluster node, from its type and properties."""
+    if MASTER_TYPE in type_hierarchy:
+        return ControlPlane(Cluster(deployment_id, node_id, props).master_ssh, hoststate.ADMIN_CONF, node_id)
+    if EXISTING_TYPE in type_hierarchy:
+        if not props.get("ip"):
+            raise ConfigError(f"node {node_id} has no ip: set the ip of a control-plane host of the cluster")
+        return ControlPlane(ssh_settings(props, props["ip"]), existing_kubeconfig(props, node_id), node_id)
+    raise ConfigError(f"node {node_id} is neither a {MASTER_TYPE} nor an {EXISTING_TYPE}: point at the node of "
+                      f"the cluster")
+
+
+def existing_kubeconfig(props, node_id):
+    path = props.get("kubeconfig_path", hoststate.ADMIN_CONF)
+    if not isinstance(path, str) or not path.startswith("/") or any(c in path for c in "\n\r\0 '\"$`\\"):
+        raise ConfigError(f"node {node_id}: kubeconfig_path {path!r} must be an absolute path on the control-plane "
+                          f"host without spaces or quotes, e.g. {hoststate.ADMIN_CONF}")
+    return path
 
 
 def workload_nodes(ctx, master_id):
@@ -111,14 +145,14 @@ def workload_nodes(ctx, master_id):
 
 
 def workload_cluster(ctx):
-    """The SSH settings of the control-plane host a workload is applied on: its deployed_on target's."""
+    """The control plane a workload is applied on: its deployed_on target's (a Master or an ExistingCluster)."""
     found = [r for r in ctx.instance.relationships if WORKLOAD_RELATIONSHIP in r.type_hierarchy]
     if len(found) != 1:
         raise ConfigError(f"node {ctx.node.id} has {'no' if not found else len(found)} {WORKLOAD_RELATIONSHIP} "
-                          f"relationship{'s' if found else ''}: give each workload one, to the {MASTER_TYPE} node of "
-                          f"its cluster")
+                          f"relationship{'s' if found else ''}: give each workload one, to the {MASTER_TYPE} or "
+                          f"{EXISTING_TYPE} node of its cluster")
     target = found[0].target
-    if MASTER_TYPE not in target.node.type_hierarchy:
-        raise ConfigError(f"node {ctx.node.id}: {WORKLOAD_RELATIONSHIP} targets {target.node.id}, which is not a "
-                          f"{MASTER_TYPE}: point it at the master node of the cluster")
-    return Cluster(ctx.deployment.id, target.node.id, target.node.properties).master_ssh
+    if not any(t in target.node.type_hierarchy for t in CLUSTER_TYPES):
+        raise ConfigError(f"node {ctx.node.id}: {WORKLOAD_RELATIONSHIP} targets {target.node.id}, which is neither a "
+                          f"{MASTER_TYPE} nor an {EXISTING_TYPE}: point it at the node of its cluster")
+    return control_plane(ctx.deployment.id, target.node.id, target.node.type_hierarchy, target.node.properties)

@@ -22,13 +22,14 @@ class Workload:
         self.refs = [ref for _, ref in self.objects]
         self.owner = f"{ctx.deployment.id}/{ctx.instance.id}"
         self.control_plane = deployment.workload_cluster(ctx)
+        self.kubeconfig = self.control_plane.kubeconfig
 
     def host(self, logger):
-        return Host(self.control_plane, logger)
+        return Host(self.control_plane.ssh, logger)
 
 
 def _refuse_strangers(host, workload):
-    live = kubectl.live_objects(host, workload.refs)
+    live = kubectl.live_objects(host, workload.refs, workload.kubeconfig)
     others = workloads.strangers(workload.refs, live, workload.owner)
     if others:
         first = others[0]
@@ -56,12 +57,12 @@ def _apply(ctx, workload):
     with workload.host(ctx.logger) as host:
         _refuse_strangers(host, workload)
         kubectl.apply(host, f"workload {workload.node_id}", workloads.owned(workload.objects, workload.owner),
-                      workload.settings.namespace, workload.owner)
+                      workload.settings.namespace, workload.owner, workload.kubeconfig)
 
 
 def _wait_and_record(ctx, workload):
     with workload.host(ctx.logger) as host:
-        live = kubectl.wait_ready(host, workload.refs, workload.settings.timeout)
+        live = kubectl.wait_ready(host, workload.refs, workload.settings.timeout, workload.kubeconfig)
     services = [workloads.endpoints(ref, live[ref]) for ref in workload.refs if ref.kind == "Service"]
     _save(ctx, objects=[ref.record(live[ref]["metadata"].get("uid", "")) for ref in workload.refs],
           services=services, namespace=workload.settings.namespace)
@@ -101,7 +102,7 @@ def check_status(ctx, **_):
     """Reports readiness per object; fails when any is not ready (what `heal` checks first)."""
     workload = Workload(ctx)
     with workload.host(ctx.logger) as host:
-        found = kubectl.states(workload.refs, kubectl.live_objects(host, workload.refs))
+        found = kubectl.states(workload.refs, kubectl.live_objects(host, workload.refs, workload.kubeconfig))
     for ref, (ready, detail) in found.items():
         ctx.logger.info(f"{ref.label}: {'ready' if ready else 'NOT ready'} ({detail})")
     unwell = [f"{ref.label} ({detail})" for ref, (ready, detail) in found.items() if not ready]
@@ -123,27 +124,27 @@ def delete(ctx, **_):
     control_plane = deployment.workload_cluster(ctx)
     timeout = workloads.settings(ctx.node.properties, ctx.node.id).timeout
     namespace = ctx.instance.runtime_properties.get("namespace", "")
-    with Host(control_plane, ctx.logger) as host:
-        live = kubectl.live_objects(host, refs)
+    with Host(control_plane.ssh, ctx.logger) as host:
+        live = kubectl.live_objects(host, refs, control_plane.kubeconfig)
         for ref in workloads.strangers(refs, live, owner):
             host.log(f"{ref.label} was not made by this node ({workloads.owner_of(live[ref]) or 'not by kub'}): "
                      f"left as it is")
         ours = [ref for ref in reversed(refs) if ref in live and workloads.owner_of(live[ref]) == owner]
-        kubectl.delete(host, f"delete workload {ctx.node.id}", ours, timeout)
-        _delete_namespace(host, namespace, owner, timeout)
+        kubectl.delete(host, f"delete workload {ctx.node.id}", ours, timeout, control_plane.kubeconfig)
+        _delete_namespace(host, namespace, owner, timeout, control_plane.kubeconfig)
     _save(ctx, objects=[], services=[])
 
 
-def _delete_namespace(host, namespace, owner, timeout):
+def _delete_namespace(host, namespace, owner, timeout, kubeconfig):
     if not namespace:
         return
     ref = workloads.Ref("v1", "Namespace", "", namespace)
-    live = kubectl.live_objects(host, [ref]).get(ref)
+    live = kubectl.live_objects(host, [ref], kubeconfig).get(ref)
     if live is None or workloads.owner_of(live) != owner:
         return
-    left = kubectl.namespace_leftovers(host, namespace)
+    left = kubectl.namespace_leftovers(host, namespace, kubeconfig)
     if left:
         host.log(f"namespace {namespace} (made by this workload) still holds {', '.join(left[:5])}"
                  f"{' ...' if len(left) > 5 else ''}: left as it is")
         return
-    kubectl.delete(host, f"namespace {namespace}", [ref], timeout)
+    kubectl.delete(host, f"namespace {namespace}", [ref], timeout, kubeconfig)
