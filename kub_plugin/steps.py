@@ -120,7 +120,7 @@ def node_states(master):
     return {name: ready for name, (ready, _) in nodes(master).items()}
 
 
-def wait_ready(master, node_names, timeout=300, interval=3):
+def wait_ready(master, node_names, timeout=300, interval=1):
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -140,7 +140,7 @@ def wait_ready(master, node_names, timeout=300, interval=3):
 
 def wait_master(master, gather, cluster_id, timeout, failure=lambda: "", interval=3):
     """Waits until kub has initialised the master of this cluster and its API answers: its facts then.
-    Stops at once when the master's own operations failed (failure() says why)."""
+    Stops within `interval` when the master's own operations failed (failure() says why)."""
     deadline = time.monotonic() + timeout
     waited = False
     while True:
@@ -164,7 +164,17 @@ def wait_master(master, gather, cluster_id, timeout, failure=lambda: "", interva
         if not waited:
             master.log("waiting for the master's kubeadm init before joining")
             waited = True
-        time.sleep(interval)
+        if facts.recorded:
+            time.sleep(interval)
+        else:
+            _await_file(master, hoststate.RECORD_FILE, interval)
+
+
+def _await_file(host, path, seconds):
+    """Returns once `path` exists on the host (init.sh writes its record last), or after `seconds`: the
+    minions join as soon as the master is initialised, without polling it with whole fact gatherings."""
+    host.run(f"timeout {seconds} sh -c 'until [ -s {path} ]; do sleep 0.2; done'", sudo=True,
+             timeout=seconds + 30)
 
 
 def join_token(master):

@@ -16,9 +16,10 @@ for item in "containerd.tar.gz:$KUB_TARBALL_SHA256" "runc:$KUB_RUNC_SHA256" "con
 done
 
 unit=/usr/local/lib/systemd/system/containerd.service
-# the release's files under /usr/local (bin/containerd, bin/ctr, ...), remembered for a purge
-tar -tzf "$KUB_STAGING/containerd.tar.gz" | grep -v '/$' | sed 's#^\./##; s#^#/usr/local/#' > "$KUB_CONTAINERD_FILES"
-tar -xzf "$KUB_STAGING/containerd.tar.gz" -C /usr/local --no-same-owner
+# the release's files under /usr/local (bin/containerd, bin/ctr, ...), remembered for a purge as they are
+# unpacked (one pass: decompressing the tarball costs more than anything else here)
+tar -xzvf "$KUB_STAGING/containerd.tar.gz" -C /usr/local --no-same-owner |
+  grep -v '/$' | sed 's#^\./##; s#^#/usr/local/#' > "$KUB_CONTAINERD_FILES"
 install -D -m 0755 "$KUB_STAGING/runc" /usr/local/sbin/runc
 install -D -m 0644 "$KUB_STAGING/containerd.service" "$unit"
 printf '%s\n' /usr/local/sbin/runc "$unit" >> "$KUB_CONTAINERD_FILES"

@@ -282,6 +282,15 @@ def test_wait_master_names_the_master_and_the_way_out():
     assert steps.wait_master(master, lambda host: ready, CLUSTER_ID, timeout=0) is ready
 
 
+def test_wait_master_waits_on_the_master_for_its_init_record_instead_of_gathering_facts_again():
+    ready = facts_of({"owner": CLUSTER_ID, "recorded": {"kubernetes_version": "1.31"}, "ca_cert_pem": "PEM"})
+    seen = iter([facts_of({"owner": CLUSTER_ID}), ready])
+    master = FakeHost({"kubectl": Result(LISTING, "", 0)})
+    assert steps.wait_master(master, lambda host: next(seen), CLUSTER_ID, timeout=60, interval=5) is ready
+    waits = [c for c in master.commands if c.startswith("timeout ")]
+    assert waits == ["timeout 5 sh -c 'until [ -s /var/lib/kub/cluster.env ]; do sleep 0.2; done'"]
+
+
 def test_remove_nodes_names_each_node_with_its_address_under_the_lock():
     master = FakeHost({"remove-nodes.sh": Result("changed: drained and deleted node w1\n", "", 0)})
     assert steps.remove_nodes(master, CLUSTER_ID, {"w2": "10.0.0.3", "w1": "10.0.0.2"}) == \
