@@ -39,10 +39,16 @@ def _cloudify_errors(func):
             return func(*args, **kwargs)
         except Exception as err:
             error = _task_error(func.__name__, err)
-            if master and not isinstance(error, RecoverableError):
+            if master and (not isinstance(error, RecoverableError) or _last_try(ctx)):
                 _save(ctx, **{deployment.MASTER_FAILED: f"{func.__name__}: {error}"})
             raise error from None
     return wrapper
+
+
+def _last_try(ctx):
+    """Whether Cloudify will not retry this operation after a recoverable error (max_retries -1: forever)."""
+    retries = ctx.operation.max_retries
+    return retries is not None and retries >= 0 and (ctx.operation.retry_number or 0) >= retries
 
 
 def _task_error(operation_name, err):

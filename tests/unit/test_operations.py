@@ -79,3 +79,29 @@ def test_an_unforeseen_exception_is_final_and_one_line():
     with pytest.raises(NonRecoverableError) as err:
         create()
     assert "kub failed unexpectedly in create (ValueError" in str(err.value) and "second line" not in str(err.value)
+
+
+class FakeMasterCtx:
+    """A master node instance's ctx, as _cloudify_errors reads it."""
+
+    def __init__(self, retry_number, max_retries):
+        from types import SimpleNamespace
+        self.type = "node-instance"
+        self.node = SimpleNamespace(type_hierarchy=["cloudify.nodes.Root", "kub.nodes.Host", "kub.nodes.Master"])
+        self.instance = SimpleNamespace(runtime_properties={}, update=lambda: None)
+        self.operation = SimpleNamespace(retry_number=retry_number, max_retries=max_retries)
+
+
+@pytest.mark.parametrize("retry_number,max_retries,recorded", [
+    (0, 3, False), (2, 3, False), (3, 3, True), (0, 0, True), (7, -1, False)])
+def test_a_masters_lost_connection_is_recorded_on_its_last_try_only(retry_number, max_retries, recorded):
+    """Minions waiting for the master stop waiting once Cloudify will not retry the master's operation."""
+    ctx = FakeMasterCtx(retry_number, max_retries)
+
+    @operations._cloudify_errors
+    def configure(ctx):
+        raise ConnectionLost("10.0.0.1: the SSH connection was lost")
+    with pytest.raises(RecoverableError):
+        configure(ctx=ctx)
+    failed = ctx.instance.runtime_properties.get("failed", "")
+    assert failed == ("configure: 10.0.0.1: the SSH connection was lost" if recorded else "")
