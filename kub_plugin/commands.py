@@ -9,7 +9,6 @@ shows on a command line or in a message.
 Objects made here are plain cluster objects. An object that carries a Workload's owner annotation belongs to
 that node: kub refuses to apply over it or delete it, and says whose it is.
 """
-import copy
 import json
 import shlex
 
@@ -78,12 +77,7 @@ def apply(cluster, objects):
     """kubectl apply of checked objects [(object, Ref)]; refused if any of them belongs to a Workload node."""
     refs = [ref for _, ref in objects]
     _refuse_owned(cluster.host, refs, kubectl.live_objects(cluster.host, refs, cluster.kubeconfig), "apply over")
-    placed = []
-    for obj, ref in objects:
-        obj = copy.deepcopy(obj)
-        if ref.namespace:
-            obj["metadata"]["namespace"] = ref.namespace
-        placed.append(obj)
+    placed = workloads.placed(objects)
     return cluster.change("kubectl apply", ["apply", "-f", "-"], stdin=workloads.manifest_text(placed),
                           secrets=workloads.secret_values(placed))
 
@@ -97,11 +91,11 @@ def delete(cluster, refs):
     return kubectl.delete(cluster.host, "kubectl delete", present, ROLLOUT_TIMEOUT, cluster.kubeconfig)
 
 
-def delete_named(cluster, kind, name, namespace):
-    """Deletes one object by kind and name (see delete)."""
-    found = cluster.live(kind, name, namespace)
+def delete_named(cluster, resource, name, namespace):
+    """Deletes one object by resource (kubectl's name of its kind) and name (see delete)."""
+    found = cluster.live(resource, name, namespace)
     if found is None:
-        cluster.host.log(f"kubectl delete: no {kind} {name} in namespace {namespace}: no change")
+        cluster.host.log(f'kubectl delete: {resource} "{name}" not found in namespace {namespace}: no change')
         return []
     meta = found["metadata"]
     ref = workloads.Ref(found["apiVersion"], found["kind"], meta.get("namespace", ""), meta["name"])
