@@ -9,11 +9,5 @@ declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mapfile -t args <<< "$KUB_ARGS"
 
 out=$(printf '%s' "${KUB_STDIN:-}" | kubectl --kubeconfig "$KUB_KUBECONFIG" "${args[@]}" 2>&1) ||
-  fail "$(grep -v '^Warning:' <<< "$out" | tail -n 1)"
-while read -r line; do
-  case "$line" in
-    ""|*" unchanged") ;;
-    Warning:*) echo "note: kubectl: $line" ;;
-    *) changed "$line" ;;
-  esac
-done <<< "$out"
+  fail "$(kubectl_error "$out")"
+kubectl_changes "$out"
