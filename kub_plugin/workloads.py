@@ -161,14 +161,20 @@ def objects_of(found, namespace, node_id):
 
 def owned(objects, owner):
     """The objects as kub applies them: each with its namespace set and the owner annotation."""
+    out = placed(objects)
+    for obj in out:
+        meta = obj["metadata"]
+        meta["annotations"] = {**(meta.get("annotations") or {}), OWNER_ANNOTATION: owner}
+    return out
+
+
+def placed(objects):
+    """Copies of the objects (mappings of [(object, Ref)]) as kubectl gets them: each with its namespace set."""
     out = []
     for obj, ref in objects:
         obj = copy.deepcopy(obj)
-        meta = obj["metadata"]
         if ref.namespace:
-            meta["namespace"] = ref.namespace
-        annotations = meta.get("annotations") or {}
-        meta["annotations"] = {**annotations, OWNER_ANNOTATION: owner}
+            obj["metadata"]["namespace"] = ref.namespace
         if obj["kind"] in SECRET_KINDS and isinstance(obj.get("stringData"), dict):
             # what the API server does with stringData, done here: kubectl then finds a re-applied Secret unchanged
             data = dict(obj.get("data") or {})

@@ -18,6 +18,21 @@ ensure_file() {  # ensure_file PATH CONTENT [MODE]: write only when different (t
   fi
 }
 
+kubectl_changes() {  # kubectl_changes OUTPUT: kubectl's lines as changes; `unchanged` ones skipped, warnings as notes
+  local line
+  while read -r line; do
+    case "$line" in
+      ""|*" unchanged") ;;
+      Warning:*) echo "note: kubectl: $line" ;;
+      *) changed "$line" ;;
+    esac
+  done <<< "$1"
+}
+
+kubectl_error() {  # kubectl_error OUTPUT: the line of kubectl's output that says why it failed
+  grep -v '^Warning:' <<< "$1" | tail -n 1
+}
+
 remove_paths() {  # remove_paths PATH...: those that exist
   local path
   for path in "$@"; do

@@ -26,11 +26,5 @@ NAMESPACE
 fi
 
 out=$(printf '%s\n' "$KUB_MANIFEST" | "${kubectl[@]}" apply -f - 2>&1) ||
-  fail "kubectl apply failed: $(grep -v '^Warning:' <<< "$out" | tail -n 1)"
-while read -r line; do
-  case "$line" in
-    ""|*" unchanged") ;;
-    Warning:*) echo "note: kubectl: $line" ;;
-    *) changed "$line" ;;
-  esac
-done <<< "$out"
+  fail "kubectl apply failed: $(kubectl_error "$out")"
+kubectl_changes "$out"

@@ -10,11 +10,5 @@ kubectl=(kubectl --kubeconfig "$KUB_KUBECONFIG")
 
 out=$(printf '%s\n' "$KUB_OBJECTS" |
   "${kubectl[@]}" delete -f - --ignore-not-found --wait=true --timeout="${KUB_TIMEOUT}s" 2>&1) ||
-  fail "kubectl delete failed: $(grep -v '^Warning:' <<< "$out" | tail -n 1)"
-while read -r line; do
-  case "$line" in
-    "") ;;
-    Warning:*) echo "note: kubectl: $line" ;;
-    *) changed "$line" ;;
-  esac
-done <<< "$out"
+  fail "kubectl delete failed: $(kubectl_error "$out")"
+kubectl_changes "$out"

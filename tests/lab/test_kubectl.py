@@ -162,15 +162,24 @@ def test_create_deployment_scale_and_rollout_status(cluster):
     assert kubectl(lab, "delete pod single").stdout.startswith('pod "single" deleted')
 
 
+def listed(lab, args):
+    """The items kubectl get lists (args: what to get, with options)."""
+    return json.loads(kubectl(lab, "get " + args + " -o json").stdout)["items"]
+
+
+def rolled_out(lab, name, replicas=2):
+    """A new Deployment of nginx pods, once rolled out; returns its one ReplicaSet."""
+    kubectl(lab, "create deployment %s --image=nginx:1.27 --replicas=%d" % (name, replicas))
+    kubectl(lab, "rollout status deployment/%s --timeout=60s" % name, timeout=90)
+    [rs] = listed(lab, "replicasets -l app=" + name)
+    return rs
+
+
 def test_replicasets_node_ports_garbage_collection_and_unschedulable_pods(cluster):
     lab, _ = cluster
+    items = lambda args: listed(lab, args)  # noqa: E731
 
-    def items(args):
-        return json.loads(kubectl(lab, "get " + args + " -o json").stdout)["items"]
-
-    kubectl(lab, "create deployment shelf --image=nginx:1.27 --replicas=2")
-    kubectl(lab, "rollout status deployment/shelf --timeout=60s", timeout=90)
-    [rs] = items("replicasets -l app=shelf")
+    rs = rolled_out(lab, "shelf")
     assert rs["metadata"]["ownerReferences"][0]["kind"] == "Deployment" and rs["status"]["readyReplicas"] == 2
     pods = items("pods -l app=shelf")
     assert len(pods) == 2 and {p["metadata"]["ownerReferences"][0]["name"] for p in pods} == {rs["metadata"]["name"]}
@@ -314,3 +323,34 @@ def test_drain_then_delete_node(cluster):
     assert kubectl(lab, "delete node kubh3").stdout.strip() == 'node "kubh3" deleted'
     assert "kubh3" not in kubectl(lab, "get nodes -o name").stdout
     assert kubectl(lab, "delete node kubh3 --ignore-not-found").stdout == ""
+
+
+def test_rollout_restart_replaces_the_pods_through_a_new_replicaset(cluster):
+    lab, _ = cluster
+    items = lambda args: listed(lab, args)  # noqa: E731
+    old = rolled_out(lab, "fresh")
+    before = {p["metadata"]["name"] for p in items("pods -l app=fresh")}
+    # the client patches spec.template.metadata.annotations: a new pod template
+    assert kubectl(lab, "rollout restart deployment/fresh").stdout.strip() == "deployment.apps/fresh restarted"
+    status = kubectl(lab, "rollout status deployment/fresh --timeout=60s", timeout=90).stdout
+    assert status.splitlines()[-1] == 'deployment "fresh" successfully rolled out'
+    template = json.loads(kubectl(lab, "get deployment fresh -o json").stdout)["spec"]["template"]
+    assert "kubectl.kubernetes.io/restartedAt" in template["metadata"]["annotations"]
+    sets = {r["metadata"]["name"]: r for r in items("replicasets -l app=fresh")}
+    assert len(sets) == 2 and sets[old["metadata"]["name"]]["spec"]["replicas"] == 0
+    [new] = [r for name, r in sets.items() if name != old["metadata"]["name"]]
+    assert new["status"]["readyReplicas"] == 2
+    assert "kubectl.kubernetes.io/restartedAt" in new["spec"]["template"]["metadata"]["annotations"]
+    assert wait_for(lambda: {p["metadata"]["ownerReferences"][0]["name"] for p in items("pods -l app=fresh")} ==
+                    {new["metadata"]["name"]}, 30)
+    after = {p["metadata"]["name"] for p in items("pods -l app=fresh")}
+    assert len(after) == 2 and not after & before
+    kubectl(lab, "delete deployment fresh")
+
+
+def test_drain_of_a_missing_node_changes_nothing(cluster):
+    lab, _ = cluster
+    refused = kubectl(lab, "drain kubh2 nosuchnode --ignore-daemonsets --timeout=10s", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == 'Error from server (NotFound): nodes "nosuchnode" not found'
+    assert nodes(lab)["kubh2"]["spec"].get("unschedulable") is None   # kubh2 was not cordoned either

@@ -1,0 +1,154 @@
+"""kubectl commands of the kub_* workflows, run on a control-plane host as root with the cluster's kubeconfig.
+
+Plain Python over a `connection.Host` (nothing here knows Cloudify). Parameters come checked
+(parameters.py) and reach kubectl as separate arguments, never through a shell. Reads run as plain kubectl
+commands and log what kubectl prints; changes go through `steps.apply` (scripts/kubectl-change.sh under the
+host's kub lock), which logs kubectl's lines. A manifest travels on standard input, so a Secret's data never
+shows on a command line or in a message.
+
+Objects made here are plain cluster objects. An object that carries a Workload's owner annotation belongs to
+that node: kub refuses to apply over it or delete it, and says whose it is.
+"""
+import json
+import shlex
+
+from . import kubectl, steps, workloads
+from .steps import StepError, ok_or_raise
+
+ROLLOUT_TIMEOUT = 300
+READ_TIMEOUT = 120
+
+
+class Cluster:
+    """A control-plane host (an open `connection.Host`) and the kubeconfig kubectl uses there."""
+
+    def __init__(self, host, kubeconfig):
+        self.host = host
+        self.kubeconfig = kubeconfig
+
+    def read(self, args, what, timeout=READ_TIMEOUT):
+        """kubectl args (a read); its output lines are logged; a failure raises with kubectl's error line."""
+        command = shlex.join(["kubectl", "--kubeconfig", self.kubeconfig, *args])
+        result = self.host.run(command, sudo=True, timeout=timeout)
+        ok_or_raise(self.host, result, what)
+        for line in result.stdout.splitlines():
+            if line.strip():
+                self.host.log(line)
+        return result.stdout
+
+    def change(self, label, args, stdin="", secrets=(), timeout=ROLLOUT_TIMEOUT):
+        """kubectl args (a change) under the host's kub lock; kubectl's lines are logged, its error line
+        raised. `stdin` (a manifest) goes on standard input; `secrets` are redacted from any error."""
+        return steps.apply(self.host, label, "kubectl-change.sh", timeout=timeout + 60, secrets=secrets,
+                           env={"KUB_KUBECONFIG": self.kubeconfig, "KUB_ARGS": "\n".join(args)},
+                           secret_env={"KUB_STDIN": stdin})
+
+    def live(self, kind, name, namespace):
+        """The live object of that kind and name, or None."""
+        command = shlex.join(["kubectl", "--kubeconfig", self.kubeconfig, "get", kind, name, "-n", namespace,
+                              "-o", "json", "--ignore-not-found"])
+        result = self.host.run(command, sudo=True, timeout=READ_TIMEOUT)
+        ok_or_raise(self.host, result, f"reading {kind} {name}")
+        return json.loads(result.stdout) if result.stdout.strip() else None
+
+    def wait_rollout(self, kind, name, namespace):
+        self.read(["rollout", "status", f"{kind}/{name}", "-n", namespace, f"--timeout={ROLLOUT_TIMEOUT}s"],
+                  f"waiting for the rollout of {kind} {namespace}/{name} (kubectl rollout status)",
+                  timeout=ROLLOUT_TIMEOUT + 60)
+
+
+def _refuse_owned(host, refs, live, action):
+    for ref in refs:
+        owner = workloads.owner_of(live[ref]) if ref in live else ""
+        if owner:
+            deployment, _, instance = owner.partition("/")
+            raise StepError(f"{host.ip}: {ref.label} belongs to node instance {instance} of deployment {deployment} "
+                            f"(annotation {workloads.OWNER_ANNOTATION}): kub does not {action} it here; it goes with "
+                            f"that node (cfy uninstall of its deployment), or change that node's blueprint")
+
+
+def _note_owned(host, live, label):
+    owner = workloads.owner_of(live) if live else ""
+    if owner:
+        host.log(f"{label} belongs to workload {owner}: its heal sets it back to what its blueprint says")
+
+
+def apply(cluster, objects):
+    """kubectl apply of checked objects [(object, Ref)]; refused if any of them belongs to a Workload node."""
+    refs = [ref for _, ref in objects]
+    _refuse_owned(cluster.host, refs, kubectl.live_objects(cluster.host, refs, cluster.kubeconfig), "apply over")
+    placed = workloads.placed(objects)
+    return cluster.change("kubectl apply", ["apply", "-f", "-"], stdin=workloads.manifest_text(placed),
+                          secrets=workloads.secret_values(placed))
+
+
+def delete(cluster, refs):
+    """Deletes these objects (Refs) and waits until they are gone; those already gone are skipped. Refused,
+    before anything is deleted, if any of them belongs to a Workload node."""
+    live = kubectl.live_objects(cluster.host, refs, cluster.kubeconfig)
+    _refuse_owned(cluster.host, refs, live, "delete")
+    present = [ref for ref in refs if ref in live]
+    return kubectl.delete(cluster.host, "kubectl delete", present, ROLLOUT_TIMEOUT, cluster.kubeconfig)
+
+
+def delete_named(cluster, resource, name, namespace):
+    """Deletes one object by resource (kubectl's name of its kind) and name (see delete)."""
+    found = cluster.live(resource, name, namespace)
+    if found is None:
+        cluster.host.log(f'kubectl delete: {resource} "{name}" not found in namespace {namespace}: no change')
+        return []
+    meta = found["metadata"]
+    ref = workloads.Ref(found["apiVersion"], found["kind"], meta.get("namespace", ""), meta["name"])
+    return delete(cluster, [ref])
+
+
+def run(cluster, name, image, replicas, port, namespace):
+    """A Deployment of `replicas` pods of `image` (kubectl create deployment)."""
+    args = ["create", "deployment", name, f"--image={image}", f"--replicas={replicas}", "-n", namespace]
+    if port is not None:
+        args.append(f"--port={port}")
+    return cluster.change("kubectl create deployment", args)
+
+
+def expose(cluster, name, port, target_port, service_type, namespace):
+    """A Service for a Deployment (kubectl expose); logs where it answers."""
+    args = ["expose", "deployment", name, f"--port={port}", f"--type={service_type}", "-n", namespace]
+    if target_port is not None:
+        args.append(f"--target-port={target_port}")
+    changes = cluster.change("kubectl expose", args)
+    service = cluster.live("service", name, namespace)
+    if service is not None:
+        found = workloads.endpoints(workloads.Ref("v1", "Service", namespace, name), service)
+        ports = ", ".join(f"{p['port']}/{p['protocol']}" + (f" (node port {p['node_port']})" if p.get("node_port")
+                                                             else "") for p in found["ports"])
+        cluster.host.log(f"service {namespace}/{name}: {found['type']} {found['cluster_ip']} {ports}")
+    return changes
+
+
+def scale(cluster, kind, name, replicas, namespace):
+    """kubectl scale, then waits for the rollout."""
+    _note_owned(cluster.host, cluster.live(kind, name, namespace), f"{kind} {namespace}/{name}")
+    changes = cluster.change("kubectl scale", ["scale", kind, name, f"--replicas={replicas}", "-n", namespace])
+    cluster.wait_rollout(kind, name, namespace)
+    return changes
+
+
+def rollout_restart(cluster, name, namespace):
+    """kubectl rollout restart of a Deployment (new pods from a new ReplicaSet), then waits for the rollout."""
+    changes = cluster.change("kubectl rollout restart", ["rollout", "restart", f"deployment/{name}", "-n", namespace])
+    cluster.wait_rollout("deployment", name, namespace)
+    return changes
+
+
+def drain(cluster, nodes):
+    """Cordons the nodes and evicts their pods (DaemonSets' pods stay, as their controller would put them back)."""
+    return cluster.change("kubectl drain", ["drain", *nodes, "--ignore-daemonsets", f"--timeout={ROLLOUT_TIMEOUT}s"])
+
+
+def uncordon(cluster, nodes):
+    return cluster.change("kubectl uncordon", ["uncordon", *nodes])
+
+
+def get(cluster, kind, name, namespace):
+    """kubectl get, its table logged line by line."""
+    return cluster.read(["get", kind, *([name] if name else []), "-n", namespace], "kubectl get")

@@ -1,0 +1,132 @@
+"""Cloudify workflows kub_*: kubectl on a cluster of the deployment, as a workflow.
+
+Each reads its parameters and the cluster node (a kub.nodes.Master or kub.nodes.ExistingCluster), checks every
+parameter before it connects (parameters.py), then runs the kubectl steps of commands.py over SSH on the
+cluster's control-plane host. They use only what the workflow context offers in local mode and on a Cloudify
+Manager alike: the deployment's nodes, the blueprint's resources, the logger.
+"""
+import contextlib
+import functools
+import os
+
+from cloudify.decorators import workflow
+
+from . import commands, deployment, parameters
+from .connection import Host
+from .operations import _cloudify_errors
+
+
+def _deployment_nodes(ctx):
+    """The deployment's nodes with their properties' functions (get_input, get_secret) evaluated."""
+    storage = getattr(ctx.internal.handler, "storage", None)
+    if storage is not None:   # local mode
+        return storage.get_nodes(evaluate_functions=True)
+    from cloudify.manager import get_rest_client  # on a manager: its REST API
+    return get_rest_client().nodes.list(deployment_id=ctx.deployment.id, evaluate_functions=True,
+                                        _get_all_results=True)
+
+
+class Target:
+    """What a kub_* workflow acts on: the cluster node's control plane and the checked parameters."""
+
+    def __init__(self, ctx, name, params):
+        nodes = {node["id"]: node for node in _deployment_nodes(ctx)
+                 if any(t in node["type_hierarchy"] for t in deployment.CLUSTER_TYPES)}
+        node_id = parameters.cluster_node(name, {n: node["type"] for n, node in nodes.items()},
+                                          params.get("node_id") or "")
+        self.node_id = node_id
+        self.label = f"{node_id} ({name})"
+        self.values = parameters.checked(name, node_id, params)
+        node = nodes[node_id]
+        self.control_plane = deployment.control_plane(ctx.deployment.id, node_id, node["type_hierarchy"],
+                                                      node["properties"] or {})
+
+    @contextlib.contextmanager
+    def connected(self, logger):
+        with Host(self.control_plane.ssh, logger) as host:
+            yield commands.Cluster(host, self.control_plane.kubeconfig)
+
+
+def _kub_workflow(func):
+    """A kub_* workflow: kub's one-line errors as the workflow's failure; the parameters checked first."""
+    name = f"kub_{func.__name__}"
+
+    @functools.wraps(func)
+    def wrapper(ctx, **params):
+        target = Target(ctx, name, params)
+        return func(ctx, target, **target.values)
+    return workflow(_cloudify_errors(wrapper))
+
+
+def _blueprint_resource(ctx):
+    """Reads a file beside the blueprint (local mode: cfy's copy of its folder; a manager: its upload)."""
+    def read(path):
+        local_copy = ctx.download_resource(path)
+        try:
+            with open(local_copy, "rb") as f:
+                return f.read()
+        finally:
+            os.unlink(local_copy)
+    return read
+
+
+@_kub_workflow
+def apply(ctx, target, manifest, namespace):
+    objects = parameters.manifest_objects(manifest, namespace, _blueprint_resource(ctx), target.label)
+    with target.connected(ctx.logger) as cluster:
+        commands.apply(cluster, objects)
+
+
+@_kub_workflow
+def delete(ctx, target, kind, name, manifest, namespace):
+    refs = None
+    if manifest is not None:
+        refs = [ref for _, ref in parameters.manifest_objects(manifest, namespace, _blueprint_resource(ctx),
+                                                               target.label)]
+    with target.connected(ctx.logger) as cluster:
+        if refs is None:
+            commands.delete_named(cluster, parameters.KINDS[kind], name, namespace)
+        else:
+            commands.delete(cluster, refs)
+
+
+@_kub_workflow
+def run(ctx, target, name, image, replicas, port, namespace):
+    with target.connected(ctx.logger) as cluster:
+        commands.run(cluster, name, image, replicas, port, namespace)
+
+
+@_kub_workflow
+def expose(ctx, target, name, port, target_port, type, namespace):  # noqa: A002 (the parameter's name)
+    with target.connected(ctx.logger) as cluster:
+        commands.expose(cluster, name, port, target_port, type, namespace)
+
+
+@_kub_workflow
+def scale(ctx, target, name, replicas, kind, namespace):
+    with target.connected(ctx.logger) as cluster:
+        commands.scale(cluster, kind, name, replicas, namespace)
+
+
+@_kub_workflow
+def rollout_restart(ctx, target, name, namespace):
+    with target.connected(ctx.logger) as cluster:
+        commands.rollout_restart(cluster, name, namespace)
+
+
+@_kub_workflow
+def drain(ctx, target, nodes, namespace):
+    with target.connected(ctx.logger) as cluster:
+        commands.drain(cluster, nodes)
+
+
+@_kub_workflow
+def uncordon(ctx, target, nodes, namespace):
+    with target.connected(ctx.logger) as cluster:
+        commands.uncordon(cluster, nodes)
+
+
+@_kub_workflow
+def get(ctx, target, kind, name, namespace):
+    with target.connected(ctx.logger) as cluster:
+        commands.get(cluster, parameters.KINDS[kind], name, namespace)

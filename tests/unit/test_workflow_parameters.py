@@ -1,0 +1,185 @@
+"""The kub_* workflows' parameters, as data: every bad one is a one-line error naming the workflow's cluster node,
+the problem and the fix; good ones come out converted."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kub_plugin import parameters
+from kub_plugin.config import ConfigError
+from kub_plugin.workloads import Ref
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BAD = [
+    ("kub_apply", {}, "node master (kub_apply): manifest is missing: give it, e.g. -p '{\"manifest\": \"web.yaml\"}'"),
+    ("kub_apply", {"manifest": "  "}, "manifest is missing"),
+    ("kub_apply", {"manifest": 3}, "node master (kub_apply): manifest 3 must be a path (relative to the blueprint, "
+                                   "or absolute), a URL, or YAML"),
+    ("kub_apply", {"manifest": "a.yaml", "namespace": "Shop"},
+     "node master (kub_apply): namespace 'Shop' is not a namespace name: use lower case letters, digits and '-' "
+     "(at most 63): e.g. -p '{\"namespace\": \"shop\"}'"),
+    ("kub_apply", {"manifest": "a.yaml", "namespace": "a" * 64}, "is not a namespace name"),
+    ("kub_delete", {}, "node master (kub_delete): give either kind and name"),
+    ("kub_delete", {"kind": "deployment"}, "give either kind and name"),
+    ("kub_delete", {"name": "web"}, "give either kind and name"),
+    ("kub_delete", {"kind": "deployment", "name": "web", "manifest": "a.yaml"}, "not both"),
+    ("kub_delete", {"kind": "node", "name": "kubh2"}, "node master (kub_delete): kind 'node' is not a kind kub "
+                                                      "deletes: use one of configmap, cronjob, daemonset"),
+    ("kub_delete", {"kind": "gadget", "name": "x"}, "kind 'gadget' is not a kind kub deletes"),
+    ("kub_delete", {"kind": "service", "name": "Web"}, "node master (kub_delete): name 'Web' is not a Kubernetes "
+                                                       "object name"),
+    ("kub_run", {"image": "nginx"}, "node master (kub_run): name is missing: give it, e.g. -p '{\"name\": \"web\"}'"),
+    ("kub_run", {"name": "1web", "image": "nginx"}, "node master (kub_run): name '1web' is not a name kubectl can "
+                                                   "give it: use lower case letters, digits and '-', starting with "
+                                                   "a letter (at most 63)"),
+    ("kub_run", {"name": "web.x", "image": "nginx"}, "is not a name kubectl can give it"),
+    ("kub_run", {"name": "web"}, "node master (kub_run): image is missing"),
+    ("kub_run", {"name": "web", "image": "nginx latest"}, "image 'nginx latest' is not a container image reference"),
+    ("kub_run", {"name": "web", "image": "nginx", "replicas": -1},
+     "node master (kub_run): replicas -1 must be a whole number, 0 or more: e.g. -p '{\"replicas\": 3}'"),
+    ("kub_run", {"name": "web", "image": "nginx", "replicas": 1.5}, "replicas 1.5 must be a whole number"),
+    ("kub_run", {"name": "web", "image": "nginx", "replicas": "two"}, "replicas 'two' must be a whole number"),
+    ("kub_run", {"name": "web", "image": "nginx", "replicas": True}, "replicas True must be a whole number"),
+    ("kub_run", {"name": "web", "image": "nginx", "port": 0}, "port 0 must be a port number from 1 to 65535"),
+    ("kub_run", {"name": "web", "image": "nginx", "port": 70000}, "port 70000 must be a port number"),
+    ("kub_expose", {"name": "web"}, "node master (kub_expose): port is missing"),
+    ("kub_expose", {"name": "web", "port": "http"}, "port 'http' must be a port number from 1 to 65535"),
+    ("kub_expose", {"name": "web", "port": 80, "target_port": 0}, "target_port 0 must be a port number from 1 to "
+                                                                 "65535 or a container port's name"),
+    ("kub_expose", {"name": "web", "port": 80, "target_port": "Http_1"}, "target_port 'Http_1' must be"),
+    ("kub_expose", {"name": "web", "port": 80, "type": "LoadBalancer"},
+     "node master (kub_expose): type 'LoadBalancer' is not a Service type kub makes: use ClusterIP or NodePort"),
+    ("kub_scale", {"name": "web"}, "node master (kub_scale): replicas is missing"),
+    ("kub_scale", {"name": "web", "replicas": -3, "kind": "deployment"}, "replicas -3 must be a whole number"),
+    ("kub_scale", {"name": "web", "replicas": 2, "kind": "daemonset"},
+     "node master (kub_scale): kind 'daemonset' cannot be scaled here: use deployment or statefulset"),
+    ("kub_scale", {"name": "", "replicas": 2, "kind": "deployment"}, "name is missing"),
+    ("kub_rollout_restart", {"name": "-web"}, "name '-web' is not a Kubernetes object name"),
+    ("kub_drain", {}, "node master (kub_drain): nodes is missing: give it, e.g. -p '{\"nodes\": [\"kubh2\"]}'"),
+    ("kub_drain", {"nodes": ["kubh2", "Bad Name"]}, "nodes ['kubh2', 'Bad Name'] must be a list of Kubernetes node "
+                                                    "names"),
+    ("kub_uncordon", {"nodes": [3]}, "node master (kub_uncordon): nodes [3] must be a list"),
+    ("kub_get", {}, "node master (kub_get): kind is missing"),
+    ("kub_get", {"kind": "widgets"}, "node master (kub_get): kind 'widgets' is not a kind kub knows: use one of "
+                                     "configmap, cronjob"),
+    ("kub_get", {"kind": "pod", "name": "a b"}, "name 'a b' is not a Kubernetes object name"),
+]
+
+
+@pytest.mark.parametrize("workflow,params,message", BAD)
+def test_bad_parameters_are_one_line_errors(workflow, params, message):
+    with pytest.raises(ConfigError) as err:
+        parameters.checked(workflow, "master", params)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+GOOD = [
+    ("kub_run", {"name": "web", "image": "nginx:1.27", "replicas": "2", "port": 80},
+     {"name": "web", "image": "nginx:1.27", "replicas": 2, "port": 80, "namespace": "default"}),
+    ("kub_run", {"name": "web", "image": "registry.example.com:5000/team/web@sha256:abc", "replicas": 0, "port": ""},
+     {"name": "web", "image": "registry.example.com:5000/team/web@sha256:abc", "replicas": 0, "port": None,
+      "namespace": "default"}),
+    ("kub_expose", {"name": "web", "port": "80", "target_port": "http", "type": "NodePort", "namespace": "shop"},
+     {"name": "web", "port": 80, "target_port": "http", "type": "NodePort", "namespace": "shop"}),
+    ("kub_scale", {"name": "db", "replicas": 3, "kind": "StatefulSets"},
+     {"name": "db", "replicas": 3, "kind": "statefulset", "namespace": "default"}),
+    ("kub_delete", {"kind": "Services", "name": "web"},
+     {"kind": "service", "name": "web", "manifest": None, "namespace": "default"}),
+    ("kub_delete", {"manifest": "web.yaml"}, {"kind": None, "name": None, "manifest": "web.yaml",
+                                               "namespace": "default"}),
+    ("kub_drain", {"nodes": "kubh2"}, {"nodes": ["kubh2"], "namespace": "default"}),
+    ("kub_uncordon", {"nodes": ["kubh2", "kubh3", "kubh2"]}, {"nodes": ["kubh2", "kubh3"], "namespace": "default"}),
+    ("kub_get", {"kind": "node"}, {"kind": "node", "name": None, "namespace": "default"}),
+    ("kub_get", {"kind": "configmaps", "name": "kube-root-ca.crt"},
+     {"kind": "configmap", "name": "kube-root-ca.crt", "namespace": "default"}),
+]
+
+
+@pytest.mark.parametrize("workflow,params,expected", GOOD)
+def test_good_parameters_come_out_converted(workflow, params, expected):
+    assert parameters.checked(workflow, "master", params) == expected
+
+
+def test_every_workflow_in_plugin_yaml_has_its_parameters_checked():
+    declared = yaml.safe_load((ROOT / "plugin.yaml").read_text())["workflows"]
+    assert set(declared) == set(parameters.WORKFLOWS)
+    for name, workflow in declared.items():
+        assert workflow["mapping"] == f"kub.kub_plugin.workflows.{name[len('kub_'):]}"
+        assert set(workflow["parameters"]) == {"node_id", "namespace", *parameters.WORKFLOWS[name]}
+        assert workflow["parameters"]["namespace"]["default"] == parameters.DEFAULT_NAMESPACE
+        defaults = {key: p["default"] for key, p in workflow["parameters"].items()
+                    if key not in ("node_id", "namespace") and p["default"] not in ("", [])}
+        assert defaults == parameters.DEFAULTS.get(name, {}), name
+
+
+CLUSTERS = {"master": "kub.nodes.Master", "shared": "kub.nodes.ExistingCluster"}
+BAD_NODES = [
+    ({"master": "kub.nodes.Master"}, "minions", "kub_get: node_id 'minions' is not a cluster node of this "
+                                                "deployment: give one of master (kub.nodes.Master)"),
+    (CLUSTERS, "", "kub_get: this deployment has 2 cluster nodes, master (kub.nodes.Master), shared "
+                   "(kub.nodes.ExistingCluster): say which one with node_id, e.g. -p '{\"node_id\": \"master\"}'"),
+    ({}, "", "kub_get: this deployment has no cluster node: add a kub.nodes.Master or kub.nodes.ExistingCluster"),
+    ({}, "master", "node_id 'master' is not a cluster node of this deployment: give one of none"),
+]
+
+
+@pytest.mark.parametrize("clusters,node_id,message", BAD_NODES)
+def test_the_cluster_node_must_be_known_and_unambiguous(clusters, node_id, message):
+    with pytest.raises(ConfigError) as err:
+        parameters.cluster_node("kub_get", clusters, node_id)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("clusters,node_id,expected", [
+    ({"master": "kub.nodes.Master"}, "", "master"), (CLUSTERS, "shared", "shared")])
+def test_the_cluster_node(clusters, node_id, expected):
+    assert parameters.cluster_node("kub_get", clusters, node_id) == expected
+
+
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: colours}\ndata: {a: b}\n"
+
+
+def _files(path):
+    files = {"cm.yaml": CONFIGMAP.encode(), "bad.yaml": b"kind: [x\n"}
+    if path not in files:
+        raise FileNotFoundError(path)
+    return files[path]
+
+
+MANIFESTS = [
+    (CONFIGMAP, [Ref("v1", "ConfigMap", "shop", "colours")]),
+    ("cm.yaml", [Ref("v1", "ConfigMap", "shop", "colours")]),
+    ("{apiVersion: v1, kind: Secret, metadata: {name: s, namespace: other}}", [Ref("v1", "Secret", "other", "s")]),
+    ({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}, [Ref("v1", "Namespace", "", "shop")]),
+    ([{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}},
+      {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "b"}}],
+     [Ref("v1", "Service", "shop", "a"), Ref("v1", "Service", "shop", "b")]),
+]
+
+
+@pytest.mark.parametrize("manifest,refs", MANIFESTS)
+def test_a_manifest_is_a_path_or_the_yaml_itself(manifest, refs):
+    objects = parameters.manifest_objects(manifest, "shop", _files, "master (kub_apply)")
+    assert [ref for _, ref in objects] == refs
+
+
+BAD_MANIFESTS = [
+    ("missing.yaml", "node master (kub_apply): manifest missing.yaml not found beside the blueprint: give a path "
+                     "relative to the blueprint's folder, an absolute path, or a URL"),
+    ("/no/such/file.yaml", "node master (kub_apply): manifest /no/such/file.yaml cannot be read"),
+    ("bad.yaml", "node master (kub_apply): manifest bad.yaml is not valid YAML at line 2"),
+    ("kind: ConfigMap\n  data: [\n", "node master (kub_apply): manifest (inline) is not valid YAML"),
+    ("apiVersion: v1\nkind: ConfigMap\n", "node master (kub_apply): (inline) document 1 (ConfigMap) has no "
+                                          "metadata.name"),
+    ("---\n---\n", "node master (kub_apply): the manifest holds no object"),
+]
+
+
+@pytest.mark.parametrize("manifest,message", BAD_MANIFESTS)
+def test_a_manifest_that_cannot_be_had_or_read_is_refused(manifest, message):
+    with pytest.raises(ConfigError) as err:
+        parameters.manifest_objects(manifest, "default", _files, "master (kub_apply)")
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
