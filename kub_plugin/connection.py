@@ -199,14 +199,15 @@ class Host:
 
     def run_script(self, name, env=None, secret_env=None, timeout=DEFAULT_COMMAND_TIMEOUT, lock=None):
         """Runs scripts/<name> (after scripts/lib.sh) as root with bash. Variables (secrets too) travel on stdin,
-        not argv. With lock=(path, seconds), the script runs only while it holds that flock; if another
-        holder keeps it longer than the seconds, the result's exit code is LOCK_BUSY."""
+        not argv. With lock=(path, seconds), the script runs only while it holds that flock (its folder is made
+        when missing, an existing one is left as it is); if another holder keeps it longer than the seconds, the
+        result's exit code is LOCK_BUSY."""
         lines = [f"export {k}={shlex.quote(str(v))}" for k, v in {**(env or {}), **(secret_env or {})}.items()]
         payload = "\n".join(lines + [script_text("lib.sh"), script_text(name)]) + "\n"
         command = "bash -s"
         if lock:
             path, seconds = lock
-            command = shlex.quote(f"install -d -m 0700 {shlex.quote(os.path.dirname(path))} && "
+            command = shlex.quote(f"mkdir -p -m 0700 {shlex.quote(os.path.dirname(path))} && "
                                   f"exec flock -w {int(seconds)} -E {LOCK_BUSY} {shlex.quote(path)} bash -s")
             command = f"sh -c {command}"
         prefix, password_line = self._sudo()

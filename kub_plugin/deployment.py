@@ -111,10 +111,13 @@ CLUSTER_TYPES = (MASTER_TYPE, EXISTING_TYPE)
 
 @dataclass(frozen=True)
 class ControlPlane:
-    """Where kubectl runs for a cluster: a control-plane host reached by SSH, and the kubeconfig there."""
+    """Where kubectl runs for a cluster: a control-plane host reached by SSH, and the kubeconfig there. Changes
+    run under `lock` (an flock file): kub's host lock on a master; on a cluster kub did not install, the
+    kubeconfig itself, a file that is there already, so that nothing is added to that host."""
     ssh: object          # config.SshSettings
     kubeconfig: str
     node_id: str
+    lock: str = hoststate.LOCK_FILE
 
 
 def control_plane(deployment_id, node_id, type_hierarchy, props):
@@ -124,16 +127,22 @@ def control_plane(deployment_id, node_id, type_hierarchy, props):
     if EXISTING_TYPE in type_hierarchy:
         if not props.get("ip"):
             raise ConfigError(f"node {node_id} has no ip: set the ip of a control-plane host of the cluster")
-        return ControlPlane(ssh_settings(props, props["ip"]), existing_kubeconfig(props, node_id), node_id)
+        ssh = ssh_settings(props, props["ip"])
+        kubeconfig = existing_kubeconfig(props, node_id)
+        return ControlPlane(ssh, kubeconfig, node_id, lock=kubeconfig)
     raise ConfigError(f"node {node_id} is neither a {MASTER_TYPE} nor an {EXISTING_TYPE}: point at the node of "
                       f"the cluster")
 
 
 def existing_kubeconfig(props, node_id):
+    """An ExistingCluster's kubeconfig_path: an absolute path on its control-plane host, safe on a command line."""
     path = props.get("kubeconfig_path", hoststate.ADMIN_CONF)
-    if not isinstance(path, str) or not path.startswith("/") or any(c in path for c in "\n\r\0 '\"$`\\"):
-        raise ConfigError(f"node {node_id}: kubeconfig_path {path!r} must be an absolute path on the control-plane "
-                          f"host without spaces or quotes, e.g. {hoststate.ADMIN_CONF}")
+    if not isinstance(path, str) or not path.startswith("/") or path.endswith("/") or \
+            any(c in path for c in "\n\r\t\0 '\"$`\\;&|<>*?()[]{}#~!"):
+        where = f"{props['ip']}: " if isinstance(props.get("ip"), str) and props.get("ip") else ""
+        raise ConfigError(f"{where}node {node_id}: kubeconfig_path {path!r} must be the absolute path of a file on "
+                          f"the control-plane host, without spaces, quotes or shell characters, e.g. "
+                          f"{hoststate.ADMIN_CONF}")
     return path
 
 

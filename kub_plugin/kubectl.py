@@ -6,7 +6,9 @@ plain kubectl commands. Objects are named to kubectl as stubs (apiVersion, kind,
 input: no object data on command lines, and a Secret's data never in a message.
 """
 import json
+import shlex
 import time
+from dataclasses import dataclass
 
 import yaml
 
@@ -14,13 +16,18 @@ from . import hoststate, steps, workloads
 from .steps import StepError, ok_or_raise
 
 READ_TIMEOUT = 120
+# kubectl keeps no discovery or HTTP cache on the host (it ignores a cache it cannot write): on a cluster kub did
+# not install, nothing of kub's may stay behind, not even kubectl's cache in root's home. The scripts' kubectl
+# takes it from the environment (KUBECACHEDIR is the default of --cache-dir).
+NO_CACHE_DIR = "/dev/null"
+NO_CACHE = {"KUBECACHEDIR": NO_CACHE_DIR}
 NAMESPACE_LEFTOVERS = "all,configmaps,secrets,serviceaccounts,persistentvolumeclaims,ingresses,roles,rolebindings"
 # what Kubernetes itself puts into every namespace
 NAMESPACE_DEFAULTS = {"configmap/kube-root-ca.crt", "serviceaccount/default"}
 
 
 def _kubectl(kubeconfig):
-    return f"kubectl --kubeconfig {kubeconfig}"
+    return f"kubectl --kubeconfig {kubeconfig} --cache-dir {NO_CACHE_DIR}"
 
 
 def _stubs(refs):
@@ -50,23 +57,24 @@ def live_objects(host, refs, kubeconfig=hoststate.ADMIN_CONF):
     return live
 
 
-def apply(host, label, objects, namespace, owner, kubeconfig=hoststate.ADMIN_CONF):
-    """Creates the namespace when missing, then `kubectl apply` of the objects (mappings, already owned).
-    Returns what changed ([] when kubectl found every object unchanged)."""
-    return steps.apply(host, label, "workload-apply.sh", timeout=300,
-                       env={"KUB_KUBECONFIG": kubeconfig, "KUB_NAMESPACE": namespace, "KUB_OWNER": owner,
+def apply(host, label, objects, namespace, owner, kubeconfig=hoststate.ADMIN_CONF, lock=hoststate.LOCK_FILE):
+    """Creates the namespace when missing, then `kubectl apply` of the objects (mappings, already owned), under
+    the control plane's lock. Returns what changed ([] when kubectl found every object unchanged)."""
+    return steps.apply(host, label, "workload-apply.sh", timeout=300, lock=lock,
+                       env={**NO_CACHE, "KUB_KUBECONFIG": kubeconfig, "KUB_NAMESPACE": namespace, "KUB_OWNER": owner,
                             "KUB_OWNER_ANNOTATION": workloads.OWNER_ANNOTATION},
                        secret_env={"KUB_MANIFEST": workloads.manifest_text(objects)},
                        secrets=workloads.secret_values(objects))
 
 
-def delete(host, label, refs, timeout, kubeconfig=hoststate.ADMIN_CONF):
+def delete(host, label, refs, timeout, kubeconfig=hoststate.ADMIN_CONF, lock=hoststate.LOCK_FILE):
     """Deletes these objects in this order and waits until they are gone. Returns what changed."""
     if not refs:
         host.log(f"{label}: no change")
         return []
-    return steps.apply(host, label, "workload-delete.sh", timeout=timeout + 60,
-                       env={"KUB_KUBECONFIG": kubeconfig, "KUB_OBJECTS": _stubs(refs), "KUB_TIMEOUT": str(timeout)})
+    return steps.apply(host, label, "workload-delete.sh", timeout=timeout + 60, lock=lock,
+                       env={**NO_CACHE, "KUB_KUBECONFIG": kubeconfig, "KUB_OBJECTS": _stubs(refs),
+                            "KUB_TIMEOUT": str(timeout)})
 
 
 def namespace_leftovers(host, namespace, kubeconfig=hoststate.ADMIN_CONF):
@@ -120,3 +128,42 @@ def _unschedulable(host, namespaces, kubeconfig):
                     return f"; pod {namespace}/{pod['metadata']['name']} cannot be scheduled: " \
                            f"{condition.get('message', condition.get('reason', ''))}"
     return ""
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """What a control plane's API server tells of its cluster (nothing of the kubeconfig but the server URL)."""
+    endpoint: str
+    version: str
+    nodes: dict    # {node name: Ready status 'True'/'False'/'Unknown'}
+
+
+def cluster(host, kubeconfig):
+    """Reads a cluster through kubectl on its control-plane host: the API server's URL, its Kubernetes version
+    and its nodes. Changes nothing. Each problem is one line naming the host, what is wrong and the fix."""
+    path = shlex.quote(kubeconfig)
+    probe = host.run(f"if ! command -v kubectl >/dev/null; then echo no-kubectl; elif [ ! -f {path} ]; then "
+                     f"echo no-kubeconfig; fi", sudo=True, timeout=READ_TIMEOUT)
+    ok_or_raise(host, probe, "looking for kubectl and the kubeconfig")
+    if "no-kubectl" in probe.stdout:
+        raise StepError(f"{host.ip}: kubectl is not installed on this control-plane host (root finds none in its "
+                        f"PATH): install the kubectl of the cluster's Kubernetes minor there, or set ip to a "
+                        f"control-plane host that has it")
+    if "no-kubeconfig" in probe.stdout:
+        raise StepError(f"{host.ip}: kubeconfig_path {kubeconfig} is not a file on this host: set kubeconfig_path "
+                        f"to the cluster's admin kubeconfig there (kubeadm writes {hoststate.ADMIN_CONF})")
+    server = host.run(f"{_kubectl(kubeconfig)} config view --minify -o jsonpath='{{.clusters[0].cluster.server}}'",
+                      sudo=True, timeout=READ_TIMEOUT)
+    if not server.ok or not server.stdout.strip():
+        raise StepError(f"{host.ip}: kubeconfig_path {kubeconfig} is not a usable kubeconfig "
+                        f"({steps.error_line(server)[:200] if not server.ok else 'no server in its current context'}): "
+                        f"point kubeconfig_path at the cluster's admin kubeconfig on this host")
+    endpoint = server.stdout.strip()
+    version = host.run(f"{_kubectl(kubeconfig)} version -o json", sudo=True, timeout=READ_TIMEOUT)
+    answer = json.loads(version.stdout or "{}").get("serverVersion", {}) if version.ok else {}
+    if not answer.get("gitVersion"):
+        raise StepError(f"{host.ip}: the API server {endpoint} does not answer through kubeconfig_path {kubeconfig} "
+                        f"({steps.error_line(version)[:200]}): check that the cluster runs and that `kubectl "
+                        f"--kubeconfig {kubeconfig} get nodes` works there as root")
+    nodes = {name: ready for name, (ready, _) in steps.nodes(host, _kubectl(kubeconfig)).items()}
+    return ClusterView(endpoint, answer["gitVersion"], nodes)

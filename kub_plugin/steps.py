@@ -23,18 +23,18 @@ class StepError(RemoteError):
 def ok_or_raise(host, result, what, secrets=()):
     """The result of a command that must succeed; else a one-line StepError (secrets redacted)."""
     if not result.ok:
-        raise StepError(f"{host.ip}: {what} failed: {_redact(_error_line(result), secrets)}")
+        raise StepError(f"{host.ip}: {what} failed: {_redact(error_line(result), secrets)}")
     return result
 
 
 def apply(host, label, script, env=None, secret_env=None, timeout=900, secrets=(),
-          lock_wait=hoststate.LOCK_WAIT_SECONDS):
-    """Runs one idempotent script under the host's kub lock and logs one line: what changed, or that nothing
-    had to. Lines the script marks `note:` are told to the user as they are."""
+          lock_wait=hoststate.LOCK_WAIT_SECONDS, lock=hoststate.LOCK_FILE):
+    """Runs one idempotent script under the host's kub lock (`lock`, an flock file) and logs one line: what
+    changed, or that nothing had to. Lines the script marks `note:` are told to the user as they are."""
     result = host.run_script(script, env={**hoststate.SCRIPT_ENV, **(env or {})}, secret_env=secret_env,
-                             timeout=timeout + lock_wait, lock=(hoststate.LOCK_FILE, lock_wait))
+                             timeout=timeout + lock_wait, lock=(lock, lock_wait))
     if result.exit_code == LOCK_BUSY:
-        raise StepError(f"{host.ip}: another kub run is working on this host (it held {hoststate.LOCK_FILE} "
+        raise StepError(f"{host.ip}: another kub run is working on this host (it held {lock} "
                         f"for over {lock_wait} s): let it finish, then run the workflow again")
     ok_or_raise(host, result, label, secrets)
     lines = result.stdout.splitlines()
@@ -100,11 +100,12 @@ def apply_cni(host, manifest):
     apply(host, "CNI", "cni.sh", env={"KUB_MANIFEST": manifest}, timeout=300)
 
 
-def nodes(master):
-    """{node name: (Ready status 'True'/'False'/'Unknown', InternalIP)} as the API server sees them."""
-    result = master.run(f"{KUBECTL} get nodes -o json", sudo=True, timeout=60)
+def nodes(master, kubectl=KUBECTL):
+    """{node name: (Ready status 'True'/'False'/'Unknown', InternalIP)} as the API server sees them (through
+    `kubectl`, the command and its options)."""
+    result = master.run(f"{kubectl} get nodes -o json", sudo=True, timeout=60)
     if not result.ok:
-        raise StepError(f"{master.ip}: the API server does not answer: {_error_line(result)}")
+        raise StepError(f"{master.ip}: the API server does not answer: {error_line(result)}")
     found = {}
     for item in json.loads(result.stdout).get("items", []):
         status = item.get("status", {})
@@ -248,7 +249,7 @@ def _canonical(address):
         return address
 
 
-def _error_line(result):
+def error_line(result):
     for stream in (result.stderr, result.stdout):
         lines = [line.strip() for line in stream.splitlines() if line.strip()]
         marked = [line[len("error: "):] for line in lines if line.startswith("error: ")]

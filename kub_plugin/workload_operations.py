@@ -57,7 +57,7 @@ def _apply(ctx, workload):
     with workload.host(ctx.logger) as host:
         _refuse_strangers(host, workload)
         kubectl.apply(host, f"workload {workload.node_id}", workloads.owned(workload.objects, workload.owner),
-                      workload.settings.namespace, workload.owner, workload.kubeconfig)
+                      workload.settings.namespace, workload.owner, workload.kubeconfig, workload.control_plane.lock)
 
 
 def _wait_and_record(ctx, workload):
@@ -130,12 +130,14 @@ def delete(ctx, **_):
             host.log(f"{ref.label} was not made by this node ({workloads.owner_of(live[ref]) or 'not by kub'}): "
                      f"left as it is")
         ours = [ref for ref in reversed(refs) if ref in live and workloads.owner_of(live[ref]) == owner]
-        kubectl.delete(host, f"delete workload {ctx.node.id}", ours, timeout, control_plane.kubeconfig)
-        _delete_namespace(host, namespace, owner, timeout, control_plane.kubeconfig)
+        kubectl.delete(host, f"delete workload {ctx.node.id}", ours, timeout, control_plane.kubeconfig,
+                       control_plane.lock)
+        _delete_namespace(host, namespace, owner, timeout, control_plane)
     _save(ctx, objects=[], services=[])
 
 
-def _delete_namespace(host, namespace, owner, timeout, kubeconfig):
+def _delete_namespace(host, namespace, owner, timeout, control_plane):
+    kubeconfig = control_plane.kubeconfig
     if not namespace:
         return
     ref = workloads.Ref("v1", "Namespace", "", namespace)
@@ -147,4 +149,4 @@ def _delete_namespace(host, namespace, owner, timeout, kubeconfig):
         host.log(f"namespace {namespace} (made by this workload) still holds {', '.join(left[:5])}"
                  f"{' ...' if len(left) > 5 else ''}: left as it is")
         return
-    kubectl.delete(host, f"namespace {namespace}", [ref], timeout, kubeconfig)
+    kubectl.delete(host, f"namespace {namespace}", [ref], timeout, kubeconfig, control_plane.lock)

@@ -203,7 +203,7 @@ def test_plugin_yaml_repeats_the_workload_defaults():
 
 # -- the kubectl steps, over a host that answers from a table --------------------------------------------
 
-KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf "
+KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf --cache-dir /dev/null "
 
 
 def _host(answers):

@@ -1,0 +1,74 @@
+"""Cloudify operations of kub.nodes.ExistingCluster: a cluster kub did not install, reached over SSH on one of its
+control-plane hosts, where kubectl works with a kubeconfig (`kubeconfig_path`).
+
+kub never installs, changes or resets anything of it: its operations only read the cluster (host key verified,
+API answering through that kubeconfig, version, nodes) and record what they found. Workloads deployed_on it
+are applied there like on a master kub installed.
+"""
+from cloudify.decorators import operation
+from cloudify.exceptions import NonRecoverableError
+
+from . import deployment, kubectl, local
+from .connection import Host
+from .operations import _cloudify_errors, _save
+
+
+def _control_plane(ctx):
+    return deployment.control_plane(ctx.deployment.id, ctx.node.id, ctx.node.type_hierarchy, ctx.node.properties)
+
+
+def _view(ctx):
+    """(host address, the cluster as its API server sees it)."""
+    control_plane = _control_plane(ctx)
+    with Host(control_plane.ssh, ctx.logger) as host:
+        return host.ip, kubectl.cluster(host, control_plane.kubeconfig)
+
+
+def _read(ctx):
+    """Reads the cluster, logs it in one line and records it; never anything of the kubeconfig but its server."""
+    ip, view = _view(ctx)
+    nodes = ", ".join(f"{name} ({_ready(state)})" for name, state in sorted(view.nodes.items()))
+    ctx.logger.info(f"[{ip}] cluster at {view.endpoint}: Kubernetes {view.version}, nodes {nodes or 'none'}")
+    _save(ctx, api_endpoint=view.endpoint, kubernetes_version=view.version, node_names=sorted(view.nodes),
+          nodes_ready={name: state == "True" for name, state in view.nodes.items()})
+
+
+def _ready(state):
+    return "Ready" if state == "True" else f"not Ready: {state}"
+
+
+@operation(resumable=True)
+@_cloudify_errors
+def create(ctx, **_):
+    """Checks the workloads deployed on this cluster (their manifests and objects, here), then reads the cluster:
+    the host answers with a known key, the API through the kubeconfig, its version and nodes. Changes nothing."""
+    for node_id, props in deployment.workload_nodes(ctx, ctx.node.id).items():
+        local.workload(props, node_id, ctx.get_resource)
+    _read(ctx)
+
+
+@operation(resumable=True)
+@_cloudify_errors
+def check_status(ctx, **_):
+    """Healthy when the API answers and every node is Ready (what `heal` checks first)."""
+    ip, view = _view(ctx)
+    unwell = [f"{name} ({_ready(state)})" for name, state in sorted(view.nodes.items()) if state != "True"]
+    if unwell:
+        raise NonRecoverableError(f"{ip}: not Ready: {', '.join(unwell)}: kub did not install this cluster and does "
+                                  f"not repair it; see to these nodes (kubectl describe node, journalctl -u kubelet)")
+    ctx.logger.info(f"[{ip}] API at {view.endpoint} answers, Kubernetes {view.version}; Ready: "
+                    f"{', '.join(sorted(view.nodes))}")
+
+
+@operation(resumable=True)
+@_cloudify_errors
+def heal(ctx, **_):
+    """Nothing to repair on a cluster kub did not install: reads it again and records what it found."""
+    _read(ctx)
+
+
+@operation(resumable=True)
+@_cloudify_errors
+def delete(ctx, **_):
+    """Nothing to undo: kub changed nothing on this cluster's hosts."""
+    ctx.logger.info(f"cluster {ctx.node.id}: kub did not install it and leaves it as it is")
