@@ -27,6 +27,31 @@ def host_state(lab, i):
     return lab.exec(i, script).stdout
 
 
+# what changes on a host without anyone's doing: logs and the journal, login sessions (and the message of the day
+# PAM writes at a login), the API server's store, containerd's and the kubelet's records of pods
+VOLATILE = ("/proc", "/sys", "/dev", "/var/log", "/run/log", "/run/user", "/run/systemd", "/run/motd.dynamic",
+            "/var/lib/etcd", "/var/lib/containerd", "/var/lib/kubelet/pods")
+
+
+def host_files(lab, i):
+    """Every path on a host (but VOLATILE ones) with its type, mode and owner, each file's size, and the checksum
+    of each file in /etc and /root: a snapshot in which any file kub added, changed or removed shows."""
+    prune = " -o ".join(f"-path {path}" for path in VOLATILE)
+    script = (f"find / \\( {prune} \\) -prune -o -type f -printf '%p f %m %u %s\\n' -o -printf '%p %y %m %u\\n' "
+              f"| sort; find /etc /root -type f -exec sha256sum {{}} + | sort")
+    return lab.exec(i, script).stdout
+
+
+def files_changed(lab, hosts, before):
+    """{host: lines of host_files that differ from `before` (a {host: host_files} snapshot)} for hosts that differ."""
+    changed = {}
+    for i in hosts:
+        now, then = set(host_files(lab, i).splitlines()), set(before[i].splitlines())
+        if now != then:
+            changed[i] = sorted(f"- {line}" for line in then - now) + sorted(f"+ {line}" for line in now - then)
+    return changed
+
+
 def secrets_seen(text):
     return TOKEN.findall(text)
 
