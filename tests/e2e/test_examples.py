@@ -84,9 +84,9 @@ def test_app_on_new_cluster_uninstall_leaves_the_hosts_clean(lab, new_cluster):
 def foreign(lab):
     """A two-node kubeadm cluster on hosts 3 and 4, with objects of its own in default and in another namespace."""
     with kubeadm_cluster(lab, FOREIGN, lab.inputs()["kubernetes_version"]):
-        assert wait_for(lambda: all_ready(lab) and rolled_out(lab), 120)
         lab.exec(FOREIGN[0], KUBECTL + "create namespace team && " + KUBECTL + "create deployment api -n team "
                  "--image=nginx:1.27 && " + KUBECTL + "create configmap settings -n default --from-literal=k=v")
+        assert wait_for(lambda: all_ready(lab) and rolled_out(lab), 120)
         yield lab
 
 
