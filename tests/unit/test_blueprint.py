@@ -116,3 +116,30 @@ def test_defaults_are_the_same_in_plugin_yaml_the_blueprint_and_the_code():
                 blueprint["inputs"][name]}
     assert len(compared) >= 12, compared
     assert all(given == wanted for given, wanted in compared.values()), compared
+
+
+def test_the_examples_take_the_inputs_of_barevm_blueprint(tmp_path):
+    """A lab user runs both examples with one inputs file (`kub-lab inputs`, made for barevm-blueprint.yaml):
+    the new-cluster example has barevm's very inputs, the existing-cluster one accepts them all."""
+    import shutil
+
+    import yaml
+    barevm = yaml.safe_load((ROOT / "barevm-blueprint.yaml").read_text())["inputs"]
+    new = yaml.safe_load((ROOT / "examples" / "app-on-new-cluster.yaml").read_text())["inputs"]
+    existing = yaml.safe_load((ROOT / "examples" / "app-on-existing-cluster.yaml").read_text())["inputs"]
+    assert new == barevm
+    assert set(barevm) <= set(existing)
+    for name in ("app-on-new-cluster.yaml", "app-on-existing-cluster.yaml", "web.yaml"):
+        shutil.copy(ROOT / "examples" / name, tmp_path)
+    shutil.copy(ROOT / "plugin.yaml", tmp_path)
+    given = {"master_ip": "10.0.0.1", "minion_ips": ["10.0.0.2"], "ssh_user": "root", "kubernetes_version": "1.36",
+             "allow_cgroup_v1": True, "containerd_version": "2.1.9", "cni_manifest": "/x/cni.yaml"}
+    nodes = {n["id"]: n for n in prepare_deployment_plan(parse(tmp_path / "app-on-existing-cluster.yaml"),
+                                                         inputs=given)["nodes"]}
+    assert nodes["cluster"]["type"] == "kub.nodes.ExistingCluster"
+    assert nodes["cluster"]["properties"]["ip"] == "10.0.0.1"
+    assert nodes["cluster"]["properties"]["kubeconfig_path"] == "/etc/kubernetes/admin.conf"
+    assert nodes["web"]["relationships"][0]["target_id"] == "cluster"
+    nodes = {n["id"]: n for n in prepare_deployment_plan(parse(tmp_path / "app-on-new-cluster.yaml"),
+                                                         inputs=given)["nodes"]}
+    assert [r["target_id"] for r in nodes["web"]["relationships"]] == ["master", "minions"]
