@@ -135,11 +135,11 @@ def test_the_examples_take_the_inputs_of_barevm_blueprint(tmp_path):
     given = {"master_ip": "10.0.0.1", "minion_ips": ["10.0.0.2"], "ssh_user": "root", "kubernetes_version": "1.36",
              "allow_cgroup_v1": True, "containerd_version": "2.1.9", "cni_manifest": "/x/cni.yaml"}
     nodes = {n["id"]: n for n in prepare_deployment_plan(parse(tmp_path / "app-on-existing-cluster.yaml"),
-                                                         inputs=given)["nodes"]}
+                                                         inputs=dict(given))["nodes"]}
     assert nodes["cluster"]["type"] == "kub.nodes.ExistingCluster"
     assert nodes["cluster"]["properties"]["ip"] == "10.0.0.1"
     assert nodes["cluster"]["properties"]["kubeconfig_path"] == "/etc/kubernetes/admin.conf"
     assert nodes["web"]["relationships"][0]["target_id"] == "cluster"
     nodes = {n["id"]: n for n in prepare_deployment_plan(parse(tmp_path / "app-on-new-cluster.yaml"),
-                                                         inputs=given)["nodes"]}
+                                                         inputs=dict(given))["nodes"]}
     assert [r["target_id"] for r in nodes["web"]["relationships"]] == ["master", "minions"]
