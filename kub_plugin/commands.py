@@ -20,16 +20,20 @@ READ_TIMEOUT = 120
 
 
 class Cluster:
-    """A control-plane host (an open `connection.Host`) and the kubeconfig kubectl uses there."""
+    """A control-plane host (an open `connection.Host`), the kubeconfig kubectl uses there and the lock its
+    changes take (deployment.ControlPlane: on a cluster kub did not install, nothing is added to the host)."""
 
-    def __init__(self, host, kubeconfig):
+    def __init__(self, host, control_plane):
         self.host = host
-        self.kubeconfig = kubeconfig
+        self.kubeconfig = control_plane.kubeconfig
+        self.lock = control_plane.lock
+
+    def _command(self, args):
+        return shlex.join(["kubectl", "--kubeconfig", self.kubeconfig, "--cache-dir", kubectl.NO_CACHE_DIR, *args])
 
     def read(self, args, what, timeout=READ_TIMEOUT):
         """kubectl args (a read); its output lines are logged; a failure raises with kubectl's error line."""
-        command = shlex.join(["kubectl", "--kubeconfig", self.kubeconfig, *args])
-        result = self.host.run(command, sudo=True, timeout=timeout)
+        result = self.host.run(self._command(args), sudo=True, timeout=timeout)
         ok_or_raise(self.host, result, what)
         for line in result.stdout.splitlines():
             if line.strip():
@@ -39,14 +43,13 @@ class Cluster:
     def change(self, label, args, stdin="", secrets=(), timeout=ROLLOUT_TIMEOUT):
         """kubectl args (a change) under the host's kub lock; kubectl's lines are logged, its error line
         raised. `stdin` (a manifest) goes on standard input; `secrets` are redacted from any error."""
-        return steps.apply(self.host, label, "kubectl-change.sh", timeout=timeout + 60, secrets=secrets,
-                           env={"KUB_KUBECONFIG": self.kubeconfig, "KUB_ARGS": "\n".join(args)},
+        return steps.apply(self.host, label, "kubectl-change.sh", timeout=timeout + 60, secrets=secrets, lock=self.lock,
+                           env={**kubectl.NO_CACHE, "KUB_KUBECONFIG": self.kubeconfig, "KUB_ARGS": "\n".join(args)},
                            secret_env={"KUB_STDIN": stdin})
 
     def live(self, kind, name, namespace):
         """The live object of that kind and name, or None."""
-        command = shlex.join(["kubectl", "--kubeconfig", self.kubeconfig, "get", kind, name, "-n", namespace,
-                              "-o", "json", "--ignore-not-found"])
+        command = self._command(["get", kind, name, "-n", namespace, "-o", "json", "--ignore-not-found"])
         result = self.host.run(command, sudo=True, timeout=READ_TIMEOUT)
         ok_or_raise(self.host, result, f"reading {kind} {name}")
         return json.loads(result.stdout) if result.stdout.strip() else None
@@ -88,7 +91,7 @@ def delete(cluster, refs):
     live = kubectl.live_objects(cluster.host, refs, cluster.kubeconfig)
     _refuse_owned(cluster.host, refs, live, "delete")
     present = [ref for ref in refs if ref in live]
-    return kubectl.delete(cluster.host, "kubectl delete", present, ROLLOUT_TIMEOUT, cluster.kubeconfig)
+    return kubectl.delete(cluster.host, "kubectl delete", present, ROLLOUT_TIMEOUT, cluster.kubeconfig, cluster.lock)
 
 
 def delete_named(cluster, resource, name, namespace):

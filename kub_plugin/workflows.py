@@ -44,7 +44,7 @@ class Target:
     @contextlib.contextmanager
     def connected(self, logger):
         with Host(self.control_plane.ssh, logger) as host:
-            yield commands.Cluster(host, self.control_plane.kubeconfig)
+            yield commands.Cluster(host, self.control_plane)
 
 
 def _kub_workflow(func):

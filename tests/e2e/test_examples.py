@@ -155,6 +155,14 @@ def test_app_on_existing_cluster_leaves_the_cluster_and_its_hosts_as_they_were(l
                                                "node_ids": ["cluster"]}).stdout
     assert f"[{ip}] API at https://{ip}:6443 answers, Kubernetes {version}; Ready: kubh3, kubh4" in status
 
+    # the kub_* workflows act on it too (and, as the file check below shows, leave nothing on its hosts)
+    cfy.execute("kub_run", {"name": "extra", "image": "nginx:1.27"})
+    assert kubectl_json(lab, FOREIGN[0], "get deployment extra -n default")["spec"]["replicas"] == 1
+    cfy.execute("kub_scale", {"name": "extra", "replicas": 2})
+    assert kubectl_json(lab, FOREIGN[0], "get deployment extra -n default")["status"]["readyReplicas"] == 2
+    cfy.execute("kub_delete", {"kind": "deployment", "name": "extra"})
+    assert lab.exec(FOREIGN[0], KUBECTL + "get deployment extra --ignore-not-found -o name").stdout == ""
+
     out = cfy.uninstall().stdout
     assert "cluster cluster: kub did not install it and leaves it as it is" in out
     # the app is gone, with the namespace it made

@@ -121,3 +121,18 @@ def test_workload_changes_run_under_the_control_planes_lock():
                    KUBECONFIG, lock=KUBECONFIG)
     assert [lock for _, _, _, lock in host.scripts] == [(KUBECONFIG, hoststate.LOCK_WAIT_SECONDS)] * 2
     assert all(env["KUBECACHEDIR"] == "/dev/null" for _, env, _, _ in host.scripts)
+
+
+def test_workflow_commands_take_the_control_planes_lock_and_keep_no_kubectl_cache():
+    """kub_* workflows on a cluster kub did not install add nothing to its host either."""
+    from kub_plugin import commands
+    existing = deployment.control_plane("dep", "cluster", EXISTING,
+                                        {"ip": "10.0.0.1", "ssh": SSH, "kubeconfig_path": KUBECONFIG})
+    host = FakeHost({"kubectl": Result("", "", 0)})
+    cluster = commands.Cluster(host, existing)
+    commands.uncordon(cluster, ["kubh3"])
+    commands.get(cluster, "pods", "", "default")
+    assert [(name, lock) for name, _, _, lock in host.scripts] == \
+        [("kubectl-change.sh", (KUBECONFIG, hoststate.LOCK_WAIT_SECONDS))]
+    assert host.scripts[0][1]["KUBECACHEDIR"] == "/dev/null"
+    assert host.commands == [f"kubectl --kubeconfig {KUBECONFIG} --cache-dir /dev/null get pods -n default"]
