@@ -5,6 +5,8 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -12,15 +14,33 @@ from . import hoststate, workloads
 from .config import ConfigError
 
 FETCH_TIMEOUT = 30
-_cache = {}
+# how long a download is kept: the operations of one run share it, while a long-lived process (a Cloudify
+# Manager's worker) neither goes on with a stale index or "latest" manifest nor keeps old releases in memory
+CACHE_SECONDS = 600
+_cache = {}   # key -> (when it was made, value)
+_cache_lock = threading.Lock()
+
+
+def _cached(key, make):
+    """What make() returns for key, made again once it is CACHE_SECONDS old."""
+    now = time.monotonic()
+    with _cache_lock:
+        for old in [k for k, (made, _) in _cache.items() if now - made > CACHE_SECONDS]:
+            del _cache[old]
+        if key in _cache:
+            return _cache[key][1]
+    value = make()
+    with _cache_lock:
+        _cache[key] = (now, value)
+    return value
 
 
 def _fetch(url, timeout=FETCH_TIMEOUT):
-    """The body at url (cached per run); HTTPError and URLError pass to the caller."""
-    if url not in _cache:
+    """The body at url (kept for CACHE_SECONDS); HTTPError and URLError pass to the caller."""
+    def read():
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            _cache[url] = response.read()
-    return _cache[url]
+            return response.read()
+    return _cached(url, read)
 
 
 def _why(err):
@@ -262,9 +282,7 @@ class ContainerdRelease:
 def containerd_release(settings, arch):
     key = ("containerd", settings.containerd_version, settings.runc_version, settings.containerd_url,
            settings.runc_url, settings.containerd_unit_url, arch)
-    if key not in _cache:
-        _cache[key] = ContainerdRelease(settings, arch)
-    return _cache[key]
+    return _cached(key, lambda: ContainerdRelease(settings, arch))
 
 
 def _download(url, setting):

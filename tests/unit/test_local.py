@@ -2,6 +2,7 @@
 import gzip
 import os
 import stat
+import time
 
 import pytest
 
@@ -161,3 +162,16 @@ def test_an_architecture_the_sums_do_not_list_is_refused(release_mirror):
     (folder / "containerd.service").write_text("not a unit")
     with pytest.raises(ConfigError, match="is not a systemd unit"):
         local.containerd_release(cluster, "amd64")
+
+
+def test_downloads_are_shared_within_a_run_and_fetched_again_once_old(repository, tmp_path, monkeypatch):
+    """A long-lived process (a manager's worker) sees a repository's new patch: the index is kept 10 minutes."""
+    assert local.repository_versions(repository, ["amd64"])["kubelet"] == "1.31.10-1.1"
+    newer = INDEX.replace("Version: 1.31.10-1.1", "Version: 1.31.11-1.1")
+    assert newer != INDEX
+    (tmp_path / "v1.31" / "Packages.gz").write_bytes(gzip.compress(newer.encode()))
+    assert local.repository_versions(repository, ["amd64"])["kubelet"] == "1.31.10-1.1"   # the same run
+    later = time.monotonic() + local.CACHE_SECONDS + 1
+    monkeypatch.setattr(local.time, "monotonic", lambda: later)
+    assert local.repository_versions(repository, ["amd64"])["kubelet"] == "1.31.11-1.1"
+    assert len(local._cache) == 1   # what was older is gone from memory
