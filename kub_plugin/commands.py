@@ -106,11 +106,13 @@ def delete_named(cluster, resource, name, namespace):
 
 
 def run(cluster, name, image, replicas, port, namespace):
-    """A Deployment of `replicas` pods of `image` (kubectl create deployment)."""
+    """A Deployment of `replicas` pods of `image` (kubectl create deployment), then waits for its rollout."""
     args = ["create", "deployment", name, f"--image={image}", f"--replicas={replicas}", "-n", namespace]
     if port is not None:
         args.append(f"--port={port}")
-    return cluster.change("kubectl create deployment", args)
+    changes = cluster.change("kubectl create deployment", args)
+    cluster.wait_rollout("deployment", name, namespace)
+    return changes
 
 
 def expose(cluster, name, port, target_port, service_type, namespace):

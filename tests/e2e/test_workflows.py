@@ -72,8 +72,9 @@ def test_apply_a_manifest_beside_the_blueprint_and_inline(lab, cluster):
 def test_run_then_expose(lab, cluster):
     out = kub(cluster, "kub_run", name="web", image="nginx:1.27", replicas=2, port=80)
     assert "kubectl create deployment: deployment.apps/web created" in out
+    assert 'deployment "web" successfully rolled out' in out     # it waited for the pods
     web = kubectl_json(lab, "get deployment web")
-    assert web["spec"]["replicas"] == 2
+    assert web["spec"]["replicas"] == 2 and web["status"]["readyReplicas"] == 2
     assert [p["containerPort"] for p in web["spec"]["template"]["spec"]["containers"][0]["ports"]] == [80]
     out = kub(cluster, "kub_expose", name="web", port=80, type="NodePort")
     service = kubectl_json(lab, "get service web")
