@@ -83,3 +83,8 @@ if [ ! -e /etc/kubernetes/kubelet.conf ] && systemctl is-active --quiet kubelet;
   systemctl stop kubelet
   changed "stopped the kubelet until kubeadm starts it"
 fi
+# a kubelet kubeadm configured but someone stopped is started again (heal and re-runs bring its node back)
+if [ -e /etc/kubernetes/kubelet.conf ] && ! systemctl is-active --quiet kubelet; then
+  systemctl start kubelet
+  changed "started the kubelet"
+fi

@@ -140,9 +140,10 @@ def test_ssh_user_gets_kubectl_on_the_master(lab, deployment):
     assert lab.exec(MASTER, "stat -c '%U %a' ~kubpw/.kube/config").stdout.split() == ["kubpw", "600"]
 
 
-def test_heal_rejoins_a_wiped_minion_in_place(lab, deployment):
+def test_heal_rejoins_a_wiped_minion_and_starts_a_stopped_kubelet_in_place(lab, deployment):
     keep = MINIONS[0]
     kept = lab.exec(keep, "stat -c %Y /etc/kubernetes/kubelet.conf").stdout
+    lab.exec(keep, "systemctl stop kubelet")   # someone stopped it: heal starts it, no re-join
     lab.wipe(CUT)   # the host's disk is gone; its node goes NotReady once heartbeats stop
     deadline = time.monotonic() + 120
     while nodes(lab)[f"kubh{CUT}"] == "True":
@@ -152,6 +153,8 @@ def test_heal_rejoins_a_wiped_minion_in_place(lab, deployment):
     out = ran(deployment.execute("heal", {"node_instance_id": minions[0]})).stdout
     assert f"[{lab.host_ip(CUT)}] kubeadm join: joined the cluster" in out, out[-4000:]
     assert f"[{lab.host_ip(keep)}] kubeadm join: already a node of this cluster" in out
+    assert f"[{lab.host_ip(keep)}] Kubernetes {MINOR} packages: started the kubelet\n" in out, out[-4000:]
+    assert lab.exec(keep, "systemctl is-active kubelet").stdout.strip() == "active"
     assert "Stopping node instance" not in out          # healed in place, not reinstalled
     assert set(nodes(lab).values()) == {"True"} and len(nodes(lab)) == 3
     assert lab.exec(keep, "stat -c %Y /etc/kubernetes/kubelet.conf").stdout == kept
