@@ -145,13 +145,16 @@ class Controllers:
             self.sync_taints(node)
 
     def sync_taints(self, node):
-        st = ready_status(node)
-        want = {"False": "node.kubernetes.io/not-ready", "Unknown": "node.kubernetes.io/unreachable"}.get(st)
-        managed = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
-        taints = (node.get("spec") or {}).get("taints") or []
-        keep = [t for t in taints if t.get("key") not in managed]
-        if want:
-            keep.append({"key": want, "effect": "NoSchedule"})
+        taints, keep = node_taints(node)
+        if keep == taints:
+            return
+        # a change is decided again on the node as it is now, not as listed at the start of the loop: a taint
+        # added since (kubeadm's control-plane taint, right after the node registered) must not be written over
+        try:
+            node = self.api.get("/api/v1/nodes/%s" % node["metadata"]["name"])
+        except kclient.ApiError:
+            return
+        taints, keep = node_taints(node)
         if keep != taints:
             self.api.patch("/api/v1/nodes/%s" % node["metadata"]["name"], {"spec": {"taints": keep or None}})
 
@@ -522,6 +525,17 @@ def deployment_conditions(previous, wanted):
                     "lastUpdateTime": old.get("lastUpdateTime", now) if same else now,
                     "lastTransitionTime": old.get("lastTransitionTime", now) if old.get("status") == status else now})
     return out
+
+
+def node_taints(node):
+    """(the node's taints, what they should be): the not-ready/unreachable taint in step with its Ready condition."""
+    managed = {"False": "node.kubernetes.io/not-ready", "Unknown": "node.kubernetes.io/unreachable"}
+    want = managed.get(ready_status(node))
+    taints = (node.get("spec") or {}).get("taints") or []
+    keep = [t for t in taints if t.get("key") not in managed.values()]
+    if want:
+        keep.append({"key": want, "effect": "NoSchedule"})
+    return taints, keep
 
 
 def pod_ready(p):
