@@ -29,7 +29,7 @@ class Cluster:
         self.lock = control_plane.lock
 
     def _command(self, args):
-        return shlex.join(["kubectl", "--kubeconfig", self.kubeconfig, "--cache-dir", kubectl.NO_CACHE_DIR, *args])
+        return f"{kubectl.command(self.kubeconfig)} {shlex.join(args)}"
 
     def read(self, args, what, timeout=READ_TIMEOUT):
         """kubectl args (a read); its output lines are logged; a failure raises with kubectl's error line."""

@@ -96,11 +96,18 @@ def minion_hosts(ctx, master_id):
 
 
 def _deployment_nodes(ctx):
-    storage = getattr(getattr(ctx, "_endpoint", None), "storage", None)
+    return deployment_nodes(getattr(getattr(ctx, "_endpoint", None), "storage", None), ctx.deployment.id)
+
+
+def deployment_nodes(storage, deployment_id):
+    """The deployment's nodes with their properties' functions (get_input, get_secret) evaluated: from local
+    mode's storage (an operation finds it on ctx._endpoint, a workflow on ctx.internal.handler), else from the
+    manager's REST API."""
     if storage is not None and hasattr(storage, "get_nodes"):   # local mode
         return storage.get_nodes(evaluate_functions=True)
     from cloudify.manager import get_rest_client  # on a manager: its REST API
-    return get_rest_client().nodes.list(deployment_id=ctx.deployment.id, evaluate_functions=True)
+    return get_rest_client().nodes.list(deployment_id=deployment_id, evaluate_functions=True,
+                                        _get_all_results=True)
 
 
 WORKLOAD_RELATIONSHIP = "kub.relationships.deployed_on"

@@ -26,7 +26,8 @@ NAMESPACE_LEFTOVERS = "all,configmaps,secrets,serviceaccounts,persistentvolumecl
 NAMESPACE_DEFAULTS = {"configmap/kube-root-ca.crt", "serviceaccount/default"}
 
 
-def _kubectl(kubeconfig):
+def command(kubeconfig):
+    """kubectl with this kubeconfig (a checked path), keeping no cache on the host."""
     return f"kubectl --kubeconfig {kubeconfig} --cache-dir {NO_CACHE_DIR}"
 
 
@@ -38,7 +39,7 @@ def live_objects(host, refs, kubeconfig=hoststate.ADMIN_CONF):
     """{Ref: the live object} of those refs that exist (read in one kubectl call)."""
     if not refs:
         return {}
-    result = host.run(f"{_kubectl(kubeconfig)} get -f - -o json --ignore-not-found", stdin=_stubs(refs),
+    result = host.run(f"{command(kubeconfig)} get -f - -o json --ignore-not-found", stdin=_stubs(refs),
                       sudo=True, timeout=READ_TIMEOUT)
     ok_or_raise(host, result, "reading the workload's objects (kubectl get)")
     text = result.stdout.strip()
@@ -80,7 +81,7 @@ def delete(host, label, refs, timeout, kubeconfig=hoststate.ADMIN_CONF, lock=hos
 def namespace_leftovers(host, namespace, kubeconfig=hoststate.ADMIN_CONF):
     """What is in a namespace besides what Kubernetes puts in every one, as kind/name: only objects no other
     object owns (a ReplicaSet or Pod still being collected after its Deployment went does not count)."""
-    result = host.run(f"{_kubectl(kubeconfig)} get {NAMESPACE_LEFTOVERS} -n {namespace} -o json "
+    result = host.run(f"{command(kubeconfig)} get {NAMESPACE_LEFTOVERS} -n {namespace} -o json "
                       f"--ignore-not-found", sudo=True, timeout=READ_TIMEOUT)
     ok_or_raise(host, result, f"listing namespace {namespace}")
     text = result.stdout.strip()
@@ -119,7 +120,7 @@ def wait_ready(host, refs, timeout, kubeconfig=hoststate.ADMIN_CONF, interval=2)
 def _unschedulable(host, namespaces, kubeconfig):
     """Why a pod of these namespaces cannot be scheduled (the scheduler's message), or ''."""
     for namespace in sorted(namespaces):
-        result = host.run(f"{_kubectl(kubeconfig)} get pods -n {namespace} -o json", sudo=True, timeout=READ_TIMEOUT)
+        result = host.run(f"{command(kubeconfig)} get pods -n {namespace} -o json", sudo=True, timeout=READ_TIMEOUT)
         if not result.ok:
             continue
         for pod in json.loads(result.stdout or "{}").get("items", []):
@@ -152,18 +153,17 @@ def cluster(host, kubeconfig):
     if "no-kubeconfig" in probe.stdout:
         raise StepError(f"{host.ip}: kubeconfig_path {kubeconfig} is not a file on this host: set kubeconfig_path "
                         f"to the cluster's admin kubeconfig there (kubeadm writes {hoststate.ADMIN_CONF})")
-    server = host.run(f"{_kubectl(kubeconfig)} config view --minify -o jsonpath='{{.clusters[0].cluster.server}}'",
+    server = host.run(f"{command(kubeconfig)} config view --minify -o jsonpath='{{.clusters[0].cluster.server}}'",
                       sudo=True, timeout=READ_TIMEOUT)
     if not server.ok or not server.stdout.strip():
         raise StepError(f"{host.ip}: kubeconfig_path {kubeconfig} is not a usable kubeconfig "
                         f"({steps.error_line(server)[:200] if not server.ok else 'no server in its current context'}): "
                         f"point kubeconfig_path at the cluster's admin kubeconfig on this host")
     endpoint = server.stdout.strip()
-    version = host.run(f"{_kubectl(kubeconfig)} version -o json", sudo=True, timeout=READ_TIMEOUT)
+    version = host.run(f"{command(kubeconfig)} version -o json", sudo=True, timeout=READ_TIMEOUT)
     answer = json.loads(version.stdout or "{}").get("serverVersion", {}) if version.ok else {}
     if not answer.get("gitVersion"):
         raise StepError(f"{host.ip}: the API server {endpoint} does not answer through kubeconfig_path {kubeconfig} "
                         f"({steps.error_line(version)[:200]}): check that the cluster runs and that `kubectl "
                         f"--kubeconfig {kubeconfig} get nodes` works there as root")
-    nodes = {name: ready for name, (ready, _) in steps.nodes(host, _kubectl(kubeconfig)).items()}
-    return ClusterView(endpoint, answer["gitVersion"], nodes)
+    return ClusterView(endpoint, answer["gitVersion"], steps.node_states(host, command(kubeconfig)))

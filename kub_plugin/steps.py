@@ -116,9 +116,9 @@ def nodes(master, kubectl=KUBECTL):
     return found
 
 
-def node_states(master):
+def node_states(master, kubectl=KUBECTL):
     """{node name: Ready status}."""
-    return {name: ready for name, (ready, _) in nodes(master).items()}
+    return {name: ready for name, (ready, _) in nodes(master, kubectl).items()}
 
 
 def wait_ready(master, node_names, timeout=300, interval=1):

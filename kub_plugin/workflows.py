@@ -16,21 +16,13 @@ from .connection import Host
 from .operations import _cloudify_errors
 
 
-def _deployment_nodes(ctx):
-    """The deployment's nodes with their properties' functions (get_input, get_secret) evaluated."""
-    storage = getattr(ctx.internal.handler, "storage", None)
-    if storage is not None:   # local mode
-        return storage.get_nodes(evaluate_functions=True)
-    from cloudify.manager import get_rest_client  # on a manager: its REST API
-    return get_rest_client().nodes.list(deployment_id=ctx.deployment.id, evaluate_functions=True,
-                                        _get_all_results=True)
-
-
 class Target:
     """What a kub_* workflow acts on: the cluster node's control plane and the checked parameters."""
 
     def __init__(self, ctx, name, params):
-        nodes = {node["id"]: node for node in _deployment_nodes(ctx)
+        # local mode's storage is the workflow handler's
+        found = deployment.deployment_nodes(getattr(ctx.internal.handler, "storage", None), ctx.deployment.id)
+        nodes = {node["id"]: node for node in found
                  if any(t in node["type_hierarchy"] for t in deployment.CLUSTER_TYPES)}
         node_id = parameters.cluster_node(name, {n: node["type"] for n, node in nodes.items()},
                                           params.get("node_id") or "")
