@@ -26,10 +26,13 @@ done
 for package in "${os_packages[@]}"; do
   [ -n "$(installed_version "$package")" ] || missing+=("$package")
 done
-unknown() {  # the wanted packages apt's lists do not offer
-  local item
+unknown() {  # the wanted packages apt's lists do not offer (one apt-cache run: each run loads apt's cache)
+  local offered item
+  # madison's lines: `  name | version | source`; a package=version or a bare name must be among them
+  offered=$(apt-cache madison "${missing[@]%%=*}" 2>/dev/null | awk -F'|' '{
+    gsub(/ /, "", $1); gsub(/ /, "", $2); print $1; print $1 "=" $2 }')
   for item in "${missing[@]}"; do
-    [ -n "$(apt-cache show "$item" 2>/dev/null | head -n 1)" ] || echo "$item"
+    grep -qxF -- "$item" <<< "$offered" || echo "$item"
   done
 }
 update() {  # update [all]: refresh apt's lists; only the Kubernetes repository's while the OS's are there
@@ -67,19 +70,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
   changed "installed ${missing[*]}"
 fi
 
-for package in $KUB_PACKAGES; do
-  if ! apt-mark showhold "$package" | grep -qx "$package"; then
-    apt-mark hold "$package" >/dev/null
-    changed "held $package"
-  fi
-done
+# dpkg's selection says hold with an `h` first; one apt-mark run holds what is not held yet
+read -ra held_packages <<< "$KUB_PACKAGES"
+read -ra unheld <<< "$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${held_packages[@]}" 2>/dev/null |
+  awk '$1 !~ /^h/ { printf "%s ", $2 }')"
+if [ "${#unheld[@]}" -gt 0 ]; then
+  apt-mark hold "${unheld[@]}" >/dev/null
+  changed "held ${unheld[*]}"
+fi
 if ! systemctl is-enabled --quiet kubelet; then
   systemctl enable --quiet kubelet
   changed "enabled kubelet"
 fi
-# until kubeadm init or join configures it, the kubelet only restarts in a loop: it waits stopped instead
-# (kubeadm starts it)
-if [ ! -e /etc/kubernetes/kubelet.conf ] && systemctl is-active --quiet kubelet; then
+# until kubeadm init or join configures it, the kubelet only restarts in a loop (systemd shows it activating
+# between two tries): it waits stopped instead (kubeadm starts it)
+if [ ! -e /etc/kubernetes/kubelet.conf ] && [[ "$(systemctl is-active kubelet)" =~ ^(active|activating|reloading)$ ]]; then
   systemctl stop kubelet
   changed "stopped the kubelet until kubeadm starts it"
 fi
