@@ -18,8 +18,10 @@ CACHE_DIR = Path("/var/cache/kub-lab")
 DEFAULT_RELEASE = "bookworm"
 RELEASES = ("bookworm", "trixie")     # Debian 12, Debian 13
 MIRROR = "http://deb.debian.org/debian"
-PACKAGES = ("openssh-server", "iproute2", "procps", "sudo", "python3", "systemd", "systemd-sysv", "dbus",
-            "iputils-ping", "ca-certificates", "kmod", "less", "curl", "gnupg")
+# python3 and python3-yaml are what the stand-ins run on: in the image, so installing the stand-in packages
+# costs a host what the real (static Go) ones cost, not a Python module's install and byte-compilation too
+PACKAGES = ("openssh-server", "iproute2", "procps", "sudo", "python3", "python3-yaml", "systemd", "systemd-sysv",
+            "dbus", "iputils-ping", "ca-certificates", "kmod", "less", "curl", "gnupg")
 
 # The kernel has no loadable modules; listing what it has built in lets `modprobe br_netfilter` etc. succeed.
 BUILTIN_MODULES = ("kernel/fs/overlayfs/overlay.ko", "kernel/net/bridge/bridge.ko",
