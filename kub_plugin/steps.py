@@ -5,6 +5,7 @@ script of scripts/, run while holding the host's kub lock).
 """
 import ipaddress
 import json
+import math
 import shlex
 import time
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from .connection import LOCK_BUSY, RemoteError
 
 KUBECTL = f"kubectl --kubeconfig {hoststate.ADMIN_CONF}"
 JOIN_TOKEN_TTL = "30m"
+WATCH_SLICE_SECONDS = 30   # the longest single `kubectl wait`; then every node is looked at again
 
 
 class StepError(RemoteError):
@@ -121,7 +123,10 @@ def node_states(master, kubectl=KUBECTL):
     return {name: ready for name, (ready, _) in nodes(master, kubectl).items()}
 
 
-def wait_ready(master, node_names, timeout=300, interval=1):
+def wait_ready(master, node_names, timeout=300, interval=1, watch_slice=WATCH_SLICE_SECONDS):
+    """Returns once every named node is Ready. A registered node is waited for with `kubectl wait` (a watch:
+    it wakes the moment the node turns Ready, and asks the API server nothing meanwhile); while the API or
+    a node is not there yet, the nodes are listed every `interval` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -132,11 +137,19 @@ def wait_ready(master, node_names, timeout=300, interval=1):
         if not waiting:
             master.log(f"nodes Ready: {', '.join(node_names)}")
             return
-        if time.monotonic() > deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             detail = ", ".join(f"{name} ({state})" for name, state in sorted(waiting.items()))
             raise StepError(f"{master.ip}: nodes not Ready after {timeout} s: {detail}: check kubelet and "
                             f"containerd on them (journalctl -u kubelet) and that the CNI is running")
-        time.sleep(interval)
+        registered = sorted(name for name in waiting if name in states)
+        if registered:
+            # one node per call: kubectl waits for several one after the other, each with the whole timeout
+            seconds = max(1, math.ceil(min(left, watch_slice)))
+            master.run(f"{KUBECTL} wait --for=condition=Ready node/{shlex.quote(registered[0])} "
+                       f"--timeout={seconds}s", sudo=True, timeout=seconds + 30)
+        else:
+            time.sleep(min(interval, left))
 
 
 def wait_master(master, gather, cluster_id, timeout, failure=lambda: "", interval=3):

@@ -268,6 +268,22 @@ def test_nodes_states_addresses_and_wait_ready_report_what_is_missing():
     assert "w1 (False), w2 (not registered)" in str(err.value)
 
 
+def test_wait_ready_watches_a_registered_node_and_polls_only_for_unregistered_ones():
+    ready = LISTING.replace('"False"', '"True"')
+    listings = iter([Result(LISTING.replace('"w1"', '"w0"'), "", 0), Result(LISTING, "", 0), Result(ready, "", 0)])
+
+    class Master(FakeHost):
+        def run(self, command, stdin="", sudo=False, timeout=None):
+            self.commands.append(command)
+            return next(listings) if " get nodes " in command else Result("", "", 0)
+
+    master = Master()
+    steps.wait_ready(master, ["cp", "w1"], timeout=600, interval=0, watch_slice=7)
+    waits = [c for c in master.commands if " wait " in c]
+    assert waits == [f"{steps.KUBECTL} wait --for=condition=Ready node/w1 --timeout=7s"]
+    assert len(master.commands) == 4 and master.logged == ["nodes Ready: cp, w1"]
+
+
 def test_wait_master_names_the_master_and_the_way_out():
     master = FakeHost({"kubectl": Result("", "connection refused", 1)})
     with pytest.raises(steps.StepError) as err:
