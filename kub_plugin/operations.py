@@ -9,6 +9,7 @@ waits for the master's API.
 import functools
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from cloudify.constants import NODE_INSTANCE
 from cloudify.decorators import operation
@@ -218,13 +219,12 @@ def join_master(ctx, **_):
 
 
 def _join_minions(logger, cluster, minions, master_timeout, master_failure):
+    """The minions are connected to and checked while the master is awaited; each joins once its API answers."""
     if not minions:
         return
-    with Host(cluster.master_ssh, logger) as master:
-        master_facts = steps.wait_master(master, host_facts.gather, cluster.id, master_timeout, master_failure)
-        target = steps.JoinTarget(master.ip, master_facts.ca_cert_hash, steps.nodes(master))
-        addresses = {name: address for name, (_, address) in target.registered.items()}
-        made, lock = [], threading.Lock()
+    with Host(cluster.master_ssh, logger) as master, ThreadPoolExecutor(max_workers=1) as pool:
+        master_up = threading.Event()   # set when the master's API answers, or when waiting for it failed
+        targets, made, lock = [], [], threading.Lock()
 
         def token():
             # one token for this run, made only when some host needs it, kept in memory only
@@ -235,14 +235,24 @@ def _join_minions(logger, cluster, minions, master_timeout, master_failure):
 
         def join(host):
             facts, _ = _checked(host, "minion", cluster)
-            checks.unique_names({host.ip: facts}, addresses)
+            master_up.wait()
+            if not targets:
+                return   # the master's error is the one reported
+            target = targets[0]
+            checks.unique_names({host.ip: facts}, {name: address for name, (_, address) in target.registered.items()})
             steps.join(host, facts, cluster.settings, target, token)
 
+        joins = pool.submit(on_hosts, minions, logger, join)
         try:
-            on_hosts(minions, logger, join)
+            master_facts = steps.wait_master(master, host_facts.gather, cluster.id, master_timeout, master_failure)
+            targets.append(steps.JoinTarget(master.ip, master_facts.ca_cert_hash, steps.nodes(master)))
         finally:
-            if made:
-                steps.delete_token(master, made[0])
+            master_up.set()
+            try:
+                joins.result()
+            finally:
+                if made:
+                    steps.delete_token(master, made[0])
 
 
 @operation(resumable=True)
