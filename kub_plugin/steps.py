@@ -146,10 +146,12 @@ def wait_ready(master, node_names, timeout=300, interval=1, watch_slice=WATCH_SL
         if registered:
             # one node per call: kubectl waits for several one after the other, each with the whole timeout
             seconds = max(1, math.ceil(min(left, watch_slice)))
-            master.run(f"{KUBECTL} wait --for=condition=Ready node/{shlex.quote(registered[0])} "
-                       f"--timeout={seconds}s", sudo=True, timeout=seconds + 30)
-        else:
-            time.sleep(min(interval, left))
+            waited = master.run(f"{KUBECTL} wait --for=condition=Ready node/{shlex.quote(registered[0])} "
+                                f"--timeout={seconds}s", sudo=True, timeout=seconds + 30)
+            if waited.ok:
+                continue
+        # not there yet, or the wait failed (e.g. the API server restarting): look again in a moment
+        time.sleep(min(interval, left))
 
 
 def wait_master(master, gather, cluster_id, timeout, failure=lambda: "", interval=3):

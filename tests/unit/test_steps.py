@@ -284,6 +284,20 @@ def test_wait_ready_watches_a_registered_node_and_polls_only_for_unregistered_on
     assert len(master.commands) == 4 and master.logged == ["nodes Ready: cp, w1"]
 
 
+def test_wait_ready_pauses_after_a_failed_wait_instead_of_asking_again_at_once(monkeypatch):
+    listings = iter([Result(LISTING, "", 0), Result(LISTING.replace('"False"', '"True"'), "", 0)])
+    slept = []
+    monkeypatch.setattr(steps.time, "sleep", slept.append)
+
+    class Master(FakeHost):
+        def run(self, command, stdin="", sudo=False, timeout=None):
+            self.commands.append(command)
+            return next(listings) if " get nodes " in command else Result("", "error: the server is restarting", 1)
+
+    steps.wait_ready(Master(), ["cp", "w1"], timeout=600, interval=3)
+    assert slept == [3]
+
+
 def test_wait_master_names_the_master_and_the_way_out():
     master = FakeHost({"kubectl": Result("", "connection refused", 1)})
     with pytest.raises(steps.StepError) as err:
