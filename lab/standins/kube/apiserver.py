@@ -154,6 +154,17 @@ class Store:
         self.events.append((self.rv, kind, key, copy.deepcopy(obj)))
         self.changed.notify_all()
 
+    def events_after(self, rv):
+        """The events newer than rv, oldest first; read from the newest end (the deque is in resourceVersion
+        order), so a watcher woken by a change pays for the new events only. Call with the lock held."""
+        out = []
+        for e in reversed(self.events):
+            if e[0] <= rv:
+                break
+            out.append(e)
+        out.reverse()
+        return out
+
     def oldest_event_rv(self):
         with self.lock:
             return self.events[0][0] if self.events else self.rv + 1
@@ -521,7 +532,7 @@ class Server:
                 self._chunk(handler, data)
             while cursor is not None and time.monotonic() < deadline:
                 with store.lock:
-                    events = [e for e in store.events if e[0] > cursor]
+                    events = store.events_after(cursor)
                     if not events:
                         store.changed.wait(min(5.0, max(0.0, deadline - time.monotonic())))
                         continue
