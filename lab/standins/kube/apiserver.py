@@ -520,6 +520,14 @@ class Server:
                                      % (since, store.oldest_event_rv()))
                     out = [json.dumps({"type": "ERROR", "object": expired}).encode() + b"\n"]
                     cursor = None
+                elif cursor > store.rv:
+                    # a version this store has not reached: it was reset (kubeadm reset), or lost deletions
+                    # when it restarted. Waiting would miss the writes that reuse those numbers
+                    ahead = status(504, "Timeout", "Too large resource version: %d, current: %d" % (cursor, store.rv),
+                                   {"causes": [{"reason": "ResourceVersionTooLarge",
+                                                "message": "Too large resource version"}], "retryAfterSeconds": 1})
+                    out = [json.dumps({"type": "ERROR", "object": ahead}).encode() + b"\n"]
+                    cursor = None
         if initial_events and query.get("allowWatchBookmarks") == "true":
             out.append(encode("BOOKMARK", {"kind": kind, "apiVersion": api_version, "metadata": {
                 "resourceVersion": str(cursor), "annotations": {"k8s.io/initial-events-end": "true"}}}))
