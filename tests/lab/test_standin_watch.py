@@ -235,7 +235,8 @@ def test_controllers_pass_on_a_change_and_settle(server, tmp_path):
     (tmp_path / "ca.key").write_bytes(server.ca_key)
     api = server.admin
     ctrl = controllers.Controllers(api, {"cluster-signing-cert-file": str(tmp_path / "ca.crt"),
-                                         "cluster-signing-key-file": str(tmp_path / "ca.key")})
+                                         "cluster-signing-key-file": str(tmp_path / "ca.key"),
+                                         "node-monitor-grace-period": "10m"})   # the node here has no kubelet
     passes, running = [], []
     run_once = ctrl.run_once
 
@@ -247,7 +248,7 @@ def test_controllers_pass_on_a_change_and_settle(server, tmp_path):
         finally:
             running.pop()
     ctrl.run_once = counted
-    changes = kclient.Changes(api, controllers.WATCHED)
+    changes = controllers.watch(api)
     threading.Thread(target=controllers.run, args=(ctrl, changes, 600), daemon=True).start()
 
     def settled():
@@ -289,5 +290,14 @@ def test_controllers_pass_on_a_change_and_settle(server, tmp_path):
         time.sleep(3)
         assert len(passes) == idle
         assert idle < 20, json.dumps(passes)
+        # a kubelet's status post that only renews the heartbeat is no change to act on; a new label is
+        beat = {"status": {"conditions": [{"type": "Ready", "status": "True",
+                                           "lastHeartbeatTime": "2024-01-01T00:00:04Z"}]}}
+        api.patch("/api/v1/nodes/kubh8/status", beat)
+        time.sleep(1.5)
+        assert len(passes) == idle
+        api.patch("/api/v1/nodes/kubh8", {"metadata": {"labels": {"role": "worker"}}})
+        assert wait_for(lambda: len(passes) > idle, 10)
     finally:
         changes.close()
+        wait_for(lambda: not running, 30)

@@ -264,10 +264,12 @@ class Changes:
     queue. A daemon thread per collection lists it, then watches it from the list's resourceVersion; a watch
     that ends is started again where it stopped, one whose resourceVersion the server refuses (410: too old;
     too large once its store was reset) after a new list. While the API server cannot be reached, it tries
-    again with a growing pause (up to 2 s)."""
+    again with a growing pause (up to 2 s). With a fingerprint (object -> what matters of it), a change that
+    leaves an object's fingerprint as it was wakes nobody."""
 
-    def __init__(self, api, paths, **query):
+    def __init__(self, api, paths, fingerprint=None, **query):
         self.api = api
+        self.fingerprint = fingerprint
         self.changed = threading.Event()
         self.closed = False
         for path in paths:
@@ -286,13 +288,15 @@ class Changes:
         self.changed.set()
 
     def _follow(self, path, query):
-        rv, delay = "", 0.0
+        rv, delay, seen = "", 0.0, {}
         while not self.closed:
             time.sleep(delay)
             started = time.monotonic()
             try:
                 if not rv:
-                    rv = self.api.get(path, **query)["metadata"].get("resourceVersion", "")
+                    listed = self.api.get(path, **query)
+                    rv = listed["metadata"].get("resourceVersion", "")
+                    seen = {_key(o): self.fingerprint(o) for o in listed["items"]} if self.fingerprint else {}
                     self.changed.set()   # whatever happened while nobody was watching
                 # like client-go, a random timeout so that many watchers do not reconnect together
                 for event in self.api.watch(path, rv, random.randint(300, 600), **query):
@@ -302,7 +306,7 @@ class Changes:
                     if event.get("type") == "ERROR":
                         raise ApiError(obj.get("code") or 500, obj)
                     rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
-                    if event.get("type") != "BOOKMARK":
+                    if event.get("type") != "BOOKMARK" and self._matters(seen, event["type"], obj):
                         self.changed.set()
                 delay = 0.0
             except (ApiError, ConnectError, ValueError) as e:
@@ -315,6 +319,21 @@ class Changes:
                 delay = 0.1 if time.monotonic() - started > 10 else min(delay * 2 or 0.1, 2.0)
                 if delay == 0.1:
                     util.klog("W", "watch of %s failed (trying again): %s" % (path, e))
+
+
+    def _matters(self, seen, kind, obj):
+        if self.fingerprint is None:
+            return True
+        key = _key(obj)
+        if kind == "DELETED":
+            seen.pop(key, None)
+            return True
+        old, seen[key] = seen.get(key), self.fingerprint(obj)
+        return seen[key] != old
+
+
+def _key(obj):
+    return (obj["metadata"].get("namespace"), obj["metadata"]["name"])
 
 
 def _answer(code, raw):

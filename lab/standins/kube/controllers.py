@@ -550,6 +550,21 @@ def pod_ready(p):
                for c in (p.get("status") or {}).get("conditions") or [])
 
 
+def without_heartbeats(obj):
+    """What the controllers act on in an object: all but its resourceVersion and the heartbeat times a kubelet
+    renews every few seconds. (The real DaemonSet controller ignores such node updates too; node lifecycle
+    reads heartbeats at every resync, on its own clock.)"""
+    status = obj.get("status") or {}
+    conditions = [dict(c, lastHeartbeatTime=None) for c in status.get("conditions") or []]
+    return json.dumps(dict(obj, metadata=dict(obj["metadata"], resourceVersion=None),
+                           status=dict(status, conditions=conditions)), sort_keys=True)
+
+
+def watch(api):
+    """The changes the controllers act on."""
+    return kclient.Changes(api, WATCHED, fingerprint=without_heartbeats)
+
+
 def run(ctrl, changes, resync=RESYNC):
     """Every controller once, then again as soon as a watched collection changed (the changes made during a
     pass, the controllers' own writes too, make one more pass) or after resync seconds; until changes closes."""
@@ -576,4 +591,4 @@ def main(argv):
         except (kclient.ApiError, kclient.ConnectError, OSError, ValueError) as e:
             util.klog("E", "controller loop: %s" % e)
             time.sleep(1)
-    run(ctrl, kclient.Changes(api, WATCHED))
+    run(ctrl, watch(api))
