@@ -158,6 +158,17 @@ def test_watch_from_a_version_the_server_never_reached_is_refused(server):
     assert events[0]["object"]["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
 
 
+def test_client_keeps_its_connection_until_the_server_closes_it(server):
+    api = server.client("kubernetes-admin", ["kubeadm:cluster-admins"])
+    api.get(CONFIGMAPS)
+    first = api._kept.conn
+    api.create(CONFIGMAPS, configmap("kept"))
+    assert api._kept.conn is first   # no TLS handshake per request
+    server.restart()
+    assert api.get(CONFIGMAPS + "/kept")["metadata"]["name"] == "kept"   # not the connection the server closed
+    assert api._kept.conn is not first
+
+
 def test_changes_wakes_at_once_and_follows_a_restarted_server(server):
     api = server.admin
     changes = kclient.Changes(api, [CONFIGMAPS])

@@ -5,6 +5,7 @@ import http.client
 import json
 import os
 import random
+import select
 import socket
 import ssl
 import sys
@@ -15,6 +16,9 @@ import urllib.parse
 
 from kube import util
 from kube.version import VERSION
+
+# seconds an idle connection is used again: well within the API server's idle timeout (30 s here)
+KEEP_ALIVE = 10
 
 
 class ApiError(Exception):
@@ -142,6 +146,7 @@ class Client:
         self.server = "%s://%s" % (u.scheme, u.netloc)
         self.token = token
         self.timeout = timeout
+        self._kept = threading.local()
         self.ctx = None
         if self.scheme == "https":
             if insecure or not ca:
@@ -209,15 +214,34 @@ class Client:
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             headers["Content-Type"] = content_type
-        conn = self._connection(timeout or self.timeout)
+        conn = self._idle_connection(timeout or self.timeout) or self._connection(timeout or self.timeout)
+        kept = False
         try:
             with self._net_errors():
                 conn.request(method, path, body=data, headers=headers)
                 resp = conn.getresponse()
                 raw = resp.read()
+            kept = not resp.will_close
         finally:
-            conn.close()
+            if kept:
+                self._kept.conn, self._kept.since = conn, time.monotonic()
+            else:
+                conn.close()
         return _answer(resp.status, raw)
+
+    def _idle_connection(self, timeout):
+        """This thread's connection of its last request, kept alive (as Go's clients keep theirs) to spare a TLS
+        handshake per request. Taken only while the server surely keeps it too: idle for less than KEEP_ALIVE
+        and not closed meanwhile (an idle connection with something to read was closed by the server)."""
+        conn, since = getattr(self._kept, "conn", None), getattr(self._kept, "since", 0)
+        self._kept.conn = None
+        if conn is None or conn.sock is None:
+            return None
+        if time.monotonic() - since > KEEP_ALIVE or select.select([conn.sock], [], [], 0)[0]:
+            conn.close()
+            return None
+        conn.sock.settimeout(timeout)
+        return conn
 
     def watch(self, path, resource_version="", timeout_seconds=300, **query):
         """Yields the events of a watch=true stream from resource_version ("": the current objects first, as
@@ -319,7 +343,6 @@ class Changes:
                 delay = 0.1 if time.monotonic() - started > 10 else min(delay * 2 or 0.1, 2.0)
                 if delay == 0.1:
                     util.klog("W", "watch of %s failed (trying again): %s" % (path, e))
-
 
     def _matters(self, seen, kind, obj):
         if self.fingerprint is None:
