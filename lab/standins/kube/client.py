@@ -1,16 +1,24 @@
 """Kubeconfig files and a small HTTPS REST client for the API server (client certs or bearer tokens)."""
 import base64
+import contextlib
 import http.client
 import json
 import os
+import random
+import select
 import socket
 import ssl
 import sys
 import tempfile
+import threading
+import time
 import urllib.parse
 
 from kube import util
 from kube.version import VERSION
+
+# seconds an idle connection is used again: well within the API server's idle timeout (30 s here)
+KEEP_ALIVE = 10
 
 
 class ApiError(Exception):
@@ -138,6 +146,7 @@ class Client:
         self.server = "%s://%s" % (u.scheme, u.netloc)
         self.token = token
         self.timeout = timeout
+        self._kept = threading.local()
         self.ctx = None
         if self.scheme == "https":
             if insecure or not ca:
@@ -156,28 +165,30 @@ class Client:
     def hostport(self):
         return "%s:%s" % (self.host, self.port)
 
-    def request(self, method, path, body=None, content_type="application/json", query=None, timeout=None):
+    def _path(self, path, query):
         if query:
             q = {k: v for k, v in query.items() if v not in (None, "")}
             if q:
                 path += ("&" if "?" in path else "?") + urllib.parse.urlencode(q)
+        return path
+
+    def _headers(self):
         agent = "%s/v%s (linux/amd64) kubernetes" % (os.path.basename(sys.argv[0]), VERSION)
         headers = {"Accept": "application/json", "User-Agent": agent}
-        data = None
-        if body is not None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            headers["Content-Type"] = content_type
         if self.token:
             headers["Authorization"] = "Bearer " + self.token
-        t = timeout or self.timeout
+        return headers
+
+    def _connection(self, timeout):
         if self.scheme == "https":
-            conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=t)
-        else:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=t)
+            return http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=timeout)
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    @contextlib.contextmanager
+    def _net_errors(self):
+        """Network and TLS failures as ConnectError, worded like Go's."""
         try:
-            conn.request(method, path, body=data, headers=headers)
-            resp = conn.getresponse()
-            raw = resp.read()
+            yield
         except ssl.SSLCertVerificationError as e:
             raise ConnectError(self.host, self.port, "tls: failed to verify certificate: x509: %s" % _x509_text(e),
                                tls=True)
@@ -193,15 +204,66 @@ class Client:
             text = {113: "no route to host", 101: "network is unreachable", 104: "connection reset by peer"}.get(
                 e.errno, os.strerror(e.errno) if e.errno else str(e))
             raise ConnectError(self.host, self.port, "dial tcp %s: connect: %s" % (self.hostport(), text.lower()))
+        except http.client.HTTPException as e:   # e.g. a stream cut in the middle of a chunk
+            raise ConnectError(self.host, self.port, "unexpected EOF (%s)" % e)
+
+    def request(self, method, path, body=None, content_type="application/json", query=None, timeout=None):
+        path = self._path(path, query)
+        headers = self._headers()
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            headers["Content-Type"] = content_type
+        conn = self._idle_connection(timeout or self.timeout) or self._connection(timeout or self.timeout)
+        kept = False
+        try:
+            with self._net_errors():
+                conn.request(method, path, body=data, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+            kept = not resp.will_close
+        finally:
+            if kept:
+                self._kept.conn, self._kept.since = conn, time.monotonic()
+            else:
+                conn.close()
+        return _answer(resp.status, raw)
+
+    def _idle_connection(self, timeout):
+        """This thread's connection of its last request, kept alive (as Go's clients keep theirs) to spare a TLS
+        handshake per request. Taken only while the server surely keeps it too: idle for less than KEEP_ALIVE
+        and not closed meanwhile (an idle connection with something to read was closed by the server)."""
+        conn, since = getattr(self._kept, "conn", None), getattr(self._kept, "since", 0)
+        self._kept.conn = None
+        if conn is None or conn.sock is None:
+            return None
+        if time.monotonic() - since > KEEP_ALIVE or select.select([conn.sock], [], [], 0)[0]:
+            conn.close()
+            return None
+        conn.sock.settimeout(timeout)
+        return conn
+
+    def watch(self, path, resource_version="", timeout_seconds=300, **query):
+        """Yields the events of a watch=true stream from resource_version ("": the current objects first, as
+        ADDED), each {"type": ADDED|MODIFIED|DELETED|BOOKMARK|ERROR, "object": ...}, until the server ends it
+        after timeout_seconds. An ERROR event carries a Status (code 410: resource_version is too old)."""
+        path = self._path(path, dict(query, watch="true", resourceVersion=resource_version,
+                                     timeoutSeconds=str(timeout_seconds)))
+        conn = self._connection(self.timeout)
+        try:
+            with self._net_errors():
+                conn.request("GET", path, headers=self._headers())
+                sock = conn.sock   # kept: a response that will close the connection takes it from conn
+                resp = conn.getresponse()
+                if resp.status >= 400:
+                    _answer(resp.status, resp.read())
+                # an idle stream sends nothing: a read only times out once the server should have ended it
+                sock.settimeout(timeout_seconds + self.timeout)
+                for line in resp:
+                    if line.strip():
+                        yield json.loads(line)
         finally:
             conn.close()
-        try:
-            obj = json.loads(raw) if raw else {}
-        except ValueError:
-            obj = {"message": raw.decode(errors="replace")}
-        if resp.status >= 400:
-            raise ApiError(resp.status, obj)
-        return obj
 
     def get(self, path, **query):
         return self.request("GET", path, query=query)
@@ -219,6 +281,92 @@ class Client:
 
     def delete(self, path):
         return self.request("DELETE", path)
+
+
+class Changes:
+    """Tells when any of some API collections changed, as an informer's event handlers tell a controller's work
+    queue. A daemon thread per collection lists it, then watches it from the list's resourceVersion; a watch
+    that ends is started again where it stopped, one whose resourceVersion the server refuses (410: too old;
+    too large once its store was reset) after a new list. While the API server cannot be reached, it tries
+    again with a growing pause (up to 2 s). With a fingerprint (object -> what matters of it), a change that
+    leaves an object's fingerprint as it was wakes nobody."""
+
+    def __init__(self, api, paths, fingerprint=None, **query):
+        self.api = api
+        self.fingerprint = fingerprint
+        self.changed = threading.Event()
+        self.closed = False
+        for path in paths:
+            threading.Thread(target=self._follow, args=(path, query), daemon=True).start()
+
+    def wait(self, timeout):
+        """True at once if something changed since the last wait returned, else after the next change;
+        False after timeout seconds without one. All the changes before it returns count as one."""
+        changed = self.changed.wait(timeout)
+        self.changed.clear()
+        return changed
+
+    def close(self):
+        """Wakes the waiter; the threads stop at their next event or reconnection."""
+        self.closed = True
+        self.changed.set()
+
+    def _follow(self, path, query):
+        rv, delay, seen = "", 0.0, {}
+        while not self.closed:
+            time.sleep(delay)
+            started = time.monotonic()
+            try:
+                if not rv:
+                    listed = self.api.get(path, **query)
+                    rv = listed["metadata"].get("resourceVersion", "")
+                    seen = {_key(o): self.fingerprint(o) for o in listed["items"]} if self.fingerprint else {}
+                    self.changed.set()   # whatever happened while nobody was watching
+                # like client-go, a random timeout so that many watchers do not reconnect together
+                for event in self.api.watch(path, rv, random.randint(300, 600), **query):
+                    if self.closed:
+                        return
+                    obj = event.get("object") or {}
+                    if event.get("type") == "ERROR":
+                        raise ApiError(obj.get("code") or 500, obj)
+                    rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
+                    if event.get("type") != "BOOKMARK" and self._matters(seen, event["type"], obj):
+                        self.changed.set()
+                delay = 0.0
+            except (ApiError, ConnectError, ValueError) as e:
+                if isinstance(e, ApiError):   # the resourceVersion was refused: list again
+                    rv = ""
+                if getattr(e, "code", None) == 410:
+                    delay = 0.0
+                    continue
+                # a watch that had been running is started again soon; one that cannot start backs off
+                delay = 0.1 if time.monotonic() - started > 10 else min(delay * 2 or 0.1, 2.0)
+                if delay == 0.1:
+                    util.klog("W", "watch of %s failed (trying again): %s" % (path, e))
+
+    def _matters(self, seen, kind, obj):
+        if self.fingerprint is None:
+            return True
+        key = _key(obj)
+        if kind == "DELETED":
+            seen.pop(key, None)
+            return True
+        old, seen[key] = seen.get(key), self.fingerprint(obj)
+        return seen[key] != old
+
+
+def _key(obj):
+    return (obj["metadata"].get("namespace"), obj["metadata"]["name"])
+
+
+def _answer(code, raw):
+    try:
+        obj = json.loads(raw) if raw else {}
+    except ValueError:
+        obj = {"message": raw.decode(errors="replace")}
+    if code >= 400:
+        raise ApiError(code, obj)
+    return obj
 
 
 def _x509_text(err):

@@ -31,6 +31,13 @@ DEFAULT_TOLERATIONS = [
 ]
 
 
+# what the controllers act on: a change to any of these starts a pass at once (tokens expire with time and
+# nodes go silent: the resync sees to those)
+WATCHED = ("/api/v1/nodes", "/apis/certificates.k8s.io/v1/certificatesigningrequests", "/api/v1/pods",
+           "/apis/apps/v1/daemonsets", "/apis/apps/v1/deployments", "/apis/apps/v1/replicasets",
+           "/apis/apps/v1/statefulsets", "/apis/batch/v1/jobs")
+RESYNC = 1.0  # seconds between passes when nothing changed
+
 # owners whose dependents (ReplicaSets, Pods) the garbage collector removes once the owner is gone
 COLLECTED_OWNERS = ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job")
 
@@ -543,17 +550,45 @@ def pod_ready(p):
                for c in (p.get("status") or {}).get("conditions") or [])
 
 
+def without_heartbeats(obj):
+    """What the controllers act on in an object: all but its resourceVersion and the heartbeat times a kubelet
+    renews every few seconds. (The real DaemonSet controller ignores such node updates too; node lifecycle
+    reads heartbeats at every resync, on its own clock.)"""
+    status = obj.get("status") or {}
+    conditions = [dict(c, lastHeartbeatTime=None) for c in status.get("conditions") or []]
+    return json.dumps(dict(obj, metadata=dict(obj["metadata"], resourceVersion=None),
+                           status=dict(status, conditions=conditions)), sort_keys=True)
+
+
+def watch(api):
+    """The changes the controllers act on."""
+    return kclient.Changes(api, WATCHED, fingerprint=without_heartbeats)
+
+
+def run(ctrl, changes, resync=RESYNC):
+    """Every controller once, then again as soon as a watched collection changed (the changes made during a
+    pass, the controllers' own writes too, make one more pass) or after resync seconds; until changes closes."""
+    while True:
+        try:
+            ctrl.run_once()
+        except (kclient.ApiError, kclient.ConnectError, OSError, ValueError) as e:
+            util.klog("E", "controller loop: %s" % e)
+        changes.wait(resync)
+        if changes.closed:
+            return
+
+
 def main(argv):
     opts = flag_values(argv)
     serve_health(opts.get("bind-address", "127.0.0.1"), int(opts.get("secure-port", "10257")),
                  self_signed_context("kube-controller-manager"))
     kubeconfig = opts.get("kubeconfig", "/etc/kubernetes/controller-manager.conf")
-    ctrl = None
     while True:
         try:
-            if ctrl is None:
-                ctrl = Controllers(kclient.client_from_kubeconfig(kubeconfig, timeout=10), opts)
-            ctrl.run_once()
+            api = kclient.client_from_kubeconfig(kubeconfig, timeout=10)
+            ctrl = Controllers(api, opts)
+            break
         except (kclient.ApiError, kclient.ConnectError, OSError, ValueError) as e:
             util.klog("E", "controller loop: %s" % e)
-        time.sleep(1)
+            time.sleep(1)
+    run(ctrl, watch(api))

@@ -36,6 +36,37 @@ def fatal(msg):
     return 1
 
 
+def issued_certificate(csr):
+    """The certificate of a CSR once it is signed, else None; a denied CSR ends the kubelet."""
+    status = csr.get("status") or {}
+    if any(c.get("type") == "Denied" for c in status.get("conditions") or []):
+        raise SystemExit(fatal("certificate signing request %s was denied" % csr["metadata"]["name"]))
+    return base64.b64decode(status["certificate"]) if status.get("certificate") else None
+
+
+def wait_for_certificate(api, name):
+    """Waits for CSR name to be signed the way the real kubelet does: it watches the CSR (a field selector on
+    its name) and takes the certificate from the event that carries it. A watch that ends or fails starts
+    again from the CSR as it is then."""
+    path = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+    while True:
+        try:
+            csr = api.get(path + "/" + name)
+            cert = issued_certificate(csr)
+            if cert:
+                return cert
+            for event in api.watch(path, csr["metadata"].get("resourceVersion", ""),
+                                   fieldSelector="metadata.name=" + name):
+                if event.get("type") not in ("ADDED", "MODIFIED"):
+                    break   # deleted, or an ERROR such as 410 (too old a resourceVersion): read the CSR again
+                cert = issued_certificate(event["object"])
+                if cert:
+                    return cert
+        except (kclient.ApiError, kclient.ConnectError, ValueError) as e:
+            util.klog("E", "waiting for the certificate: %s" % e)
+            time.sleep(1)
+
+
 class Healthz(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
@@ -180,6 +211,7 @@ class Kubelet:
         freq = util.parse_duration(config.get("nodeStatusUpdateFrequency") or "0s")
         self.status_every = freq or DEFAULT_STATUS_FREQUENCY
         self.api = None
+        self.pod_changes = None
         self.registered = False
         self.last_status = 0
         self.reported_ready = False
@@ -196,6 +228,8 @@ class Kubelet:
             self.tls_bootstrap(self.flags["bootstrap-kubeconfig"], kubeconfig)
         if kubeconfig and os.path.exists(kubeconfig):
             self.api = kclient.client_from_kubeconfig(kubeconfig, timeout=10)
+            # the pods bound to this node, watched: one bound here starts at once, not at the next sync
+            self.pod_changes = kclient.Changes(self.api, ["/api/v1/pods"], fieldSelector="spec.nodeName=" + self.node)
 
     def tls_bootstrap(self, bootstrap, kubeconfig):
         util.klog("I", "Using bootstrap kubeconfig to generate TLS client cert, key and kubeconfig file")
@@ -215,18 +249,7 @@ class Kubelet:
             except (kclient.ApiError, kclient.ConnectError) as e:
                 util.klog("E", "failed to create the certificate signing request: %s" % e)
                 time.sleep(2)
-        cert = None
-        while cert is None:
-            try:
-                got = bc.get("/apis/certificates.k8s.io/v1/certificatesigningrequests/" + name)
-                if any(c.get("type") == "Denied" for c in (got.get("status") or {}).get("conditions") or []):
-                    raise SystemExit(fatal("certificate signing request %s was denied" % name))
-                if (got.get("status") or {}).get("certificate"):
-                    cert = base64.b64decode(got["status"]["certificate"])
-                    break
-            except (kclient.ApiError, kclient.ConnectError) as e:
-                util.klog("E", "waiting for the certificate: %s" % e)
-            time.sleep(1)
+        cert = wait_for_certificate(bc, name)
         pki_dir = os.path.join(common.KUBELET_DIR, "pki")
         stamp = time.strftime("%Y-%m-%d-%H-%M-%S")
         pem = os.path.join(pki_dir, "kubelet-client-%s.pem" % stamp)
@@ -515,14 +538,22 @@ class Kubelet:
             self.pause(max(0.5, 2 - (time.monotonic() - started)))
 
     def pause(self, seconds):
-        """Sleeps until the next sync; before the node was first reported Ready, wakes as soon as it could be."""
+        """Waits until the next sync: for seconds, or until a pod bound to this node changed; before the node
+        was first reported Ready, also until it could be."""
         deadline = time.monotonic() + seconds
         while not self.reported_ready and self.api is not None and time.monotonic() < deadline:
-            time.sleep(FAST_STATUS_INTERVAL)
+            if self.pods_changed(FAST_STATUS_INTERVAL):
+                return
             rt_ok, net_ok, _ = self.runtime_state()
             if rt_ok and net_ok:
                 return
-        time.sleep(max(0.0, deadline - time.monotonic()))
+        self.pods_changed(max(0.0, deadline - time.monotonic()))
+
+    def pods_changed(self, timeout):
+        if self.pod_changes is None:
+            time.sleep(timeout)
+            return False
+        return self.pod_changes.wait(timeout)
 
 
 def main(argv):
