@@ -124,7 +124,7 @@ def write_ansible_config(workdir, lab, nodes):
                  "workdir": str(workdir), "locked": LOCKED, "kubectl": KUBECTL,
                  "staging": hoststate.CONTAINERD_STAGING, "record_file": hoststate.RECORD_FILE},
         "children": {"master": group([1]), "minions": group([i for i in nodes if i > 1])}}}
-    (workdir / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    (workdir / "inventory.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))   # hosts in order
     ssh_args = (f"-o ControlMaster=auto -o ControlPersist=60s -o StrictHostKeyChecking=yes "
                 f"-o UserKnownHostsFile={lab.known_hosts_path}")
     (workdir / "ansible.cfg").write_text(f"""\
@@ -154,17 +154,18 @@ def run_ansible(lab, minions):
     hosts = range(1, minions + 2)
     for i in hosts:
         lab.wipe(i)
-    settings = lab_settings(lab)
     program = ansible_playbook()
     with tempfile.TemporaryDirectory(prefix="ab") as temporary:   # short: ssh's control socket paths are
         workdir = Path(temporary)
-        nodes = host_nodes(lab, hosts)
-        write_payloads(workdir / "payloads", lab, settings, nodes)
-        write_ansible_config(workdir, lab, nodes)
         books = ["master.yml"] + (["minions.yml"] if minions else [])
         cpu_before = {i: host_cpu_seconds(lab, i) for i in hosts}
         controller_before = children_cpu()
         started = time.monotonic()
+        # timed too, as kub's install fetches and renders the same; nothing kept from an earlier run
+        local._cache.clear()
+        nodes = host_nodes(lab, hosts)
+        write_payloads(workdir / "payloads", lab, lab_settings(lab), nodes)
+        write_ansible_config(workdir, lab, nodes)
         runs = [subprocess.Popen([program, str(PLAYBOOKS / book)], text=True, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT,
                                  env={**os.environ, "ANSIBLE_CONFIG": str(workdir / "ansible.cfg"),
@@ -183,18 +184,37 @@ def run_ansible(lab, minions):
 
 
 def run_kub(lab, minions):
-    """kub's install of the same size, as bench/install_bench.py measures it: (wall seconds, {host: CPU})."""
+    """kub's install of the same size, as bench/install_bench.py measures it: (wall seconds, {host: CPU
+    seconds}, {host address: {operation: seconds}})."""
     with tempfile.TemporaryDirectory() as workdir:
-        install, _, _, cpu, _ = measure(lab, minions, Path(workdir), range(1, minions + 2))
-    return install, cpu
+        install, _, _, cpu, ops = measure(lab, minions, Path(workdir), range(1, minions + 2))
+    return install, cpu, ops
 
 
-def cpu_text(cpu):
-    return f"host CPU {sum(cpu.values()):5.1f} s ({', '.join(f'{cpu[i]:.1f}' for i in sorted(cpu))})"
+def show(title, wall, cpu, steps, extra=""):
+    """One run's line, as install_bench prints it, then per host the seconds of each step."""
+    print(f"{title} {wall:5.1f} s   host CPU {sum(cpu.values()):5.1f} s "
+          f"({', '.join(f'{cpu[i]:.1f}' for i in sorted(cpu))}){extra}")
+    for ip in sorted(steps, key=lambda a: tuple(int(p) for p in a.split(".")) if "." in a else (0,)):
+        print(f"    {ip:>15}  " + "  ".join(f"{step} {seconds:4.1f} s" for step, seconds in steps[ip].items()))
+    sys.stdout.flush()
 
 
-def span(values, unit="s"):
-    return f"{min(values):5.1f}-{max(values):5.1f} {unit}" if len(values) > 1 else f"{values[0]:5.1f} {unit}"
+def run_side(lab, side, count, title):
+    """One install by kub or by Ansible, shown: (wall seconds, {host: CPU seconds})."""
+    load = os.getloadavg()[0]
+    if side == "kub":
+        wall, cpu, ops = run_kub(lab, count)
+        show(f"{title} kub install    ", wall, cpu, ops, f"   load before {load:.1f}")
+    else:
+        wall, cpu, controller, steps = run_ansible(lab, count)
+        show(f"{title} Ansible install", wall, cpu, steps,
+             f"   controller CPU {controller:4.1f} s   load before {load:.1f}")
+    return wall, cpu
+
+
+def span(values):
+    return f"{min(values):5.1f}-{max(values):5.1f} s" if len(values) > 1 else f"{values[0]:5.1f} s"
 
 
 def main():
@@ -210,27 +230,21 @@ def main():
     try:
         with tempfile.TemporaryDirectory() as workdir:   # warms the lab proxy's apt cache
             measure(lab, 0, Path(workdir) / "warm", [1])
-        summary = {}
+        summary = {count: {"kub": [], "Ansible": []} for count in sizes}
         for count in sizes:
             for run in range(1, args.runs + 1):
-                # the two sides alternate, so a change in the machine's load falls on both
-                wall, cpu, controller = run_ansible(lab, count)
-                print(f"1 master + {count} minions, run {run}: Ansible {wall:5.1f} s   {cpu_text(cpu)}   "
-                      f"controller CPU {controller:5.1f} s   load {os.getloadavg()[0]:.1f}", flush=True)
-                kub_wall, kub_cpu = run_kub(lab, count)
-                print(f"1 master + {count} minions, run {run}: kub     {kub_wall:5.1f} s   {cpu_text(kub_cpu)}   "
-                      f"load {os.getloadavg()[0]:.1f}", flush=True)
-                results = summary.setdefault(count, {"ansible": [], "kub": []})
-                results["ansible"].append((wall, sum(cpu.values())))
-                results["kub"].append((kub_wall, sum(kub_cpu.values())))
-        print("\nsize   kub wall        Ansible wall    kub host CPU    Ansible host CPU")
-        for count, results in summary.items():
-            kub, ansible = results["kub"], results["ansible"]
-            print(f"T{count:<4}  {span([w for w, _ in kub])}  {span([w for w, _ in ansible])}  "
+                # the sides take turns at going first, so neither always follows the other's uninstall
+                for side in (("Ansible", "kub") if run % 2 else ("kub", "Ansible")):
+                    wall, cpu = run_side(lab, side, count, f"1 master + {count} minions, run {run}:")
+                    summary[count][side].append((wall, sum(cpu.values())))
+        print("\nsize  kub wall        Ansible wall    kub host CPU    Ansible host CPU")
+        for count, sides in summary.items():
+            kub, ansible = sides["kub"], sides["Ansible"]
+            print(f"T{count:<4} {span([w for w, _ in kub])}  {span([w for w, _ in ansible])}  "
                   f"{span([c for _, c in kub])}  {span([c for _, c in ansible])}")
     finally:
         lab.down()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,4 +1,4 @@
-"""Writes, per host, the seconds each task took on it (from the task's start to that host's result) to the
+"""Writes, per host address, the seconds each task took on it (from the task's start to that host's result) to the
 JSON file named by STEP_TIMES_FILE: what install_bench shows per operation, for the playbooks."""
 import json
 import os
@@ -28,9 +28,10 @@ class CallbackModule(CallbackBase):
         self._record(result)
 
     def _record(self, result):
-        # a delegated task counts for the host it ran for (run_once: the first host of the play)
+        # by address, as kub logs; a delegated task counts for the host it ran for (run_once: the play's first)
         seconds = time.monotonic() - self.started.get(result._task._uuid, time.monotonic())
-        self.times.setdefault(result._host.get_name(), {})[result._task.get_name()] = seconds
+        host = result._host.vars.get("ansible_host", result._host.get_name())
+        self.times.setdefault(host, {})[result._task.get_name()] = seconds
 
     def v2_playbook_on_stats(self, stats):
         with open(os.environ["STEP_TIMES_FILE"], "w") as f:
