@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 from install_bench import host_cpu_seconds, measure
 
+from kub_lab.cfy import CfyError
 from kub_lab.lab import Lab
 from kub_plugin import hoststate, kubeadm, local
 from kub_plugin.config import ClusterSettings, cluster_settings, field_names
@@ -201,20 +202,36 @@ def show(title, wall, cpu, steps, extra=""):
 
 
 def run_side(lab, side, count, title):
-    """One install by kub or by Ansible, shown: (wall seconds, {host: CPU seconds})."""
+    """One install by kub or by Ansible, shown: (wall seconds, {host: CPU seconds}), or None when it failed
+    (then the line that says why is shown, and the bench goes on)."""
     load = os.getloadavg()[0]
-    if side == "kub":
-        wall, cpu, ops = run_kub(lab, count)
-        show(f"{title} kub install    ", wall, cpu, ops, f"   load before {load:.1f}")
-    else:
-        wall, cpu, controller, steps = run_ansible(lab, count)
-        show(f"{title} Ansible install", wall, cpu, steps,
-             f"   controller CPU {controller:4.1f} s   load before {load:.1f}")
+    try:
+        if side == "kub":
+            wall, cpu, ops = run_kub(lab, count)
+            show(f"{title} kub install    ", wall, cpu, ops, f"   load before {load:.1f}")
+        else:
+            wall, cpu, controller, steps = run_ansible(lab, count)
+            show(f"{title} Ansible install", wall, cpu, steps,
+                 f"   controller CPU {controller:4.1f} s   load before {load:.1f}")
+    except (CfyError, RuntimeError) as err:
+        print(f"{title} {side} install FAILED: {failure_line(str(err))}", flush=True)
+        return None
     return wall, cpu
 
 
+def failure_line(text):
+    """The line of cfy's or ansible-playbook's output that says what failed."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    marked = [line for line in lines if "Task failed" in line or "FAILED!" in line]
+    return (marked or lines or ["?"])[0][:400]
+
+
 def span(values):
-    return f"{min(values):5.1f}-{max(values):5.1f} s" if len(values) > 1 else f"{values[0]:5.1f} s"
+    """'min-max s' of a size's runs, in one column's width."""
+    if not values:
+        return f"{'-':>18}"
+    text = f"{min(values):.1f}-{max(values):.1f} s" if len(values) > 1 else f"{values[0]:.1f} s"
+    return f"{text:>18}"
 
 
 def main():
@@ -235,13 +252,17 @@ def main():
             for run in range(1, args.runs + 1):
                 # the sides take turns at going first, so neither always follows the other's uninstall
                 for side in (("Ansible", "kub") if run % 2 else ("kub", "Ansible")):
-                    wall, cpu = run_side(lab, side, count, f"1 master + {count} minions, run {run}:")
-                    summary[count][side].append((wall, sum(cpu.values())))
-        print("\nsize  kub wall        Ansible wall    kub host CPU    Ansible host CPU")
+                    result = run_side(lab, side, count, f"1 master + {count} minions, run {run}:")
+                    summary[count][side].append(result)
+        print(f"\n{'size':<5}" + "".join(f"{title:>18}" for title in (
+            "kub wall", "Ansible wall", "kub host CPU", "Ansible host CPU")) + "   runs failed")
         for count, sides in summary.items():
-            kub, ansible = sides["kub"], sides["Ansible"]
-            print(f"T{count:<4} {span([w for w, _ in kub])}  {span([w for w, _ in ansible])}  "
-                  f"{span([c for _, c in kub])}  {span([c for _, c in ansible])}")
+            done = {side: [r for r in results if r] for side, results in sides.items()}
+            walls = {side: [wall for wall, _ in results] for side, results in done.items()}
+            cpus = {side: [sum(cpu.values()) for _, cpu in results] for side, results in done.items()}
+            failed = {side: len(sides[side]) - len(done[side]) for side in sides}
+            print(f"T{count:<4}{span(walls['kub'])}{span(walls['Ansible'])}{span(cpus['kub'])}"
+                  f"{span(cpus['Ansible'])}   kub {failed['kub']}, Ansible {failed['Ansible']}")
     finally:
         lab.down()
 
