@@ -1,5 +1,5 @@
-"""Writes, per host address, the seconds each task took on it (from the task's start to that host's result) to the
-JSON file named by STEP_TIMES_FILE: what install_bench shows per operation, for the playbooks."""
+"""Writes, per host address, the seconds each task took on it (from its start on that host to its result)
+to the JSON file named by STEP_TIMES_FILE: what install_bench shows per operation, for the playbooks."""
 import json
 import os
 import time
@@ -18,8 +18,8 @@ class CallbackModule(CallbackBase):
         self.started = {}
         self.times = {}
 
-    def v2_playbook_on_task_start(self, task, is_conditional):
-        self.started[task._uuid] = time.monotonic()
+    def v2_runner_on_start(self, host, task):
+        self.started[(host.get_name(), task._uuid)] = time.monotonic()
 
     def v2_runner_on_ok(self, result):
         self._record(result)
@@ -28,10 +28,11 @@ class CallbackModule(CallbackBase):
         self._record(result)
 
     def _record(self, result):
-        # by address, as kub logs; a delegated task counts for the host it ran for (run_once: the play's first)
-        seconds = time.monotonic() - self.started.get(result._task._uuid, time.monotonic())
-        host = result._host.vars.get("ansible_host", result._host.get_name())
-        self.times.setdefault(host, {})[result._task.get_name()] = seconds
+        # by address, as kub logs; a run_once task counts for the host it ran for (the play's first)
+        host = result._host
+        started = self.started.get((host.get_name(), result._task._uuid), time.monotonic())
+        address = host.vars.get("ansible_host", host.get_name())
+        self.times.setdefault(address, {})[result._task.get_name()] = time.monotonic() - started
 
     def v2_playbook_on_stats(self, stats):
         with open(os.environ["STEP_TIMES_FILE"], "w") as f:
