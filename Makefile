@@ -12,7 +12,7 @@ GLIBC  ?= 2.28
 WHEEL  := dist/kub-$(VERSION)-py3-none-any.whl
 WAGON  := dist/kub-$(VERSION)-py311-none-linux_$(ARCH).wgn
 
-.PHONY: deps venv test unit lint wheel wagon demo demo-down bench clean
+.PHONY: deps venv test unit lint wheel wagon demo demo-down bench bench-ansible clean
 
 venv: deps $(STAMP)
 
@@ -61,6 +61,10 @@ demo-down: venv
 bench: venv
 	$(PY) bench/lab_bench.py
 	$(PY) bench/install_bench.py
+
+# kub against an Ansible fan-out of the same host steps, per cluster size (slow: minutes per size)
+bench-ansible: venv
+	$(PY) bench/ansible_bench.py
 
 clean:
 	rm -rf $(VENV) *.egg-info lab/*.egg-info build dist
