@@ -23,6 +23,7 @@ DEAD_PEER_SECONDS = 30
 KEEPALIVE_SECONDS = 5
 DEFAULT_COMMAND_TIMEOUT = 900
 SEND_SLICE = 256 * 1024
+OUTPUT_AFTER_EXIT_SECONDS = 5   # how long output may still arrive after a command's exit status
 LOCK_BUSY = 75   # exit code of a locked run_script whose lock another holder kept
 MAX_PARALLEL_HOSTS = 16
 
@@ -235,6 +236,7 @@ class Host:
             channel.shutdown_write()
             out, err = bytearray(), bytearray()
             deadline = time.monotonic() + timeout
+            exited = None
             while True:
                 select.select([channel], [], [], 1.0)
                 while channel.recv_ready():
@@ -242,7 +244,11 @@ class Host:
                 while channel.recv_stderr_ready():
                     err += channel.recv_stderr(65536)
                 if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
-                    break
+                    # the exit status may come before the last of a long output, which ends with the channel's
+                    # EOF (not waited for long: a process the command left running may hold its output open)
+                    exited = exited or time.monotonic()
+                    if channel.eof_received or time.monotonic() - exited > OUTPUT_AFTER_EXIT_SECONDS:
+                        break
                 if not self._conn.transport.is_active():
                     raise EOFError("connection closed")
                 if time.monotonic() > deadline:

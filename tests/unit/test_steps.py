@@ -1,4 +1,5 @@
 """Steps and checks without hosts: facts and inputs in, commands and verdicts out."""
+import json
 import subprocess
 from pathlib import Path
 
@@ -343,3 +344,53 @@ def test_unexpected_token_output_is_not_echoed_in_the_error():
     with pytest.raises(steps.StepError) as err:
         steps.join_token(master)
     assert "0123456789abcdef" not in str(err.value)
+
+
+class LateOutputChannel:
+    """A channel whose exit status arrives before its output, as sshd may send them for a long output."""
+
+    def __init__(self, output):
+        self.pending, self.polls, self.eof_received = [output[:40000], output[40000:]], 0, False
+
+    def exec_command(self, command):
+        pass
+
+    def sendall(self, data):
+        pass
+
+    def shutdown_write(self):
+        pass
+
+    def exit_status_ready(self):
+        return True
+
+    def recv_ready(self):
+        self.polls += 1
+        return self.polls > 2 and bool(self.pending)   # nothing at the first look after the exit status
+
+    def recv(self, size):
+        chunk = self.pending.pop(0)
+        self.eof_received = not self.pending
+        return chunk
+
+    def recv_stderr_ready(self):
+        return False
+
+    def recv_exit_status(self):
+        return 0
+
+    def close(self):
+        pass
+
+
+def test_a_command_s_output_is_read_to_its_end_when_the_exit_status_comes_first(monkeypatch):
+    from kub_plugin import connection
+    output = b'{"items": [' + b'{"metadata": {"name": "node"}}, ' * 3000 + b'{}]}'
+    channel = LateOutputChannel(output)
+    transport = type("Transport", (), {"open_session": lambda self, timeout: channel, "is_active": lambda self: True})
+    host = connection.Host.__new__(connection.Host)
+    host.settings, host.ip = SshSettings(ip="10.9.9.9", user="root", private_key_path="/k"), "10.9.9.9"
+    host._conn = type("Conn", (), {"transport": transport()})()
+    monkeypatch.setattr(connection.select, "select", lambda *args: None)
+    result = host._exec("kubectl get nodes -o json", "", 60, "listing nodes")
+    assert len(output) > 65536 and result.stdout == output.decode() and json.loads(result.stdout)
