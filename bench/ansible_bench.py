@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import resource
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from kub_lab.cfy import CfyError
 from kub_lab.lab import Lab
 from kub_plugin import hoststate, kubeadm, local
 from kub_plugin.config import ClusterSettings, cluster_settings, field_names
-from kub_plugin.connection import script_text
+from kub_plugin.connection import locked_bash, script_payload
 
 HERE = Path(__file__).resolve().parent
 PLAYBOOKS = HERE / "ansible"
@@ -38,8 +37,7 @@ ANSIBLE_VENV = HERE / ".ansible-venv"
 ANSIBLE_CORE = "ansible-core==2.19.14"
 CLUSTER_ID = "ansible-bench/master"
 # how kub runs a changing script: under the host's kub lock (connection.Host.run_script)
-LOCKED = (f"mkdir -p -m 0700 {hoststate.KUB_DIR} && exec flock -w {hoststate.LOCK_WAIT_SECONDS} "
-          f"-E {hoststate.LOCK_BUSY_EXIT} {hoststate.LOCK_FILE} bash -s")
+LOCKED = locked_bash(hoststate.LOCK_FILE, hoststate.LOCK_WAIT_SECONDS)
 KUBECTL = f"kubectl --kubeconfig {hoststate.ADMIN_CONF}"
 
 
@@ -60,8 +58,7 @@ def lab_settings(lab):
 
 def payload(name, env=None):
     """What kub sends to `bash -s` for scripts/<name>: the exports, lib.sh, the script."""
-    lines = [f"export {k}={shlex.quote(str(v))}" for k, v in {**hoststate.SCRIPT_ENV, **(env or {})}.items()]
-    return "\n".join(lines + [script_text("lib.sh"), script_text(name)]) + "\n"
+    return script_payload(name, {**hoststate.SCRIPT_ENV, **(env or {})})
 
 
 def write_payloads(folder, lab, settings, nodes):

@@ -203,14 +203,8 @@ class Host:
         not argv. With lock=(path, seconds), the script runs only while it holds that flock (its folder is made
         when missing, an existing one is left as it is); if another holder keeps it longer than the seconds, the
         result's exit code is LOCK_BUSY."""
-        lines = [f"export {k}={shlex.quote(str(v))}" for k, v in {**(env or {}), **(secret_env or {})}.items()]
-        payload = "\n".join(lines + [script_text("lib.sh"), script_text(name)]) + "\n"
-        command = "bash -s"
-        if lock:
-            path, seconds = lock
-            command = shlex.quote(f"mkdir -p -m 0700 {shlex.quote(os.path.dirname(path))} && "
-                                  f"exec flock -w {int(seconds)} -E {LOCK_BUSY} {shlex.quote(path)} bash -s")
-            command = f"sh -c {command}"
+        payload = script_payload(name, {**(env or {}), **(secret_env or {})})
+        command = f"sh -c {shlex.quote(locked_bash(*lock))}" if lock else "bash -s"
         prefix, password_line = self._sudo()
         command = f"{prefix} -- {command}" if prefix else command
         return self._exec(command, password_line + payload, timeout, name)
@@ -367,6 +361,19 @@ def _known_host_keys(settings):
 def _short(err):
     text = str(err) or type(err).__name__
     return text.splitlines()[0][:160]
+
+
+def script_payload(name, env):
+    """What `bash -s` reads for scripts/<name>: the variables as exports, then scripts/lib.sh, then the script."""
+    lines = [f"export {k}={shlex.quote(str(v))}" for k, v in env.items()]
+    return "\n".join(lines + [script_text("lib.sh"), script_text(name)]) + "\n"
+
+
+def locked_bash(path, seconds):
+    """A shell line running `bash -s` only while it holds the flock `path` (its folder made when missing); exit
+    code LOCK_BUSY when another holder keeps it longer than the seconds."""
+    return (f"mkdir -p -m 0700 {shlex.quote(os.path.dirname(path))} && "
+            f"exec flock -w {int(seconds)} -E {LOCK_BUSY} {shlex.quote(path)} bash -s")
 
 
 def on_hosts(settings_list, logger, work):

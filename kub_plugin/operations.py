@@ -237,7 +237,7 @@ def _join_minions(logger, cluster, minions, master_timeout, master_failure):
             facts, _ = _checked(host, "minion", cluster)
             master_up.wait()
             if not targets:
-                return   # the master's error is the one reported
+                return   # the master failed: nothing to join (its error is raised)
             target = targets[0]
             checks.unique_names({host.ip: facts}, {name: address for name, (_, address) in target.registered.items()})
             steps.join(host, facts, cluster.settings, target, token)
