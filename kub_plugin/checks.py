@@ -21,10 +21,11 @@ def host(ip, facts, role, cluster_id, settings):
     if facts.arch not in osdata.SUPPORTED_ARCH:
         raise HostRefused(f"{ip}: architecture {facts.arch} is not supported: use "
                           f"{' or '.join(osdata.SUPPORTED_ARCH)}")
-    ours = facts.owner == cluster_id
+    ours = bool(cluster_id) and facts.owner_id == cluster_id
     if facts.owner and not ours:
-        raise HostRefused(f"{ip}: belongs to another kub cluster ({facts.owner}): use another host, or uninstall "
-                          f"that deployment first")
+        raise HostRefused(f"{ip}: belongs to another kub cluster ({facts.owner_name}): use another host, or uninstall "
+                          f"that deployment first (if it is this deployment's cluster, set the master's cluster_id "
+                          f"to the cluster_id output it had)")
     if facts.joined and not ours:
         raise HostRefused(f"{ip}: already belongs to a Kubernetes cluster this deployment did not make "
                           f"(/etc/kubernetes holds its config): use another host, or run `kubeadm reset -f` "

@@ -3,6 +3,8 @@
 Reads the Cloudify context: the current node, and the deployment's other nodes through local mode's storage
 or, on a Cloudify Manager, its REST API. No host is touched here.
 """
+import re
+import uuid
 from dataclasses import dataclass
 
 from cloudify.constants import RELATIONSHIP_INSTANCE
@@ -14,19 +16,50 @@ MASTER_TYPE = "kub.nodes.Master"
 MASTER_RELATIONSHIP = "kub.relationships.connected_to_master"
 # a master's runtime property: why its last operation failed, so its minions stop waiting for it
 MASTER_FAILED = "failed"
+# a master's runtime property: its cluster's id, made at its first create unless its cluster_id property gives one
+CLUSTER_ID = "cluster_id"
+CLUSTER_ID_FORM = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class Cluster:
-    """A master node's cluster: its settings, its master host and the id that marks its hosts as its own."""
+    """A master node's cluster: its settings, its master host and the id that marks its hosts as its own.
 
-    def __init__(self, deployment_id, master_id, master_props):
+    The id is random, made at the master's first create and kept in its runtime properties, so another
+    deployment is another cluster whatever its name; `name` (deployment/master node) only names it in messages.
+    Each host's owner mark (/var/lib/kub/owner) holds both, written before kub changes the host."""
+
+    def __init__(self, deployment_id, master_id, master_props, master_runtime=None):
         if not master_props.get("ip"):
             raise ConfigError(f"master node {master_id} has no ip: set its ip property")
         self.settings = cluster_settings(master_props)
         self.master_ssh = ssh_settings(master_props, master_props["ip"])
         self.master_id = master_id
-        # written to each host (/var/lib/kub/owner) before kub changes it, so kub never touches another's
-        self.id = f"{deployment_id}/{master_id}"
+        self.name = f"{deployment_id}/{master_id}"
+        self.id = given_cluster_id(master_props, master_id) or (master_runtime or {}).get(CLUSTER_ID, "")
+
+    def make_id(self):
+        """A new random id, for a master's first create (kept by its caller in the master's runtime properties)."""
+        if not self.id:
+            self.id = str(uuid.uuid4())
+        return self.id
+
+    @property
+    def mark(self):
+        """The owner mark's line: the id, then the name."""
+        if not self.id:
+            raise ConfigError(f"master node {self.master_id} has no cluster id yet: run install, whose create of "
+                              f"the master makes one")
+        return f"{self.id} {self.name}"
+
+
+def given_cluster_id(master_props, master_id):
+    """The master's cluster_id property: '' (made at the first create), or the id of a cluster kub made."""
+    given = master_props.get(CLUSTER_ID) or ""
+    if given and not (isinstance(given, str) and CLUSTER_ID_FORM.fullmatch(given)):
+        raise ConfigError(f"master node {master_id}: cluster_id {given!r} is not a cluster id kub made: give the "
+                          f"cluster_id output of the deployment that installed the cluster (as "
+                          f"123e4567-e89b-42d3-a456-426614174000), or '' for a new cluster")
+    return given
 
 
 def is_master(ctx):
@@ -54,11 +87,12 @@ def settings_of(node):
 def cluster_of(ctx):
     """The cluster of the current node: its own for a master, its master's for a minion."""
     if ctx.type == RELATIONSHIP_INSTANCE:
-        return Cluster(ctx.deployment.id, ctx.target.node.id, ctx.target.node.properties)
-    if is_master(ctx):
-        return Cluster(ctx.deployment.id, ctx.node.id, ctx.node.properties)
-    relationship = master_relationship(ctx)
-    return Cluster(ctx.deployment.id, relationship.target.node.id, relationship.target.node.properties)
+        target = ctx.target
+    elif is_master(ctx):
+        target = ctx
+    else:
+        target = master_relationship(ctx).target
+    return Cluster(ctx.deployment.id, target.node.id, target.node.properties, target.instance.runtime_properties)
 
 
 def master_relationship(ctx):

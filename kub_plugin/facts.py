@@ -21,6 +21,7 @@ class Facts:
     listening: frozenset = frozenset()
     has_admin_conf: bool = False
     has_kubelet_conf: bool = False
+    # the owner mark: `<cluster id> <deployment>/<master node>` (hoststate.OWNER_FILE)
     owner: str = ""
     # what kub recorded when it initialised or joined the host (kubeadm.RECORDED keys)
     recorded: dict = field(default_factory=dict)
@@ -35,6 +36,21 @@ class Facts:
     @property
     def cgroup_v1(self):
         return self.cgroup_fs != "cgroup2fs"
+
+    @property
+    def owner_id(self):
+        return self.owner.split(" ", 1)[0]
+
+    @property
+    def owner_name(self):
+        """The owning deployment/master node, for messages (a mark without one: all of it)."""
+        return self.owner.split(" ", 1)[-1]
+
+    @property
+    def initialised(self):
+        """kub's kubeadm init finished here: kubeadm's admin.conf, and kub's record, which init.sh writes last. An
+        admin.conf without it is an init that failed half way."""
+        return self.has_admin_conf and bool(self.recorded)
 
     @property
     def joined(self):

@@ -74,7 +74,7 @@ def _checked(host, role, cluster):
 
 def _registered(master_facts, master):
     """{node name: address} of the nodes in this master's cluster, when kub initialised it already."""
-    if not (master_facts.has_admin_conf and master_facts.recorded):
+    if not master_facts.initialised:
         return {}
     return {name: address for name, (_, address) in steps.nodes(master).items()}
 
@@ -113,6 +113,7 @@ def _master_checked(ctx, cluster):
 
 
 def _create_master(ctx, cluster, master_ssh):
+    cluster.make_id()   # the first create's; recorded below, once every host passed its checks
     minions = [h for node_hosts in deployment.minion_hosts(ctx, ctx.node.id).values() for h in node_hosts]
     check_hosts(master_ssh.ip, [h.ip for h in minions], cluster.settings)
     local.repository_key(cluster.settings)
@@ -133,7 +134,7 @@ def _create_master(ctx, cluster, master_ssh):
     checks.unique_names(found, registered)
     for arch in {f.arch for f in found.values()}:
         _containerd_release(cluster, arch)   # downloaded and checked here before any host changes
-    _save(ctx, node_names=[master_facts.node_name],
+    _save(ctx, node_names=[master_facts.node_name], **{deployment.CLUSTER_ID: cluster.id},
           package_versions=_package_versions(cluster, master_facts, {f.arch for f in found.values()}))
 
 
@@ -169,7 +170,7 @@ def _configure(ctx, cluster):
 
     def prepare(host):
         facts, profile = _checked(host, role, cluster)
-        steps.prepare(host, facts, profile, cluster.settings, cluster.id, key, versions,
+        steps.prepare(host, facts, profile, cluster.settings, (cluster.id, cluster.mark), key, versions,
                       _containerd_release(cluster, facts.arch))
 
     on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, prepare)
@@ -197,7 +198,7 @@ def _start_master(ctx, cluster):
     manifest = local.cni_manifest(cluster.settings.cni_manifest, ctx.get_resource)
     with Host(cluster.master_ssh, ctx.logger) as master:
         facts, _ = _checked(master, "master", cluster)
-        steps.init_master(master, facts, cluster.settings)
+        steps.init_master(master, facts, cluster.settings, cluster.id)
         steps.user_kubeconfig(master)
         steps.apply_cni(master, manifest)
         steps.wait_ready(master, [facts.node_name], timeout=deployment.settings(ctx).ready_timeout)
@@ -280,9 +281,9 @@ def delete(ctx, **_):
 
     def reset(host):
         facts = host_facts.gather(host)
-        if facts.owner != cluster.id:
+        if facts.owner_id != cluster.id:
             ctx.logger.warning(f"[{host.ip}] not a host of this deployment's cluster (owner: "
-                               f"{facts.owner or 'none'}): left as it is")
+                               f"{facts.owner_name or 'none'}): left as it is")
             return
         profile = osdata.os_profile(facts) or osdata.FALLBACK_PROFILE
         steps.reset(host, cluster.settings, profile, cluster.settings.purge_packages)

@@ -47,10 +47,13 @@ def apply(host, label, script, env=None, secret_env=None, timeout=900, secrets=(
     return changes
 
 
-def prepare(host, facts, profile, settings, cluster_id, repository_key, versions, release=None):
-    """Marks the host as the cluster's, then kernel, swap, the Kubernetes packages and containerd: the OS's
-    package, or (with `release`, a local.ContainerdRelease) containerd's upstream release."""
-    apply(host, "kernel and swap", "prepare-host.sh", env={"KUB_OWNER": cluster_id}, timeout=120)
+def prepare(host, facts, profile, settings, owner, repository_key, versions, release=None):
+    """Marks the host as the cluster's (`owner`: (cluster id, the mark's line)), then kernel, swap, the Kubernetes
+    packages and containerd: the OS's package, or (with `release`, a local.ContainerdRelease) containerd's
+    upstream release."""
+    cluster_id, mark = owner
+    apply(host, "owner mark, kernel and swap", "prepare-host.sh", timeout=120,
+          env={"KUB_CLUSTER_ID": cluster_id, "KUB_OWNER": mark})
     apply(host, f"Kubernetes {settings.kubernetes_version} packages", "packages.sh",
           env={"KUB_REPO_URL": settings.repository_url, "KUB_REPO_KEY": repository_key,
                "KUB_INSTALL": " ".join(f"{p}={v}" for p, v in sorted(versions.items())),
@@ -72,11 +75,17 @@ def install_containerd_release(host, facts, settings, release):
     apply(host, label, "containerd-release.sh", env={"KUB_RECORD": release.record, **release.sums()})
 
 
-def init_master(host, facts, settings):
-    """kubeadm init, once. A host this deployment already initialised is left as it is."""
-    if facts.has_admin_conf:
+def init_master(host, facts, settings, cluster_id):
+    """kubeadm init, once. Initialised means kub's record there, which init.sh writes last: a host this deployment
+    initialised is left as it is. kubeadm writes admin.conf before its control plane is up, so an admin.conf
+    without the record (on a host marked as this cluster's: checks.host refuses others) is an init that failed
+    half way, or whose token removal failed: init.sh resets the host and initialises it again."""
+    if facts.initialised:
         host.log("kubeadm init: already initialised by this deployment, no change")
         return False
+    if facts.has_admin_conf:
+        host.log(f"kubeadm init: {hoststate.ADMIN_CONF} is there without kub's record of a finished init (an earlier "
+                 f"init failed half way): resetting this host and initialising it again")
     version = host.run("kubeadm version -o short", sudo=True).stdout.strip()
     if not version.startswith("v"):
         raise StepError(f"{host.ip}: kubeadm does not answer `kubeadm version`: run install again to "
@@ -85,7 +94,7 @@ def init_master(host, facts, settings):
     config = kubeadm.init_configuration(settings, host.ip, facts.node_name, version, token, facts.cgroup_v1)
     apply(host, "kubeadm init", "init.sh", timeout=900, secrets=(token,),
           env={"KUB_INIT_TOKEN_ID": kubeadm.token_id(token), "KUB_RECORD": kubeadm.record(settings),
-               "KUB_CRI_SOCKET": settings.cri_socket},
+               "KUB_CRI_SOCKET": settings.cri_socket, "KUB_CLUSTER_ID": cluster_id},
           secret_env={"KUB_INIT_CONFIG": config})
     host.log(f"kubeadm init: Kubernetes {version}, API at {kubeadm.host_port(host.ip)}")
     return True
@@ -161,7 +170,7 @@ def wait_master(master, gather, cluster_id, timeout, failure=lambda: "", interva
     waited = False
     while True:
         facts = gather(master)
-        if facts.owner == cluster_id and facts.recorded and facts.ca_cert_pem:
+        if facts.owner_id == cluster_id and facts.initialised and facts.ca_cert_pem:
             try:
                 node_states(master)
                 if waited:
@@ -241,7 +250,7 @@ def remove_nodes(master, cluster_id, addresses):
     """Drains and deletes nodes ({name: address}) of this cluster; a node gone, or at another address, is left.
     Under the master's lock, so it never overlaps a reset of the master."""
     return apply(master, "remove nodes", "remove-nodes.sh", timeout=600,
-                 env={"KUB_OWNER": cluster_id,
+                 env={"KUB_CLUSTER_ID": cluster_id,
                       "KUB_NODES": " ".join(f"{name}={address}" for name, address in sorted(addresses.items()))})
 
 

@@ -21,7 +21,8 @@ echo "listening=${listening% }"
 for f in /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf; do
   [ -e "$f" ] && echo "has_$(basename "$f" .conf)_conf=yes"
 done
-[ -r "$KUB_OWNER_FILE" ] && echo "owner=$(head -c 200 "$KUB_OWNER_FILE")"
+# kub's owner mark: `<cluster id> <deployment>/<master node>`
+[ -r "$KUB_OWNER_FILE" ] && echo "owner=$(head -n 1 "$KUB_OWNER_FILE" | head -c 400)"
 # what this host was initialised or joined with, as kub recorded it
 [ -r "$KUB_RECORD_FILE" ] && sed -n 's/^\([a-z_]*\)=/recorded_\1=/p' "$KUB_RECORD_FILE"
 

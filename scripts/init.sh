@@ -2,14 +2,18 @@
 # kubeadm init from kub's configuration, then removes the bootstrap token init made (joins get fresh ones) and
 # records the settings the cluster was made with. The configuration holds that token, so it arrives on stdin
 # (KUB_INIT_CONFIG) and reaches kubeadm in a root-only file that is removed afterwards.
-# Env: KUB_INIT_TOKEN_ID, KUB_RECORD, KUB_CRI_SOCKET; secret: KUB_INIT_CONFIG.
+# Env: KUB_INIT_TOKEN_ID, KUB_RECORD, KUB_CRI_SOCKET, KUB_CLUSTER_ID; secret: KUB_INIT_CONFIG.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 umask 077
 
-[ ! -e /etc/kubernetes/admin.conf ] || exit 0
-# an init of this cluster that died half way leaves manifests behind: start over
+# initialised: kubeadm's admin.conf and kub's record, which this script writes last
+if [ -e /etc/kubernetes/admin.conf ] && [ -s "$KUB_RECORD_FILE" ]; then exit 0; fi
+[ "$(owner_id)" = "$KUB_CLUSTER_ID" ] ||
+  fail "the host is not marked as this cluster's ($KUB_OWNER_FILE): run install again, whose configure marks it"
+# an init of this cluster that failed half way (kubeadm writes admin.conf before its control plane is up, and the
+# token's removal may fail after it) leaves its state behind: start over
 kubeadm_reset
 log=$KUB_DIR/init.log
 if ! with_secret_file "$KUB_INIT_CONFIG" kubeadm init --config {} --skip-token-print >"$log" 2>&1; then

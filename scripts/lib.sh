@@ -54,6 +54,13 @@ installed_version() {  # status ?i?: installed, whether held (hi) or not (ii)
   dpkg-query -W -f='${db:Status-Abbrev} ${Version}' "$1" 2>/dev/null | awk '$1 ~ /^.i/ { print $2 }'
 }
 
+owner_id() {  # the cluster id in kub's owner mark (`<cluster id> <deployment>/<master node>`), if any
+  if [ -r "$KUB_OWNER_FILE" ]; then awk 'NR == 1 { print $1 }' "$KUB_OWNER_FILE"; fi
+}
+owner_name() {  # the deployment/master node the mark names, for messages
+  if [ -r "$KUB_OWNER_FILE" ]; then awk 'NR == 1 { sub(/^[^ ]+ /, ""); print }' "$KUB_OWNER_FILE"; fi
+}
+
 kubeadm_reset() {  # the one way kub resets Kubernetes on a host (only where kubeadm left state)
   if command -v kubeadm >/dev/null && { [ -e /etc/kubernetes/kubelet.conf ] || [ -e /etc/kubernetes/admin.conf ] ||
       [ -n "$(ls -A /var/lib/etcd 2>/dev/null)" ] || [ -n "$(ls -A /etc/kubernetes/manifests 2>/dev/null)" ]; }; then

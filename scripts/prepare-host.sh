@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
 # Marks the host as this cluster's (before any other change), then kernel modules, sysctls and swap as
-# kubeadm needs them. Env: KUB_OWNER. Idempotent: prints `changed: ...` per change.
+# kubeadm needs them. Env: KUB_CLUSTER_ID, KUB_OWNER (the mark: `<cluster id> <deployment>/<master node>`).
+# Idempotent: prints `changed: ...` per change.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# Checked again here, under the host's lock: another deployment may have marked the host, or a cluster come,
+# since this run's create looked.
+owner=$(owner_id)
+if [ -n "$owner" ] && [ "$owner" != "$KUB_CLUSTER_ID" ]; then
+  fail "belongs to another kub cluster ($(owner_name)), marked since this \
+run checked the host: use another host, or uninstall that deployment first"
+fi
+if [ -z "$owner" ] && compgen -G '/etc/kubernetes/*.conf' >/dev/null; then
+  fail "already belongs to a Kubernetes cluster this deployment did not make (/etc/kubernetes holds its config): \
+use another host, or run \`kubeadm reset -f\` there first if that cluster may go"
+fi
 ensure_file "$KUB_OWNER_FILE" "$KUB_OWNER" 0600
 
 ensure_file /etc/modules-load.d/k8s.conf "$(printf 'overlay\nbr_netfilter')"

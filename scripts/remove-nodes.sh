@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # On the master: drains and deletes the given nodes, each only if it is registered at the given address, and
-# only while this host is the control plane of the cluster named KUB_OWNER. Runs under the host's kub lock, so
-# it never overlaps a reset of the master (uninstall runs both at once).
-# Env: KUB_OWNER, KUB_NODES (name=address ...). Idempotent: prints `changed: ...` per node removed.
+# only while this host is the initialised control plane of the cluster whose id is KUB_CLUSTER_ID. Runs under
+# the host's kub lock, so it never overlaps a reset of the master (uninstall runs both at once).
+# Env: KUB_CLUSTER_ID, KUB_NODES (name=address ...). Idempotent: prints `changed: ...` per node removed.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 kubectl=(kubectl --kubeconfig /etc/kubernetes/admin.conf)
 
-if [ ! -e /etc/kubernetes/admin.conf ] || [ "$(cat "$KUB_OWNER_FILE" 2>/dev/null)" != "$KUB_OWNER" ]; then
+# this cluster's control plane: marked with its id, and initialised (admin.conf and kub's record, init.sh's last)
+if [ ! -e /etc/kubernetes/admin.conf ] || [ ! -s "$KUB_RECORD_FILE" ] || [ "$(owner_id)" != "$KUB_CLUSTER_ID" ]; then
   echo "note: not (or no longer) the control plane of this deployment's cluster: its nodes are left as they are"
   exit 0
 fi

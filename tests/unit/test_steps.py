@@ -12,7 +12,8 @@ from kub_plugin.config import ClusterSettings, SshSettings
 from kub_plugin.connection import LOCK_BUSY, Result
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "preflight.yaml").read_text())
-CLUSTER_ID = "dep/master"
+CLUSTER_ID = "5b0e2c1a-7d4f-4e8a-9c3b-2f1e0d9c8b7a"
+MARK = f"{CLUSTER_ID} dep/master"
 TOKEN = "abcdef.0123456789abcdef"
 
 
@@ -69,7 +70,7 @@ def test_node_names_are_unique_in_the_cluster_and_against_registered_nodes():
 
 def test_facts_parse():
     text = ("os_id=ubuntu\nos_version=24.04\narch=aarch64\nhostname=Node-A\n"
-            "listening=22 6443\nhas_kubelet_conf=yes\nowner=dep/master\nrecorded_pod_network_cidr=10.244.0.0/16\n"
+            f"listening=22 6443\nhas_kubelet_conf=yes\nowner={MARK}\nrecorded_pod_network_cidr=10.244.0.0/16\n"
             "packages=kubeadm=1.31.2-1.1 cri-tools=1.31.1-1.1\n")
     facts = host_facts.parse(text)
     assert (facts.os_id, facts.os_version, facts.arch) == ("ubuntu", "24.04", "aarch64")
@@ -77,6 +78,8 @@ def test_facts_parse():
     assert facts.listening == {22, 6443}
     assert facts.has_kubelet_conf and not facts.has_admin_conf and facts.joined
     assert facts.recorded == {"pod_network_cidr": "10.244.0.0/16"}
+    assert (facts.owner_id, facts.owner_name) == (CLUSTER_ID, "dep/master")
+    assert not facts.initialised   # a minion: no admin.conf
     assert facts.packages == {"kubeadm": "1.31.2-1.1", "cri-tools": "1.31.1-1.1"}
 
 
@@ -133,10 +136,11 @@ def test_prepare_marks_the_host_first_and_pins_every_package():
     host = FakeHost()
     cluster = ClusterSettings(kubernetes_version="1.35", containerd_source="os",
                               package_repository_url="http://mirror/v{version}/deb/")
-    steps.prepare(host, facts_of({}), {"containerd_package": "containerd.io"}, cluster, CLUSTER_ID, "KEY", VERSIONS)
+    steps.prepare(host, facts_of({}), {"containerd_package": "containerd.io"}, cluster, (CLUSTER_ID, MARK), "KEY",
+                  VERSIONS)
     names = [name for name, _, _, _ in host.scripts]
     assert names == ["prepare-host.sh", "packages.sh", "containerd.sh"]
-    assert host.scripts[0][1]["KUB_OWNER"] == CLUSTER_ID
+    assert host.scripts[0][1]["KUB_OWNER"] == MARK and host.scripts[0][1]["KUB_CLUSTER_ID"] == CLUSTER_ID
     env = host.scripts[1][1]
     assert env["KUB_OS_PACKAGES"] == "containerd.io"
     assert env["KUB_INSTALL"] == ("cri-tools=1.36.0-1.1 kubeadm=1.36.2-1.1 kubectl=1.36.2-1.1 "
@@ -144,7 +148,7 @@ def test_prepare_marks_the_host_first_and_pins_every_package():
     assert env["KUB_REPO_URL"] == "http://mirror/v1.35/deb/" and env["KUB_REPO_KEY"] == "KEY"
     assert env["KUB_DIR"] == "/var/lib/kub"   # host paths travel with every script
     assert all(lock == ("/var/lib/kub/lock", 30) for _, _, _, lock in host.scripts)
-    assert host.logged[0] == "kernel and swap: did it"
+    assert host.logged[0] == "owner mark, kernel and swap: did it"
 
 
 class FakeRelease:
@@ -158,8 +162,8 @@ def test_containerd_release_is_uploaded_and_installed_only_where_it_differs():
     host = FakeHost()
     host.uploads = []
     host.upload = lambda data, path: host.uploads.append((path, data)) or Result("", "", 0)
-    steps.prepare(host, facts_of({}), {"containerd_package": "containerd"}, ClusterSettings(), CLUSTER_ID, "KEY",
-                  VERSIONS, FakeRelease())
+    steps.prepare(host, facts_of({}), {"containerd_package": "containerd"}, ClusterSettings(), (CLUSTER_ID, MARK),
+                  "KEY", VERSIONS, FakeRelease())
     assert [name for name, _, _, _ in host.scripts] == ["prepare-host.sh", "packages.sh", "containerd-release.sh",
                                                         "containerd.sh"]
     assert host.scripts[1][1]["KUB_OS_PACKAGES"] == ""      # not the OS's containerd
@@ -186,9 +190,9 @@ def test_a_host_locked_by_another_run_is_named():
 
 def test_init_sends_its_token_as_a_secret_and_removes_it_by_id():
     host = FakeHost({"kubeadm version": Result("v1.31.2\n", "", 0)})
-    assert steps.init_master(host, facts_of({}), ClusterSettings())
+    assert steps.init_master(host, facts_of({}), ClusterSettings(), CLUSTER_ID)
     name, env, secret_env, _ = host.scripts[0]
-    assert name == "init.sh"
+    assert name == "init.sh" and env["KUB_CLUSTER_ID"] == CLUSTER_ID
     token = yaml.safe_load_all(secret_env["KUB_INIT_CONFIG"]).__next__()["bootstrapTokens"][0]["token"]
     assert env["KUB_INIT_TOKEN_ID"] == token.split(".")[0]
     assert token not in str(env) and all(token not in line for line in host.logged)
@@ -197,8 +201,18 @@ def test_init_sends_its_token_as_a_secret_and_removes_it_by_id():
 
 def test_init_is_skipped_on_an_initialised_master():
     host = FakeHost()
-    assert not steps.init_master(host, facts_of({"has_admin_conf": True}), ClusterSettings())
+    initialised = {"has_admin_conf": True, "owner": MARK, "recorded": {"kubernetes_version": "1.36"}}
+    assert not steps.init_master(host, facts_of(initialised), ClusterSettings(), CLUSTER_ID)
     assert not host.scripts and not host.commands
+    assert host.logged == ["kubeadm init: already initialised by this deployment, no change"]
+
+
+def test_admin_conf_without_kubs_record_is_a_failed_init_done_again():
+    host = FakeHost({"kubeadm version": Result("v1.36.2\n", "", 0)})
+    assert steps.init_master(host, facts_of({"has_admin_conf": True, "owner": MARK}), ClusterSettings(), CLUSTER_ID)
+    assert [name for name, _, _, _ in host.scripts] == ["init.sh"]
+    assert host.logged[0] == ("kubeadm init: /etc/kubernetes/admin.conf is there without kub's record of a finished "
+                              "init (an earlier init failed half way): resetting this host and initialising it again")
 
 
 def test_join_sends_the_token_as_a_secret_and_never_logs_it():
@@ -241,7 +255,7 @@ def test_ca_hash_is_kubeadms_pin(ca_pem, tmp_path):
 
 def test_join_is_skipped_for_a_registered_node_of_this_cluster(ca_pem):
     host = FakeHost()
-    facts = facts_of({"hostname": "w1", "has_kubelet_conf": True, "owner": CLUSTER_ID, "ca_cert_pem": ca_pem})
+    facts = facts_of({"hostname": "w1", "has_kubelet_conf": True, "owner": MARK, "ca_cert_pem": ca_pem})
     asked = []
     target = steps.JoinTarget("10.0.0.1", host_facts.ca_cert_hash(ca_pem), {"w1": ("True", "10.9.9.9")})
     joined = steps.join(host, facts, ClusterSettings(), target, lambda: asked.append(1))
@@ -250,7 +264,7 @@ def test_join_is_skipped_for_a_registered_node_of_this_cluster(ca_pem):
 
 def test_stale_join_of_ours_is_reset_then_joined_again():
     host = FakeHost()
-    facts = facts_of({"hostname": "w1", "has_kubelet_conf": True, "owner": CLUSTER_ID})
+    facts = facts_of({"hostname": "w1", "has_kubelet_conf": True, "owner": MARK})
     steps.join(host, facts, ClusterSettings(), steps.JoinTarget("10.0.0.1", "sha256:new", {}), lambda: TOKEN)
     assert host.scripts[0][0] == "join.sh" and host.scripts[0][1]["KUB_RESET_FIRST"] == "yes"
 
@@ -302,20 +316,28 @@ def test_wait_ready_pauses_after_a_failed_wait_instead_of_asking_again_at_once(m
 def test_wait_master_names_the_master_and_the_way_out():
     master = FakeHost({"kubectl": Result("", "connection refused", 1)})
     with pytest.raises(steps.StepError) as err:
-        steps.wait_master(master, lambda host: facts_of({"owner": CLUSTER_ID}), CLUSTER_ID, timeout=0, interval=0)
+        steps.wait_master(master, lambda host: facts_of({"owner": MARK}), CLUSTER_ID, timeout=0, interval=0)
     assert "10.9.9.9: the master was not initialised within 0 s" in str(err.value)
     with pytest.raises(steps.StepError) as err:
         steps.wait_master(master, lambda host: facts_of({}), CLUSTER_ID, timeout=600, interval=0,
                           failure=lambda: "configure: 10.9.9.9: apt-get install failed")
     assert "the master failed (configure: 10.9.9.9: apt-get install failed), so no minion can join" in str(err.value)
-    ready = facts_of({"owner": CLUSTER_ID, "recorded": {"kubernetes_version": "1.31"}, "ca_cert_pem": "PEM"})
+    ready = facts_of({"owner": MARK, "has_admin_conf": True, "recorded": {"kubernetes_version": "1.31"},
+                      "ca_cert_pem": "PEM"})
     master = FakeHost({"kubectl": Result(LISTING, "", 0)})
     assert steps.wait_master(master, lambda host: ready, CLUSTER_ID, timeout=0) is ready
+    # another cluster's master, or one whose init failed half way (no record), is never joined
+    for other in ({**ready.__dict__, "owner": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d dep/master"},
+                  {**ready.__dict__, "recorded": {}}):
+        with pytest.raises(steps.StepError, match="was not initialised within 0 s"):
+            steps.wait_master(master, lambda host, other=other: host_facts.Facts(**other), CLUSTER_ID, timeout=0,
+                              interval=0)
 
 
 def test_wait_master_waits_on_the_master_for_its_init_record_instead_of_gathering_facts_again():
-    ready = facts_of({"owner": CLUSTER_ID, "recorded": {"kubernetes_version": "1.31"}, "ca_cert_pem": "PEM"})
-    seen = iter([facts_of({"owner": CLUSTER_ID}), ready])
+    ready = facts_of({"owner": MARK, "has_admin_conf": True, "recorded": {"kubernetes_version": "1.31"},
+                      "ca_cert_pem": "PEM"})
+    seen = iter([facts_of({"owner": MARK}), ready])
     master = FakeHost({"kubectl": Result(LISTING, "", 0)})
     assert steps.wait_master(master, lambda host: next(seen), CLUSTER_ID, timeout=60, interval=5) is ready
     waits = [c for c in master.commands if c.startswith("timeout ")]
@@ -327,7 +349,7 @@ def test_remove_nodes_names_each_node_with_its_address_under_the_lock():
     assert steps.remove_nodes(master, CLUSTER_ID, {"w2": "10.0.0.3", "w1": "10.0.0.2"}) == \
         ["drained and deleted node w1"]
     name, env, _, lock = master.scripts[0]
-    assert env["KUB_NODES"] == "w1=10.0.0.2 w2=10.0.0.3" and env["KUB_OWNER"] == CLUSTER_ID and lock
+    assert env["KUB_NODES"] == "w1=10.0.0.2 w2=10.0.0.3" and env["KUB_CLUSTER_ID"] == CLUSTER_ID and lock
 
 
 def test_join_token_is_fresh_short_lived_and_removed_by_its_id():
