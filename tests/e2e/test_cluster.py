@@ -103,10 +103,19 @@ def test_install_again_is_a_no_op(deployment):
 
 
 def test_install_from_fresh_state_onto_the_installed_hosts_converges_without_change(lab, deployment):
-    # cfy's state is thrown away (as when a node is added to the inputs and the blueprint re-initialised):
-    # every step runs again, reads the hosts and finds nothing to do
+    # cfy's state is thrown away (as when a node is added to the inputs and the blueprint re-initialised), and
+    # with it the cluster's id: the hosts are refused until the id is given back, then every step runs again,
+    # reads the hosts and finds nothing to do
     watched = "/etc/containerd/config.toml /etc/apt/sources.list.d/kubernetes.list /etc/kubernetes/kubelet.conf"
     before = {i: lab.exec(i, f"stat -c '%n %Y' {watched}").stdout for i in HOSTS}
+    cluster_id = deployment.outputs()["cluster_id"]
+    deployment.init(deployment.inputs)
+    result = ran(deployment.install(check=False))
+    assert result.returncode != 0
+    assert (f"{lab.host_ip(MASTER)}: belongs to another kub cluster (cluster/master): use another host, or uninstall "
+            f"that deployment first (if it is this deployment's cluster, set the master's cluster_id to the "
+            f"cluster_id output it had)") in result.stdout, result.stdout[-3000:]
+    deployment.inputs["cluster_id"] = cluster_id
     deployment.init(deployment.inputs)
     out = ran(deployment.install()).stdout
     steps = [line.split("] ", 2)[-1] for line in out.splitlines() if "INFO: [10.231." in line]
@@ -114,6 +123,7 @@ def test_install_from_fresh_state_onto_the_installed_hosts_converges_without_cha
     changed = [s for s in steps if not s.endswith(("no change", ": ok")) and not s.startswith("nodes Ready")]
     assert not changed, changed
     assert {i: lab.exec(i, f"stat -c '%n %Y' {watched}").stdout for i in HOSTS} == before
+    assert deployment.outputs()["cluster_id"] == cluster_id
 
 
 @pytest.mark.parametrize("change,expected", [

@@ -22,6 +22,12 @@ PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 STATIC_POD_UNIT_PREFIX = "kubepods-static-"
 ETCD_VERSION = "3.5.15-0"
 COREDNS_VERSION = "v1.11.3"
+# A lab fault, set by a test on a host (never by kub): while this file is there, the control plane's first start
+# fails as a real one that never gets healthy does. The kube-apiserver exits at start (the kubelet restarts it),
+# and `kubeadm init` gives up its wait-control-plane after the duration the file holds (a Go duration; the real
+# kubeadm waits 4m0s) with kubeadm's error, after admin.conf and the rest are written. kubeadm then removes the
+# file, so the control plane comes up on its next start and the next init works.
+CONTROL_PLANE_FAULT = "/etc/kub-lab/control-plane-fails-once"
 
 
 def version_info():

@@ -303,6 +303,16 @@ def wait_kubelet_healthy(timeout):
                                       "with error: %s" % last)
 
 
+def control_plane_fault():
+    """The lab's fault (common.CONTROL_PLANE_FAULT): how long this init waits for a control plane that fails, or
+    None."""
+    try:
+        with open(common.CONTROL_PLANE_FAULT) as f:
+            return util.parse_duration(f.read().strip() or "5s")
+    except FileNotFoundError:
+        return None
+
+
 def restart_kubelet():
     subprocess.run(["systemctl", "daemon-reload"], capture_output=True)
     subprocess.run(["systemctl", "restart", "kubelet"], capture_output=True)
@@ -595,12 +605,17 @@ def cmd_init(argv):
     wait_kubelet_healthy(timeout_from("KUBEADM_KUBELET_HEALTH_TIMEOUT", timeouts.get("kubeletHealthCheck"), 240))
     cp_timeout = timeout_from("KUBEADM_CONTROL_PLANE_TIMEOUT", timeouts.get("controlPlaneComponentHealthCheck") or
                               (clusc.get("apiServer") or {}).get("timeoutForControlPlane"), 240)
+    fault = control_plane_fault()
+    if fault is not None:
+        cp_timeout = fault
     out("[api-check] Waiting for a healthy API server. This can take up to %s" % util.format_duration(cp_timeout))
     local_admin = kclient.client_from_kubeconfig(os.path.join(common.KUBERNETES_DIR, "admin.conf"), timeout=10,
                                                  server=local_server)
     start = time.monotonic()
     if not util.wait_until(lambda: api_ready(local_admin), cp_timeout, 0.5):
         out("[api-check] The API server is not healthy after %s" % util.format_duration(cp_timeout))
+        if fault is not None:
+            os.remove(common.CONTROL_PLANE_FAULT)   # the fault is of the first start only
         raise PhaseError("wait-control-plane", "could not initialize a Kubernetes cluster")
     out("[api-check] The API server is healthy after %.9fs" % (time.monotonic() - start))
     api = local_admin
