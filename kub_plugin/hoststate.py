@@ -2,9 +2,11 @@
 from .config import API_PORT
 
 KUB_DIR = "/var/lib/kub"
-# names the cluster that owns the host: written before kub's first change there, checked before any reset
+# the cluster that owns the host, `<cluster id> <deployment>/<master node>`: written before kub's first change
+# there, checked before any reset
 OWNER_FILE = f"{KUB_DIR}/owner"
-# the settings a host was initialised or joined with (key=value lines), compared with later runs
+# the settings a host was initialised or joined with (key=value lines), compared with later runs; written last by
+# init.sh, so on a master it also says that kub's init finished
 RECORD_FILE = f"{KUB_DIR}/cluster.env"
 # held (flock) by every changing step, so two kub runs never work on one host at the same time
 LOCK_FILE = f"{KUB_DIR}/lock"
