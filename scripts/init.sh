@@ -10,7 +10,7 @@ umask 077
 
 # initialised: kubeadm's admin.conf and kub's record, which this script writes last
 if [ -e /etc/kubernetes/admin.conf ] && [ -s "$KUB_RECORD_FILE" ]; then exit 0; fi
-[ "$(owner_id)" = "$KUB_CLUSTER_ID" ] ||
+marked_ours ||
   fail "the host is not marked as this cluster's ($KUB_OWNER_FILE): run install again, whose configure marks it"
 # an init of this cluster that failed half way (kubeadm writes admin.conf before its control plane is up, and the
 # token's removal may fail after it) leaves its state behind: start over

@@ -60,6 +60,9 @@ owner_id() {  # the cluster id in kub's owner mark (`<cluster id> <deployment>/<
 owner_name() {  # the deployment/master node the mark names, for messages
   if [ -r "$KUB_OWNER_FILE" ]; then awk 'NR == 1 { sub(/^[^ ]+ /, ""); print }' "$KUB_OWNER_FILE"; fi
 }
+marked_ours() {  # the host carries the mark of the cluster whose id is KUB_CLUSTER_ID
+  [ -n "${KUB_CLUSTER_ID:-}" ] && [ "$(owner_id)" = "$KUB_CLUSTER_ID" ]
+}
 
 kubeadm_reset() {  # the one way kub resets Kubernetes on a host (only where kubeadm left state)
   if command -v kubeadm >/dev/null && { [ -e /etc/kubernetes/kubelet.conf ] || [ -e /etc/kubernetes/admin.conf ] ||

@@ -9,7 +9,7 @@ declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 kubectl=(kubectl --kubeconfig /etc/kubernetes/admin.conf)
 
 # this cluster's control plane: marked with its id, and initialised (admin.conf and kub's record, init.sh's last)
-if [ ! -e /etc/kubernetes/admin.conf ] || [ ! -s "$KUB_RECORD_FILE" ] || [ "$(owner_id)" != "$KUB_CLUSTER_ID" ]; then
+if [ ! -e /etc/kubernetes/admin.conf ] || [ ! -s "$KUB_RECORD_FILE" ] || ! marked_ours; then
   echo "note: not (or no longer) the control plane of this deployment's cluster: its nodes are left as they are"
   exit 0
 fi
