@@ -107,6 +107,9 @@ CASES = [
      "quote it"),
     ("CRI socket pasted into YAML", lambda lab, t: {"cri_socket": "unix:///run/c.sock\"\nkind: x"},
      "is not a unix socket URL"),
+    ("cluster id not one kub made", lambda lab, t: {"cluster_id": "kub/master"},
+     "bad input: master node master: cluster_id 'kub/master' is not a cluster id kub made: give the cluster_id "
+     "output of the deployment that installed the cluster"),
     ("SSH port out of range", lambda lab, t: {"ssh_port": 70000},
      "ssh.port 70000 is not a TCP port"),
     ("connect timeout zero", lambda lab, t: {"ssh_connect_timeout": 0},
