@@ -1,8 +1,12 @@
 """A cluster's identity: a random id made at the master's first create, kept in its runtime properties, given back
 through the master's cluster_id property; the deployment and node name only name it."""
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from kub_plugin import deployment
+from kub_plugin import facts as host_facts
 from kub_plugin.config import ConfigError
 
 PROPS = {"ip": "10.0.0.1", "ssh": {"private_key_path": "/k"}}
@@ -37,3 +41,26 @@ def test_a_given_id_must_be_one_kub_made(bad):
         deployment.Cluster("kub", "master", {**PROPS, "cluster_id": bad})
     assert str(err.value).startswith(f"master node master: cluster_id {bad!r} is not a cluster id kub made: give "
                                      f"the cluster_id output of the deployment that installed the cluster")
+
+
+LIB = Path(deployment.__file__).resolve().parents[1] / "scripts" / "lib.sh"
+
+
+@pytest.mark.parametrize("mark,cluster_id,expected", [
+    (f"{GIVEN} kub/master\n", GIVEN, f"{GIVEN}|kub/master|ours"),
+    (f"{GIVEN} kub/master\n", "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", f"{GIVEN}|kub/master|not ours"),
+    ("kub/master\n", "", "kub/master|kub/master|not ours"),      # a mark without an id: nobody's cluster id
+    (None, "", "||not ours"),                                    # no mark: an empty id does not match it
+])
+def test_the_scripts_read_the_mark_as_python_does(tmp_path, mark, cluster_id, expected):
+    owner = tmp_path / "owner"
+    if mark is not None:
+        owner.write_text(mark)
+    script = (f". {LIB}; echo \"$(owner_id)|$(owner_name)|$(marked_ours && echo ours || echo 'not ours')\"")
+    out = subprocess.run(["bash", "-c", script], env={"KUB_OWNER_FILE": str(owner), "KUB_CLUSTER_ID": cluster_id,
+                                                     "PATH": "/usr/bin:/bin"},
+                         check=True, capture_output=True, text=True).stdout
+    assert out == expected + "\n"
+    if mark is not None:
+        facts = host_facts.parse(f"owner={mark}")
+        assert f"{facts.owner_id}|{facts.owner_name}" == expected.rsplit("|", 1)[0]
