@@ -17,8 +17,10 @@ marked_ours ||
 kubeadm_reset
 log=$KUB_DIR/init.log
 if ! with_secret_file "$KUB_INIT_CONFIG" kubeadm init --config {} --skip-token-print >"$log" 2>&1; then
-  grep -E '\[ERROR|error execution phase|couldn.t|unable to|timed out' "$log" | head -n 3 >&2
-  exit 1
+  why=$(grep -E '\[ERROR|error execution phase|couldn.t|unable to|timed out' "$log" | head -n 3 | tail -n 1 |
+    sed 's/^[[:space:]]*//')
+  fail "${why:-kubeadm init exited with an error} (kubeadm's output: $log): fix that, then run install again, \
+which starts this init over"
 fi
 rm -f "$log"
 kubeadm token delete "$KUB_INIT_TOKEN_ID" >/dev/null 2>&1 || fail "could not delete kubeadm init's bootstrap token"

@@ -82,7 +82,8 @@ def test_an_init_that_failed_after_admin_conf_is_done_again_by_a_rerun(lab, new_
     result = cfy.install(check=False)
     assert result.returncode != 0
     assert (f"{lab.host_ip(A)}: kubeadm init failed: error execution phase wait-control-plane: could not initialize "
-            f"a Kubernetes cluster") in result.stdout, result.stdout[-3000:]
+            f"a Kubernetes cluster (kubeadm's output: /var/lib/kub/init.log): fix that, then run install again, which "
+            f"starts this init over") in result.stdout, result.stdout[-3000:]
     # kubeadm wrote admin.conf before it gave up; kub's record of a finished init is not there
     assert lab.exec(A, "ls /etc/kubernetes/admin.conf /var/lib/kub/cluster.env 2>&1", check=False).stdout == \
         ("ls: cannot access '/var/lib/kub/cluster.env': No such file or directory\n/etc/kubernetes/admin.conf\n")
