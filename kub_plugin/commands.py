@@ -90,10 +90,10 @@ def delete(cluster, refs):
     before anything is deleted, if any of them belongs to a Workload node, or is a namespace holding objects of
     one. Each is deleted only while it is the object read here (its uid, a precondition the API server checks)."""
     live = kubectl.live_objects(cluster.host, refs, cluster.kubeconfig)
-    _refuse_owned(cluster.host, refs, live, "delete")
     for ref in refs:
         if ref.kind == "Namespace" and ref in live:
             _refuse_workload_content(cluster, ref.name)
+    _refuse_owned(cluster.host, refs, live, "delete")
     present = [(ref, live[ref]["metadata"].get("uid", "")) for ref in refs if ref in live]
     return kubectl.delete(cluster.host, "kubectl delete", present, ROLLOUT_TIMEOUT, cluster.kubeconfig, cluster.lock)
 

@@ -156,8 +156,8 @@ def delete(ctx, **_):
 
 
 def _delete_namespace(host, namespace, owner, refs, timeout, control_plane):
-    """The namespace this node made, unless anything but this node's objects is in it (of any kind the API
-    server serves, custom resources too) or not every kind could be listed."""
+    """The namespace this node made, once this node's objects are gone, unless anything else is in it (of any
+    kind the API server serves, custom resources too) or not every kind could be listed."""
     kubeconfig = control_plane.kubeconfig
     if not namespace:
         return
@@ -166,10 +166,10 @@ def _delete_namespace(host, namespace, owner, refs, timeout, control_plane):
     if live is None or workloads.owner_of(live) != owner:
         return
     found, complete = kubectl.namespace_objects(host, namespace, kubeconfig)
-    # a Service's Endpoints go with it (the endpoints controller removes them a moment later)
+    # what this node deleted is gone (it waited), so anything found is not its own, even an object of its
+    # name made again; only a Service's Endpoints go with it a moment later (the endpoints controller's work)
     going = {("Endpoints", r.name) for r in refs if r.kind == "Service" and r.namespace == namespace}
-    left = [kubectl.described(item) for item in found if workloads.owner_of(item) != owner
-            and (item.get("kind"), item["metadata"]["name"]) not in going]
+    left = [kubectl.described(item) for item in found if (item.get("kind"), item["metadata"]["name"]) not in going]
     if left:
         host.log(f"namespace {namespace} (made by this workload) still holds {', '.join(left[:5])}"
                  f"{f' and {len(left) - 5} more' if len(left) > 5 else ''}: left as it is")
