@@ -170,18 +170,6 @@ def test_a_namespace_the_workload_made_goes_with_it_once_empty(lab, shop):
     assert lab.exec(1, KUBECTL + "get namespace shop --ignore-not-found -o name").stdout == ""
 
 
-CRD = """\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: widgets.example.com}
-spec:
-  group: example.com
-  scope: Namespaced
-  names: {plural: widgets, singular: widget, kind: Widget}
-  versions:
-  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object,
-     x-kubernetes-preserve-unknown-fields: true}}}
-"""
 HAND_MADE = """\
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -215,7 +203,7 @@ def lifecycle(shop, node, *operations):
 
 def test_a_namespace_holding_objects_that_are_not_kub_s_is_kept_with_them(lab, shop):
     lifecycle(shop, "web", "configure", "start")     # web makes namespace shop again
-    kubectl_stdin(lab, "apply -f -", CRD)
+    kubectl_stdin(lab, "apply -f -", (DATA / "widgets-crd.yaml").read_text())
     lab.exec(1, KUBECTL + "wait --for=condition=Established crd/widgets.example.com --timeout=30s")
     kubectl_stdin(lab, "apply -f -", HAND_MADE)
     before = {what: identity(lab, what) for what in ("networkpolicy deny-all -n shop", "widget w1 -n shop",

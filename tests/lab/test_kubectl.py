@@ -6,9 +6,11 @@ at the end.
 """
 import ipaddress
 import json
+import pathlib
 import re
 
 import pytest
+import yaml
 from kubeadm_cluster import ADMIN, kubeadm_cluster, nodes, ready, wait_for
 
 from kub_lab import repo
@@ -356,33 +358,18 @@ def test_drain_of_a_missing_node_changes_nothing(cluster):
     assert nodes(lab)["kubh2"]["spec"].get("unschedulable") is None   # kubh2 was not cordoned either
 
 
-CRDS = """\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: widgets.example.com}
-spec:
-  group: example.com
-  scope: Namespaced
-  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wd]}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: gadgets.example.com}
-spec:
-  group: example.com
-  scope: Cluster
-  names: {plural: gadgets, singular: gadget, kind: Gadget}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
-"""
+WIDGETS = (pathlib.Path(__file__).parent.parent / "e2e" / "data" / "widgets-crd.yaml").read_text()
+
+
+def cluster_scoped_gadgets():
+    """The widgets' CRD made over into one of cluster-scoped Gadgets."""
+    crd = yaml.safe_load(WIDGETS)
+    crd["metadata"]["name"] = "gadgets.example.com"
+    crd["spec"].update(scope="Cluster", names={"plural": "gadgets", "singular": "gadget", "kind": "Gadget"})
+    return crd
+
+
+CRDS = WIDGETS + "---\n" + yaml.safe_dump(cluster_scoped_gadgets())
 CUSTOM = """\
 apiVersion: example.com/v1
 kind: Widget
