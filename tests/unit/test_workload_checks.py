@@ -324,3 +324,42 @@ def test_a_namespace_is_listed_in_every_namespaced_kind_but_kubernetes_own():
     assert [kubectl.described(item) for item in found] == ["networkpolicy/deny", "widget/w"] and complete
     assert host.commands[-1] == (KUBECTL + "get configmaps,deployments.apps,leases.coordination.k8s.io,"
                                  "networkpolicies.networking.k8s.io,widgets.example.com -n 123 -o json")
+
+
+class ControlPlane:
+    kubeconfig = "/etc/kubernetes/admin.conf"
+    lock = "/var/lib/kub/lock"
+
+
+def _namespace_host(api_resources, items):
+    namespace = {"kind": "Namespace", "metadata": {"name": "shop", "uid": "n1",
+                                                   "annotations": {"kub/workload": "dep/web_1"}}}
+    return _host({KUBECTL + "get -f -": Result(json.dumps(namespace), "", 0),
+                  KUBECTL + "api-resources": api_resources,
+                  KUBECTL + "get ": Result(json.dumps({"kind": "List", "items": items}), "", 0)})
+
+
+def test_a_namespace_is_left_when_not_every_kind_could_be_listed():
+    from kub_plugin import workload_operations
+    partial = Result(API_RESOURCES, "error: unable to retrieve the complete list of server APIs: "
+                     "metrics.k8s.io/v1beta1: the server is currently unable to handle the request", 1)
+    host = _namespace_host(partial, [])
+    workload_operations._delete_namespace(host, "shop", "dep/web_1", [], 60, ControlPlane)
+    assert host.scripts == []
+    assert host.logged == ["namespace shop (made by this workload): not every kind the API server serves could be "
+                           "listed (kubectl api-resources failed for some): left as it is"]
+
+
+def test_a_namespace_goes_once_only_the_endpoints_of_the_node_s_service_are_left():
+    from kub_plugin import workload_operations
+    endpoints = [{"kind": "Endpoints", "metadata": {"name": "web"}}]
+    host = _namespace_host(Result(API_RESOURCES, "", 0), endpoints)
+    workload_operations._delete_namespace(host, "shop", "dep/web_1", [workloads.Ref("v1", "Service", "shop", "web")],
+                                          60, ControlPlane)
+    [(name, env, _, _)] = host.scripts
+    assert name == "workload-delete.sh" and env["KUB_DELETES"].split("\t")[:2] == ["/api/v1/namespaces/shop", "n1"]
+    # the same Endpoints without the node's Service: someone else's, so the namespace stays
+    host = _namespace_host(Result(API_RESOURCES, "", 0), endpoints)
+    workload_operations._delete_namespace(host, "shop", "dep/web_1", [], 60, ControlPlane)
+    assert host.scripts == [] and host.logged == ["namespace shop (made by this workload) still holds endpoints/web: "
+                                                  "left as it is"]
