@@ -122,7 +122,7 @@ def delete(host, label, targets, timeout, kubeconfig=hoststate.ADMIN_CONF, lock=
             host.log(f"{ref.label}: the API server serves no kind {ref.kind} of {ref.api_version}: nothing to delete")
             continue
         namespace = ref.namespace if resource.namespaced else ""
-        lines.append("\t".join((resource.path(ref), uid, resource.qualified, namespace, ref.name, ref.kubectl_name)))
+        lines.append("|".join((resource.path(ref), uid, resource.qualified, namespace, ref.name, ref.kubectl_name)))
     return steps.apply(host, label, "workload-delete.sh", timeout=timeout + 60, lock=lock,
                        env={**NO_CACHE, "KUB_KUBECONFIG": kubeconfig, "KUB_DELETES": "\n".join(lines),
                             "KUB_TIMEOUT": str(timeout)})

@@ -3,7 +3,7 @@
 # only if it still has the uid kub recorded: the API server checks DeleteOptions.preconditions.uid in the same
 # step as the delete, so an object someone made again under the same name is never deleted. Then waits until
 # the deleted ones are gone, at most KUB_TIMEOUT seconds in all.
-# KUB_DELETES: one object a line, tab-separated: its API path, its uid, its resource (kubectl's plural.group),
+# KUB_DELETES: one object a line, fields separated by '|' (a tab would not keep an empty field): its API path, its uid, its resource (kubectl's plural.group),
 # its namespace ('' when cluster-scoped), its name, and how kubectl names it (deployment.apps "web").
 # Env: KUB_KUBECONFIG, KUB_DELETES, KUB_TIMEOUT. Idempotent: objects already gone are skipped; prints
 # `changed: ...` per object deleted and a `note:` per object left because its uid differs.
@@ -14,13 +14,13 @@ kubectl=(kubectl --kubeconfig "$KUB_KUBECONFIG")
 deadline=$((SECONDS + KUB_TIMEOUT))
 
 deleted=()
-while IFS=$'\t' read -r path uid resource namespace name label; do
+while IFS='|' read -r path uid resource namespace name label; do
   [ -n "$path" ] || continue
   # what `kubectl delete` sends (background propagation), with the uid kub recorded as a precondition
   options="{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"propagationPolicy\":\"Background\",\"preconditions\":{\"uid\":\"$uid\"}}"
   if out=$(printf '%s' "$options" | "${kubectl[@]}" delete --raw "$path" -f - 2>&1 >/dev/null); then
     changed "$label deleted"
-    deleted+=("$resource"$'\t'"$namespace"$'\t'"$name"$'\t'"$label")
+    deleted+=("$resource|$namespace|$name|$label")
   elif grep -q '^Error from server (NotFound)' <<< "$out"; then
     :
   elif grep -q '^Error from server (Conflict)' <<< "$out"; then
@@ -31,7 +31,7 @@ while IFS=$'\t' read -r path uid resource namespace name label; do
 done <<< "$KUB_DELETES"
 
 for entry in "${deleted[@]}"; do
-  IFS=$'\t' read -r resource namespace name label <<< "$entry"
+  IFS='|' read -r resource namespace name label <<< "$entry"
   left=$((deadline - SECONDS > 1 ? deadline - SECONDS : 1))
   out=$("${kubectl[@]}" wait --for=delete "$resource/$name" ${namespace:+-n "$namespace"} --timeout="${left}s" 2>&1) ||
     fail "$label was deleted but is still there after ${KUB_TIMEOUT} s: $(kubectl_error "$out") (kubectl get it: its finalizers say what holds it)"

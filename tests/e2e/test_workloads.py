@@ -166,7 +166,7 @@ def test_a_namespace_the_workload_made_goes_with_it_once_empty(lab, shop):
     for operation in ("configure", "start", "delete"):
         out = shop.execute("execute_operation", {"operation": f"cloudify.interfaces.lifecycle.{operation}",
                                                  "node_ids": ["web"]}).stdout
-    assert f"[{lab.host_ip(1)}] namespace shop: namespace \"shop\" deleted" in out
+    assert f"[{lab.host_ip(1)}] namespace shop: namespace \"shop\" deleted" in out, out[-3000:]
     assert lab.exec(1, KUBECTL + "get namespace shop --ignore-not-found -o name").stdout == ""
 
 

@@ -303,7 +303,7 @@ def test_deletes_go_by_api_path_with_the_recorded_uid():
     kubectl.delete(host, "delete workload web", targets, 60)
     [(name, env, _, _)] = host.scripts
     assert name == "workload-delete.sh" and env["KUB_TIMEOUT"] == "60"
-    assert [line.split("\t") for line in env["KUB_DELETES"].split("\n")] == [
+    assert [line.split("|") for line in env["KUB_DELETES"].split("\n")] == [
         ["/apis/example.com/v1/namespaces/shop/widgets/w", "u1", "widgets.example.com", "shop", "w",
          'widget.example.com "w"'],
         ["/apis/example.com/v1/gadgets/g", "u2", "gadgets.example.com", "", "g", 'gadget.example.com "g"'],
@@ -357,7 +357,7 @@ def test_a_namespace_goes_once_only_the_endpoints_of_the_node_s_service_are_left
     workload_operations._delete_namespace(host, "shop", "dep/web_1", [workloads.Ref("v1", "Service", "shop", "web")],
                                           60, ControlPlane)
     [(name, env, _, _)] = host.scripts
-    assert name == "workload-delete.sh" and env["KUB_DELETES"].split("\t")[:2] == ["/api/v1/namespaces/shop", "n1"]
+    assert name == "workload-delete.sh" and env["KUB_DELETES"].split("|")[:2] == ["/api/v1/namespaces/shop", "n1"]
     # the same Endpoints without the node's Service: someone else's, so the namespace stays
     host = _namespace_host(Result(API_RESOURCES, "", 0), endpoints)
     workload_operations._delete_namespace(host, "shop", "dep/web_1", [], 60, ControlPlane)
