@@ -189,7 +189,7 @@ def kubectl_stdin(lab, args, text):
 
 def identity(lab, what):
     """uid and resourceVersion of an object: the same after a step means the step left it exactly as it was."""
-    meta = kubectl_json(lab, what)["metadata"]
+    meta = kubectl_json(lab, "get " + what)["metadata"]
     return meta["uid"], meta["resourceVersion"]
 
 
