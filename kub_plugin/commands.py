@@ -87,11 +87,26 @@ def apply(cluster, objects):
 
 def delete(cluster, refs):
     """Deletes these objects (Refs) and waits until they are gone; those already gone are skipped. Refused,
-    before anything is deleted, if any of them belongs to a Workload node."""
+    before anything is deleted, if any of them belongs to a Workload node, or is a namespace holding objects of
+    one. Each is deleted only while it is the object read here (its uid, a precondition the API server checks)."""
     live = kubectl.live_objects(cluster.host, refs, cluster.kubeconfig)
+    for ref in refs:
+        if ref.kind == "Namespace" and ref in live:
+            _refuse_workload_content(cluster, ref.name)
     _refuse_owned(cluster.host, refs, live, "delete")
-    present = [ref for ref in refs if ref in live]
+    present = [(ref, live[ref]["metadata"].get("uid", "")) for ref in refs if ref in live]
     return kubectl.delete(cluster.host, "kubectl delete", present, ROLLOUT_TIMEOUT, cluster.kubeconfig, cluster.lock)
+
+
+def _refuse_workload_content(cluster, namespace):
+    """Deleting a namespace deletes everything in it: refused while it holds objects of Workload nodes."""
+    found, _ = kubectl.namespace_objects(cluster.host, namespace, cluster.kubeconfig)
+    owned = [f"{kubectl.described(item)} ({workloads.owner_of(item)})" for item in found if workloads.owner_of(item)]
+    if owned:
+        raise StepError(f"{cluster.host.ip}: namespace {namespace} holds objects of Workload nodes: "
+                        f"{', '.join(owned[:5])}{f' and {len(owned) - 5} more' if len(owned) > 5 else ''}: kub "
+                        f"does not delete it here; they go with their nodes (cfy uninstall of their deployments), "
+                        f"then delete the namespace")
 
 
 def delete_named(cluster, resource, name, namespace):

@@ -21,9 +21,29 @@ READ_TIMEOUT = 120
 # takes it from the environment (KUBECACHEDIR is the default of --cache-dir).
 NO_CACHE_DIR = "/dev/null"
 NO_CACHE = {"KUBECACHEDIR": NO_CACHE_DIR}
-NAMESPACE_LEFTOVERS = "all,configmaps,secrets,serviceaccounts,persistentvolumeclaims,ingresses,roles,rolebindings"
-# what Kubernetes itself puts into every namespace
-NAMESPACE_DEFAULTS = {"configmap/kube-root-ca.crt", "serviceaccount/default"}
+# what Kubernetes itself puts into every namespace (kind, name), and the kind of its records of what happened
+NAMESPACE_DEFAULTS = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")}
+RECORD_KINDS = {"Event"}
+
+
+@dataclass(frozen=True)
+class ApiResource:
+    """One kind the API server serves, as `kubectl api-resources` lists it."""
+    resource: str      # its plural, in API paths
+    group: str
+    kind: str
+    namespaced: bool
+
+    @property
+    def qualified(self):
+        """How kubectl names the resource without ambiguity: deployments.apps, configmaps."""
+        return f"{self.resource}.{self.group}" if self.group else self.resource
+
+    def path(self, ref):
+        """The object's API path (at the version kub applied it with)."""
+        base = "/api/v1" if ref.api_version == "v1" else f"/apis/{ref.api_version}"
+        where = f"/namespaces/{ref.namespace}" if self.namespaced else ""
+        return f"{base}{where}/{self.resource}/{ref.name}"
 
 
 def command(kubeconfig):
@@ -59,36 +79,72 @@ def live_objects(host, refs, kubeconfig=hoststate.ADMIN_CONF):
 
 
 def apply(host, label, objects, namespace, owner, kubeconfig=hoststate.ADMIN_CONF, lock=hoststate.LOCK_FILE):
-    """Creates the namespace when missing, then `kubectl apply` of the objects (mappings, already owned), under
-    the control plane's lock. Returns what changed ([] when kubectl found every object unchanged)."""
+    """Creates the namespace when missing (a Namespace object rendered here, so a name such as `123` or `true`
+    stays a string), then `kubectl apply` of the objects (mappings, already owned), under the control plane's
+    lock. Returns what changed ([] when kubectl found every object unchanged)."""
+    namespace_object = {"apiVersion": "v1", "kind": "Namespace",
+                        "metadata": {"name": namespace, "annotations": {workloads.OWNER_ANNOTATION: owner}}}
     return steps.apply(host, label, "workload-apply.sh", timeout=300, lock=lock,
-                       env={**NO_CACHE, "KUB_KUBECONFIG": kubeconfig, "KUB_NAMESPACE": namespace, "KUB_OWNER": owner,
-                            "KUB_OWNER_ANNOTATION": workloads.OWNER_ANNOTATION},
+                       env={**NO_CACHE, "KUB_KUBECONFIG": kubeconfig, "KUB_NAMESPACE": namespace,
+                            "KUB_NAMESPACE_OBJECT": yaml.safe_dump(namespace_object, sort_keys=False)},
                        secret_env={"KUB_MANIFEST": workloads.manifest_text(objects)},
                        secrets=workloads.secret_values(objects))
 
 
-def delete(host, label, refs, timeout, kubeconfig=hoststate.ADMIN_CONF, lock=hoststate.LOCK_FILE):
-    """Deletes these objects in this order and waits until they are gone. Returns what changed."""
-    if not refs:
+def api_resources(host, kubeconfig=hoststate.ADMIN_CONF):
+    """({(group, kind): ApiResource} of every kind the API server lists, complete): `kubectl api-resources`
+    (its plain table, which every kubectl prints alike). complete is False when part of discovery failed (an
+    aggregated API that does not answer): kubectl then lists the rest and says so."""
+    result = host.run(f"{command(kubeconfig)} api-resources --verbs=list", sudo=True, timeout=READ_TIMEOUT)
+    lines = result.stdout.splitlines()
+    if not lines or not lines[0].startswith("NAME"):
+        ok_or_raise(host, result, "reading the kinds the API server serves (kubectl api-resources)")
+    served = {}
+    for line in lines[1:]:
+        fields = line.split()   # NAME [SHORTNAMES] APIVERSION NAMESPACED KIND
+        if len(fields) >= 4:
+            group = fields[-3].rpartition("/")[0]
+            served[(group, fields[-1])] = ApiResource(fields[0], group, fields[-1], fields[-2] == "true")
+    return served, result.ok
+
+
+def delete(host, label, targets, timeout, kubeconfig=hoststate.ADMIN_CONF, lock=hoststate.LOCK_FILE):
+    """Deletes these objects ([(Ref, uid)]) in this order, each only while it still has that uid (a precondition
+    the API server checks as it deletes), and waits until they are gone. Returns what changed."""
+    if not targets:
         host.log(f"{label}: no change")
         return []
+    served, _ = api_resources(host, kubeconfig)
+    lines = []
+    for ref, uid in targets:
+        resource = served.get((ref.group, ref.kind))
+        if resource is None:   # nothing of a kind the API server does not serve can be there
+            host.log(f"{ref.label}: the API server serves no kind {ref.kind} of {ref.api_version}: nothing to delete")
+            continue
+        namespace = ref.namespace if resource.namespaced else ""
+        lines.append("|".join((resource.path(ref), uid, resource.qualified, namespace, ref.name, ref.kubectl_name)))
     return steps.apply(host, label, "workload-delete.sh", timeout=timeout + 60, lock=lock,
-                       env={**NO_CACHE, "KUB_KUBECONFIG": kubeconfig, "KUB_OBJECTS": _stubs(refs),
+                       env={**NO_CACHE, "KUB_KUBECONFIG": kubeconfig, "KUB_DELETES": "\n".join(lines),
                             "KUB_TIMEOUT": str(timeout)})
 
 
-def namespace_leftovers(host, namespace, kubeconfig=hoststate.ADMIN_CONF):
-    """What is in a namespace besides what Kubernetes puts in every one, as kind/name: only objects no other
-    object owns (a ReplicaSet or Pod still being collected after its Deployment went does not count)."""
-    result = host.run(f"{command(kubeconfig)} get {NAMESPACE_LEFTOVERS} -n {namespace} -o json "
-                      f"--ignore-not-found", sudo=True, timeout=READ_TIMEOUT)
+def namespace_objects(host, namespace, kubeconfig=hoststate.ADMIN_CONF):
+    """(objects, complete): what is in a namespace, of every namespaced kind the API server lists, besides what
+    Kubernetes puts there itself (its defaults, events) and objects another object owns (a ReplicaSet or Pod
+    goes with its Deployment). complete is False when discovery missed some kinds."""
+    served, complete = api_resources(host, kubeconfig)
+    kinds = sorted(r.qualified for r in served.values() if r.namespaced and r.kind not in RECORD_KINDS)
+    result = host.run(f"{command(kubeconfig)} get {','.join(kinds)} -n {shlex.quote(namespace)} -o json",
+                      sudo=True, timeout=READ_TIMEOUT)
     ok_or_raise(host, result, f"listing namespace {namespace}")
-    text = result.stdout.strip()
-    items = json.loads(text).get("items", []) if text else []
-    names = [f"{item.get('kind', '').lower()}/{item['metadata']['name']}" for item in items
-             if not item["metadata"].get("ownerReferences")]
-    return [name for name in names if name not in NAMESPACE_DEFAULTS]
+    items = json.loads(result.stdout or "{}").get("items", [])
+    return [item for item in items if not item["metadata"].get("ownerReferences")
+            and (item.get("kind"), item["metadata"]["name"]) not in NAMESPACE_DEFAULTS], complete
+
+
+def described(item):
+    """kind/name, as kubectl names an object in a list."""
+    return f"{item.get('kind', '').lower()}/{item['metadata']['name']}"
 
 
 def states(refs, live):

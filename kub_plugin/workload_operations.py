@@ -58,13 +58,19 @@ def _apply(ctx, workload):
         _refuse_strangers(host, workload)
         kubectl.apply(host, f"workload {workload.node_id}", workloads.owned(workload.objects, workload.owner),
                       workload.settings.namespace, workload.owner, workload.kubeconfig, workload.control_plane.lock)
+        live = kubectl.live_objects(host, workload.refs, workload.kubeconfig)
+    return [ref.record(_uid(live.get(ref))) for ref in workload.refs]
+
+
+def _uid(live):
+    return ((live or {}).get("metadata") or {}).get("uid", "")
 
 
 def _wait_and_record(ctx, workload):
     with workload.host(ctx.logger) as host:
         live = kubectl.wait_ready(host, workload.refs, workload.settings.timeout, workload.kubeconfig)
     services = [workloads.endpoints(ref, live[ref]) for ref in workload.refs if ref.kind == "Service"]
-    _save(ctx, objects=[ref.record(live[ref]["metadata"].get("uid", "")) for ref in workload.refs],
+    _save(ctx, objects=[ref.record(_uid(live[ref])) for ref in workload.refs],
           services=services, namespace=workload.settings.namespace)
     for service in services:
         ports = ", ".join(f"{p['port']}/{p['protocol']}" + (f" (node port {p['node_port']})" if p.get("node_port")
@@ -76,8 +82,10 @@ def _wait_and_record(ctx, workload):
 @operation(resumable=True)
 @_cloudify_errors
 def configure(ctx, **_):
-    """kubectl apply of the workload's objects (its namespace created first when missing)."""
-    _apply(ctx, Workload(ctx))
+    """kubectl apply of the workload's objects (its namespace created first when missing), then records their
+    uids: delete takes only these very objects."""
+    workload = Workload(ctx)
+    _save(ctx, objects=_apply(ctx, workload), namespace=workload.settings.namespace)
 
 
 @operation(resumable=True)
@@ -114,12 +122,14 @@ def check_status(ctx, **_):
 @_cloudify_errors
 def delete(ctx, **_):
     """Deletes the objects this node made, in reverse order, and waits until they are gone; then its namespace,
-    when this node created it and nothing else is left in it. Objects others made are left as they are."""
+    when this node created it and nothing else is left in it. Objects others made, and objects made again
+    under the same name (another uid than the one recorded), are left as they are."""
     records = ctx.instance.runtime_properties.get("objects") or []
     if not records:
         ctx.logger.info(f"workload {ctx.node.id}: nothing to delete: it never applied anything")
         return
-    refs = [workloads.Ref.of(record) for record in records]
+    recorded = {workloads.Ref.of(record): record.get("uid", "") for record in records}
+    refs = list(recorded)
     owner = f"{ctx.deployment.id}/{ctx.instance.id}"
     control_plane = deployment.workload_cluster(ctx)
     timeout = workloads.settings(ctx.node.properties, ctx.node.id).timeout
@@ -129,14 +139,25 @@ def delete(ctx, **_):
         for ref in workloads.strangers(refs, live, owner):
             host.log(f"{ref.label} was not made by this node ({workloads.owner_of(live[ref]) or 'not by kub'}): "
                      f"left as it is")
-        ours = [ref for ref in reversed(refs) if ref in live and workloads.owner_of(live[ref]) == owner]
+        ours = []
+        for ref in reversed(refs):
+            if ref not in live or workloads.owner_of(live[ref]) != owner:
+                continue
+            uid = _uid(live[ref])
+            if recorded[ref] and uid != recorded[ref]:
+                host.log(f"{ref.label} is not the object this node made (uid {uid}, this node made {recorded[ref]}): "
+                         f"it was made again under the same name: left as it is")
+                continue
+            ours.append((ref, uid))
         kubectl.delete(host, f"delete workload {ctx.node.id}", ours, timeout, control_plane.kubeconfig,
                        control_plane.lock)
-        _delete_namespace(host, namespace, owner, timeout, control_plane)
+        _delete_namespace(host, namespace, owner, refs, timeout, control_plane)
     _save(ctx, objects=[], services=[])
 
 
-def _delete_namespace(host, namespace, owner, timeout, control_plane):
+def _delete_namespace(host, namespace, owner, refs, timeout, control_plane):
+    """The namespace this node made, once this node's objects are gone, unless anything else is in it (of any
+    kind the API server serves, custom resources too) or not every kind could be listed."""
     kubeconfig = control_plane.kubeconfig
     if not namespace:
         return
@@ -144,9 +165,16 @@ def _delete_namespace(host, namespace, owner, timeout, control_plane):
     live = kubectl.live_objects(host, [ref], kubeconfig).get(ref)
     if live is None or workloads.owner_of(live) != owner:
         return
-    left = kubectl.namespace_leftovers(host, namespace, kubeconfig)
+    found, complete = kubectl.namespace_objects(host, namespace, kubeconfig)
+    # what this node deleted is gone (it waited), so anything found is not its own, even an object of its
+    # name made again; only a Service's Endpoints go with it a moment later (the endpoints controller's work)
+    going = {("Endpoints", r.name) for r in refs if r.kind == "Service" and r.namespace == namespace}
+    left = [kubectl.described(item) for item in found if (item.get("kind"), item["metadata"]["name"]) not in going]
     if left:
         host.log(f"namespace {namespace} (made by this workload) still holds {', '.join(left[:5])}"
-                 f"{' ...' if len(left) > 5 else ''}: left as it is")
-        return
-    kubectl.delete(host, f"namespace {namespace}", [ref], timeout, kubeconfig, control_plane.lock)
+                 f"{f' and {len(left) - 5} more' if len(left) > 5 else ''}: left as it is")
+    elif not complete:
+        host.log(f"namespace {namespace} (made by this workload): not every kind the API server serves could be "
+                 f"listed (kubectl api-resources failed for some): left as it is")
+    else:
+        kubectl.delete(host, f"namespace {namespace}", [(ref, _uid(live))], timeout, kubeconfig, control_plane.lock)

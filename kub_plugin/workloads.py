@@ -44,6 +44,15 @@ class Ref:
         where = f"{self.namespace}/" if self.namespace else ""
         return f"{self.kind} {where}{self.name}"
 
+    @property
+    def group(self):
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def kubectl_name(self):
+        """How kubectl names it in what it prints: deployment.apps "web", configmap "colours"."""
+        return f'{self.kind.lower()}{"." + self.group if self.group else ""} "{self.name}"'
+
     def stub(self):
         """The object reduced to what names it (for kubectl get/delete -f: no data goes there)."""
         meta = {"name": self.name, **({"namespace": self.namespace} if self.namespace else {})}

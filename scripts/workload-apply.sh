@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # On a control-plane host: applies a workload's objects (KUB_MANIFEST, a YAML stream kub sent on stdin) with
-# kubectl, after creating its namespace KUB_NAMESPACE when missing (annotated as made by KUB_OWNER, so only
-# that workload removes it again). Env: KUB_KUBECONFIG, KUB_NAMESPACE, KUB_OWNER, KUB_OWNER_ANNOTATION,
-# KUB_MANIFEST. Idempotent: prints `changed: ...` for each object kubectl created or configured.
+# kubectl, after creating its namespace KUB_NAMESPACE when missing from KUB_NAMESPACE_OBJECT (the Namespace
+# object kub rendered, annotated as made by its workload, so only that workload removes it again).
+# Env: KUB_KUBECONFIG, KUB_NAMESPACE, KUB_NAMESPACE_OBJECT, KUB_MANIFEST. Idempotent: prints `changed: ...` for
+# each object kubectl created or configured.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -13,15 +14,8 @@ phase=$("${kubectl[@]}" get namespace "$KUB_NAMESPACE" --ignore-not-found -o jso
 if [ "$phase" = Terminating ]; then
   fail "namespace $KUB_NAMESPACE is being deleted: wait until it is gone (kubectl get namespace $KUB_NAMESPACE), then run again"
 elif [ -z "$phase" ]; then
-  out=$("${kubectl[@]}" create -f - 2>&1 <<NAMESPACE
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: $KUB_NAMESPACE
-  annotations:
-    $KUB_OWNER_ANNOTATION: $KUB_OWNER
-NAMESPACE
-) || fail "creating namespace $KUB_NAMESPACE failed: $(tail -n 1 <<< "$out")"
+  out=$(printf '%s\n' "$KUB_NAMESPACE_OBJECT" | "${kubectl[@]}" create -f - 2>&1) ||
+    fail "creating namespace $KUB_NAMESPACE failed: $(kubectl_error "$out")"
   changed "created namespace $KUB_NAMESPACE"
 fi
 

@@ -1,7 +1,8 @@
 """Workloads: Kubernetes objects as blueprint nodes, applied with the real kubectl on the lab's master.
 
 One cluster (host 1 the master, host 2 a minion) with two workloads in namespace shop: web (a Deployment from a
-manifest file, a Secret and a NodePort Service written in the blueprint) and probe, which depends on web.
+manifest file, a Secret and a NodePort Service written in the blueprint) and probe, which depends on web; and
+numbers, two ConfigMaps in namespace 123.
 """
 import base64
 import json
@@ -165,8 +166,105 @@ def test_a_namespace_the_workload_made_goes_with_it_once_empty(lab, shop):
     for operation in ("configure", "start", "delete"):
         out = shop.execute("execute_operation", {"operation": f"cloudify.interfaces.lifecycle.{operation}",
                                                  "node_ids": ["web"]}).stdout
-    assert f"[{lab.host_ip(1)}] namespace shop: namespace \"shop\" deleted" in out
+    assert f"[{lab.host_ip(1)}] namespace shop: namespace \"shop\" deleted" in out, out[-3000:]
     assert lab.exec(1, KUBECTL + "get namespace shop --ignore-not-found -o name").stdout == ""
+
+
+HAND_MADE = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-all, namespace: shop}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w1, namespace: shop}
+spec: {size: 3}
+"""
+
+
+def kubectl_stdin(lab, args, text):
+    return lab.exec(1, KUBECTL + args, input=text).stdout
+
+
+def identity(lab, what):
+    """uid and resourceVersion of an object: the same after a step means the step left it exactly as it was."""
+    meta = kubectl_json(lab, "get " + what)["metadata"]
+    return meta["uid"], meta["resourceVersion"]
+
+
+def lifecycle(shop, node, *operations):
+    out = ""
+    for operation in operations:
+        out += shop.execute("execute_operation", {"operation": f"cloudify.interfaces.lifecycle.{operation}",
+                                                  "node_ids": [node]}).stdout
+    return out
+
+
+def test_a_namespace_holding_objects_that_are_not_kub_s_is_kept_with_them(lab, shop):
+    lifecycle(shop, "web", "configure", "start")     # web makes namespace shop again
+    kubectl_stdin(lab, "apply -f -", (DATA / "widgets-crd.yaml").read_text())
+    lab.exec(1, KUBECTL + "wait --for=condition=Established crd/widgets.example.com --timeout=30s")
+    kubectl_stdin(lab, "apply -f -", HAND_MADE)
+    before = {what: identity(lab, what) for what in ("networkpolicy deny-all -n shop", "widget w1 -n shop",
+                                                      "namespace shop")}
+    out = lifecycle(shop, "web", "delete")
+    assert (f"[{lab.host_ip(1)}] namespace shop (made by this workload) still holds networkpolicy/deny-all, "
+            f"widget/w1: left as it is") in out
+    assert {what: identity(lab, what) for what in before} == before
+    assert kubectl_json(lab, "get widget w1 -n shop")["spec"] == {"size": 3}
+    assert lab.exec(1, KUBECTL + "get deployment web -n shop --ignore-not-found -o name").stdout == ""
+
+
+def test_kub_delete_of_a_namespace_holding_workload_objects_is_refused(lab, shop):
+    lifecycle(shop, "web", "configure", "start")
+    web = instance(shop, "web")["id"]
+    before = {what: identity(lab, what) for what in ("namespace shop", "deployment web -n shop",
+                                                      "service web -n shop", "networkpolicy deny-all -n shop")}
+    refused = shop.execute("kub_delete", {"kind": "namespace", "name": "shop"}, check=False,
+                           options=("--task-retries", "0"))
+    assert refused.returncode != 0
+    assert (f"{lab.host_ip(1)}: namespace shop holds objects of Workload nodes: deployment/web (shop/{web}), "
+            f"secret/web-credentials (shop/{web}), service/web (shop/{web}): kub does not delete it here; they go "
+            f"with their nodes (cfy uninstall of their deployments), then delete the namespace") in refused.stdout
+    assert {what: identity(lab, what) for what in before} == before
+    lifecycle(shop, "web", "delete")
+    # what was made by hand goes by hand
+    lab.exec(1, KUBECTL + "delete networkpolicy deny-all -n shop && " + KUBECTL + "delete widget w1 -n shop && " +
+             KUBECTL + "delete namespace shop && " + KUBECTL + "delete crd widgets.example.com")
+
+
+def test_a_namespace_named_like_a_number_stays_a_name(lab, shop):
+    namespace = kubectl_json(lab, "get namespace 123")
+    assert namespace["metadata"]["annotations"]["kub/workload"].startswith("shop/numbers_")
+    assert kubectl_json(lab, "get configmap numbers -n 123")["data"] == {"one": "1"}
+    props = instance(shop, "numbers")["runtime_properties"]
+    assert props["namespace"] == "123" and {o["namespace"] for o in props["objects"]} == {"123"}
+    out = lifecycle(shop, "numbers", "delete")
+    assert f'[{lab.host_ip(1)}] namespace 123: namespace "123" deleted' in out
+    assert wait_for(lambda: lab.exec(1, KUBECTL + "get namespace 123 --ignore-not-found -o name").stdout == "", 30)
+    out = lifecycle(shop, "numbers", "configure", "start")
+    assert "created namespace 123" in out
+
+
+def test_an_object_made_again_under_the_same_name_is_left(lab, shop):
+    recorded = {o["name"]: o["uid"] for o in instance(shop, "numbers")["runtime_properties"]["objects"]}
+    assert recorded["again"] == kubectl_json(lab, "get configmap again -n 123")["metadata"]["uid"]
+    # deleted by hand and made again, annotation and all (as a restore from a backup would)
+    made = kubectl_json(lab, "get configmap again -n 123")
+    for field in ("uid", "resourceVersion", "creationTimestamp", "managedFields"):
+        made["metadata"].pop(field, None)
+    lab.exec(1, KUBECTL + "delete configmap again -n 123")
+    kubectl_stdin(lab, "create -f -", json.dumps(made))
+    before = identity(lab, "configmap again -n 123")
+    assert before[0] != recorded["again"]
+    out = lifecycle(shop, "numbers", "delete")
+    assert (f"[{lab.host_ip(1)}] ConfigMap 123/again is not the object this node made (uid {before[0]}, this node "
+            f"made {recorded['again']}): it was made again under the same name: left as it is") in out
+    assert f'[{lab.host_ip(1)}] delete workload numbers: configmap "numbers" deleted' in out
+    assert identity(lab, "configmap again -n 123") == before
+    assert f"[{lab.host_ip(1)}] namespace 123 (made by this workload) still holds configmap/again: left as it is" in out
+    assert lab.exec(1, KUBECTL + "get configmap numbers -n 123 --ignore-not-found -o name").stdout == ""
 
 
 def test_uninstall(lab, shop):

@@ -6,9 +6,11 @@ at the end.
 """
 import ipaddress
 import json
+import pathlib
 import re
 
 import pytest
+import yaml
 from kubeadm_cluster import ADMIN, kubeadm_cluster, nodes, ready, wait_for
 
 from kub_lab import repo
@@ -354,3 +356,97 @@ def test_drain_of_a_missing_node_changes_nothing(cluster):
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines()[-1] == 'Error from server (NotFound): nodes "nosuchnode" not found'
     assert nodes(lab)["kubh2"]["spec"].get("unschedulable") is None   # kubh2 was not cordoned either
+
+
+WIDGETS = (pathlib.Path(__file__).parent.parent / "e2e" / "data" / "widgets-crd.yaml").read_text()
+
+
+def cluster_scoped_gadgets():
+    """The widgets' CRD made over into one of cluster-scoped Gadgets."""
+    crd = yaml.safe_load(WIDGETS)
+    crd["metadata"]["name"] = "gadgets.example.com"
+    crd["spec"].update(scope="Cluster", names={"plural": "gadgets", "singular": "gadget", "kind": "Gadget"})
+    return crd
+
+
+CRDS = WIDGETS + "---\n" + yaml.safe_dump(cluster_scoped_gadgets())
+CUSTOM = """\
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w1, namespace: parts}
+spec: {size: 3}
+---
+apiVersion: example.com/v1
+kind: Gadget
+metadata: {name: g1}
+spec: {colour: red}
+"""
+
+
+def test_api_resources_lists_what_the_server_serves_and_a_crd_serves_its_custom_resources(cluster):
+    lab, _ = cluster
+    namespaced = kubectl(lab, "api-resources --namespaced=true --verbs=list -o name").stdout.split()
+    assert {"networkpolicies.networking.k8s.io", "resourcequotas", "leases.coordination.k8s.io", "configmaps",
+            "deployments.apps"} <= set(namespaced)
+    assert "widgets.example.com" not in namespaced
+    assert kubectl(lab, "apply -f -", stdin=CRDS).stdout.splitlines() == [
+        "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created",
+        "customresourcedefinition.apiextensions.k8s.io/gadgets.example.com created"]
+    waited = kubectl(lab, "wait --for=condition=Established crd/widgets.example.com crd/gadgets.example.com "
+                          "--timeout=30s", timeout=60).stdout
+    assert waited.count("condition met") == 2
+    table = kubectl(lab, "api-resources --api-group=example.com").stdout.splitlines()
+    assert table[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    assert sorted(line.split() for line in table[1:]) == [["gadgets", "example.com/v1", "false", "Gadget"],
+                                                          ["widgets", "wd", "example.com/v1", "true", "Widget"]]
+    kubectl(lab, "create namespace parts")
+    assert kubectl(lab, "apply -f -", stdin=CUSTOM).stdout.splitlines() == ["widget.example.com/w1 created",
+                                                                            "gadget.example.com/g1 created"]
+    assert kubectl(lab, "get wd -n parts -o name").stdout.strip() == "widget.example.com/w1"
+    # served at their paths: the widget in its namespace, the cluster-scoped gadget without one
+    widget = json.loads(kubectl(lab, "get --raw /apis/example.com/v1/namespaces/parts/widgets/w1").stdout)
+    assert (widget["kind"], widget["spec"], widget["metadata"]["namespace"]) == ("Widget", {"size": 3}, "parts")
+    gadget = json.loads(kubectl(lab, "get --raw /apis/example.com/v1/gadgets/g1").stdout)
+    assert "namespace" not in gadget["metadata"]
+    assert kubectl(lab, "get gadgets -o name").stdout.strip() == "gadget.example.com/g1"
+    # a CRD deleted takes its resources with it, and the server stops serving them
+    assert kubectl(lab, "delete crd gadgets.example.com").stdout.strip() == \
+        'customresourcedefinition.apiextensions.k8s.io "gadgets.example.com" deleted'
+    gone = kubectl(lab, "get gadgets --cache-dir /dev/null", check=False)   # discovery afresh, as kub reads it
+    assert gone.returncode == 1 and 'the server doesn\'t have a resource type "gadgets"' in gone.stderr
+    missing = kubectl(lab, "get --raw /apis/example.com/v1/gadgets/g1", check=False)
+    assert missing.returncode == 1 and "(NotFound)" in missing.stderr
+
+
+def delete_options(uid):
+    return json.dumps({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}})
+
+
+def test_a_delete_with_a_uid_precondition_takes_only_that_object(cluster):
+    lab, _ = cluster
+    kubectl(lab, "apply -f -", stdin=CRDS)
+    kubectl(lab, "create namespace parts --dry-run=client -o yaml | kubectl apply -f -")
+    kubectl(lab, "apply -f -", stdin=CUSTOM)
+    kubectl(lab, "create configmap kept -n parts --from-literal=a=b")
+    config = json.loads(kubectl(lab, "get configmap kept -n parts -o json").stdout)["metadata"]
+    # another uid (the object was made again since): the server refuses, as the real one answers
+    refused = kubectl(lab, "delete --raw /api/v1/namespaces/parts/configmaps/kept -f -", stdin=delete_options("0ld"),
+                      check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f'Error from server (Conflict): Operation cannot be fulfilled on ConfigMap "kept": the UID in the '
+        f'precondition (0ld) does not match the UID in record ({config["uid"]}). The object might have been '
+        f'deleted and then recreated')
+    after = json.loads(kubectl(lab, "get configmap kept -n parts -o json").stdout)["metadata"]
+    assert (after["uid"], after["resourceVersion"]) == (config["uid"], config["resourceVersion"])
+    widget = json.loads(kubectl(lab, "get widget w1 -n parts -o json").stdout)["metadata"]
+    path = "/apis/example.com/v1/namespaces/parts/widgets/w1"
+    refused = kubectl(lab, f"delete --raw {path} -f -", stdin=delete_options("0ld"), check=False)
+    assert 'Operation cannot be fulfilled on Widget.example.com "w1": the UID in the precondition (0ld)' in \
+        refused.stderr
+    # the uid it has: deleted
+    kubectl(lab, f"delete --raw {path} -f -", stdin=delete_options(widget["uid"]))
+    kubectl(lab, "delete --raw /api/v1/namespaces/parts/configmaps/kept -f -", stdin=delete_options(config["uid"]))
+    left = kubectl(lab, "get widgets,configmaps -n parts -o name").stdout.split()
+    assert [name for name in left if name != "configmap/kube-root-ca.crt"] == []
+    kubectl(lab, "delete namespace parts && kubectl delete crd widgets.example.com gadgets.example.com")

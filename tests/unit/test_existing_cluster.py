@@ -117,7 +117,7 @@ def test_a_cluster_is_read_without_a_change():
 def test_workload_changes_run_under_the_control_planes_lock():
     host = FakeHost()
     kubectl.apply(host, "workload web", [], "shop", "dep/web_1", KUBECONFIG, lock=KUBECONFIG)
-    kubectl.delete(host, "delete workload web", [kubectl.workloads.Ref("v1", "ConfigMap", "shop", "c")], 60,
+    kubectl.delete(host, "delete workload web", [(kubectl.workloads.Ref("v1", "ConfigMap", "shop", "c"), "u1")], 60,
                    KUBECONFIG, lock=KUBECONFIG)
     assert [lock for _, _, _, lock in host.scripts] == [(KUBECONFIG, hoststate.LOCK_WAIT_SECONDS)] * 2
     assert all(env["KUBECACHEDIR"] == "/dev/null" for _, env, _, _ in host.scripts)

@@ -244,7 +244,7 @@ def test_apply_sends_the_objects_on_stdin_only():
     kubectl.apply(host, "workload web", objects, "shop", "dep/web_1")
     [(name, env, secret_env, lock)] = host.scripts
     assert name == "workload-apply.sh" and lock is not None
-    assert env["KUB_NAMESPACE"] == "shop" and env["KUB_OWNER"] == "dep/web_1"
+    assert env["KUB_NAMESPACE"] == "shop"
     assert "aHVzaC1odXNo" not in str(env) and "hush-hush" not in str(env)
     assert "aHVzaC1odXNo" in secret_env["KUB_MANIFEST"]     # base64 of the value, in the stream kubectl reads
     assert host.logged == ["workload web: did it"]
@@ -254,3 +254,112 @@ def test_nothing_to_delete_runs_nothing():
     host = _host({})
     assert kubectl.delete(host, "delete workload web", [], 60) == []
     assert host.scripts == [] and host.logged == ["delete workload web: no change"]
+
+
+def test_a_namespace_is_rendered_as_an_object_so_its_name_stays_a_string():
+    host = _host({})
+    for name in ("123", "true", "null", "on"):
+        kubectl.apply(host, "workload web", [], name, "dep/web_1")
+        rendered = yaml.safe_load(host.scripts[-1][1]["KUB_NAMESPACE_OBJECT"])
+        assert rendered == {"apiVersion": "v1", "kind": "Namespace",
+                            "metadata": {"name": name, "annotations": {"kub/workload": "dep/web_1"}}}
+
+
+API_RESOURCES = """\
+NAME                  SHORTNAMES   APIVERSION                  NAMESPACED   KIND
+configmaps            cm           v1                          true         ConfigMap
+namespaces            ns           v1                          false        Namespace
+events                ev           v1                          true         Event
+deployments           deploy       apps/v1                     true         Deployment
+leases                             coordination.k8s.io/v1      true         Lease
+networkpolicies       netpol       networking.k8s.io/v1        true         NetworkPolicy
+events                ev           events.k8s.io/v1            true         Event
+gadgets                            example.com/v1              false        Gadget
+widgets               wd           example.com/v1              true         Widget
+"""
+
+
+def test_the_kinds_the_api_server_serves_are_read_from_kubectl_s_table():
+    host = _host({KUBECTL + "api-resources": Result(API_RESOURCES, "", 0)})
+    served, complete = kubectl.api_resources(host)
+    assert complete and host.commands == [KUBECTL + "api-resources --verbs=list"]
+    assert served[("coordination.k8s.io", "Lease")] == kubectl.ApiResource("leases", "coordination.k8s.io", "Lease",
+                                                                          True)
+    assert served[("example.com", "Gadget")].namespaced is False
+    assert served[("", "ConfigMap")].qualified == "configmaps"
+    assert served[("example.com", "Widget")].qualified == "widgets.example.com"
+    # part of discovery failed: kubectl lists the rest, and the answer says it is not complete
+    partial = _host({KUBECTL + "api-resources": Result(API_RESOURCES, "error: unable to retrieve the complete list of "
+                                                       "server APIs: metrics.k8s.io/v1beta1: stale", 1)})
+    assert kubectl.api_resources(partial)[1] is False
+
+
+def test_deletes_go_by_api_path_with_the_recorded_uid():
+    host = _host({KUBECTL + "api-resources": Result(API_RESOURCES, "", 0)})
+    targets = [(workloads.Ref("example.com/v1", "Widget", "shop", "w"), "u1"),
+               (workloads.Ref("example.com/v1", "Gadget", "shop", "g"), "u2"),   # cluster-scoped after all
+               (workloads.Ref("apps/v1", "Deployment", "shop", "web"), "u3"),
+               (workloads.Ref("v1", "Namespace", "", "shop"), "u4")]
+    kubectl.delete(host, "delete workload web", targets, 60)
+    [(name, env, _, _)] = host.scripts
+    assert name == "workload-delete.sh" and env["KUB_TIMEOUT"] == "60"
+    assert [line.split("|") for line in env["KUB_DELETES"].split("\n")] == [
+        ["/apis/example.com/v1/namespaces/shop/widgets/w", "u1", "widgets.example.com", "shop", "w",
+         'widget.example.com "w"'],
+        ["/apis/example.com/v1/gadgets/g", "u2", "gadgets.example.com", "", "g", 'gadget.example.com "g"'],
+        ["/apis/apps/v1/namespaces/shop/deployments/web", "u3", "deployments.apps", "shop", "web",
+         'deployment.apps "web"'],
+        ["/api/v1/namespaces/shop", "u4", "namespaces", "", "shop", 'namespace "shop"']]
+
+
+def test_a_namespace_is_listed_in_every_namespaced_kind_but_kubernetes_own():
+    items = [{"kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"}},
+             {"kind": "ServiceAccount", "metadata": {"name": "default"}},
+             {"kind": "NetworkPolicy", "metadata": {"name": "deny"}},
+             {"kind": "Widget", "metadata": {"name": "w"}},
+             {"kind": "ReplicaSet", "metadata": {"name": "web-1", "ownerReferences": [{"kind": "Deployment"}]}}]
+    host = _host({KUBECTL + "api-resources": Result(API_RESOURCES, "", 0),
+                  KUBECTL + "get ": Result(json.dumps({"kind": "List", "items": items}), "", 0)})
+    found, complete = kubectl.namespace_objects(host, "123")
+    assert [kubectl.described(item) for item in found] == ["networkpolicy/deny", "widget/w"] and complete
+    assert host.commands[-1] == (KUBECTL + "get configmaps,deployments.apps,leases.coordination.k8s.io,"
+                                 "networkpolicies.networking.k8s.io,widgets.example.com -n 123 -o json")
+
+
+class ControlPlane:
+    kubeconfig = "/etc/kubernetes/admin.conf"
+    lock = "/var/lib/kub/lock"
+
+
+def _namespace_host(api_resources, items):
+    namespace = {"kind": "Namespace", "metadata": {"name": "shop", "uid": "n1",
+                                                   "annotations": {"kub/workload": "dep/web_1"}}}
+    return _host({KUBECTL + "get -f -": Result(json.dumps(namespace), "", 0),
+                  KUBECTL + "api-resources": api_resources,
+                  KUBECTL + "get ": Result(json.dumps({"kind": "List", "items": items}), "", 0)})
+
+
+def test_a_namespace_is_left_when_not_every_kind_could_be_listed():
+    from kub_plugin import workload_operations
+    partial = Result(API_RESOURCES, "error: unable to retrieve the complete list of server APIs: "
+                     "metrics.k8s.io/v1beta1: the server is currently unable to handle the request", 1)
+    host = _namespace_host(partial, [])
+    workload_operations._delete_namespace(host, "shop", "dep/web_1", [], 60, ControlPlane)
+    assert host.scripts == []
+    assert host.logged == ["namespace shop (made by this workload): not every kind the API server serves could be "
+                           "listed (kubectl api-resources failed for some): left as it is"]
+
+
+def test_a_namespace_goes_once_only_the_endpoints_of_the_node_s_service_are_left():
+    from kub_plugin import workload_operations
+    endpoints = [{"kind": "Endpoints", "metadata": {"name": "web"}}]
+    host = _namespace_host(Result(API_RESOURCES, "", 0), endpoints)
+    workload_operations._delete_namespace(host, "shop", "dep/web_1", [workloads.Ref("v1", "Service", "shop", "web")],
+                                          60, ControlPlane)
+    [(name, env, _, _)] = host.scripts
+    assert name == "workload-delete.sh" and env["KUB_DELETES"].split("|")[:2] == ["/api/v1/namespaces/shop", "n1"]
+    # the same Endpoints without the node's Service: someone else's, so the namespace stays
+    host = _namespace_host(Result(API_RESOURCES, "", 0), endpoints)
+    workload_operations._delete_namespace(host, "shop", "dep/web_1", [], 60, ControlPlane)
+    assert host.scripts == [] and host.logged == ["namespace shop (made by this workload) still holds endpoints/web: "
+                                                  "left as it is"]

@@ -46,11 +46,35 @@ SUBRESOURCES = {
 SCALABLE = {k for k, v in SUBRESOURCES.items() if "scale" in v}
 
 
-def group_versions():
-    """{"v1" or "group/version": [resource, ...]} in a stable order."""
+def custom_resources(crds):
+    """What CustomResourceDefinitions serve, as the real server does once a CRD is Established: per served
+    version of each, (group/version, plural, kind, namespaced, names) with names its singular, short names and
+    categories."""
+    out = []
+    for crd in crds:
+        spec = crd.get("spec") or {}
+        names = spec.get("names") or {}
+        if not spec.get("group") or not names.get("plural") or not names.get("kind"):
+            continue
+        extra = {"singular": names.get("singular") or names["kind"].lower(),
+                 "shortNames": names.get("shortNames") or [], "categories": names.get("categories") or []}
+        for version in spec.get("versions") or []:
+            if version.get("served", True) and version.get("name"):
+                out.append(("%s/%s" % (spec["group"], version["name"]), names["plural"], names["kind"],
+                            spec.get("scope", "Namespaced") == "Namespaced", extra))
+    return out
+
+
+def served(custom=()):
+    """[(group/version, plural, kind, namespaced, names)]: the built-in resources, then the custom ones."""
+    return [(gv, plural, kind, namespaced, {}) for plural, (gv, kind, namespaced) in RESOURCES.items()] + list(custom)
+
+
+def group_versions(custom=()):
+    """{"v1" or "group/version": [(plural, kind, namespaced, names), ...]} in a stable order."""
     out = {}
-    for plural, (gv, _, _) in RESOURCES.items():
-        out.setdefault(gv, []).append(plural)
+    for gv, plural, kind, namespaced, names in served(custom):
+        out.setdefault(gv, []).append((plural, kind, namespaced, names))
     return out
 
 
@@ -58,22 +82,24 @@ def singular(kind):
     return kind.lower()
 
 
-def resource_list(gv):
+def resource_list(gv, custom=()):
     """APIResourceList of one group/version (legacy discovery), or None if the server has no such version."""
-    plurals = group_versions().get(gv)
-    if plurals is None:
+    entries = group_versions(custom).get(gv)
+    if entries is None:
         return None
     resources = []
-    for plural in plurals:
-        _, kind, namespaced = RESOURCES[plural]
-        r = {"name": plural, "singularName": singular(kind), "namespaced": namespaced, "kind": kind,
-             "verbs": list(ALL_VERBS)}
-        if plural in SHORT_NAMES:
-            r["shortNames"] = SHORT_NAMES[plural]
-        if plural in CATEGORY_ALL:
-            r["categories"] = ["all"]
+    for plural, kind, namespaced, names in entries:
+        r = {"name": plural, "singularName": names.get("singular") or singular(kind), "namespaced": namespaced,
+             "kind": kind, "verbs": list(ALL_VERBS)}
+        short = names.get("shortNames") if names else SHORT_NAMES.get(plural)
+        if short:
+            r["shortNames"] = short
+        categories = names.get("categories") if names else (["all"] if plural in CATEGORY_ALL else [])
+        if categories:
+            r["categories"] = categories
         resources.append(r)
-        for sub, (group, version, skind, verbs) in sorted(SUBRESOURCES.get(plural, {}).items()):
+        subresources = {} if names else SUBRESOURCES.get(plural, {})   # custom resources: none here
+        for sub, (group, version, skind, verbs) in sorted(subresources.items()):
             s = {"name": "%s/%s" % (plural, sub), "singularName": "", "namespaced": namespaced, "kind": skind,
                  "verbs": verbs}
             if group is not None:
@@ -82,9 +108,9 @@ def resource_list(gv):
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
 
 
-def api_group_list():
+def api_group_list(custom=()):
     groups = {}
-    for gv in group_versions():
+    for gv in group_versions(custom):
         if "/" in gv:
             g, v = gv.split("/")
             groups.setdefault(g, []).append(v)
@@ -95,8 +121,8 @@ def api_group_list():
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": out}
 
 
-def api_group(group):
-    for g in api_group_list()["groups"]:
+def api_group(group, custom=()):
+    for g in api_group_list(custom)["groups"]:
         if g["name"] == group:
             return dict(g, kind="APIGroup", apiVersion="v1")
     return None
@@ -108,18 +134,17 @@ def _openapi_path(gv):
     return "api/v1" if gv == "v1" else "apis/" + gv
 
 
-def openapi_documents():
+def openapi_documents(custom=()):
     """{"api/v1": document, "apis/apps/v1": document, ...}: the paths of each group/version with their
     operations. Only what clients look up is described: each operation's group-version-kind and query
     parameters (PATCH takes fieldValidation and fieldManager, so clients leave validation to the server)."""
     docs = {}
     query = [{"name": n, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
              for n in ("dryRun", "fieldManager", "fieldValidation")]
-    for gv, plurals in group_versions().items():
+    for gv, entries in group_versions(custom).items():
         group, version = gv.split("/") if "/" in gv else ("", gv)
         paths = {}
-        for plural in plurals:
-            _, kind, namespaced = RESOURCES[plural]
+        for plural, kind, namespaced, _ in entries:
             gvk = {"group": group, "version": version, "kind": kind}
             prefix = "/" + _openapi_path(gv) + ("/namespaces/{namespace}" if namespaced else "")
 
@@ -318,11 +343,11 @@ def wants_aggregated(accept):
     return False
 
 
-def _discovery_version(gv):
+def _discovery_version(gv, custom):
     group = gv.split("/")[0] if "/" in gv else ""
     version = gv.split("/")[-1]
     resources = []
-    listed = resource_list(gv)["resources"]
+    listed = resource_list(gv, custom)["resources"]
     for r in listed:
         if "/" in r["name"]:
             continue
@@ -341,12 +366,12 @@ def _discovery_version(gv):
     return {"version": version, "resources": resources, "freshness": "Current"}
 
 
-def aggregated_discovery(legacy_core):
-    """The APIGroupDiscoveryList of /api (legacy_core) or of /apis."""
+def aggregated_discovery(legacy_core, custom=()):
+    """The APIGroupDiscoveryList of /api (legacy_core) or of /apis (with the custom resources' groups)."""
     if legacy_core:
-        items = [{"metadata": {"creationTimestamp": None}, "versions": [_discovery_version("v1")]}]
+        items = [{"metadata": {"creationTimestamp": None}, "versions": [_discovery_version("v1", custom)]}]
     else:
         items = [{"metadata": {"name": g["name"], "creationTimestamp": None},
-                  "versions": [_discovery_version(v["groupVersion"]) for v in g["versions"]]}
-                 for g in api_group_list()["groups"]]
+                  "versions": [_discovery_version(v["groupVersion"], custom) for v in g["versions"]]}
+                 for g in api_group_list(custom)["groups"]]
     return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items}

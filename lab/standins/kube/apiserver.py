@@ -36,6 +36,9 @@ CLUSTER_SCOPED = {p for p, v in RESOURCES.items() if not v[2]} | {"componentstat
                                                                    "prioritylevelconfigurations",
                                                                    "podsecuritypolicies", "csinodes",
                                                                    "volumeattachments"}
+# the groups of Kubernetes itself: a request to any other group needs a CustomResourceDefinition serving it
+BUILTIN_GROUPS = {gv.split("/")[0] for gv, _, _ in RESOURCES.values() if "/" in gv}
+CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 ADMIN_GROUPS = {"system:masters", "kubeadm:cluster-admins"}
 NAMESPACE_CLEANUP_DELAY = 1.0  # seconds a deleted namespace stays Terminating with its content
@@ -214,7 +217,31 @@ class Server:
         self.version = version
         self.advertise = advertise
         self.service_cidr = ipaddress.ip_network(service_cidr, strict=False)
-        self.openapi = apimodel.openapi_documents()
+        self._openapi = (None, None)   # (the custom resources it describes, the documents)
+
+    def custom(self):
+        """What the stored CustomResourceDefinitions serve (apimodel.custom_resources)."""
+        return apimodel.custom_resources(self.store.list(*CRDS))
+
+    def openapi(self, custom):
+        if self._openapi[0] != custom:
+            self._openapi = (custom, apimodel.openapi_documents(custom))
+        return self._openapi[1]
+
+    def scope(self, group, version, resource, custom):
+        """(served, namespaced) of a resource: a custom one only while a CRD serves it at that version."""
+        for gv, plural, _, namespaced, _ in custom:
+            if gv == "%s/%s" % (group, version) and plural == resource:
+                return True, namespaced
+        if group and group not in BUILTIN_GROUPS and not group.endswith(".k8s.io"):
+            return False, True
+        return True, resource not in CLUSTER_SCOPED
+
+    def kind_of(self, group, resource, custom=()):
+        for gv, plural, kind, _, _ in custom:
+            if gv.split("/")[0] == group and plural == resource:
+                return kind
+        return RESOURCES.get(resource, (None, resource.capitalize()))[1]
 
     # ---- authentication -------------------------------------------------------------------------
     def authenticate(self, handler):
@@ -333,9 +360,9 @@ class Server:
         ctype = (handler.headers.get("Content-Type") or "").split(";")[0].strip()
         accept = handler.headers.get("Accept") or ""
         body = None
-        length = int(handler.headers.get("Content-Length") or 0)
-        if length:
-            body = self.decode_body(handler.rfile.read(length), ctype)
+        raw = read_body(handler)
+        if raw:
+            body = self.decode_body(raw, ctype)
         ident = self.authenticate(handler)
         if u.path in ("/healthz", "/livez", "/readyz"):
             return 200, "ok"
@@ -348,10 +375,11 @@ class Server:
         if ident.user == "system:anonymous" and not (parts[:2] == ["api", "v1"] and method == "GET"):
             raise HTTPError(403, "Forbidden", 'forbidden: User "system:anonymous" cannot %s path "%s"'
                             % (method.lower(), u.path))
+        custom = self.custom()
         if method == "GET":
             if u.path in ("/api", "/apis") and apimodel.wants_aggregated(accept):
-                return 200, apimodel.aggregated_discovery(u.path == "/api"), apimodel.AGGREGATED
-            found = self.discovery(u.path, parts)
+                return 200, apimodel.aggregated_discovery(u.path == "/api", custom), apimodel.AGGREGATED
+            found = self.discovery(u.path, parts, custom)
             if found is not None:
                 return found
         # /api/v1/... or /apis/<group>/<version>/...
@@ -376,15 +404,19 @@ class Server:
         if not (group == "authorization.k8s.io" and resource == "selfsubjectaccessreviews"):
             self.authorize(ident, verb, group, resource, ns, name, sub, body)
         api_version = version if not group else "%s/%s" % (group, version)
-        if resource in CLUSTER_SCOPED:
+        served, namespaced = self.scope(group, version, resource, custom)
+        if not served:
+            raise HTTPError(404, "NotFound", "the server could not find the requested resource")
+        if not namespaced:
             ns = None
+        kind = self.kind_of(group, resource, custom)
         key = (group, resource, ns or "", name)
         if method == "GET" and verb == "watch":
             selector = dict(query)
             if name:
                 selector["fieldSelector"] = ",".join(filter(None, [query.get("fieldSelector"),
                                                                    "metadata.name=" + name]))
-            self.watch(handler, group, resource, ns, selector, api_version, accept)
+            self.watch(handler, group, resource, ns, selector, api_version, accept, kind)
             return None
         if method == "GET" and name:
             if sub == "scale" and resource in apimodel.SCALABLE:
@@ -395,7 +427,7 @@ class Server:
                                            query.get("includeObject", "PartialObjectMetadata"))
             return 200, obj
         if method == "GET":
-            listed = self.list(group, resource, ns, api_version, query)
+            listed = self.list(group, resource, ns, api_version, query, kind)
             if apimodel.wants_table(accept):
                 return 200, apimodel.table(resource, listed["items"], listed["metadata"]["resourceVersion"],
                                            query.get("includeObject", "PartialObjectMetadata"))
@@ -409,7 +441,7 @@ class Server:
                 raise HTTPError(405, "MethodNotAllowed",
                                 "the server does not allow this method on the requested resource")
             self.validate_fields(body, query, resource)
-            return 201, self.create(group, resource, ns, body, api_version, query, ident)
+            return 201, self.create(group, resource, ns, body, api_version, query, ident, (namespaced, kind))
         if method == "PUT":
             if sub == "scale" and resource in apimodel.SCALABLE:
                 return 200, self.update_scale(key, api_version, lambda scale: body)
@@ -420,10 +452,10 @@ class Server:
                 return 200, self.update_scale(key, api_version, lambda scale: self.patched(scale, body, ctype))
             if ctype == "application/apply-patch+yaml":
                 self.validate_fields(body, query, resource)
-                return self.apply(key, body, api_version, query, ident)
+                return self.apply(key, body, api_version, query, ident, (namespaced, kind))
             return 200, self.patch(key, body, ctype, sub, api_version, query)
         if method == "DELETE":
-            return 200, self.delete(key, api_version)
+            return 200, self.delete(key, api_version, body, kind)
         raise HTTPError(405, "MethodNotAllowed", "method not allowed")
 
     def validate_fields(self, obj, query, resource):
@@ -442,27 +474,28 @@ class Server:
                             'error: %s' % (kind, version.rpartition("/")[2], kind, ", ".join(
                                 'unknown field "%s"' % f for f in unknown)))
 
-    def discovery(self, path, parts):
+    def discovery(self, path, parts, custom):
         """Discovery and OpenAPI documents for GET path, or None if path is not one of them."""
         if path == "/api":
             return 200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
                 {"clientCIDR": "0.0.0.0/0", "serverAddress": self.advertise}]}
         if path == "/apis":
-            return 200, apimodel.api_group_list()
+            return 200, apimodel.api_group_list(custom)
         if len(parts) == 2 and parts[0] == "apis":
-            found = apimodel.api_group(parts[1])
+            found = apimodel.api_group(parts[1], custom)
             if found is None:
                 raise HTTPError(404, "NotFound", "the server could not find the requested resource")
             return 200, found
         if parts == ["api", "v1"] or (len(parts) == 3 and parts[0] == "apis"):
-            found = apimodel.resource_list("v1" if parts[0] == "api" else "/".join(parts[1:]))
+            found = apimodel.resource_list("v1" if parts[0] == "api" else "/".join(parts[1:]), custom)
             if found is None:
                 raise HTTPError(404, "NotFound", "the server could not find the requested resource")
             return 200, found
         if parts[:2] == ["openapi", "v3"]:
+            documents = self.openapi(custom)
             if len(parts) == 2:
-                return 200, apimodel.openapi_root(self.openapi)
-            doc = self.openapi.get("/".join(parts[2:]))
+                return 200, apimodel.openapi_root(documents)
+            doc = documents.get("/".join(parts[2:]))
             if doc is None:
                 raise HTTPError(404, "NotFound", "the server could not find the requested resource")
             return 200, doc
@@ -483,14 +516,13 @@ class Server:
                         'application/apply-patch+yaml, application/strategic-merge-patch+json')
 
     # ---- watch ----------------------------------------------------------------------------------
-    def watch(self, handler, group, resource, ns, query, api_version, accept):
+    def watch(self, handler, group, resource, ns, query, api_version, accept, kind):
         """A watch=true stream: one JSON event per chunk until timeoutSeconds or the client goes away."""
         store = self.store
         since = query.get("resourceVersion", "")
         timeout = float(query.get("timeoutSeconds") or 1800)
         initial_events = query.get("sendInitialEvents") == "true"
         as_table = apimodel.wants_table(accept)
-        kind = RESOURCES.get(resource, (None, resource.capitalize()))[1]
 
         def matches(key, obj):
             return (key[0] == group and key[1] == resource and (ns is None or key[2] == ns)
@@ -587,18 +619,19 @@ class Server:
             data["jws-kubeconfig-" + d["token-id"]] = jws_detached(content, d["token-id"], d["token-secret"])
         obj["data"] = data
 
-    def list(self, group, resource, ns, api_version, query):
+    def list(self, group, resource, ns, api_version, query, kind):
         items = self.store.list(group, resource, ns)
         items = [o for o in items if match_labels(o["metadata"].get("labels"), query.get("labelSelector"))
                  and match_fields(o, query.get("fieldSelector"))]
-        kind = RESOURCES.get(resource, (None, resource.capitalize()))[1]
         for o in items:
             o.setdefault("apiVersion", api_version)
             o.setdefault("kind", kind)
         return {"kind": kind + "List", "apiVersion": api_version,
                 "metadata": {"resourceVersion": str(self.store.rv)}, "items": items}
 
-    def create(self, group, resource, ns, body, api_version, query, ident):
+    def create(self, group, resource, ns, body, api_version, query, ident, scope=None):
+        """scope: (namespaced, kind) of the resource (those of a built-in resource when None)."""
+        namespaced, kind = scope or (resource not in CLUSTER_SCOPED, self.kind_of(group, resource))
         if not isinstance(body, dict):
             raise HTTPError(400, "BadRequest", "the body of the request was in an unknown format")
         obj = copy.deepcopy(body)
@@ -608,8 +641,8 @@ class Server:
         name = meta.get("name")
         if not name:
             raise HTTPError(422, "Invalid", "%s \"\" is invalid: metadata.name: Required value: name or "
-                            "generateName is required" % RESOURCES.get(resource, ("", resource))[1])
-        if resource not in CLUSTER_SCOPED:
+                            "generateName is required" % kind)
+        if namespaced:
             ns = ns or meta.get("namespace") or "default"
             if meta.get("namespace") and meta["namespace"] != ns:
                 raise HTTPError(400, "BadRequest", "the namespace of the provided object does not match the "
@@ -636,7 +669,7 @@ class Server:
         if resource not in ("nodes", "pods", "configmaps", "secrets", "namespaces", "events", "leases"):
             meta["generation"] = 1
         obj.setdefault("apiVersion", api_version)
-        obj.setdefault("kind", RESOURCES.get(resource, (None, resource))[1])
+        obj.setdefault("kind", kind)
         if resource == "namespaces":
             obj["spec"] = {"finalizers": ["kubernetes"]}
             obj["status"] = {"phase": "Active"}
@@ -660,6 +693,8 @@ class Server:
             obj["status"] = {}
         if resource == "secrets":
             fold_string_data(obj)
+        if (group, resource) == CRDS:
+            accept_names(obj)
         return self.store.put(key, obj)
 
     def service_defaults(self, obj, current=None):
@@ -751,7 +786,7 @@ class Server:
             new["status"] = cur["status"]
         return self.save(key, cur, new)
 
-    def apply(self, key, body, api_version, query, ident):
+    def apply(self, key, body, api_version, query, ident, scope=None):
         """Server-side apply: create, or merge the applied configuration and drop what this field manager
         applied before and no longer does. Fields are owned per manager in metadata.managedFields."""
         group, resource, ns, name = key
@@ -771,7 +806,7 @@ class Server:
             obj = copy.deepcopy(body)
             obj.setdefault("metadata", {})["name"] = name
             obj["metadata"]["managedFields"] = [entry]
-            return 201, self.create(group, resource, ns or None, obj, api_version, query, ident)
+            return 201, self.create(group, resource, ns or None, obj, api_version, query, ident, scope)
         managed = cur["metadata"].get("managedFields") or []
         previous = next((m.get("fieldsV1") for m in managed
                          if m.get("manager") == manager and m.get("operation") == "Apply"), None)
@@ -895,10 +930,18 @@ class Server:
             self.store.delete(key)
         threading.Thread(target=finish, daemon=True).start()
 
-    def delete(self, key, api_version):
+    def delete(self, key, api_version, options=None, kind=None):
+        """DELETE with its DeleteOptions: preconditions (uid, resourceVersion) are checked against the stored
+        object before anything goes, with the real server's Conflict (rest.BeforeDelete)."""
         obj = self.store.get(key)
         if obj is None:
             raise self.not_found(key)
+        check_preconditions(obj, options, key[0], kind or self.kind_of(key[0], key[1]))
+        if key[:2] == CRDS:   # its custom resources go with it, as the real server's finalizer removes them
+            names = (obj.get("spec") or {}).get("names") or {}
+            for k in [k for k in list(self.store.objects) if k[:2] == ((obj.get("spec") or {}).get("group"),
+                                                                        names.get("plural"))]:
+                self.store.delete(k)
         if key[1] == "namespaces":
             if key[3] in INITIAL_NAMESPACES:
                 raise HTTPError(403, "Forbidden", 'namespaces "%s" is forbidden: this namespace may not be '
@@ -909,6 +952,55 @@ class Server:
             return obj
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                 "details": {"name": key[3], "group": key[0], "kind": key[1], "uid": obj["metadata"].get("uid")}}
+
+
+def read_body(handler):
+    """The request's body: Content-Length bytes, or a chunked body (what Go's client sends for a body of unknown
+    length, such as `kubectl delete --raw -f -` reading its standard input)."""
+    if "chunked" in (handler.headers.get("Transfer-Encoding") or "").lower():
+        data = b""
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if not size:
+                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):   # trailers
+                    pass
+                return data
+            data += handler.rfile.read(size)
+            handler.rfile.readline()
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+def check_preconditions(obj, options, group, kind):
+    """DeleteOptions.preconditions against the stored object: a Conflict named by the object's kind, as the
+    real server's rest.BeforeDelete answers it."""
+    preconditions = (options or {}).get("preconditions") or {} if isinstance(options, dict) else {}
+    meta, name = obj["metadata"], obj["metadata"]["name"]
+    qualified_kind = kind if not group else "%s.%s" % (kind, group)
+    for field, label, why in (("uid", "UID", "deleted and then recreated"),
+                              ("resourceVersion", "ResourceVersion", "modified")):
+        wanted = preconditions.get(field)
+        if wanted is not None and wanted != meta.get(field):
+            raise HTTPError(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": the %s in the precondition '
+                            '(%s) does not match the %s in record (%s). The object might have been %s'
+                            % (qualified_kind, name, label, wanted, label, meta.get(field, ""), why),
+                            {"name": name, "group": group, "kind": kind})
+
+
+def accept_names(crd):
+    """A new CustomResourceDefinition's status: its names accepted and Established (served at once)."""
+    spec = crd.get("spec") or {}
+    names = dict(spec.get("names") or {})
+    names.setdefault("singular", names.get("kind", "").lower())
+    names.setdefault("listKind", names.get("kind", "") + "List")
+    now = util.rfc3339()
+    crd["status"] = {"acceptedNames": names, "storedVersions": [v["name"] for v in spec.get("versions") or []
+                                                                if v.get("storage")],
+                     "conditions": [{"type": t, "status": "True", "reason": r, "message": m, "lastTransitionTime": now}
+                                    for t, r, m in (("NamesAccepted", "NoConflicts", "no conflicts found for "
+                                                     "the names"),
+                                                    ("Established", "InitialNamesAccepted",
+                                                     "the initial names have been accepted"))]}
 
 
 def fold_string_data(secret):
