@@ -23,6 +23,8 @@ DEAD_PEER_SECONDS = 30
 KEEPALIVE_SECONDS = 5
 DEFAULT_COMMAND_TIMEOUT = 900
 SEND_SLICE = 256 * 1024
+SEND_POLL_SECONDS = 0.05   # how often a command that takes none of its input is looked at again
+CHANNEL_TIMEOUT_SECONDS = 30   # the longest any one send or receive on a channel may block
 OUTPUT_AFTER_EXIT_SECONDS = 5   # how long output may still arrive after a command's exit status
 LOCK_BUSY = 75   # exit code of a locked run_script whose lock another holder kept
 MAX_PARALLEL_HOSTS = 16
@@ -219,20 +221,30 @@ class Host:
         return self._exec(command, password_line.encode() + data, timeout, f"the upload of {path}")
 
     def _exec(self, command, stdin, timeout, what):
-        """One command on its own channel: stdin sent whole, then EOF; output read until it exits."""
+        """One command on its own channel, all of it within `timeout`: stdin sent as fast as the command takes it
+        (it may take none until it holds a lock), then EOF; output read until it exits."""
+        deadline = time.monotonic() + timeout
+        data = memoryview(stdin if isinstance(stdin, bytes) else stdin.encode())
+        sent = 0
         try:
             channel = self._conn.transport.open_session(timeout=self.settings.connect_timeout)
+            # a safety net: sends wait for the peer's window here, never in a call that blocks
+            channel.settimeout(CHANNEL_TIMEOUT_SECONDS)
             channel.exec_command(command)
-            data = memoryview(stdin if isinstance(stdin, bytes) else stdin.encode())
-            # in slices: paramiko's sendall copies what is left after every packet, quadratic for large uploads
-            for start in range(0, len(data), SEND_SLICE):
-                channel.sendall(data[start:start + SEND_SLICE])
-            channel.shutdown_write()
+            if not data:
+                channel.shutdown_write()
             out, err = bytearray(), bytearray()
-            deadline = time.monotonic() + timeout
             exited = None
             while True:
-                select.select([channel], [], [], 1.0)
+                wait = 1.0
+                if sent < len(data) and not channel.exit_status_ready():
+                    wait = SEND_POLL_SECONDS   # paramiko has no writable-fd: a full window is polled
+                    if channel.send_ready():
+                        sent += channel.send(data[sent:sent + SEND_SLICE])
+                        wait = 0
+                        if sent == len(data):
+                            channel.shutdown_write()
+                select.select([channel], [], [], wait)
                 while channel.recv_ready():
                     out += channel.recv(65536)
                 while channel.recv_stderr_ready():
@@ -247,12 +259,15 @@ class Host:
                     raise EOFError("connection closed")
                 if time.monotonic() > deadline:
                     channel.close()
-                    raise RemoteError(f"{self.ip}: {what} did not finish within {timeout} s: check the host "
-                                      f"(load, network, apt locks), then run the workflow again")
+                    raise socket.timeout()
             code = channel.recv_exit_status()
             channel.close()
             if code == -1:   # the channel closed without an exit status: the connection went away
                 raise EOFError("no exit status")
+        except socket.timeout:
+            raise RemoteError(f"{self.ip}: {what} did not finish within {timeout} s{_unread(sent, len(data))}: "
+                              f"check the host (load, network, apt locks, another kub run holding its lock), "
+                              f"then run the workflow again") from None
         except (paramiko.SSHException, EOFError, OSError) as err:
             raise ConnectionLost(f"{self.ip}: the SSH connection was lost during {what} ({_short(err)}): "
                               f"check the network to the host, then run the workflow again") from None
@@ -356,6 +371,13 @@ def _known_host_keys(settings):
             raise RemoteError(f"{settings.ip}: {where} line {number} {problem}: remove or fix that line (or give "
                               f"kub a known_hosts file of its own), or set ssh.host_key_fingerprint")
     return entries
+
+
+def _unread(sent, size):
+    """What the deadline's message adds when the command had not taken all of its input."""
+    if sent < size:
+        return f" (it took {sent} of the {size} bytes of its input)"
+    return ""
 
 
 def _short(err):

@@ -346,20 +346,57 @@ def test_unexpected_token_output_is_not_echoed_in_the_error():
     assert "0123456789abcdef" not in str(err.value)
 
 
-class LateOutputChannel:
-    """A channel whose exit status arrives before its output, as sshd may send them for a long output."""
+class FakeChannel:
+    """A paramiko channel to a command that takes its input `window` bytes at most (None: all of it), then exits
+    with `code` once it has it all, or (`exit_when_stuck`) as soon as it takes no more."""
 
-    def __init__(self, output):
-        self.pending, self.polls, self.eof_received = [output[:40000], output[40000:]], 0, False
+    def __init__(self, window=None, code=0, exit_when_stuck=False):
+        self.window, self.code, self.exit_when_stuck = window, code, exit_when_stuck
+        self.received, self.eof_sent, self.eof_received, self.timeout = bytearray(), False, False, None
+
+    def settimeout(self, seconds):
+        self.timeout = seconds
 
     def exec_command(self, command):
         pass
 
-    def sendall(self, data):
-        pass
+    def send_ready(self):
+        return self.window is None or len(self.received) < self.window
+
+    def send(self, data):
+        assert self.send_ready(), "a send that would block on a full window"
+        room = len(data) if self.window is None else min(len(data), self.window - len(self.received))
+        taken = min(room, 32768)   # one packet at most, as paramiko sends
+        self.received += bytes(data[:taken])
+        return taken
 
     def shutdown_write(self):
+        self.eof_sent = True
+
+    def exit_status_ready(self):
+        # it has no output: its EOF comes with its exit status
+        self.eof_received = self.eof_sent or (self.exit_when_stuck and not self.send_ready())
+        return self.eof_received
+
+    def recv_ready(self):
+        return False
+
+    def recv_stderr_ready(self):
+        return False
+
+    def recv_exit_status(self):
+        return self.code
+
+    def close(self):
         pass
+
+
+class LateOutputChannel(FakeChannel):
+    """A channel whose exit status arrives before its output, as sshd may send them for a long output."""
+
+    def __init__(self, output):
+        super().__init__()
+        self.pending, self.polls = [output[:40000], output[40000:]], 0
 
     def exit_status_ready(self):
         return True
@@ -373,24 +410,56 @@ class LateOutputChannel:
         self.eof_received = not self.pending
         return chunk
 
-    def recv_stderr_ready(self):
-        return False
-
     def recv_exit_status(self):
         return 0
 
-    def close(self):
-        pass
 
+def host_on(channel, monkeypatch):
+    """A connection.Host whose only channel is `channel`."""
+    import time
 
-def test_a_command_s_output_is_read_to_its_end_when_the_exit_status_comes_first(monkeypatch):
     from kub_plugin import connection
-    output = b'{"items": [' + b'{"metadata": {"name": "node"}}, ' * 3000 + b'{}]}'
-    channel = LateOutputChannel(output)
     transport = type("Transport", (), {"open_session": lambda self, timeout: channel, "is_active": lambda self: True})
     host = connection.Host.__new__(connection.Host)
     host.settings, host.ip = SshSettings(ip="10.9.9.9", user="root", private_key_path="/k"), "10.9.9.9"
     host._conn = type("Conn", (), {"transport": transport()})()
-    monkeypatch.setattr(connection.select, "select", lambda *args: None)
+    monkeypatch.setattr(connection.select, "select", lambda r, w, x, wait: time.sleep(min(wait, 0.01)))
+    return host
+
+
+def test_a_command_s_output_is_read_to_its_end_when_the_exit_status_comes_first(monkeypatch):
+    output = b'{"items": [' + b'{"metadata": {"name": "node"}}, ' * 3000 + b'{}]}'
+    host = host_on(LateOutputChannel(output), monkeypatch)
     result = host._exec("kubectl get nodes -o json", "", 60, "listing nodes")
     assert len(output) > 65536 and result.stdout == output.decode() and json.loads(result.stdout)
+
+
+def test_a_large_stdin_is_sent_whole_then_its_eof_with_a_channel_timeout(monkeypatch):
+    channel = FakeChannel()
+    payload = bytes(range(256)) * 20000   # 5 MB: many packets
+    assert host_on(channel, monkeypatch)._exec("cat > /x", payload, 60, "the upload of /x").ok
+    assert channel.received == payload and channel.eof_sent and channel.timeout
+
+
+def test_stdin_a_command_does_not_take_fails_at_its_deadline_naming_the_host_and_the_step(monkeypatch):
+    """The command waits for a lock another run holds and reads nothing meanwhile: the send does not block on the
+    full window, and the deadline is a RemoteError, not a lost connection (which cfy would retry)."""
+    from kub_plugin import connection
+    channel = FakeChannel(window=2 * 1024 * 1024)
+    host = host_on(channel, monkeypatch)
+    with pytest.raises(connection.RemoteError) as err:
+        host._exec("flock /var/lib/kub/lock bash -s", b"x" * 5_000_000, 1, "reset.sh")
+    assert not isinstance(err.value, connection.ConnectionLost)
+    assert str(err.value).startswith("10.9.9.9: reset.sh did not finish within 1 s (it took 2097152 of the "
+                                     "5000000 bytes of its input): check the host")
+    assert "\n" not in str(err.value) and not channel.eof_sent
+
+
+def test_a_command_that_exits_without_taking_its_stdin_gives_its_exit_code(monkeypatch):
+    """flock gave up waiting for the lock (its exit code) before the script was read: that is the answer, not a
+    lost connection."""
+    from kub_plugin.connection import LOCK_BUSY
+    channel = FakeChannel(window=65536, code=LOCK_BUSY, exit_when_stuck=True)
+    result = host_on(channel, monkeypatch)._exec("flock -w 5 -E 75 /var/lib/kub/lock bash -s", b"x" * 500_000, 60,
+                                                 "reset.sh")
+    assert result.exit_code == LOCK_BUSY and len(channel.received) == 65536
