@@ -7,8 +7,8 @@ import time
 import pytest
 from e2e_support import SPARE
 
-from kub_plugin.config import ssh_settings
 from kub_plugin import hoststate
+from kub_plugin.config import ssh_settings
 from kub_plugin.connection import LOCK_BUSY, ConnectionLost, Host, RemoteError, locked_bash
 
 pytestmark = pytest.mark.lab
