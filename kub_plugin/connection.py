@@ -41,6 +41,14 @@ class ConnectionLost(RemoteError):
     """The connection broke in the middle of a step: running the step again may well succeed."""
 
 
+class Unreachable(RemoteError):
+    """No SSH session could be opened to the host (no answer, refused, no handshake): nothing ran there."""
+
+    def __init__(self, ip, reason, fix):
+        super().__init__(f"{ip}: {reason}: {fix}")
+        self.ip, self.reason = ip, reason
+
+
 @dataclass
 class Result:
     stdout: str
@@ -105,7 +113,8 @@ class Host:
         self._sudo_prefix = None
 
     def __enter__(self):
-        self.open()
+        if self._conn is None:
+            self.open()
         return self
 
     def __exit__(self, *exc):
@@ -151,8 +160,8 @@ class Host:
                 f"{self.ip}: SSH login as {s.user!r} was refused: check ssh.user and the key or password "
                 f"(the public key must be in ~{s.user}/.ssh/authorized_keys on the host)")
         if isinstance(err, (paramiko.SSHException, EOFError, OSError)):
-            return RemoteError(f"{self.ip}: SSH handshake on port {s.port} failed ({_short(err)}): "
-                               f"check that sshd answers there")
+            return Unreachable(self.ip, f"SSH handshake on port {s.port} failed ({_short(err)})",
+                               "check that sshd answers there")
         return err
 
     def _socket(self):
@@ -160,12 +169,13 @@ class Host:
         try:
             sock = socket.create_connection((s.ip, s.port), timeout=s.connect_timeout)
         except ConnectionRefusedError:
-            raise RemoteError(f"{self.ip}: connection refused on SSH port {s.port}: "
-                              f"start sshd on the host or set ssh.port") from None
+            raise Unreachable(self.ip, f"connection refused on SSH port {s.port}",
+                              "start sshd on the host or set ssh.port") from None
         except OSError as err:
             reason = f"no answer within {s.connect_timeout} s" if isinstance(err, socket.timeout) else _short(err)
-            raise RemoteError(f"{self.ip}: cannot reach SSH port {s.port} ({reason}): check the IP, that the "
-                              f"host is up and that a firewall lets port {s.port} through") from None
+            raise Unreachable(self.ip, f"cannot reach SSH port {s.port} ({reason})",
+                              f"check the IP, that the host is up and that a firewall lets port {s.port} "
+                              f"through") from None
         # Linux: give up on a peer that acknowledges nothing for DEAD_PEER_SECONDS (keepalives keep data in
         # flight), so a cut link fails the step instead of hanging it for the TCP default of ~15 min.
         if hasattr(socket, "TCP_USER_TIMEOUT"):
@@ -398,13 +408,21 @@ def locked_bash(path, seconds):
             f"exec flock -w {int(seconds)} -E {LOCK_BUSY} {shlex.quote(path)} bash -s")
 
 
-def on_hosts(settings_list, logger, work):
-    """Runs work(host) on every host in parallel, each over its own connection: {ip: result}.
+def on_hosts(settings_list, logger, work, unreachable=None):
+    """Runs work(host) on every host in parallel, each over its own connection: {ip: result}. With `unreachable`,
+    a host no session could be opened to gives unreachable(err) (an Unreachable) as its result instead.
 
     Every failure is reported: one alone as it is, several in one error that names each host. Only when all
     of them are lost connections is the whole a ConnectionLost (worth a retry)."""
     def one(settings):
-        with Host(settings, logger) as host:
+        host = Host(settings, logger)
+        try:
+            host.open()
+        except Unreachable as err:
+            if unreachable is None:
+                raise
+            return unreachable(err)
+        with host:
             return work(host)
 
     if not settings_list:

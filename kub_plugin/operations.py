@@ -17,8 +17,8 @@ from cloudify.exceptions import NonRecoverableError, RecoverableError
 
 from . import checks, deployment, local, osdata, steps
 from . import facts as host_facts
-from .config import ConfigError, check_hosts
-from .connection import ConnectionLost, Host, RemoteError, on_hosts
+from .config import ConfigError, check_hosts, drain_settings
+from .connection import ConnectionLost, Host, RemoteError, Unreachable, on_hosts
 from .kubeadm import host_port
 
 # the master's operations its minions wait for (a failure of one of them ends their wait)
@@ -259,20 +259,31 @@ def _join_minions(logger, cluster, minions, master_timeout, master_failure):
 @_cloudify_errors
 def stop(ctx, **_):
     """Minion: drain its nodes and delete them from the cluster, only in this deployment's cluster and only
-    nodes registered at this node's addresses. Master: nothing (delete resets it)."""
+    nodes registered at this node's addresses. Master: nothing (delete resets it). A master that cannot be reached
+    is told in one line, and the minions' hosts are reset all the same (their delete)."""
     addresses = ctx.instance.runtime_properties.get("node_hosts", {})
     if deployment.is_master(ctx) or not addresses:
         return
     cluster = deployment.cluster_of(ctx)
-    with Host(cluster.master_ssh, ctx.logger) as master:
-        steps.remove_nodes(master, cluster.id, addresses)
+    drain = drain_settings(ctx.node.properties, ctx.node.id)
+    master = Host(cluster.master_ssh, ctx.logger)
+    try:
+        master.open()
+    except Unreachable as err:
+        ctx.logger.warning(f"[{err.ip}] the master {cluster.master_id} cannot be reached ({err.reason}): nodes "
+                           f"{', '.join(sorted(addresses))} were not drained and stay registered until the master is "
+                           f"reset; their own hosts are reset all the same")
+        return
+    with master:
+        steps.remove_nodes(master, cluster.id, addresses, drain)
 
 
 @operation(resumable=True)
 @_cloudify_errors
 def delete(ctx, **_):
     """kubeadm reset and cleanup on every host of this cluster; with cluster.purge_packages also the packages.
-    Hosts this cluster does not own are left as they are."""
+    Hosts this cluster does not own are left as they are. A host that cannot be reached fails the operation,
+    naming it, once every other host is reset: uninstall again when it answers (the rest is done by then)."""
     if not ctx.instance.runtime_properties.get("prepared"):
         ctx.logger.info("nothing to undo: this deployment never changed these hosts")
         return
@@ -287,7 +298,12 @@ def delete(ctx, **_):
         profile = osdata.os_profile(facts) or osdata.FALLBACK_PROFILE
         steps.reset(host, cluster.settings, profile, cluster.settings.purge_packages)
 
-    on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, reset)
+    def unreachable(err):
+        raise RemoteError(f"{err.ip}: not reset, the host cannot be reached ({err.reason}): kub's cluster state "
+                          f"stays on it; run uninstall again once it answers (what is done already is not done "
+                          f"again), or, if it is gone for good, with -p ignore_failure=true")
+
+    on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, reset, unreachable)
     path = ctx.instance.runtime_properties.get("kubeconfig_path")
     if path and local.remove_kubeconfig(path):
         ctx.logger.info(f"removed the local kubeconfig {path}")

@@ -8,7 +8,7 @@ import yaml
 
 from kub_plugin import checks, kubeadm, steps
 from kub_plugin import facts as host_facts
-from kub_plugin.config import ClusterSettings, SshSettings
+from kub_plugin.config import ClusterSettings, DrainSettings, SshSettings
 from kub_plugin.connection import LOCK_BUSY, Result
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "preflight.yaml").read_text())
@@ -324,10 +324,55 @@ def test_wait_master_waits_on_the_master_for_its_init_record_instead_of_gatherin
 
 def test_remove_nodes_names_each_node_with_its_address_under_the_lock():
     master = FakeHost({"remove-nodes.sh": Result("changed: drained and deleted node w1\n", "", 0)})
-    assert steps.remove_nodes(master, CLUSTER_ID, {"w2": "10.0.0.3", "w1": "10.0.0.2"}) == \
+    assert steps.remove_nodes(master, CLUSTER_ID, {"w2": "10.0.0.3", "w1": "10.0.0.2"}, DrainSettings()) == \
         ["drained and deleted node w1"]
     name, env, _, lock = master.scripts[0]
     assert env["KUB_NODES"] == "w1=10.0.0.2 w2=10.0.0.3" and env["KUB_OWNER"] == CLUSTER_ID and lock
+    assert env["KUB_DRAIN_TIMEOUT"] == 120 and env["KUB_FORCE_DRAIN"] == "no"
+    forced = FakeHost()
+    steps.remove_nodes(forced, CLUSTER_ID, {"w1": "10.0.0.2"}, DrainSettings(drain_timeout=15, force_drain=True))
+    assert forced.scripts[0][1]["KUB_DRAIN_TIMEOUT"] == 15 and forced.scripts[0][1]["KUB_FORCE_DRAIN"] == "yes"
+
+
+def pod(name, labels, namespace="shop", owner="ReplicaSet", **extra):
+    return {"metadata": {"name": name, "namespace": namespace, "labels": labels,
+                         "ownerReferences": [{"kind": owner, "name": "x"}], **extra}, "status": {"phase": "Running"}}
+
+
+def budget(name, selector, namespace="shop"):
+    return {"metadata": {"name": name, "namespace": namespace}, "spec": {"minAvailable": 2, "selector": selector}}
+
+
+PODS_LEFT = [pod("web-1", {"app": "web", "tier": "front"}), pod("db-1", {"app": "db"}),
+             pod("flannel-x", {"app": "web"}, owner="DaemonSet"), pod("web-2", {"app": "web"}, namespace="other")]
+BUDGETS = [budget("web", {"matchLabels": {"app": "web"}}),
+           budget("front", {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]}),
+           budget("not-db", {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["db", "web"]}]}),
+           budget("nothing", None), budget("elsewhere", {"matchLabels": {"app": "web"}}, namespace="third")]
+
+
+def test_a_drain_held_by_budgets_names_them_their_pods_and_the_ways_out():
+    kubectl_failed = Result("", "error: draining node w1 failed: error when evicting pods/\"web-1\" -n \"shop\": "
+                                "global timeout reached: 10s\n", 1)
+    master = FakeHost({"remove-nodes.sh": kubectl_failed,
+                       f"{steps.KUBECTL} get pods -A --field-selector spec.nodeName=w1": Result(
+                           json.dumps({"items": PODS_LEFT}), "", 0),
+                       f"{steps.KUBECTL} get poddisruptionbudgets -A": Result(json.dumps({"items": BUDGETS}), "", 0)})
+    with pytest.raises(steps.StepError) as err:
+        steps.remove_nodes(master, CLUSTER_ID, {"w1": "10.0.0.2"}, DrainSettings(drain_timeout=10))
+    assert str(err.value) == (
+        "10.9.9.9: draining node w1 did not finish within 10 s, held by PodDisruptionBudgets shop/front (protecting "
+        "shop/web-1); shop/web (protecting shop/web-1): raise drain_timeout, change the budget, or set force_drain: "
+        "true (the node's pods are then deleted without eviction)")
+
+
+def test_a_drain_that_failed_for_another_reason_keeps_its_own_error():
+    failed = Result("", "error: draining node w1 failed: nodes \"w1\" is forbidden\n", 1)
+    master = FakeHost({"remove-nodes.sh": failed, f"{steps.KUBECTL} get pods": Result('{"items": []}', "", 0),
+                       f"{steps.KUBECTL} get poddisruptionbudgets": Result(json.dumps({"items": BUDGETS}), "", 0)})
+    with pytest.raises(steps.StepError, match='^10.9.9.9: remove nodes failed: draining node w1 failed: nodes "w1" '
+                                              'is forbidden$'):
+        steps.remove_nodes(master, CLUSTER_ID, {"w1": "10.0.0.2"}, DrainSettings())
 
 
 def test_join_token_is_fresh_short_lived_and_removed_by_its_id():
