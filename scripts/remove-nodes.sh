@@ -33,8 +33,11 @@ for item in $KUB_NODES; do
     echo "note: node $name is at $found, not at this node's $address: left as it is"
     continue
   fi
-  out=$("${kubectl[@]}" drain "$name" "${drain[@]}" 2>&1) ||
+  out=$("${kubectl[@]}" drain "$name" "${drain[@]}" 2>&1) || {
+    # the node takes pods again, as before: the cluster keeps working until a re-run drains it
+    "${kubectl[@]}" uncordon "$name" >/dev/null 2>&1 || true
     fail "draining node $name failed: $(kubectl_error "$out")"
+  }
   out=$("${kubectl[@]}" delete node "$name" --ignore-not-found 2>&1) ||
     fail "deleting node $name failed: $(kubectl_error "$out")"
   changed "drained and deleted node $name"
