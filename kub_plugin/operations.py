@@ -282,8 +282,9 @@ def stop(ctx, **_):
 @_cloudify_errors
 def delete(ctx, **_):
     """kubeadm reset and cleanup on every host of this cluster; with cluster.purge_packages also the packages.
-    Hosts this cluster does not own are left as they are. A host that cannot be reached fails the operation,
-    naming it, once every other host is reset: uninstall again when it answers (the rest is done by then)."""
+    Hosts this cluster does not own are left as they are. The master first drains what its minions' stops have not
+    (a drain that fails leaves it as it is). A host that cannot be reached fails the operation, naming it, once
+    every other host is reset: uninstall again when it answers (the rest is done by then)."""
     if not ctx.instance.runtime_properties.get("prepared"):
         ctx.logger.info("nothing to undo: this deployment never changed these hosts")
         return
@@ -295,6 +296,8 @@ def delete(ctx, **_):
             ctx.logger.warning(f"[{host.ip}] not a host of this deployment's cluster (owner: "
                                f"{facts.owner or 'none'}): left as it is")
             return
+        if deployment.is_master(ctx) and facts.has_admin_conf:
+            _drain_minions(ctx, cluster, host)
         profile = osdata.os_profile(facts) or osdata.FALLBACK_PROFILE
         steps.reset(host, cluster.settings, profile, cluster.settings.purge_packages)
 
@@ -307,6 +310,21 @@ def delete(ctx, **_):
     path = ctx.instance.runtime_properties.get("kubeconfig_path")
     if path and local.remove_kubeconfig(path):
         ctx.logger.info(f"removed the local kubeconfig {path}")
+
+
+def _drain_minions(ctx, cluster, master):
+    """Before the master is reset: what its minion nodes' stops have not drained yet (Cloudify runs the master's
+    delete beside them), drained and deleted as they would, so that a drain they could not finish leaves the
+    cluster running rather than reset under its pods."""
+    try:
+        registered = steps.nodes(master)
+    except steps.StepError:
+        return   # the API does not answer: nothing can be drained (the minions' stops said so)
+    for node_id, props in deployment.minion_nodes(ctx, cluster.master_id).items():
+        ips = {host.ip for host in deployment.hosts(props, node_id)}
+        left = {name: address for name, (_, address) in registered.items() if address in ips}
+        if left:
+            steps.remove_nodes(master, cluster.id, left, drain_settings(props, node_id))
 
 
 @operation(resumable=True)
