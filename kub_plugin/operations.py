@@ -93,6 +93,7 @@ def create(ctx, **_):
         _create_master(ctx, cluster, own[0])
     else:
         _master_checked(ctx, cluster)
+        drain_settings(ctx.node.properties, ctx.node.id)
         check_hosts(cluster.master_ssh.ip, [h.ip for h in own], cluster.settings)
         found = on_hosts(own, ctx.logger, lambda host: _checked(host, "minion", cluster)[0])
         checks.unique_names(found)
@@ -114,6 +115,8 @@ def _master_checked(ctx, cluster):
 
 def _create_master(ctx, cluster, master_ssh):
     minions = [h for node_hosts in deployment.minion_hosts(ctx, ctx.node.id).values() for h in node_hosts]
+    for node_id, props in deployment.minion_nodes(ctx, ctx.node.id).items():
+        drain_settings(props, node_id)   # a bad one is refused now, not at uninstall
     check_hosts(master_ssh.ip, [h.ip for h in minions], cluster.settings)
     local.repository_key(cluster.settings)
     local.cni_manifest(cluster.settings.cni_manifest, ctx.get_resource)   # found and readable
@@ -304,7 +307,7 @@ def delete(ctx, **_):
     def unreachable(err):
         raise RemoteError(f"{err.ip}: not reset, the host cannot be reached ({err.reason}): kub's cluster state "
                           f"stays on it; run uninstall again once it answers (what is done already is not done "
-                          f"again), or, if it is gone for good, with -p ignore_failure=true")
+                          f"again), or, if it is gone for good, with -p '{{\"ignore_failure\": true}}'")
 
     on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, reset, unreachable)
     path = ctx.instance.runtime_properties.get("kubeconfig_path")

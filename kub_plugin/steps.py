@@ -292,9 +292,9 @@ def _drained(pod):
 
 
 def _selects(selector, labels):
-    """A label selector (matchLabels, matchExpressions) as the API server reads a policy/v1 budget's: none selects
-    nothing, an empty one every pod."""
-    if selector is None:
+    """A label selector (matchLabels, matchExpressions) as the eviction subresource reads a budget's: a missing or
+    empty one selects nothing."""
+    if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         return False
     if any(labels.get(key) != value for key, value in (selector.get("matchLabels") or {}).items()):
         return False
