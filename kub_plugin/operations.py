@@ -319,11 +319,12 @@ def _drain_minions(ctx, cluster, master):
     """Before the master is reset: what its minion nodes' stops have not drained yet (Cloudify runs the master's
     delete beside them), drained and deleted as they would, so that a drain they could not finish leaves the
     cluster running rather than reset under its pods."""
+    minions = deployment.minion_nodes(ctx, cluster.master_id)
     try:
-        registered = steps.nodes(master)
+        registered = steps.nodes(master) if minions else {}
     except steps.StepError:
         return   # the API does not answer: nothing can be drained (the minions' stops said so)
-    for node_id, props in deployment.minion_nodes(ctx, cluster.master_id).items():
+    for node_id, props in minions.items():
         ips = {host.ip for host in deployment.hosts(props, node_id)}
         left = {name: address for name, (_, address) in registered.items() if address in ips}
         if left:
