@@ -92,6 +92,13 @@ class NodeSettings:
     master_timeout: int = 900
 
 
+@dataclass(frozen=True)
+class DrainSettings:
+    """How a minion node's Kubernetes nodes are drained before they are removed (uninstall)."""
+    drain_timeout: int = 120
+    force_drain: bool = False
+
+
 def version_tuple(text):
     return tuple(int(part) for part in text.split(".")[:2])
 
@@ -171,6 +178,16 @@ def node_settings(props, node_id):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"node {node_id}: {name} {getattr(settings, name)} must be above 0 seconds "
                               f"(the default is {getattr(NodeSettings, name)})")
+    return settings
+
+
+def drain_settings(props, node_id):
+    values = {name: props[name] for name in field_names(DrainSettings) if name in props}
+    _check_types(values, DrainSettings, "", f"node {node_id}: ")
+    settings = DrainSettings(**values)
+    if settings.drain_timeout <= 0:
+        raise ConfigError(f"node {node_id}: drain_timeout {settings.drain_timeout} must be above 0 seconds "
+                          f"(the default is {DrainSettings.drain_timeout})")
     return settings
 
 

@@ -23,6 +23,8 @@ DEAD_PEER_SECONDS = 30
 KEEPALIVE_SECONDS = 5
 DEFAULT_COMMAND_TIMEOUT = 900
 SEND_SLICE = 256 * 1024
+SEND_POLL_SECONDS = 0.05   # how often a command that takes none of its input is looked at again
+CHANNEL_TIMEOUT_SECONDS = 30   # the longest any one send or receive on a channel may block
 OUTPUT_AFTER_EXIT_SECONDS = 5   # how long output may still arrive after a command's exit status
 LOCK_BUSY = 75   # exit code of a locked run_script whose lock another holder kept
 MAX_PARALLEL_HOSTS = 16
@@ -37,6 +39,14 @@ class RemoteError(Exception):
 
 class ConnectionLost(RemoteError):
     """The connection broke in the middle of a step: running the step again may well succeed."""
+
+
+class Unreachable(RemoteError):
+    """No SSH session could be opened to the host (no answer, refused, no handshake): nothing ran there."""
+
+    def __init__(self, ip, reason, fix):
+        super().__init__(f"{ip}: {reason}: {fix}")
+        self.ip, self.reason = ip, reason
 
 
 @dataclass
@@ -103,7 +113,8 @@ class Host:
         self._sudo_prefix = None
 
     def __enter__(self):
-        self.open()
+        if self._conn is None:
+            self.open()
         return self
 
     def __exit__(self, *exc):
@@ -149,8 +160,8 @@ class Host:
                 f"{self.ip}: SSH login as {s.user!r} was refused: check ssh.user and the key or password "
                 f"(the public key must be in ~{s.user}/.ssh/authorized_keys on the host)")
         if isinstance(err, (paramiko.SSHException, EOFError, OSError)):
-            return RemoteError(f"{self.ip}: SSH handshake on port {s.port} failed ({_short(err)}): "
-                               f"check that sshd answers there")
+            return Unreachable(self.ip, f"SSH handshake on port {s.port} failed ({_short(err)})",
+                               "check that sshd answers there")
         return err
 
     def _socket(self):
@@ -158,12 +169,13 @@ class Host:
         try:
             sock = socket.create_connection((s.ip, s.port), timeout=s.connect_timeout)
         except ConnectionRefusedError:
-            raise RemoteError(f"{self.ip}: connection refused on SSH port {s.port}: "
-                              f"start sshd on the host or set ssh.port") from None
+            raise Unreachable(self.ip, f"connection refused on SSH port {s.port}",
+                              "start sshd on the host or set ssh.port") from None
         except OSError as err:
             reason = f"no answer within {s.connect_timeout} s" if isinstance(err, socket.timeout) else _short(err)
-            raise RemoteError(f"{self.ip}: cannot reach SSH port {s.port} ({reason}): check the IP, that the "
-                              f"host is up and that a firewall lets port {s.port} through") from None
+            raise Unreachable(self.ip, f"cannot reach SSH port {s.port} ({reason})",
+                              f"check the IP, that the host is up and that a firewall lets port {s.port} "
+                              f"through") from None
         # Linux: give up on a peer that acknowledges nothing for DEAD_PEER_SECONDS (keepalives keep data in
         # flight), so a cut link fails the step instead of hanging it for the TCP default of ~15 min.
         if hasattr(socket, "TCP_USER_TIMEOUT"):
@@ -219,20 +231,30 @@ class Host:
         return self._exec(command, password_line.encode() + data, timeout, f"the upload of {path}")
 
     def _exec(self, command, stdin, timeout, what):
-        """One command on its own channel: stdin sent whole, then EOF; output read until it exits."""
+        """One command on its own channel, all of it within `timeout`: stdin sent as fast as the command takes it
+        (it may take none until it holds a lock), then EOF; output read until it exits."""
+        deadline = time.monotonic() + timeout
+        data = memoryview(stdin if isinstance(stdin, bytes) else stdin.encode())
+        sent = 0
         try:
             channel = self._conn.transport.open_session(timeout=self.settings.connect_timeout)
+            # a safety net: sends wait for the peer's window here, never in a call that blocks
+            channel.settimeout(CHANNEL_TIMEOUT_SECONDS)
             channel.exec_command(command)
-            data = memoryview(stdin if isinstance(stdin, bytes) else stdin.encode())
-            # in slices: paramiko's sendall copies what is left after every packet, quadratic for large uploads
-            for start in range(0, len(data), SEND_SLICE):
-                channel.sendall(data[start:start + SEND_SLICE])
-            channel.shutdown_write()
+            if not data:
+                channel.shutdown_write()
             out, err = bytearray(), bytearray()
-            deadline = time.monotonic() + timeout
             exited = None
             while True:
-                select.select([channel], [], [], 1.0)
+                wait = 1.0
+                if sent < len(data) and not channel.exit_status_ready():
+                    wait = SEND_POLL_SECONDS   # paramiko has no writable-fd: a full window is polled
+                    if channel.send_ready():
+                        sent += channel.send(data[sent:sent + SEND_SLICE])
+                        wait = 0
+                        if sent == len(data):
+                            channel.shutdown_write()
+                select.select([channel], [], [], wait)
                 while channel.recv_ready():
                     out += channel.recv(65536)
                 while channel.recv_stderr_ready():
@@ -247,12 +269,15 @@ class Host:
                     raise EOFError("connection closed")
                 if time.monotonic() > deadline:
                     channel.close()
-                    raise RemoteError(f"{self.ip}: {what} did not finish within {timeout} s: check the host "
-                                      f"(load, network, apt locks), then run the workflow again")
+                    raise socket.timeout()
             code = channel.recv_exit_status()
             channel.close()
             if code == -1:   # the channel closed without an exit status: the connection went away
                 raise EOFError("no exit status")
+        except socket.timeout:
+            raise RemoteError(f"{self.ip}: {what} did not finish within {timeout} s{_unread(sent, len(data))}: "
+                              f"check the host (load, network, apt locks, another kub run holding its lock), "
+                              f"then run the workflow again") from None
         except (paramiko.SSHException, EOFError, OSError) as err:
             raise ConnectionLost(f"{self.ip}: the SSH connection was lost during {what} ({_short(err)}): "
                               f"check the network to the host, then run the workflow again") from None
@@ -358,6 +383,13 @@ def _known_host_keys(settings):
     return entries
 
 
+def _unread(sent, size):
+    """What the deadline's message adds when the command had not taken all of its input."""
+    if sent < size:
+        return f" (it took {sent} of the {size} bytes of its input)"
+    return ""
+
+
 def _short(err):
     text = str(err) or type(err).__name__
     return text.splitlines()[0][:160]
@@ -376,13 +408,21 @@ def locked_bash(path, seconds):
             f"exec flock -w {int(seconds)} -E {LOCK_BUSY} {shlex.quote(path)} bash -s")
 
 
-def on_hosts(settings_list, logger, work):
-    """Runs work(host) on every host in parallel, each over its own connection: {ip: result}.
+def on_hosts(settings_list, logger, work, unreachable=None):
+    """Runs work(host) on every host in parallel, each over its own connection: {ip: result}. With `unreachable`,
+    a host no session could be opened to gives unreachable(err) (an Unreachable) as its result instead.
 
     Every failure is reported: one alone as it is, several in one error that names each host. Only when all
     of them are lost connections is the whole a ConnectionLost (worth a retry)."""
     def one(settings):
-        with Host(settings, logger) as host:
+        host = Host(settings, logger)
+        try:
+            host.open()
+        except Unreachable as err:
+            if unreachable is None:
+                raise
+            return unreachable(err)
+        with host:
             return work(host)
 
     if not settings_list:

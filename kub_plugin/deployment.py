@@ -121,12 +121,14 @@ def _master_instance(ctx):
 
 def minion_hosts(ctx, master_id):
     """{minion node id: [SshSettings]} of every minion node connected to this master, from the deployment."""
-    found = {}
-    for node in _deployment_nodes(ctx):
-        if any(r.get("target_id") == master_id and MASTER_RELATIONSHIP in r.get("type_hierarchy", [])
-               for r in node.get("relationships") or []):
-            found[node["id"]] = hosts(node.get("properties") or {}, node["id"])
-    return found
+    return {node_id: hosts(props, node_id) for node_id, props in minion_nodes(ctx, master_id).items()}
+
+
+def minion_nodes(ctx, master_id):
+    """{minion node id: properties} of every minion node connected to this master, from the deployment."""
+    return {node["id"]: node.get("properties") or {} for node in _deployment_nodes(ctx)
+            if any(r.get("target_id") == master_id and MASTER_RELATIONSHIP in r.get("type_hierarchy", [])
+                   for r in node.get("relationships") or [])}
 
 
 def _deployment_nodes(ctx):

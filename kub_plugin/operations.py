@@ -17,8 +17,8 @@ from cloudify.exceptions import NonRecoverableError, RecoverableError
 
 from . import checks, deployment, local, osdata, steps
 from . import facts as host_facts
-from .config import ConfigError, check_hosts
-from .connection import ConnectionLost, Host, RemoteError, on_hosts
+from .config import ConfigError, check_hosts, drain_settings
+from .connection import ConnectionLost, Host, RemoteError, Unreachable, on_hosts
 from .kubeadm import host_port
 
 # the master's operations its minions wait for (a failure of one of them ends their wait)
@@ -93,6 +93,7 @@ def create(ctx, **_):
         _create_master(ctx, cluster, own[0])
     else:
         _master_checked(ctx, cluster)
+        drain_settings(ctx.node.properties, ctx.node.id)
         check_hosts(cluster.master_ssh.ip, [h.ip for h in own], cluster.settings)
         found = on_hosts(own, ctx.logger, lambda host: _checked(host, "minion", cluster)[0])
         checks.unique_names(found)
@@ -115,6 +116,8 @@ def _master_checked(ctx, cluster):
 def _create_master(ctx, cluster, master_ssh):
     cluster.make_id()   # the first create's; recorded below, once every host passed its checks
     minions = [h for node_hosts in deployment.minion_hosts(ctx, ctx.node.id).values() for h in node_hosts]
+    for node_id, props in deployment.minion_nodes(ctx, ctx.node.id).items():
+        drain_settings(props, node_id)   # a bad one is refused now, not at uninstall
     check_hosts(master_ssh.ip, [h.ip for h in minions], cluster.settings)
     local.repository_key(cluster.settings)
     local.cni_manifest(cluster.settings.cni_manifest, ctx.get_resource)   # found and readable
@@ -260,20 +263,32 @@ def _join_minions(logger, cluster, minions, master_timeout, master_failure):
 @_cloudify_errors
 def stop(ctx, **_):
     """Minion: drain its nodes and delete them from the cluster, only in this deployment's cluster and only
-    nodes registered at this node's addresses. Master: nothing (delete resets it)."""
+    nodes registered at this node's addresses. Master: nothing (delete resets it). A master that cannot be reached
+    is told in one line, and the minions' hosts are reset all the same (their delete)."""
     addresses = ctx.instance.runtime_properties.get("node_hosts", {})
     if deployment.is_master(ctx) or not addresses:
         return
     cluster = deployment.cluster_of(ctx)
-    with Host(cluster.master_ssh, ctx.logger) as master:
-        steps.remove_nodes(master, cluster.id, addresses)
+    drain = drain_settings(ctx.node.properties, ctx.node.id)
+    master = Host(cluster.master_ssh, ctx.logger)
+    try:
+        master.open()
+    except Unreachable as err:
+        ctx.logger.warning(f"[{err.ip}] the master {cluster.master_id} cannot be reached ({err.reason}): nodes "
+                           f"{', '.join(sorted(addresses))} were not drained and stay registered until the master is "
+                           f"reset; their own hosts are reset all the same")
+        return
+    with master:
+        steps.remove_nodes(master, cluster.id, addresses, drain)
 
 
 @operation(resumable=True)
 @_cloudify_errors
 def delete(ctx, **_):
     """kubeadm reset and cleanup on every host of this cluster; with cluster.purge_packages also the packages.
-    Hosts this cluster does not own are left as they are."""
+    Hosts this cluster does not own are left as they are. The master first drains what its minions' stops have not
+    (a drain that fails leaves it as it is). A host that cannot be reached fails the operation, naming it, once
+    every other host is reset: uninstall again when it answers (the rest is done by then)."""
     if not ctx.instance.runtime_properties.get("prepared"):
         ctx.logger.info("nothing to undo: this deployment never changed these hosts")
         return
@@ -285,13 +300,36 @@ def delete(ctx, **_):
             ctx.logger.warning(f"[{host.ip}] not a host of this deployment's cluster (owner: "
                                f"{facts.owner_name or 'none'}): left as it is")
             return
+        if deployment.is_master(ctx) and facts.has_admin_conf:
+            _drain_minions(ctx, cluster, host)
         profile = osdata.os_profile(facts) or osdata.FALLBACK_PROFILE
         steps.reset(host, cluster.settings, profile, cluster.settings.purge_packages)
 
-    on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, reset)
+    def unreachable(err):
+        raise RemoteError(f"{err.ip}: not reset, the host cannot be reached ({err.reason}): kub's cluster state "
+                          f"stays on it; run uninstall again once it answers (what is done already is not done "
+                          f"again), or, if it is gone for good, with -p '{{\"ignore_failure\": true}}'")
+
+    on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, reset, unreachable)
     path = ctx.instance.runtime_properties.get("kubeconfig_path")
     if path and local.remove_kubeconfig(path):
         ctx.logger.info(f"removed the local kubeconfig {path}")
+
+
+def _drain_minions(ctx, cluster, master):
+    """Before the master is reset: what its minion nodes' stops have not drained yet (Cloudify runs the master's
+    delete beside them), drained and deleted as they would, so that a drain they could not finish leaves the
+    cluster running rather than reset under its pods."""
+    minions = deployment.minion_nodes(ctx, cluster.master_id)
+    try:
+        registered = steps.nodes(master) if minions else {}
+    except steps.StepError:
+        return   # the API does not answer: nothing can be drained (the minions' stops said so)
+    for node_id, props in minions.items():
+        ips = {host.ip for host in deployment.hosts(props, node_id)}
+        left = {name: address for name, (_, address) in registered.items() if address in ips}
+        if left:
+            steps.remove_nodes(master, cluster.id, left, drain_settings(props, node_id))
 
 
 @operation(resumable=True)

@@ -114,6 +114,8 @@ CASES = [
      "ssh.port 70000 is not a TCP port"),
     ("connect timeout zero", lambda lab, t: {"ssh_connect_timeout": 0},
      "ssh.connect_timeout 0 must be above 0 seconds"),
+    ("drain timeout zero", lambda lab, t: {"drain_timeout": 0},
+     "bad input: node minions: drain_timeout 0 must be above 0 seconds (the default is 120)"),
     ("a minion address that is no string", lambda lab, t: {"minion_ips": [lab.host_ip(B), 7]},
      "ip 7 is not a string"),
     ("one host in two spellings", lambda lab, t: {"minion_ips": [lab.host_ip(B), " " + lab.host_ip(B)]},

@@ -1,13 +1,15 @@
 """kub's SSH layer against lab hosts: every way to trust a host and to become root."""
 import logging
+import shlex
 import threading
 import time
 
 import pytest
 from e2e_support import SPARE
 
+from kub_plugin import hoststate
 from kub_plugin.config import ssh_settings
-from kub_plugin.connection import ConnectionLost, Host, RemoteError
+from kub_plugin.connection import LOCK_BUSY, ConnectionLost, Host, RemoteError, locked_bash
 
 pytestmark = pytest.mark.lab
 H = SPARE[0]
@@ -105,3 +107,36 @@ def test_refused_port_is_explained(lab):
     with pytest.raises(RemoteError) as err:
         whoami(lab, port=2222)
     assert f"{lab.host_ip(H)}: connection refused on SSH port 2222" in str(err.value)
+
+
+def test_a_large_stdin_waits_for_the_host_s_lock_within_the_command_s_deadline(lab):
+    """Another run holds the host's kub lock, so the locked script reads none of its 8 MB input (far more than the
+    channel's window): flock giving up is its exit code, the command's deadline a one-line RemoteError naming
+    the host and the step (neither a hang nor a lost connection); once the lock is free, all of it arrives."""
+    big = "x" * 8_000_000
+    payload = f"KUB_BIG='{big}'\necho got ${{#KUB_BIG}}\n"
+
+    def locked(host, lock_wait, timeout):
+        command = f"sh -c {shlex.quote(locked_bash(hoststate.LOCK_FILE, lock_wait))}"
+        return host._exec(command, payload, timeout, "the locked script")
+
+    made_dir = lab.exec(H, f"test -d {hoststate.KUB_DIR}", check=False).returncode != 0
+    lab.exec(H, f"mkdir -p {hoststate.KUB_DIR} && systemd-run --collect --unit=kub-test-hold "
+                f"flock {hoststate.LOCK_FILE} sleep 120")
+    try:
+        with Host(settings(lab), logging.getLogger()) as host:
+            assert locked(host, lock_wait=3, timeout=60).exit_code == LOCK_BUSY
+            with pytest.raises(RemoteError) as err:
+                locked(host, lock_wait=60, timeout=5)
+            assert not isinstance(err.value, ConnectionLost)
+            message = str(err.value)
+            assert message.startswith(f"{lab.host_ip(H)}: the locked script did not finish within 5 s (it took ")
+            assert f"of the {len(payload)} bytes of its input)" in message and "\n" not in message
+            # the connection still works, and with the lock free the whole input arrives
+            lab.exec(H, "systemctl stop kub-test-hold")
+            result = locked(host, lock_wait=10, timeout=60)
+            assert result.ok and result.stdout == f"got {len(big)}\n"
+    finally:
+        lab.exec(H, "systemctl stop kub-test-hold 2>/dev/null; true")
+        if made_dir:
+            lab.exec(H, f"rm -rf {hoststate.KUB_DIR}")

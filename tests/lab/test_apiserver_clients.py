@@ -160,6 +160,67 @@ def test_node_handling_and_drain(server):
     assert kubectl("get nodes", check=False).stderr.strip() == "No resources found"
 
 
+WEB_POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+  namespace: default
+  labels: {app: web}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web, uid: 0b5c0a57-0000-4000-8000-000000000002,
+                     controller: true}]
+spec:
+  nodeName: kubh8
+  containers: [{name: c, image: nginx:1.27}]
+"""
+BUDGET = """\
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: %s, namespace: default}
+spec:
+  minAvailable: 2
+  selector: {matchExpressions: [{key: app, operator: In, values: [web]}]}
+"""
+
+
+def test_eviction_honours_a_disruption_budget_as_kube_apiserver_does(server):
+    """429 with the real message and a cause naming the budget; kubectl's drain retries it until its timeout;
+    a pod under two budgets cannot be evicted; --disable-eviction deletes the pods whatever the budgets."""
+    kubectl, _ = server
+    kubectl("apply -f -", NODE.replace("kubh9", "kubh8"))
+    for name in ("web-1", "web-2"):
+        kubectl("apply -f -", WEB_POD % name)
+        kubectl("patch pod %s --subresource=status --type=merge -p %s" % (name, shlex.quote(json.dumps(
+            {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}))))
+    kubectl("apply -f -", BUDGET % "web")
+    eviction = json.dumps({"apiVersion": "policy/v1", "kind": "Eviction",
+                           "metadata": {"name": "web-1", "namespace": "default"}})
+    refused = kubectl("create --raw /api/v1/namespaces/default/pods/web-1/eviction -f - -v=6", eviction, check=False)
+    assert refused.returncode == 1
+    assert "Error from server (TooManyRequests): Cannot evict pod as it would violate the pod's disruption " \
+           "budget." in refused.stderr, refused.stderr
+    assert "429 Too Many Requests" in refused.stderr
+    body = json.loads(kubectl("get --raw /api/v1/namespaces/default/pods/web-1").stdout)
+    assert body["metadata"]["name"] == "web-1"   # still there
+
+    drained = kubectl("drain kubh8 --ignore-daemonsets --timeout=6s", check=False)
+    assert drained.returncode == 1 and "node/kubh8 cordoned" in drained.stdout
+    assert re.search(r'error when evicting pods/"web-[12]" -n "default" \(will retry after 5s\): Cannot evict pod '
+                     r"as it would violate the pod's disruption budget\.", drained.stderr), drained.stderr
+    assert "global timeout reached: 6s" in drained.stderr, drained.stderr
+
+    kubectl("apply -f -", BUDGET % "web-too")
+    twice = kubectl("create --raw /api/v1/namespaces/default/pods/web-1/eviction -f -", eviction, check=False)
+    assert "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support." in \
+        twice.stderr, twice.stderr
+
+    forced = kubectl("drain kubh8 --ignore-daemonsets --disable-eviction --timeout=20s")
+    out = forced.stdout + forced.stderr
+    assert "pod/web-1 deleted" in out and "pod/web-2 deleted" in out and "node/kubh8 drained" in out, out
+    assert kubectl("get pods -n default -l app=web -o name").stdout == ""
+    kubectl("delete node kubh8")
+
+
 def test_get_watch_sees_new_objects(server):
     kubectl, _ = server
     watch = kubectl("get namespaces --watch", start=True)

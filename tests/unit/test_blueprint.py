@@ -99,16 +99,18 @@ def test_defaults_are_the_same_in_plugin_yaml_the_blueprint_and_the_code():
     plugin = yaml.safe_load((ROOT / "plugin.yaml").read_text())
     blueprint = yaml.safe_load((ROOT / "barevm-blueprint.yaml").read_text())
     code = {cls: {f.name: f.default for f in dataclasses.fields(cls)}
-            for cls in (config.SshSettings, config.ClusterSettings, config.NodeSettings)}
+            for cls in (config.SshSettings, config.ClusterSettings, config.NodeSettings, config.DrainSettings)}
     code[config.SshSettings].pop("ip")
     assert _type_defaults(plugin, "kub.datatypes.Ssh") == code[config.SshSettings]
     assert _type_defaults(plugin, "kub.datatypes.Cluster") == code[config.ClusterSettings]
     host = plugin["node_types"]["kub.nodes.Host"]["properties"]
     assert {name: host[name]["default"] for name in code[config.NodeSettings]} == code[config.NodeSettings]
+    minion = plugin["node_types"]["kub.nodes.Minion"]["properties"]
+    assert {name: minion[name]["default"] for name in code[config.DrainSettings]} == code[config.DrainSettings]
     # every blueprint input that feeds a setting has the setting's default
     inputs = {name: spec.get("default") for name, spec in blueprint["inputs"].items()}
     fed = {**{f"ssh_{name}": value for name, value in code[config.SshSettings].items()},
-           **code[config.ClusterSettings]}
+           **code[config.ClusterSettings], **code[config.DrainSettings]}
     # the one deliberate difference: the blueprint logs in with the usual key file, the type has no key of its
     # own (a node may use key text or a password instead)
     assert inputs.pop("ssh_private_key_path") == "~/.ssh/id_ed25519"

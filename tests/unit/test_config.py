@@ -4,9 +4,11 @@ import pytest
 from kub_plugin.config import (
     ClusterSettings,
     ConfigError,
+    DrainSettings,
     NodeSettings,
     check_hosts,
     cluster_settings,
+    drain_settings,
     host_addresses,
     node_settings,
     ssh_settings,
@@ -125,6 +127,22 @@ def test_bad_node_settings(props, message):
 
 def test_node_settings_defaults():
     assert node_settings({}, "m") == NodeSettings(ready_timeout=300, master_timeout=900)
+
+
+@pytest.mark.parametrize("props,message", [
+    ({"drain_timeout": 0}, "node minions: drain_timeout 0 must be above 0 seconds (the default is 120)"),
+    ({"drain_timeout": "60"}, "node minions: drain_timeout '60' is not a whole number"),
+    ({"force_drain": "yes"}, "node minions: force_drain 'yes' is not true or false"),
+])
+def test_bad_drain_settings(props, message):
+    with pytest.raises(ConfigError) as err:
+        drain_settings(props, "minions")
+    assert message in str(err.value)
+
+
+def test_drain_settings_defaults_and_values():
+    assert drain_settings({}, "minions") == DrainSettings(drain_timeout=120, force_drain=False)
+    assert drain_settings({"drain_timeout": 15, "force_drain": True}, "minions") == DrainSettings(15, True)
 
 
 def test_ips_must_be_a_list():

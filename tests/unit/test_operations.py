@@ -12,6 +12,10 @@ class FakeHost:
     def __init__(self, settings, logger):
         self.ip = settings.ip
 
+    def open(self):
+        if self.ip.endswith(".99"):
+            raise connection.Unreachable(self.ip, "connection refused on SSH port 22", "start sshd")
+
     def __enter__(self):
         return self
 
@@ -32,6 +36,18 @@ def test_results_by_host():
     assert connection.on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, lambda h: h.ip[-1]) == \
         {"10.0.0.1": "1", "10.0.0.2": "2"}
     assert connection.on_hosts([], None, lambda h: 1) == {}
+
+
+def test_an_unreachable_host_is_answered_for_by_its_handler_while_the_others_do_their_work():
+    done = []
+
+    def not_reset(err):
+        raise RemoteError(f"{err.ip}: not reset ({err.reason})")
+    with pytest.raises(RemoteError, match=r"^10.0.0.99: not reset \(connection refused on SSH port 22\)$"):
+        connection.on_hosts(hosts("10.0.0.1", "10.0.0.99", "10.0.0.2"), None, lambda h: done.append(h.ip), not_reset)
+    assert sorted(done) == ["10.0.0.1", "10.0.0.2"]
+    with pytest.raises(connection.Unreachable, match="^10.0.0.99: connection refused on SSH port 22: start sshd$"):
+        connection.on_hosts(hosts("10.0.0.99"), None, lambda h: None)
 
 
 def test_one_failure_is_raised_as_it_is():

@@ -8,7 +8,7 @@ import yaml
 
 from kub_plugin import checks, kubeadm, steps
 from kub_plugin import facts as host_facts
-from kub_plugin.config import ClusterSettings, SshSettings
+from kub_plugin.config import ClusterSettings, DrainSettings, SshSettings
 from kub_plugin.connection import LOCK_BUSY, Result
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "preflight.yaml").read_text())
@@ -346,10 +346,55 @@ def test_wait_master_waits_on_the_master_for_its_init_record_instead_of_gatherin
 
 def test_remove_nodes_names_each_node_with_its_address_under_the_lock():
     master = FakeHost({"remove-nodes.sh": Result("changed: drained and deleted node w1\n", "", 0)})
-    assert steps.remove_nodes(master, CLUSTER_ID, {"w2": "10.0.0.3", "w1": "10.0.0.2"}) == \
+    assert steps.remove_nodes(master, CLUSTER_ID, {"w2": "10.0.0.3", "w1": "10.0.0.2"}, DrainSettings()) == \
         ["drained and deleted node w1"]
     name, env, _, lock = master.scripts[0]
     assert env["KUB_NODES"] == "w1=10.0.0.2 w2=10.0.0.3" and env["KUB_CLUSTER_ID"] == CLUSTER_ID and lock
+    assert env["KUB_DRAIN_TIMEOUT"] == 120 and env["KUB_FORCE_DRAIN"] == "no"
+    forced = FakeHost()
+    steps.remove_nodes(forced, CLUSTER_ID, {"w1": "10.0.0.2"}, DrainSettings(drain_timeout=15, force_drain=True))
+    assert forced.scripts[0][1]["KUB_DRAIN_TIMEOUT"] == 15 and forced.scripts[0][1]["KUB_FORCE_DRAIN"] == "yes"
+
+
+def pod(name, labels, namespace="shop", owner="ReplicaSet", **extra):
+    return {"metadata": {"name": name, "namespace": namespace, "labels": labels,
+                         "ownerReferences": [{"kind": owner, "name": "x"}], **extra}, "status": {"phase": "Running"}}
+
+
+def budget(name, selector, namespace="shop"):
+    return {"metadata": {"name": name, "namespace": namespace}, "spec": {"minAvailable": 2, "selector": selector}}
+
+
+PODS_LEFT = [pod("web-1", {"app": "web", "tier": "front"}), pod("db-1", {"app": "db"}),
+             pod("flannel-x", {"app": "web"}, owner="DaemonSet"), pod("web-2", {"app": "web"}, namespace="other")]
+BUDGETS = [budget("web", {"matchLabels": {"app": "web"}}),
+           budget("front", {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]}),
+           budget("not-db", {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["db", "web"]}]}),
+           budget("nothing", None), budget("elsewhere", {"matchLabels": {"app": "web"}}, namespace="third")]
+
+
+def test_a_drain_held_by_budgets_names_them_their_pods_and_the_ways_out():
+    kubectl_failed = Result("", "error: draining node w1 failed: error when evicting pods/\"web-1\" -n \"shop\": "
+                                "global timeout reached: 10s\n", 1)
+    master = FakeHost({"remove-nodes.sh": kubectl_failed,
+                       f"{steps.KUBECTL} get pods -A --field-selector spec.nodeName=w1": Result(
+                           json.dumps({"items": PODS_LEFT}), "", 0),
+                       f"{steps.KUBECTL} get poddisruptionbudgets -A": Result(json.dumps({"items": BUDGETS}), "", 0)})
+    with pytest.raises(steps.StepError) as err:
+        steps.remove_nodes(master, CLUSTER_ID, {"w1": "10.0.0.2"}, DrainSettings(drain_timeout=10))
+    assert str(err.value) == (
+        "10.9.9.9: draining node w1 did not finish within 10 s, held by PodDisruptionBudgets shop/front (protecting "
+        "shop/web-1); shop/web (protecting shop/web-1): raise drain_timeout, change the budget, or set force_drain: "
+        "true (the node's pods are then deleted without eviction)")
+
+
+def test_a_drain_that_failed_for_another_reason_keeps_its_own_error():
+    failed = Result("", "error: draining node w1 failed: nodes \"w1\" is forbidden\n", 1)
+    master = FakeHost({"remove-nodes.sh": failed, f"{steps.KUBECTL} get pods": Result('{"items": []}', "", 0),
+                       f"{steps.KUBECTL} get poddisruptionbudgets": Result(json.dumps({"items": BUDGETS}), "", 0)})
+    with pytest.raises(steps.StepError, match='^10.9.9.9: remove nodes failed: draining node w1 failed: nodes "w1" '
+                                              'is forbidden$'):
+        steps.remove_nodes(master, CLUSTER_ID, {"w1": "10.0.0.2"}, DrainSettings())
 
 
 def test_join_token_is_fresh_short_lived_and_removed_by_its_id():
@@ -368,20 +413,57 @@ def test_unexpected_token_output_is_not_echoed_in_the_error():
     assert "0123456789abcdef" not in str(err.value)
 
 
-class LateOutputChannel:
-    """A channel whose exit status arrives before its output, as sshd may send them for a long output."""
+class FakeChannel:
+    """A paramiko channel to a command that takes its input `window` bytes at most (None: all of it), then exits
+    with `code` once it has it all, or (`exit_when_stuck`) as soon as it takes no more."""
 
-    def __init__(self, output):
-        self.pending, self.polls, self.eof_received = [output[:40000], output[40000:]], 0, False
+    def __init__(self, window=None, code=0, exit_when_stuck=False):
+        self.window, self.code, self.exit_when_stuck = window, code, exit_when_stuck
+        self.received, self.eof_sent, self.eof_received, self.timeout = bytearray(), False, False, None
+
+    def settimeout(self, seconds):
+        self.timeout = seconds
 
     def exec_command(self, command):
         pass
 
-    def sendall(self, data):
-        pass
+    def send_ready(self):
+        return self.window is None or len(self.received) < self.window
+
+    def send(self, data):
+        assert self.send_ready(), "a send that would block on a full window"
+        room = len(data) if self.window is None else min(len(data), self.window - len(self.received))
+        taken = min(room, 32768)   # one packet at most, as paramiko sends
+        self.received += bytes(data[:taken])
+        return taken
 
     def shutdown_write(self):
+        self.eof_sent = True
+
+    def exit_status_ready(self):
+        # it has no output: its EOF comes with its exit status
+        self.eof_received = self.eof_sent or (self.exit_when_stuck and not self.send_ready())
+        return self.eof_received
+
+    def recv_ready(self):
+        return False
+
+    def recv_stderr_ready(self):
+        return False
+
+    def recv_exit_status(self):
+        return self.code
+
+    def close(self):
         pass
+
+
+class LateOutputChannel(FakeChannel):
+    """A channel whose exit status arrives before its output, as sshd may send them for a long output."""
+
+    def __init__(self, output):
+        super().__init__()
+        self.pending, self.polls = [output[:40000], output[40000:]], 0
 
     def exit_status_ready(self):
         return True
@@ -395,24 +477,56 @@ class LateOutputChannel:
         self.eof_received = not self.pending
         return chunk
 
-    def recv_stderr_ready(self):
-        return False
-
     def recv_exit_status(self):
         return 0
 
-    def close(self):
-        pass
 
+def host_on(channel, monkeypatch):
+    """A connection.Host whose only channel is `channel`."""
+    import time
 
-def test_a_command_s_output_is_read_to_its_end_when_the_exit_status_comes_first(monkeypatch):
     from kub_plugin import connection
-    output = b'{"items": [' + b'{"metadata": {"name": "node"}}, ' * 3000 + b'{}]}'
-    channel = LateOutputChannel(output)
     transport = type("Transport", (), {"open_session": lambda self, timeout: channel, "is_active": lambda self: True})
     host = connection.Host.__new__(connection.Host)
     host.settings, host.ip = SshSettings(ip="10.9.9.9", user="root", private_key_path="/k"), "10.9.9.9"
     host._conn = type("Conn", (), {"transport": transport()})()
-    monkeypatch.setattr(connection.select, "select", lambda *args: None)
+    monkeypatch.setattr(connection.select, "select", lambda r, w, x, wait: time.sleep(min(wait, 0.01)))
+    return host
+
+
+def test_a_command_s_output_is_read_to_its_end_when_the_exit_status_comes_first(monkeypatch):
+    output = b'{"items": [' + b'{"metadata": {"name": "node"}}, ' * 3000 + b'{}]}'
+    host = host_on(LateOutputChannel(output), monkeypatch)
     result = host._exec("kubectl get nodes -o json", "", 60, "listing nodes")
     assert len(output) > 65536 and result.stdout == output.decode() and json.loads(result.stdout)
+
+
+def test_a_large_stdin_is_sent_whole_then_its_eof_with_a_channel_timeout(monkeypatch):
+    channel = FakeChannel()
+    payload = bytes(range(256)) * 20000   # 5 MB: many packets
+    assert host_on(channel, monkeypatch)._exec("cat > /x", payload, 60, "the upload of /x").ok
+    assert channel.received == payload and channel.eof_sent and channel.timeout
+
+
+def test_stdin_a_command_does_not_take_fails_at_its_deadline_naming_the_host_and_the_step(monkeypatch):
+    """The command waits for a lock another run holds and reads nothing meanwhile: the send does not block on the
+    full window, and the deadline is a RemoteError, not a lost connection (which cfy would retry)."""
+    from kub_plugin import connection
+    channel = FakeChannel(window=2 * 1024 * 1024)
+    host = host_on(channel, monkeypatch)
+    with pytest.raises(connection.RemoteError) as err:
+        host._exec("flock /var/lib/kub/lock bash -s", b"x" * 5_000_000, 1, "reset.sh")
+    assert not isinstance(err.value, connection.ConnectionLost)
+    assert str(err.value).startswith("10.9.9.9: reset.sh did not finish within 1 s (it took 2097152 of the "
+                                     "5000000 bytes of its input): check the host")
+    assert "\n" not in str(err.value) and not channel.eof_sent
+
+
+def test_a_command_that_exits_without_taking_its_stdin_gives_its_exit_code(monkeypatch):
+    """flock gave up waiting for the lock (its exit code) before the script was read: that is the answer, not a
+    lost connection."""
+    from kub_plugin.connection import LOCK_BUSY
+    channel = FakeChannel(window=65536, code=LOCK_BUSY, exit_when_stuck=True)
+    result = host_on(channel, monkeypatch)._exec("flock -w 5 -E 75 /var/lib/kub/lock bash -s", b"x" * 500_000, 60,
+                                                 "reset.sh")
+    assert result.exit_code == LOCK_BUSY and len(channel.received) == 65536

@@ -103,6 +103,34 @@ def field_value(obj, path):
     return cur
 
 
+def selects(selector, labels):
+    """A LabelSelector (matchLabels, matchExpressions) as the eviction subresource reads a budget's: a missing or
+    empty one selects nothing."""
+    if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
+        return False
+    labels = labels or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, values, op = e.get("key"), e.get("values") or [], e.get("operator")
+        if ((op == "In" and labels.get(key) not in values) or (op == "NotIn" and labels.get(key, None) in values)
+                or (op == "Exists" and key not in labels) or (op == "DoesNotExist" and key in labels)):
+            return False
+    return True
+
+
+def scaled(value, total):
+    """An IntOrString of a budget: a number, or a percentage of `total` rounded up."""
+    if isinstance(value, str) and value.endswith("%"):
+        return -(-int(value[:-1]) * total // 100)
+    return int(value)
+
+
+def pod_ready(pod):
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
 def match_fields(obj, selector):
     for term in [t.strip() for t in (selector or "").split(",") if t.strip()]:
         neg = "!=" in term
@@ -868,29 +896,42 @@ class Server:
         return self.scale_of(self.save(key, cur, new))
 
     def evict(self, key, body):
-        """The pods/eviction subresource: delete the pod unless a PodDisruptionBudget forbids it."""
+        """The pods/eviction subresource, as kube-apiserver's: a finished or pending pod is deleted at once; else the
+        one PodDisruptionBudget selecting it (two: refused) must allow a disruption, else 429 with the real message
+        and a cause naming the budget. The budget's status is worked out here, as the disruption controller would."""
         pod = self.store.get(key)
         if pod is None:
             raise self.not_found(key)
-        labels = pod["metadata"].get("labels") or {}
-        for pdb in self.store.list("policy", "poddisruptionbudgets", key[2]):
-            spec = pdb.get("spec") or {}
-            ml = (spec.get("selector") or {}).get("matchLabels") or {}
-            if not ml or any(labels.get(k) != v for k, v in ml.items()):
-                continue
-            healthy = [p for p in self.store.list("", "pods", key[2])
-                       if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in ml.items())
-                       and any(c.get("type") == "Ready" and c.get("status") == "True"
-                               for c in (p.get("status") or {}).get("conditions") or [])]
-            allowed = len(healthy) - int(spec.get("minAvailable", 0)) if "minAvailable" in spec else \
-                int(spec.get("maxUnavailable", 1))
-            if allowed <= 0:
-                raise HTTPError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption "
-                                "budget.", {"causes": [{"reason": "DisruptionBudget", "message": "The disruption "
-                                            "budget %s needs %s healthy pods and has %d currently"
-                                            % (pdb["metadata"]["name"], spec.get("minAvailable", 0), len(healthy))}]})
+        if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed", "Pending"):
+            budgets = [pdb for pdb in self.store.list("policy", "poddisruptionbudgets", key[2])
+                       if selects((pdb.get("spec") or {}).get("selector"), pod["metadata"].get("labels"))]
+            if len(budgets) > 1:
+                raise HTTPError(500, "InternalError", "Internal error occurred: This pod has more than one "
+                                "PodDisruptionBudget, which the eviction subresource does not support.")
+            if budgets:
+                self.check_budget(budgets[0], pod, key[2])
         self.store.delete(key)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+    def check_budget(self, pdb, pod, namespace):
+        spec = pdb.get("spec") or {}
+        covered = [p for p in self.store.list("", "pods", namespace)
+                   if selects(spec.get("selector"), p["metadata"].get("labels"))
+                   and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+        healthy = sum(1 for p in covered if pod_ready(p))
+        expected = len(covered)
+        if "maxUnavailable" in spec:
+            desired = max(0, expected - scaled(spec["maxUnavailable"], expected))
+        else:
+            desired = scaled(spec.get("minAvailable", 0), expected)
+        # an unhealthy pod may go while the budget holds (unhealthyPodEvictionPolicy IfHealthyBudget, the default)
+        if not pod_ready(pod) and healthy >= desired > 0:
+            return
+        if healthy - desired <= 0:
+            raise HTTPError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption "
+                            "budget.", {"causes": [{"reason": "DisruptionBudget", "message": "The disruption "
+                                        "budget %s needs %d healthy pods and has %d currently"
+                                        % (pdb["metadata"]["name"], desired, healthy)}]})
 
     def save(self, key, cur, new):
         meta = new.setdefault("metadata", {})
