@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from . import hoststate, workloads
-from .config import ConfigError
+from .config import URL_SETTINGS, ConfigError
 
 FETCH_TIMEOUT = 30
 # how long a download is kept: the operations of one run share it, while a long-lived process (a Cloudify
@@ -275,6 +275,15 @@ class Sources:
     get_resource: object
     local_mode: bool
     allow_plain_http: bool = False
+
+
+def check_url_settings(settings, sources):
+    """The cluster's URL settings name no file of the machine running cfy (file://) outside local mode."""
+    for name in URL_SETTINGS:
+        value = getattr(settings, name)
+        if value.lower().startswith("file://") and not sources.local_mode:
+            raise ConfigError(f"cluster.{name} {value}: a file:// URL names a file of the Cloudify Manager's worker, "
+                              f"which a blueprint may not read: give an https URL (a mirror)")
 
 
 def cni_manifest(source, sources, node_id):

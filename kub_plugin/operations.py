@@ -118,6 +118,7 @@ def _create_master(ctx, cluster, master_ssh):
     _kubeconfig_setting(ctx)
     local.repository_key(cluster.settings)
     sources = manifest_sources(ctx, cluster.settings.allow_plain_http)
+    local.check_url_settings(cluster.settings, sources)
     local.cni_manifest(cluster.settings.cni_manifest, sources, ctx.node.id)   # read and parsed into objects
     for node_id, props in deployment.workload_nodes(ctx, ctx.node.id).items():
         local.workload(props, node_id, sources)   # the workloads' manifests and objects, checked

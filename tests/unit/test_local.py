@@ -279,3 +279,12 @@ def test_downloads_are_shared_within_a_run_and_fetched_again_once_old(repository
     monkeypatch.setattr(local.time, "monotonic", lambda: later)
     assert local.repository_versions(repository, ["amd64"])["kubelet"] == "1.31.11-1.1"
     assert len(local._cache) == 1   # what was older is gone from memory
+
+
+def test_file_urls_are_refused_on_a_manager(tmp_path):
+    mirror = ClusterSettings(containerd_unit_url=f"file://{tmp_path}/containerd.service")
+    local.check_url_settings(mirror, HERE)
+    with pytest.raises(ConfigError, match=f"^cluster.containerd_unit_url file://{tmp_path}/containerd.service: a "
+                                          f"file:// URL names a file of the Cloudify Manager's worker"):
+        local.check_url_settings(mirror, local.Sources(None, local_mode=False))
+    local.check_url_settings(ClusterSettings(), local.Sources(None, local_mode=False))
