@@ -126,11 +126,12 @@ class _GuardedHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
 
 
 class _NoDowngrade(urllib.request.HTTPRedirectHandler):
-    """Follows redirects, but not from https to anything else."""
+    """Follows redirects to http(s) only (not ftp), and from https to https only."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if req.full_url.startswith("https://") and not newurl.startswith("https://"):
-            raise _Refused(f"it redirects to {newurl}, which is not https")
+        allowed = ("https",) if req.full_url.lower().startswith("https://") else ("https", "http")
+        if urllib.parse.urlsplit(newurl).scheme.lower() not in allowed:
+            raise _Refused(f"it redirects to {newurl}, which is not {' or '.join(allowed)}")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 

@@ -143,14 +143,18 @@ def test_loopback_link_local_and_metadata_hosts_are_refused(url, message):
     assert message in str(err.value)
 
 
-def test_a_redirect_to_a_link_local_host_is_refused(monkeypatch):
+@pytest.mark.parametrize("location,message", [
+    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 resolves to 169.254.169.254, a link-local address"),
+    ("ftp://169.254.169.254/x", "it redirects to ftp://169.254.169.254/x, which is not https or http"),
+])
+def test_a_redirect_to_a_link_local_host_is_refused(monkeypatch, location, message):
     import http.server
     import threading
 
     class Redirect(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             self.send_response(302)
-            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            self.send_header("Location", location)
             self.end_headers()
 
         def log_message(self, *args):
@@ -161,7 +165,7 @@ def test_a_redirect_to_a_link_local_host_is_refused(monkeypatch):
     # this test's server stands for a mirror elsewhere: its loopback address is let through
     monkeypatch.setattr(local, "_why_refused", lambda address: "" if address == "127.0.0.1" else "a link-local address")
     try:
-        with pytest.raises(ConfigError, match="169.254.169.254 resolves to 169.254.169.254, a link-local address"):
+        with pytest.raises(ConfigError, match=message):
             local.cni_manifest(f"http://127.0.0.1:{server.server_port}/cni.yaml",
                                local.Sources(None, local_mode=True, allow_plain_http=True), "master")
     finally:
