@@ -20,6 +20,9 @@ DEFAULT_CONTAINERD_URL = ("https://github.com/containerd/containerd/releases/dow
 DEFAULT_RUNC_URL = "https://github.com/opencontainers/runc/releases/download/v{runc_version}/runc.{arch}"
 DEFAULT_CONTAINERD_UNIT_URL = "https://raw.githubusercontent.com/containerd/containerd/v{version}/containerd.service"
 CONTAINERD_SOURCES = ("release", "os")
+# the cluster settings that are URLs kub fetches on the machine running cfy (https, or http where allowed)
+URL_SETTINGS = ("cni_manifest", "package_repository_url", "package_repository_key_url", "containerd_url",
+                "runc_url", "containerd_unit_url")
 API_PORT = 6443
 # kube-controller-manager gives each node a slice of the pod network this large (its default mask sizes)
 NODE_POD_PREFIX = {4: 24, 6: 64}
@@ -63,6 +66,7 @@ class ClusterSettings:
     containerd_url: str = DEFAULT_CONTAINERD_URL
     runc_url: str = DEFAULT_RUNC_URL
     containerd_unit_url: str = DEFAULT_CONTAINERD_UNIT_URL
+    allow_plain_http: bool = False
 
     @property
     def repository_url(self):
@@ -227,6 +231,11 @@ def validate_cluster(settings):
         _url_template(name, getattr(settings, name), ("version",))
     for name in ("containerd_url", "runc_url", "containerd_unit_url"):
         _url_template(name, getattr(settings, name), ("version", "runc_version", "arch"))
+    for name in URL_SETTINGS:
+        if getattr(settings, name).lower().startswith("http://") and not settings.allow_plain_http:
+            raise ConfigError(f"cluster.{name} {getattr(settings, name)!r} is plain http, which anyone on the way "
+                              f"can change: use https, or set cluster.allow_plain_http: true for a mirror on a "
+                              f"network you trust")
     if not re.fullmatch(r"unix:///[A-Za-z0-9._/-]+", settings.cri_socket):
         raise ConfigError(f"cluster.cri_socket {settings.cri_socket!r} is not a unix socket URL: use the form "
                           f"unix:///path (containerd's is {DEFAULT_CRI_SOCKET})")

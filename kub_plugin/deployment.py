@@ -132,14 +132,24 @@ def minion_nodes(ctx, master_id):
 
 
 def _deployment_nodes(ctx):
-    return deployment_nodes(getattr(getattr(ctx, "_endpoint", None), "storage", None), ctx.deployment.id)
+    return deployment_nodes(operation_storage(ctx), ctx.deployment.id)
+
+
+def operation_storage(ctx):
+    """An operation's local-mode storage (None on a manager)."""
+    return getattr(getattr(ctx, "_endpoint", None), "storage", None)
+
+
+def is_local(storage):
+    """Whether an operation's or workflow's storage is cfy's local mode (a manager's have none)."""
+    return storage is not None and hasattr(storage, "get_nodes")
 
 
 def deployment_nodes(storage, deployment_id):
     """The deployment's nodes with their properties' functions (get_input, get_secret) evaluated: from local
     mode's storage (an operation finds it on ctx._endpoint, a workflow on ctx.internal.handler), else from the
     manager's REST API."""
-    if storage is not None and hasattr(storage, "get_nodes"):   # local mode
+    if is_local(storage):
         return storage.get_nodes(evaluate_functions=True)
     from cloudify.manager import get_rest_client  # on a manager: its REST API
     return get_rest_client().nodes.list(deployment_id=deployment_id, evaluate_functions=True,
@@ -161,18 +171,24 @@ class ControlPlane:
     kubeconfig: str
     node_id: str
     lock: str = hoststate.LOCK_FILE
+    allow_plain_http: bool = False   # whether its workloads' manifests may come from http:// URLs
 
 
 def control_plane(deployment_id, node_id, type_hierarchy, props):
     """The control plane of a Master or ExistingCluster node, from its type and properties."""
     if MASTER_TYPE in type_hierarchy:
-        return ControlPlane(Cluster(deployment_id, node_id, props).master_ssh, hoststate.ADMIN_CONF, node_id)
+        cluster = Cluster(deployment_id, node_id, props)
+        return ControlPlane(cluster.master_ssh, hoststate.ADMIN_CONF, node_id,
+                            allow_plain_http=cluster.settings.allow_plain_http)
     if EXISTING_TYPE in type_hierarchy:
         if not props.get("ip"):
             raise ConfigError(f"node {node_id} has no ip: set the ip of a control-plane host of the cluster")
         ssh = ssh_settings(props, props["ip"])
         kubeconfig = existing_kubeconfig(props, node_id)
-        return ControlPlane(ssh, kubeconfig, node_id, lock=kubeconfig)
+        allow_plain_http = props.get("allow_plain_http", False)
+        if not isinstance(allow_plain_http, bool):
+            raise ConfigError(f"node {node_id}: allow_plain_http {allow_plain_http!r} is not true or false")
+        return ControlPlane(ssh, kubeconfig, node_id, lock=kubeconfig, allow_plain_http=allow_plain_http)
     raise ConfigError(f"node {node_id} is neither a {MASTER_TYPE} nor an {EXISTING_TYPE}: point at the node of "
                       f"the cluster")
 

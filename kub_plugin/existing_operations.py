@@ -10,7 +10,7 @@ from cloudify.exceptions import NonRecoverableError
 
 from . import deployment, kubectl, local
 from .connection import Host
-from .operations import _cloudify_errors, _save
+from .operations import _cloudify_errors, _save, manifest_sources
 
 
 def _control_plane(ctx):
@@ -42,8 +42,9 @@ def _ready(state):
 def create(ctx, **_):
     """Checks the workloads deployed on this cluster (their manifests and objects, here), then reads the cluster:
     the host answers with a known key, the API through the kubeconfig, its version and nodes. Changes nothing."""
+    sources = manifest_sources(ctx, _control_plane(ctx).allow_plain_http)
     for node_id, props in deployment.workload_nodes(ctx, ctx.node.id).items():
-        local.workload(props, node_id, ctx.get_resource)
+        local.workload(props, node_id, sources)
     _read(ctx)
 
 

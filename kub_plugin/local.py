@@ -1,17 +1,26 @@
 """Work kub does on the machine running cfy: the package repository's key and index, the CNI manifest, the
-local admin kubeconfig. Hosts need no internet for these: kub fetches here and uploads."""
+local admin kubeconfig. Hosts need no internet for these: kub fetches here and uploads.
+
+What kub reads here comes only from sources a blueprint may name (see Sources): on a Cloudify Manager a
+blueprint must not make a worker read its own files or its cloud's metadata service and ship them to a host."""
 import gzip
 import hashlib
+import http.client
+import ipaddress
 import os
 import re
+import socket
+import stat
 import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 
 from . import hoststate, workloads
-from .config import ConfigError
+from .config import URL_SETTINGS, ConfigError
 
 FETCH_TIMEOUT = 30
 # how long a download is kept: the operations of one run share it, while a long-lived process (a Cloudify
@@ -35,11 +44,110 @@ def _cached(key, make):
     return value
 
 
+# cloud metadata services outside the link-local range (AWS's IPv6 one, Alibaba's)
+METADATA_ADDRESSES = {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
+
+
+class _Refused(Exception):
+    """A URL kub does not fetch from (its reason as the message)."""
+
+
+def _why_refused(address):
+    """Why kub does not connect to an address ('' where it does)."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    for test, kind in ((ip.is_loopback, "a loopback"), (ip.is_link_local, "a link-local"),
+                       (ip.is_unspecified, "an unspecified"), (ip.is_multicast, "a multicast")):
+        if test:
+            return f"{kind} address"
+    return ""
+
+
+def _checked_addresses(host, port):
+    """getaddrinfo's answers for host, once every address it resolves to is one kub may connect to."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise urllib.error.URLError(err) from None
+    for *_, sockaddr in found:
+        why = _why_refused(sockaddr[0])
+        if why:
+            raise _Refused(f"{host} resolves to {sockaddr[0]}, {why} (loopback, link-local and cloud metadata "
+                           f"addresses are refused)")
+    return found
+
+
+def _connect_checked(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None):
+    """socket.create_connection to an address that was checked, not resolved again (no second answer)."""
+    host, port = address
+    error = None
+    for family, kind, proto, _, sockaddr in _checked_addresses(host, port):
+        sock = socket.socket(family, kind, proto)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as err:
+            error = err
+            sock.close()
+    raise error or OSError(f"{host}: no address")
+
+
+def _guarded(connection_class):
+    class Guarded(connection_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._create_connection = _connect_checked
+    return Guarded
+
+
+class _GuardedHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+    """Connects only to addresses that are not loopback, link-local or metadata: the URL's host is checked at
+    every request (redirects too), and the connection goes to the very addresses checked (a proxy the user set
+    up is used as it is, the target host checked by its own resolution)."""
+
+    def _open(self, connection_class, req, **kwargs):
+        target = urllib.parse.urlsplit(req.full_url)
+        _checked_addresses(target.hostname, target.port or (443 if target.scheme == "https" else 80))
+        proxied = req.host != target.netloc or getattr(req, "_tunnel_host", None)
+        return self.do_open(connection_class if proxied else _guarded(connection_class), req, **kwargs)
+
+    def http_open(self, req):
+        return self._open(http.client.HTTPConnection, req)
+
+    def https_open(self, req):
+        return self._open(http.client.HTTPSConnection, req, context=self._context)
+
+
+class _NoDowngrade(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http(s) only (not ftp), and from https to https only."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        allowed = ("https",) if req.full_url.lower().startswith("https://") else ("https", "http")
+        if urllib.parse.urlsplit(newurl).scheme.lower() not in allowed:
+            raise _Refused(f"it redirects to {newurl}, which is not {' or '.join(allowed)}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_opener = urllib.request.build_opener(_GuardedHandler(), _NoDowngrade())
+
+
 def _fetch(url, timeout=FETCH_TIMEOUT):
-    """The body at url (kept for CACHE_SECONDS); HTTPError and URLError pass to the caller."""
+    """The body at url (kept for CACHE_SECONDS); HTTPError and URLError pass to the caller. A host that is
+    loopback, link-local or a cloud metadata address is refused (ConfigError), also after a redirect."""
     def read():
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.read()
+        try:
+            with _opener.open(url, timeout=timeout) as response:
+                return response.read()
+        except _Refused as err:
+            raise ConfigError(f"{url} is not fetched: {err}: give a URL of a server elsewhere (a mirror), or a "
+                              f"file beside the blueprint") from None
     return _cached(url, read)
 
 
@@ -159,39 +267,81 @@ def _compare_part(a, b):
     return 0
 
 
-def cni_manifest(source, get_resource):
-    """The CNI manifest's text (see text_from)."""
+@dataclass(frozen=True)
+class Sources:
+    """Where kub may read a manifest from, here: a path relative to the blueprint (get_resource(path) -> bytes),
+    an https:// URL (http:// where allow_plain_http is set: a mirror on a network the user trusts), and, only in
+    local mode (local_mode), an absolute or ~ path. On a Cloudify Manager an absolute path would name a file of
+    its worker (another deployment's kubeconfig), so it is refused there."""
+    get_resource: object
+    local_mode: bool
+    allow_plain_http: bool = False
+
+
+def check_url_settings(settings, sources):
+    """The cluster's URL settings name no file of the machine running cfy (file://) outside local mode."""
+    for name in URL_SETTINGS:
+        value = getattr(settings, name)
+        if value.lower().startswith("file://") and not sources.local_mode:
+            raise ConfigError(f"cluster.{name} {value}: a file:// URL names a file of the Cloudify Manager's worker, "
+                              f"which a blueprint may not read: give an https URL (a mirror)")
+
+
+def cni_manifest(source, sources, node_id):
+    """The CNI manifest as the text of its checked Kubernetes objects (see text_from): what is uploaded is only
+    what parsed into objects, so anything else (a kubeconfig, a key) is refused here and never leaves."""
     if not source:
         raise ConfigError("cluster.cni_manifest is empty: give a CNI manifest path or URL "
                           "(e.g. flannel's kube-flannel.yml)")
-    return text_from(source, get_resource, "cluster.cni_manifest")
+    what = f"cluster.cni_manifest {source}"
+    objects = workloads.parse_manifest(text_from(source, sources, "cluster.cni_manifest"), what, node_id)
+    if not objects:
+        raise ConfigError(f"node {node_id}: {what} holds no Kubernetes object: give the CNI's manifest (e.g. "
+                          f"flannel's kube-flannel.yml)")
+    checked = workloads.objects_of(objects, "kube-system", node_id)
+    return workloads.manifest_text([obj for obj, _ in checked])
 
 
-def manifest(source, get_resource, node_id):
+def manifest(source, sources, node_id):
     """A workload manifest's text (see text_from)."""
-    return text_from(source, get_resource, f"node {node_id}: manifest")
+    return text_from(source, sources, f"node {node_id}: manifest")
 
 
-def text_from(source, get_resource, what):
-    """A manifest's text: from a URL (fetched here), an absolute path here, or a path relative to the blueprint
-    (get_resource(path) -> bytes). `what` names it in errors."""
+def text_from(source, sources, what):
+    """A manifest's text from one of the Sources a blueprint may name. `what` names it in errors."""
     where = f"{what} {source}"
-    if source.startswith(("http://", "https://")):
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", source)
+    if scheme:
+        allowed = ("https", "http") if sources.allow_plain_http else ("https",)
+        if scheme.group(1).lower() not in allowed:
+            hint = (" (plain http only with allow_plain_http: true, for a mirror on a network you trust)"
+                    if scheme.group(1).lower() == "http" else "")
+            raise ConfigError(f"{where}: only https:// URLs are fetched{hint}: give an https URL, or a path "
+                              f"relative to the blueprint")
         try:
             body = _fetch(source, timeout=60)
+        except ConfigError as err:
+            raise ConfigError(f"{what} {err}") from None
         except (urllib.error.URLError, OSError, ValueError) as err:
             raise ConfigError(f"{where} cannot be fetched ({_why(err)}): check the URL and that this machine "
                               f"reaches it, or give a local copy's path") from None
     elif os.path.isabs(os.path.expanduser(source)):
+        if not sources.local_mode:
+            raise ConfigError(f"{where}: an absolute path names a file of the Cloudify Manager's worker, which a "
+                              f"blueprint may not read: give a path relative to the blueprint (uploaded with it) "
+                              f"or an https URL")
         try:
             with open(os.path.expanduser(source), "rb") as f:
                 body = f.read()
         except OSError as err:
             raise ConfigError(f"{where} cannot be read ({err.strerror}): give an existing file on the machine "
                               f"running cfy, a path relative to the blueprint, or a URL") from None
+    elif ".." in re.split(r"[/\\]", source):
+        raise ConfigError(f"{where}: a path relative to the blueprint may not leave its folder ('..'): put the "
+                          f"file in the blueprint's folder")
     else:
         try:
-            body = get_resource(source)
+            body = sources.get_resource(source)
         except Exception:   # cloudify raises its own types for a missing resource
             raise ConfigError(f"{where} not found beside the blueprint: give a path relative to the blueprint's "
                               f"folder, an absolute path, or a URL") from None
@@ -204,21 +354,52 @@ def text_from(source, get_resource, what):
                           f"as UTF-8") from None
 
 
-def workload(props, node_id, get_resource):
+def workload(props, node_id, sources):
     """A Workload node's settings and checked objects [(object, Ref)]: its manifests read (fetched, for URLs)
-    here, in order, then its inline resources."""
+    here from the Sources its cluster allows, in order, then its inline resources."""
     settings = workloads.settings(props, node_id)
     manifests, resources = workloads.sources(props, node_id)
     found = []
     for source in manifests:
-        found += workloads.parse_manifest(manifest(source, get_resource, node_id), source, node_id)
+        found += workloads.parse_manifest(manifest(source, sources, node_id), source, node_id)
     for number, obj in enumerate(resources, 1):
         found += workloads.expanded(obj, f"resources item {number}", node_id)
     return settings, workloads.objects_of(found, settings.namespace, node_id)
 
 
+def kubeconfig_sha256(text):
+    """What kub records of a kubeconfig it writes here: its sha256 (never the content: it holds credentials)."""
+    return _sha256(text.encode())
+
+
+def holds(path, sha256):
+    """Whether path is a regular file (not a link) whose content has this sha256."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        return stat.S_ISREG(os.fstat(fd).st_mode) and _sha256(f.read()) == sha256
+
+
+def kubeconfig_place(path, text, recorded, deployment_id):
+    """Where kub's admin kubeconfig goes here: `path` when nothing is there, or what is there is kub's (it holds
+    what kub recorded writing, or this very text); else, never over the file it found, beside it
+    (`<path>.kub-<deployment>`, under the same rule). recorded: {path: sha256} of what kub wrote before.
+    Returns (where, the file it found and left at `path`, or '')."""
+    beside = f"{path}.kub-{deployment_id}"
+    wanted = kubeconfig_sha256(text)
+    for candidate in (path, beside):
+        if not os.path.lexists(candidate) or any(holds(candidate, sha) for sha in (recorded.get(candidate), wanted)
+                                                 if sha):
+            return candidate, "" if candidate == path else path
+    raise ConfigError(f"local_kubeconfig_path {path} and {beside} are files kub did not write (or that changed "
+                      f"since): kub overwrites neither; move one away, or set local_kubeconfig_path to a new file")
+
+
 def write_kubeconfig(path, text):
-    """Writes a kubeconfig here, mode 0600, only when it differs. Returns True when written.
+    """Writes a kubeconfig here, mode 0600, only when it differs. Returns True when written. The caller decided
+    that path is free or kub's (kubeconfig_place).
 
     Through a temporary file made with O_EXCL|O_NOFOLLOW in the target's folder, then renamed over the target:
     a planted symlink or a leftover file with a loose mode decides neither where the secret goes nor its mode."""
@@ -226,11 +407,9 @@ def write_kubeconfig(path, text):
     os.makedirs(folder, mode=0o700, exist_ok=True)
     try:
         st = os.lstat(path)
-        if (os.path.isfile(path) and not os.path.islink(path) and st.st_mode & 0o777 == 0o600
-                and st.st_uid == os.getuid()):
-            with open(path, "rb") as f:
-                if f.read() == text.encode():
-                    return False
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o777 == 0o600 and st.st_uid == os.getuid() and \
+                holds(path, kubeconfig_sha256(text)):
+            return False
     except FileNotFoundError:
         pass
     fd, temporary = tempfile.mkstemp(prefix=".kub-", dir=folder)   # O_EXCL|O_NOFOLLOW, mode 0600
@@ -244,13 +423,16 @@ def write_kubeconfig(path, text):
     return True
 
 
-def remove_kubeconfig(path):
-    """Removes the local kubeconfig kub wrote (a symlink put there since is removed, never followed)."""
-    if os.path.lexists(path):
+def remove_kubeconfig(path, sha256):
+    """Removes the local kubeconfig kub wrote, only while it holds what kub recorded writing (sha256). Returns
+    what was done, in one line: removed, left (changed since, or not a file), or '' when nothing is there."""
+    if not os.path.lexists(path):
+        return ""
+    if sha256 and holds(path, sha256):
         os.unlink(path)
-        return True
-    return False
-
+        return f"removed the local kubeconfig {path}"
+    why = "it changed since kub wrote it" if sha256 else "kub has no record of what it wrote there"
+    return f"left the local kubeconfig {path} as it is: {why} (edited by hand?); remove it yourself if it is not needed"
 
 
 def default_kubeconfig_path(deployment_id):

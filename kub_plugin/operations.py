@@ -119,10 +119,13 @@ def _create_master(ctx, cluster, master_ssh):
     for node_id, props in deployment.minion_nodes(ctx, ctx.node.id).items():
         drain_settings(props, node_id)   # a bad one is refused now, not at uninstall
     check_hosts(master_ssh.ip, [h.ip for h in minions], cluster.settings)
+    _kubeconfig_setting(ctx)
     local.repository_key(cluster.settings)
-    local.cni_manifest(cluster.settings.cni_manifest, ctx.get_resource)   # found and readable
+    sources = manifest_sources(ctx, cluster.settings.allow_plain_http)
+    local.check_url_settings(cluster.settings, sources)
+    local.cni_manifest(cluster.settings.cni_manifest, sources, ctx.node.id)   # read and parsed into objects
     for node_id, props in deployment.workload_nodes(ctx, ctx.node.id).items():
-        local.workload(props, node_id, ctx.get_resource)   # the workloads' manifests and objects, checked
+        local.workload(props, node_id, sources)   # the workloads' manifests and objects, checked
     roles = {master_ssh.ip: "master", **{h.ip: "minion" for h in minions}}
 
     def check(host):
@@ -198,7 +201,8 @@ def _wait_minions_ready(ctx, cluster):
 
 
 def _start_master(ctx, cluster):
-    manifest = local.cni_manifest(cluster.settings.cni_manifest, ctx.get_resource)
+    manifest = local.cni_manifest(cluster.settings.cni_manifest,
+                                  manifest_sources(ctx, cluster.settings.allow_plain_http), ctx.node.id)
     with Host(cluster.master_ssh, ctx.logger) as master:
         facts, _ = _checked(master, "master", cluster)
         steps.init_master(master, facts, cluster.settings, cluster.id)
@@ -312,8 +316,11 @@ def delete(ctx, **_):
 
     on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, reset, unreachable)
     path = ctx.instance.runtime_properties.get("kubeconfig_path")
-    if path and local.remove_kubeconfig(path):
-        ctx.logger.info(f"removed the local kubeconfig {path}")
+    done = local.remove_kubeconfig(path, ctx.instance.runtime_properties.get("kubeconfig_sha256")) if path else ""
+    if done.startswith("removed"):
+        ctx.logger.info(done)
+    elif done:
+        ctx.logger.warning(done)
 
 
 def _drain_minions(ctx, cluster, master):
@@ -368,10 +375,39 @@ def _save(ctx, **values):
     ctx.instance.update()
 
 
+def manifest_sources(ctx, allow_plain_http):
+    """Where this operation may read manifests from: absolute paths only in local mode (see local.Sources)."""
+    return local.Sources(ctx.get_resource, deployment.is_local(deployment.operation_storage(ctx)), allow_plain_http)
+
+
+def _kubeconfig_setting(ctx):
+    """local_kubeconfig_path: a path here, given only in local mode (on a manager it would name a file of the
+    worker; there kub writes its default file)."""
+    path = ctx.node.properties.get("local_kubeconfig_path") or ""
+    if not isinstance(path, str) or path.endswith("/"):
+        raise ConfigError(f"local_kubeconfig_path {path!r} is not a file path: give a file's path, e.g. "
+                          f"~/.kube/kub-{ctx.deployment.id}.conf, or leave it empty")
+    if path and not deployment.is_local(deployment.operation_storage(ctx)):
+        raise ConfigError(f"local_kubeconfig_path {path} names a file of the Cloudify Manager's worker: leave it "
+                          f"empty there (kub writes ~/.kube/kub-{ctx.deployment.id}.conf), or use the SSH user's "
+                          f"~/.kube/config on the master")
+    return path
+
+
 def _save_kubeconfig(ctx, text):
-    """Writes the admin kubeconfig for the machine running cfy, mode 0600, only when it changed."""
-    path = ctx.node.properties.get("local_kubeconfig_path") or local.default_kubeconfig_path(ctx.deployment.id)
-    path = os.path.abspath(os.path.expanduser(path))
+    """Writes the admin kubeconfig for the machine running cfy, mode 0600, only when it changed, and never over a
+    file kub did not write (beside it then). What it writes is recorded (its sha256) before it is written."""
+    wanted = _kubeconfig_setting(ctx) or local.default_kubeconfig_path(ctx.deployment.id)
+    wanted = os.path.abspath(os.path.expanduser(wanted))
+    props = ctx.instance.runtime_properties
+    recorded = {props["kubeconfig_path"]: props.get("kubeconfig_sha256")} if props.get("kubeconfig_path") else {}
+    path, found = local.kubeconfig_place(wanted, text, recorded, ctx.deployment.id)
+    if found:
+        ctx.logger.warning(f"local_kubeconfig_path {found} is a file kub did not write: left as it is; the admin "
+                           f"kubeconfig goes beside it, to {path}")
+    sha256 = local.kubeconfig_sha256(text)
+    if recorded != {path: sha256}:
+        _save(ctx, kubeconfig_path=path, kubeconfig_sha256=sha256)
     if local.write_kubeconfig(path, text):
         ctx.logger.info(f"admin kubeconfig written to {path} (mode 0600)")
     return path

@@ -41,11 +41,14 @@ DEFAULT_NAMESPACE = "default"
 @dataclass(frozen=True)
 class Check:
     """One parameter's check: `convert` returns the value to use, or None when the value is bad (then the
-    message says what a good one `wants`, with an example)."""
+    message says what a good one `wants`, with an example). `type` is its type in plugin.yaml, which cfy
+    checks first (kub checks again: a manager's or a hand-written call may bring anything); a required one has
+    no default there, so cfy refuses a call without it."""
     convert: object
     wants: str
     example: str
     required: bool = True
+    type: str = "string"
 
 
 def _integer(value, low, high):
@@ -100,11 +103,11 @@ NEW_NAME = Check(_matching(_NEW_NAME), "is not a name kubectl can give it: use l
 OBJECT_NAME = Check(_matching(_SUBDOMAIN), "is not a Kubernetes object name: use lower case letters, digits, '-' "
                     "and '.'", '"web"')
 IMAGE = Check(_matching(_IMAGE, 512), "is not a container image reference", '"nginx:1.27"')
-REPLICAS = Check(lambda v: _integer(v, 0, 100000), "must be a whole number, 0 or more", "3")
-PORT = Check(lambda v: _integer(v, 1, 65535), "must be a port number from 1 to 65535", "80")
-TARGET_PORT = Check(_target_port, "must be a port number from 1 to 65535 or a container port's name", "8080",
+REPLICAS = Check(lambda v: _integer(v, 0, 100000), "must be a whole number, 0 or more", "3", type="integer")
+PORT = Check(lambda v: _integer(v, 1, 65535), "must be a port number from 1 to 65535", "80", type="integer")
+TARGET_PORT = Check(_target_port, "must be a port number from 1 to 65535 or a container port's name", '"8080"',
                     required=False)
-CONTAINER_PORT = Check(PORT.convert, PORT.wants, PORT.example, required=False)
+CONTAINER_PORT = Check(PORT.convert, PORT.wants, PORT.example, required=False, type="integer")
 SERVICE_TYPE = Check(_one_of(SERVICE_TYPES), f"is not a Service type kub makes: use {' or '.join(SERVICE_TYPES)}",
                      '"NodePort"')
 SCALABLE_KIND = Check(_kind(SCALABLE_KINDS), f"cannot be scaled here: use {' or '.join(SCALABLE_KINDS)}",
@@ -113,7 +116,7 @@ KIND = Check(_kind(KINDS), f"is not a kind kub knows: use one of {', '.join(sort
 DELETABLE_KIND = Check(_kind(DELETABLE_KINDS), f"is not a kind kub deletes: use one of "
                        f"{', '.join(sorted(DELETABLE_KINDS))}", '"deployment"', required=False)
 NODE_NAMES = Check(_node_names, "must be a list of Kubernetes node names (as kubectl get nodes lists them)",
-                   '["kubh2"]')
+                   '["kubh2"]', type="list")
 MANIFEST = Check(_manifest, "must be a path (relative to the blueprint, or absolute), a URL, or YAML",
                  '"web.yaml"')
 OPTIONAL_NAME = Check(OBJECT_NAME.convert, OBJECT_NAME.wants, OBJECT_NAME.example, required=False)
@@ -131,7 +134,8 @@ WORKFLOWS = {
     "kub_uncordon": {"nodes": NODE_NAMES},
     "kub_get": {"kind": KIND, "name": OPTIONAL_NAME},
 }
-# what plugin.yaml gives a parameter nobody set, besides '' (the same; a unit test keeps them equal)
+# what plugin.yaml gives a parameter nobody set, besides '' (the same; a unit test keeps them equal); ''
+# and a parameter left out (required: false) both mean "not given"
 DEFAULTS = {"kub_run": {"replicas": 1}, "kub_expose": {"type": "ClusterIP"}, "kub_scale": {"kind": "deployment"}}
 
 
@@ -185,10 +189,10 @@ def cluster_node(workflow, clusters, node_id):
     return next(iter(clusters))
 
 
-def manifest_objects(manifest, namespace, get_resource, owner):
+def manifest_objects(manifest, namespace, sources, owner):
     """[(object, Ref)] of a manifest parameter, checked: inline YAML (or objects given as a mapping or list),
-    or a path or URL whose text is read here (get_resource(path) -> bytes for a path relative to the
-    blueprint). Objects that name no namespace get `namespace`. `owner` names the node in errors."""
+    or a path or URL whose text is read here from the local.Sources the cluster node allows. Objects that name
+    no namespace get `namespace`. `owner` names the node in errors."""
     if isinstance(manifest, (dict, list)):
         found = workloads.expanded({"kind": "List", "items": manifest} if isinstance(manifest, list) else manifest,
                                    "manifest", owner)
@@ -196,7 +200,7 @@ def manifest_objects(manifest, namespace, get_resource, owner):
         found = workloads.parse_manifest(manifest, "(inline)", owner)
     else:
         source = manifest.strip()
-        found = workloads.parse_manifest(local.manifest(source, get_resource, owner), source, owner)
+        found = workloads.parse_manifest(local.manifest(source, sources, owner), source, owner)
     if not found:
         raise ConfigError(f"node {owner}: the manifest holds no object: give at least one Kubernetes object")
     return workloads.objects_of(found, namespace, owner)

@@ -11,7 +11,7 @@ import os
 
 from cloudify.decorators import workflow
 
-from . import commands, deployment, parameters
+from . import commands, deployment, local, parameters
 from .connection import Host
 from .operations import _cloudify_errors
 
@@ -21,7 +21,9 @@ class Target:
 
     def __init__(self, ctx, name, params):
         # local mode's storage is the workflow handler's
-        found = deployment.deployment_nodes(getattr(ctx.internal.handler, "storage", None), ctx.deployment.id)
+        storage = getattr(ctx.internal.handler, "storage", None)
+        self.local_mode = deployment.is_local(storage)
+        found = deployment.deployment_nodes(storage, ctx.deployment.id)
         nodes = {node["id"]: node for node in found
                  if any(t in node["type_hierarchy"] for t in deployment.CLUSTER_TYPES)}
         node_id = parameters.cluster_node(name, {n: node["type"] for n, node in nodes.items()},
@@ -50,8 +52,9 @@ def _kub_workflow(func):
     return workflow(_cloudify_errors(wrapper))
 
 
-def _blueprint_resource(ctx):
-    """Reads a file beside the blueprint (local mode: cfy's copy of its folder; a manager: its upload)."""
+def _manifest_sources(ctx, target):
+    """Where a manifest parameter may come from (local.Sources): a file beside the blueprint (local mode: cfy's
+    copy of its folder; a manager: its upload), a URL, and an absolute path only in local mode."""
     def read(path):
         local_copy = ctx.download_resource(path)
         try:
@@ -59,12 +62,12 @@ def _blueprint_resource(ctx):
                 return f.read()
         finally:
             os.unlink(local_copy)
-    return read
+    return local.Sources(read, target.local_mode, target.control_plane.allow_plain_http)
 
 
 @_kub_workflow
 def apply(ctx, target, manifest, namespace):
-    objects = parameters.manifest_objects(manifest, namespace, _blueprint_resource(ctx), target.label)
+    objects = parameters.manifest_objects(manifest, namespace, _manifest_sources(ctx, target), target.label)
     with target.connected(ctx.logger) as cluster:
         commands.apply(cluster, objects)
 
@@ -73,7 +76,7 @@ def apply(ctx, target, manifest, namespace):
 def delete(ctx, target, kind, name, manifest, namespace):
     refs = None
     if manifest is not None:
-        refs = [ref for _, ref in parameters.manifest_objects(manifest, namespace, _blueprint_resource(ctx),
+        refs = [ref for _, ref in parameters.manifest_objects(manifest, namespace, _manifest_sources(ctx, target),
                                                                target.label)]
     with target.connected(ctx.logger) as cluster:
         if refs is None:

@@ -9,7 +9,7 @@ from cloudify.exceptions import NonRecoverableError
 
 from . import deployment, kubectl, local, workloads
 from .connection import Host
-from .operations import _cloudify_errors, _save
+from .operations import _cloudify_errors, _save, manifest_sources
 from .steps import StepError
 
 
@@ -18,10 +18,11 @@ class Workload:
 
     def __init__(self, ctx):
         self.node_id = ctx.node.id
-        self.settings, self.objects = local.workload(ctx.node.properties, ctx.node.id, ctx.get_resource)
+        self.control_plane = deployment.workload_cluster(ctx)
+        self.settings, self.objects = local.workload(
+            ctx.node.properties, ctx.node.id, manifest_sources(ctx, self.control_plane.allow_plain_http))
         self.refs = [ref for _, ref in self.objects]
         self.owner = f"{ctx.deployment.id}/{ctx.instance.id}"
-        self.control_plane = deployment.workload_cluster(ctx)
         self.kubeconfig = self.control_plane.kubeconfig
 
     def host(self, logger):

@@ -337,6 +337,8 @@ class Lab(Identities, Faults):
             "package_repository_url": self.package_repository_url,
             "package_repository_key_url": self.package_repository_key_url,
             "kubernetes_version": KUBERNETES_VERSION,
+            # the lab's mirror (repository, containerd's files) is plain http on the lab's own bridge
+            "allow_plain_http": True,
         }
         cni_manifest = _cni_manifest()
         if cni_manifest is not None:

@@ -1,4 +1,6 @@
-"""Bad input, through the real cfy CLI: one clear line naming the host and the fix; hosts left as they were."""
+"""Bad input, through the real cfy CLI: one clear line naming the host and the fix; hosts left as they were. What
+the blueprint's input constraints catch, cfy refuses at `cfy init` with its own line (kub's own checks of the same
+settings, for a manager and hand-written templates, are unit tests)."""
 import subprocess
 import urllib.request
 
@@ -74,7 +76,7 @@ CASES = [
     ("overlapping cidrs", lambda lab, t: {"pod_network_cidr": "10.96.0.0/16", "service_cidr": "10.96.0.0/12"},
      "overlap"),
     ("a minor kub does not support (the repository has it)", lambda lab, t: {"kubernetes_version": "1.34"},
-     "cluster.kubernetes_version '1.34' is not supported: use one of 1.35, 1.36, 1.37"),
+     "Value 1.34 of input kubernetes_version violates constraint valid_values(1.35, 1.36, 1.37) operator."),
     ("a minor the repository lacks",
      lambda lab, t: {"package_repository_url": lab.package_repository_url.replace("/v{version}/", "/x{version}/"),
                      "package_repository_key_url": lab.package_repository_key_url.replace("/v{version}/",
@@ -98,24 +100,23 @@ CASES = [
      "only {version} may stand in braces"),
     ("repository URL with a line break",
      lambda lab, t: {"package_repository_url": lab.package_repository_url + "\ndeb http://elsewhere/ /"},
-     "contains white space or a line break"),
+     "of input package_repository_url violates constraint pattern"),
     ("key URL with a space", lambda lab, t: {"package_repository_key_url": "http://m/v{version}/Release key"},
-     "contains white space or a line break"),
+     "of input package_repository_key_url violates constraint pattern"),
     ("version in other digits", lambda lab, t: {"kubernetes_version": "1.\u0663\u0661"},
-     "is not a minor version"),
+     "of input kubernetes_version violates constraint valid_values(1.35, 1.36, 1.37)"),
     ("version unquoted", lambda lab, t: {"kubernetes_version": 1.30},
-     "quote it"),
+     "Value 1.3 of input kubernetes_version violates constraint valid_values(1.35, 1.36, 1.37)"),
     ("CRI socket pasted into YAML", lambda lab, t: {"cri_socket": "unix:///run/c.sock\"\nkind: x"},
-     "is not a unix socket URL"),
+     "of input cri_socket violates constraint pattern"),
     ("cluster id not one kub made", lambda lab, t: {"cluster_id": "kub/master"},
-     "bad input: master node master: cluster_id 'kub/master' is not a cluster id kub made: give the cluster_id "
-     "output of the deployment that installed the cluster"),
+     "of input cluster_id violates constraint pattern"),
     ("SSH port out of range", lambda lab, t: {"ssh_port": 70000},
-     "ssh.port 70000 is not a TCP port"),
+     "Value 70000 of input ssh_port violates constraint in_range(1, 65535) operator."),
     ("connect timeout zero", lambda lab, t: {"ssh_connect_timeout": 0},
-     "ssh.connect_timeout 0 must be above 0 seconds"),
+     "Value 0 of input ssh_connect_timeout violates constraint greater_than(0) operator."),
     ("drain timeout zero", lambda lab, t: {"drain_timeout": 0},
-     "bad input: node minions: drain_timeout 0 must be above 0 seconds (the default is 120)"),
+     "Value 0 of input drain_timeout violates constraint greater_than(0) operator."),
     ("a minion address that is no string", lambda lab, t: {"minion_ips": [lab.host_ip(B), 7]},
      "ip 7 is not a string"),
     ("one host in two spellings", lambda lab, t: {"minion_ips": [lab.host_ip(B), " " + lab.host_ip(B)]},

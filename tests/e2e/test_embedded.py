@@ -27,6 +27,7 @@ def embedded(lab, tmp_path_factory):
                     **{key: lab_inputs[key] for key in CONTAINERD_INPUTS},
                     "package_repository_url": lab_inputs["package_repository_url"],
                     "package_repository_key_url": lab_inputs["package_repository_key_url"],
+                    "allow_plain_http": lab_inputs["allow_plain_http"],
                     "purge_packages": True},
     })
     # the SSH user keeps a kubeconfig of their own on the master: kub must leave it alone

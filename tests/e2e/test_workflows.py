@@ -62,7 +62,7 @@ def test_apply_a_manifest_beside_the_blueprint_and_inline(lab, cluster):
     assert kubectl(lab, "get secret shelf-key -o jsonpath={.data.key} | base64 -d") == KEY
     out += kub(cluster, "kub_apply", manifest="apiVersion: v1\nkind: Namespace\nmetadata: {name: store}\n")
     out += kub(cluster, "kub_apply", namespace="store",
-               manifest={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "inline"}})
+               manifest=json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "inline"}}))
     assert kubectl(lab, "get configmap inline -n store -o name").strip() == "configmap/inline"
     again = kub(cluster, "kub_apply", manifest="shelf.yaml")
     assert "kubectl apply: no change" in again
@@ -179,7 +179,10 @@ BAD = [
                                              "Kubernetes object name"),
     ("kub_drain", {"nodes": ["kubh2", "no such"]}, "bad input: node master (kub_drain): nodes ['kubh2', 'no such'] "
                                                    "must be a list of Kubernetes node names"),
-    ("kub_uncordon", {}, "bad input: node master (kub_uncordon): nodes is missing"),
+    ("kub_uncordon", {"nodes": []}, "bad input: node master (kub_uncordon): nodes is missing"),
+    # refused by cfy itself, from the parameters' types in plugin.yaml
+    ("kub_uncordon", {}, 'Workflow "kub_uncordon" must be provided with the following parameters to execute: nodes'),
+    ("kub_apply", {"manifest": {"kind": "ConfigMap"}}, 'Parameter "manifest" must be of type string'),
     ("kub_get", {"kind": "gadgets"}, "bad input: node master (kub_get): kind 'gadgets' is not a kind kub knows"),
 ]
 

@@ -25,7 +25,7 @@ def workload_inputs(lab, master, minion):
            "known_hosts_path": inputs["ssh_known_hosts_path"], "connect_timeout": 5}
     cluster_keys = ("kubernetes_version", "cni_manifest", "package_repository_url", "package_repository_key_url",
                     "allow_cgroup_v1", "containerd_source", "containerd_version", "runc_version", "containerd_url",
-                    "runc_url", "containerd_unit_url")
+                    "runc_url", "containerd_unit_url", "allow_plain_http")
     return {"master_ip": inputs["master_ip"], "minion_ip": inputs["minion_ips"][0], "ssh": ssh,
             "cluster": {key: inputs[key] for key in cluster_keys if key in inputs}, "web_password": PASSWORD}
 

@@ -45,14 +45,58 @@ def test_barevm_blueprint_parses_and_wires_minions_to_master():
 
 def test_inputs_fill_typed_properties_with_defaults():
     plan = prepare_deployment_plan(parse(ROOT / "barevm-blueprint.yaml"), inputs={
-        "master_ip": "10.0.0.1", "minion_ips": ["10.0.0.2", "10.0.0.3"], "kubernetes_version": "1.30"})
+        "master_ip": "10.0.0.1", "minion_ips": ["10.0.0.2", "10.0.0.3"], "kubernetes_version": "1.35"})
     nodes = {n["id"]: n for n in plan["nodes"]}
     master = nodes["master"]["properties"]
     assert master["ip"] == "10.0.0.1"
-    assert master["cluster"]["kubernetes_version"] == "1.30"
+    assert master["cluster"]["kubernetes_version"] == "1.35"
     assert master["cluster"]["cri_socket"] == "unix:///var/run/containerd/containerd.sock"
     assert master["ssh"]["verify_host_key"] is True   # host keys checked unless said otherwise
     assert nodes["minions"]["properties"]["ips"] == ["10.0.0.2", "10.0.0.3"]
+
+
+BLUEPRINTS = [ROOT / "barevm-blueprint.yaml", ROOT / "examples" / "app-on-new-cluster.yaml"]
+REFUSED_INPUTS = [
+    ({"kubernetes_version": "1.40"}, "Value 1.40 of input kubernetes_version violates constraint valid_values(1.35, "
+                                     "1.36, 1.37) operator."),
+    ({"ssh_port": 0}, "Value 0 of input ssh_port violates constraint in_range(1, 65535)"),
+    ({"ssh_connect_timeout": 0}, "input ssh_connect_timeout violates constraint greater_than(0)"),
+    ({"master_ip": "kub-master.example"}, "input master_ip violates constraint pattern"),
+    ({"pod_network_cidr": "10.244.0.0"}, "input pod_network_cidr violates constraint pattern"),
+    ({"containerd_source": "docker"}, "input containerd_source violates constraint valid_values(release, os)"),
+    ({"containerd_version": "2.1"}, "input containerd_version violates constraint pattern"),
+    ({"cri_socket": "/run/containerd/containerd.sock"}, "input cri_socket violates constraint pattern"),
+    ({"package_repository_url": "pkgs.k8s.io/core"}, "input package_repository_url violates constraint pattern"),
+    ({"cni_manifest": ""}, "input cni_manifest violates constraint pattern"),
+]
+
+
+@pytest.mark.parametrize("blueprint", BLUEPRINTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("inputs,message", REFUSED_INPUTS, ids=[str(c[0]) for c in REFUSED_INPUTS])
+def test_the_blueprints_refuse_bad_inputs_at_init(blueprint, inputs, message):
+    with pytest.raises(dsl_exceptions.ConstraintException) as err:
+        prepare_deployment_plan(parse(blueprint), inputs={"master_ip": "10.0.0.1", **inputs})
+    assert message in str(err.value)
+
+
+def test_the_minors_the_blueprint_takes_are_those_kub_supports():
+    import yaml
+
+    from kub_plugin import versions
+    for blueprint in BLUEPRINTS:
+        spec = yaml.safe_load(blueprint.read_text())["inputs"]["kubernetes_version"]
+        assert spec["constraints"] == [{"valid_values": sorted(versions.MINORS)}]
+
+
+@pytest.mark.parametrize("template,message", [
+    ("cp: {type: kub.nodes.Master}", "'cp' node does not provide a value for mandatory 'ip' property"),
+    ("cp: {type: kub.nodes.Master, properties: {ip: 10.1.0.1, ssh: {port: '22'}}}", "port"),
+    ("old: {type: kub.nodes.ExistingCluster}", "'old' node does not provide a value for mandatory 'ip' property"),
+])
+def test_hand_written_templates_missing_what_kub_needs_are_refused_by_the_parser(tmp_path, template, message):
+    with pytest.raises(dsl_exceptions.DSLParsingException) as err:
+        prepare_deployment_plan(parse_with_plugin(tmp_path, f"node_templates:\n  {template}\n"))
+    assert message in str(err.value)
 
 
 def test_plugin_yaml_embeds_beside_other_types_with_other_names(tmp_path):

@@ -50,6 +50,13 @@ BAD_CLUSTERS = [
      "cluster.containerd_version 1.7.24 does not work with Kubernetes 1.36, which needs containerd 2.0 or newer"),
     ({"containerd_version": "2.1"}, "cluster.containerd_version '2.1' is not a release version"),
     ({"runc_url": "https://m/{version}/runc.{os}"}, "only {version} and {runc_version} and {arch} may stand"),
+    # what kub fetches here travels over https unless a mirror on a trusted network is allowed plain http
+    ({"package_repository_key_url": "http://m/v{version}/Release.key"},
+     "cluster.package_repository_key_url 'http://m/v{version}/Release.key' is plain http, which anyone on the way "
+     "can change: use https, or set cluster.allow_plain_http: true for a mirror on a network you trust"),
+    ({"cni_manifest": "HTTP://m/flannel.yml"}, "cluster.cni_manifest 'HTTP://m/flannel.yml' is plain http"),
+    ({"containerd_unit_url": "http://m/{version}/containerd.service"}, "is plain http"),
+    ({"allow_plain_http": "yes"}, "cluster.allow_plain_http 'yes' is not true or false"),
 ]
 
 
@@ -76,7 +83,8 @@ def test_containerd_downloads_default_to_the_upstream_releases():
                       "containerd-2.1.9-linux-arm64.tar.gz",
         "runc": "https://github.com/opencontainers/runc/releases/download/v1.3.3/runc.arm64",
         "unit": "https://raw.githubusercontent.com/containerd/containerd/v2.1.9/containerd.service"}
-    mirror = cluster_settings({"cluster": {"containerd_url": "http://m/c/{version}/c-{arch}.tgz"}})
+    mirror = cluster_settings({"cluster": {"containerd_url": "http://m/c/{version}/c-{arch}.tgz",
+                                           "allow_plain_http": True}})
     assert mirror.containerd_downloads("amd64")["containerd"] == "http://m/c/2.1.9/c-amd64.tgz"
     assert cluster_settings({"cluster": {"package_repository_url": "file:///srv/{{mirror}}/v{version}/"}})
     cluster_settings({"cluster": {"pod_network_cidr": "fd00:10:244::/56", "service_cidr": "fd00:10:96::/112"}})

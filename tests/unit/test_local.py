@@ -89,14 +89,104 @@ def test_debian_versions_order_as_dpkg_does(older, newer):
     assert not local.DebianVersion(newer) < local.DebianVersion(older)
 
 
+HERE = local.Sources(lambda path: {"cni/in-blueprint.yaml": CNI}[path], local_mode=True)
+CNI = b"apiVersion: v1\nkind: Namespace\nmetadata: {name: kube-flannel}\n"
+
+
 def test_cni_manifest_must_be_utf8(tmp_path):
     path = tmp_path / "cni.yaml"
     path.write_bytes(b"kind: \xff\xfe")
     with pytest.raises(ConfigError, match="is not UTF-8 text"):
-        local.cni_manifest(str(path), lambda p: b"")
-    path.write_text("kind: Namespace\n")
-    assert local.cni_manifest(str(path), lambda p: b"") == "kind: Namespace\n"
-    assert local.cni_manifest("cni/in-blueprint.yaml", lambda p: b"kind: X\n") == "kind: X\n"
+        local.cni_manifest(str(path), HERE, "master")
+    path.write_bytes(CNI)
+    # what is uploaded is the objects parsed, written out again
+    assert local.cni_manifest(str(path), HERE, "master") == ("apiVersion: v1\nkind: Namespace\nmetadata:\n"
+                                                             "  name: kube-flannel\n")
+    assert "kube-flannel" in local.cni_manifest("cni/in-blueprint.yaml", HERE, "master")
+
+
+@pytest.mark.parametrize("text,message", [
+    ("apiVersion: v1\nkind: Config\nclusters: []\nusers: [{name: admin, user: {token: abc}}]\n",
+     "node master: cluster.cni_manifest {path} document 1 (Config) has no metadata.name"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+     "node master: cluster.cni_manifest {path} document 1 is text, not a Kubernetes object"),
+    ("---\n", "node master: cluster.cni_manifest {path} holds no Kubernetes object"),
+])
+def test_a_cni_manifest_that_is_no_kubernetes_objects_is_refused(tmp_path, text, message):
+    path = tmp_path / "file"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        local.cni_manifest(str(path), HERE, "master")
+    assert message.format(path=path) in str(err.value)
+    assert "abc" not in str(err.value) and "b3Bl" not in str(err.value)
+
+
+def test_an_absolute_cni_manifest_is_refused_on_a_manager(tmp_path):
+    (tmp_path / "cni.yaml").write_bytes(CNI)
+    with pytest.raises(ConfigError, match="an absolute path names a file of the Cloudify Manager's worker"):
+        local.cni_manifest(str(tmp_path / "cni.yaml"), local.Sources(HERE.get_resource, local_mode=False), "m")
+
+
+@pytest.mark.parametrize("url,message", [
+    ("https://169.254.169.254/latest/meta-data/", "169.254.169.254 resolves to 169.254.169.254, a link-local address"),
+    ("https://[fd00:ec2::254]/latest/", "resolves to fd00:ec2::254, a cloud metadata address"),
+    ("https://100.100.100.200/latest/", "a cloud metadata address"),
+    ("https://127.0.0.2:1/x.yaml", "resolves to 127.0.0.2, a loopback address"),
+    ("https://[::ffff:127.0.0.1]/x.yaml", "a loopback address"),
+    ("https://localhost/x.yaml", "localhost resolves to"),
+    ("https://0.0.0.0/x.yaml", "an unspecified address"),
+])
+def test_loopback_link_local_and_metadata_hosts_are_refused(url, message):
+    with pytest.raises(ConfigError) as err:
+        local.cni_manifest(url, HERE, "master")
+    assert f"cluster.cni_manifest {url} is not fetched: " in str(err.value)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("location,message", [
+    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 resolves to 169.254.169.254, a link-local address"),
+    ("ftp://169.254.169.254/x", "it redirects to ftp://169.254.169.254/x, which is not https or http"),
+])
+def test_a_redirect_to_a_link_local_host_is_refused(monkeypatch, location, message):
+    import http.server
+    import threading
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", location)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # this test's server stands for a mirror elsewhere: its loopback address is let through
+    monkeypatch.setattr(local, "_why_refused", lambda address: "" if address == "127.0.0.1" else "a link-local address")
+    try:
+        with pytest.raises(ConfigError, match=message):
+            local.cni_manifest(f"http://127.0.0.1:{server.server_port}/cni.yaml",
+                               local.Sources(None, local_mode=True, allow_plain_http=True), "master")
+    finally:
+        server.shutdown()
+
+
+def test_kubeconfig_goes_beside_a_file_kub_did_not_write_and_over_its_own(tmp_path):
+    users = tmp_path / "config"
+    users.write_text("contexts: [theirs]\n")
+    assert local.kubeconfig_place(str(users), "SECRET", {}, "kub") == (f"{users}.kub-kub", str(users))
+    beside = f"{users}.kub-kub"
+    assert local.write_kubeconfig(beside, "SECRET")
+    # kub's own file (recorded, or holding this very text) is written over
+    assert local.kubeconfig_place(beside, "NEW", {beside: local.kubeconfig_sha256("SECRET")}, "kub") == (beside, "")
+    assert local.kubeconfig_place(beside, "SECRET", {}, "kub") == (beside, "")
+    # neither free nor kub's: refused, both left
+    with open(beside, "a") as f:
+        f.write("# edited\n")
+    with pytest.raises(ConfigError, match=f"local_kubeconfig_path {users} and {beside} are files kub did not write"):
+        local.kubeconfig_place(str(users), "SECRET", {beside: local.kubeconfig_sha256("SECRET")}, "kub")
+    assert users.read_text() == "contexts: [theirs]\n"
 
 
 def test_kubeconfig_is_written_0600_through_a_new_file_never_through_a_planted_link(tmp_path):
@@ -104,6 +194,9 @@ def test_kubeconfig_is_written_0600_through_a_new_file_never_through_a_planted_l
     victim.write_text("keep")
     target.parent.mkdir()
     os.symlink(victim, target)
+    # a link is not kub's: its file goes beside it
+    assert local.kubeconfig_place(str(target), "SECRET", {}, "d") == (f"{target}.kub-d", str(target))
+    os.unlink(target)
     assert local.write_kubeconfig(str(target), "SECRET")
     assert victim.read_text() == "keep" and not target.is_symlink()
     assert target.read_text() == "SECRET" and stat.S_IMODE(target.stat().st_mode) == 0o600
@@ -112,9 +205,24 @@ def test_kubeconfig_is_written_0600_through_a_new_file_never_through_a_planted_l
     assert local.write_kubeconfig(str(target), "SECRET")
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert [p.name for p in target.parent.iterdir()] == ["admin.conf"]
-    os.unlink(target)
-    os.symlink(victim, target)
-    assert local.remove_kubeconfig(str(target)) and victim.exists()
+
+
+def test_uninstall_removes_only_the_kubeconfig_kub_wrote(tmp_path):
+    path, victim = tmp_path / "kub.conf", tmp_path / "victim"
+    sha = local.kubeconfig_sha256("SECRET")
+    path.write_text("SECRET\n# mine now\n")
+    assert local.remove_kubeconfig(str(path), sha) == (f"left the local kubeconfig {path} as it is: it changed since "
+                                                       f"kub wrote it (edited by hand?); remove it yourself if it is "
+                                                       f"not needed")
+    assert path.exists()
+    assert local.remove_kubeconfig(str(path), None).startswith(f"left the local kubeconfig {path} as it is: kub has "
+                                                               f"no record")
+    path.write_text("SECRET")
+    assert local.remove_kubeconfig(str(path), sha) == f"removed the local kubeconfig {path}"
+    assert not path.exists() and local.remove_kubeconfig(str(path), sha) == ""
+    victim.write_text("SECRET")
+    os.symlink(victim, path)   # a link put there since is neither followed nor removed
+    assert local.remove_kubeconfig(str(path), sha).startswith("left") and victim.exists() and path.is_symlink()
 
 
 @pytest.fixture
@@ -175,3 +283,12 @@ def test_downloads_are_shared_within_a_run_and_fetched_again_once_old(repository
     monkeypatch.setattr(local.time, "monotonic", lambda: later)
     assert local.repository_versions(repository, ["amd64"])["kubelet"] == "1.31.11-1.1"
     assert len(local._cache) == 1   # what was older is gone from memory
+
+
+def test_file_urls_are_refused_on_a_manager(tmp_path):
+    mirror = ClusterSettings(containerd_unit_url=f"file://{tmp_path}/containerd.service")
+    local.check_url_settings(mirror, HERE)
+    with pytest.raises(ConfigError, match=f"^cluster.containerd_unit_url file://{tmp_path}/containerd.service: a "
+                                          f"file:// URL names a file of the Cloudify Manager's worker"):
+        local.check_url_settings(mirror, local.Sources(None, local_mode=False))
+    local.check_url_settings(ClusterSettings(), local.Sources(None, local_mode=False))

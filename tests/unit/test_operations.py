@@ -121,3 +121,35 @@ def test_a_masters_lost_connection_is_recorded_on_its_last_try_only(retry_number
         configure(ctx=ctx)
     failed = ctx.instance.runtime_properties.get("failed", "")
     assert failed == ("configure: 10.0.0.1: the SSH connection was lost" if recorded else "")
+
+
+class FakeStorage:
+    def get_nodes(self, evaluate_functions=False):
+        return []
+
+
+class FakeCtx:
+    """An operation's ctx in local mode (cfy's storage on its endpoint) or on a manager (none)."""
+
+    def __init__(self, local_mode, **props):
+        from types import SimpleNamespace
+        self._endpoint = SimpleNamespace(storage=FakeStorage() if local_mode else None)
+        self.node = SimpleNamespace(properties=props)
+        self.deployment = SimpleNamespace(id="kub")
+        self.get_resource = lambda path: b""
+
+
+def test_local_mode_is_told_from_a_manager_by_cfy_local_storage():
+    assert operations.manifest_sources(FakeCtx(True), False).local_mode
+    assert not operations.manifest_sources(FakeCtx(False), True).local_mode
+    assert operations.manifest_sources(FakeCtx(False), True).allow_plain_http
+
+
+def test_a_local_kubeconfig_path_is_refused_on_a_manager():
+    assert operations._kubeconfig_setting(FakeCtx(True, local_kubeconfig_path="~/.kube/config")) == "~/.kube/config"
+    assert operations._kubeconfig_setting(FakeCtx(False)) == ""
+    with pytest.raises(ConfigError, match="^local_kubeconfig_path /etc/cron.d/x names a file of the Cloudify "
+                                          "Manager's worker: leave it empty there"):
+        operations._kubeconfig_setting(FakeCtx(False, local_kubeconfig_path="/etc/cron.d/x"))
+    with pytest.raises(ConfigError, match="is not a file path"):
+        operations._kubeconfig_setting(FakeCtx(True, local_kubeconfig_path="/tmp/"))

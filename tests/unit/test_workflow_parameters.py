@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kub_plugin import parameters
+from kub_plugin import local, parameters
 from kub_plugin.config import ConfigError
 from kub_plugin.workloads import Ref
 
@@ -109,8 +109,16 @@ def test_every_workflow_in_plugin_yaml_has_its_parameters_checked():
         assert workflow["mapping"] == f"kub.kub_plugin.workflows.{name[len('kub_'):]}"
         assert set(workflow["parameters"]) == {"node_id", "namespace", *parameters.WORKFLOWS[name]}
         assert workflow["parameters"]["namespace"]["default"] == parameters.DEFAULT_NAMESPACE
+        checks = {"node_id": parameters.Check(None, "", "", required=False), "namespace": parameters.NAMESPACE,
+                  **parameters.WORKFLOWS[name]}
+        for key, declared in workflow["parameters"].items():
+            # cfy checks the type, and refuses a call without a parameter that has no default
+            assert declared["type"] == checks[key].type, (name, key)
+            given_by_cfy = "default" in declared or declared.get("required") is False
+            assert given_by_cfy == (not checks[key].required or key in parameters.DEFAULTS.get(name, {})
+                                    or key == "namespace"), (name, key)
         defaults = {key: p["default"] for key, p in workflow["parameters"].items()
-                    if key not in ("node_id", "namespace") and p["default"] not in ("", [])}
+                    if key not in ("node_id", "namespace") and p.get("default", "") != ""}
         assert defaults == parameters.DEFAULTS.get(name, {}), name
 
 
@@ -141,13 +149,14 @@ def test_the_cluster_node(clusters, node_id, expected):
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: colours}\ndata: {a: b}\n"
 
 
-def _files(path):
+def _read(path):
     files = {"cm.yaml": CONFIGMAP.encode(), "bad.yaml": b"kind: [x\n"}
     if path not in files:
         raise FileNotFoundError(path)
     return files[path]
 
 
+_files = local.Sources(_read, local_mode=True)
 MANIFESTS = [
     (CONFIGMAP, [Ref("v1", "ConfigMap", "shop", "colours")]),
     ("cm.yaml", [Ref("v1", "ConfigMap", "shop", "colours")]),
@@ -175,6 +184,26 @@ BAD_MANIFESTS = [
                                           "metadata.name"),
     ("---\n---\n", "node master (kub_apply): the manifest holds no object"),
 ]
+
+
+ON_A_MANAGER = [
+    ("/etc/kub/other.conf", "node master (kub_apply): manifest /etc/kub/other.conf: an absolute path names a file "
+                            "of the Cloudify Manager's worker, which a blueprint may not read: give a path relative "
+                            "to the blueprint (uploaded with it) or an https URL"),
+    ("~/.kube/config", "an absolute path names a file of the Cloudify Manager's worker"),
+    ("../other/kubeconfig", "node master (kub_apply): manifest ../other/kubeconfig: a path relative to the "
+                            "blueprint may not leave its folder ('..')"),
+    ("http://mirror.example/web.yaml", "node master (kub_apply): manifest http://mirror.example/web.yaml: only "
+                                       "https:// URLs are fetched (plain http only with allow_plain_http: true"),
+    ("file:///etc/passwd", "manifest file:///etc/passwd: only https:// URLs are fetched: give an https URL"),
+]
+
+
+@pytest.mark.parametrize("manifest,message", ON_A_MANAGER)
+def test_a_manifest_source_a_blueprint_may_not_name_on_a_manager_is_refused(manifest, message):
+    with pytest.raises(ConfigError) as err:
+        parameters.manifest_objects(manifest, "default", local.Sources(_read, local_mode=False), "master (kub_apply)")
+    assert message in str(err.value)
 
 
 @pytest.mark.parametrize("manifest,message", BAD_MANIFESTS)

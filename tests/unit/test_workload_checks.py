@@ -178,14 +178,16 @@ def test_service_endpoints():
 def test_manifest_sources(tmp_path):
     path = tmp_path / "web.yaml"
     path.write_text("kind: ConfigMap\n")
-    assert local.manifest(str(path), None, NODE) == "kind: ConfigMap\n"
+    assert local.manifest(str(path), local.Sources(None, local_mode=True), NODE) == "kind: ConfigMap\n"
 
-    def missing(name):
+    def read_missing(name):
         raise RuntimeError(name)
+    missing = local.Sources(read_missing, local_mode=True)
     with pytest.raises(ConfigError, match="node web: manifest app.yaml not found beside the blueprint: give a path "
                                           "relative to the blueprint's folder, an absolute path, or a URL"):
         local.manifest("app.yaml", missing, NODE)
-    assert local.manifest("app.yaml", lambda name: b"kind: Service\n", NODE) == "kind: Service\n"
+    assert local.manifest("app.yaml", local.Sources(lambda name: b"kind: Service\n", local_mode=False),
+                          NODE) == "kind: Service\n"
     with pytest.raises(ConfigError, match=f"node web: manifest {tmp_path}/gone.yaml cannot be read"):
         local.manifest(str(tmp_path / "gone.yaml"), missing, NODE)
     (tmp_path / "bin").write_bytes(b"\xff\xfe")
