@@ -94,8 +94,9 @@ def test_a_drain_held_by_a_budget_fails_naming_it_and_force_drain_then_converges
         state = kub_state(lab, i)
         assert "/var/lib/kub/owner" in state and state[-1] == "active", (i, state)
 
-    # the documented way to change a setting: init again, install (no change), then uninstall
-    deployment.init({**deployment.inputs, "force_drain": True})
+    # the documented way to change a setting: init again with the cluster's id, install (no change), then uninstall
+    cluster_id = deployment.outputs()["cluster_id"]
+    deployment.init({**deployment.inputs, "force_drain": True, "cluster_id": cluster_id})
     deployment.install()
     out = deployment.uninstall().stdout
     assert f"drained and deleted node {hostname(HELD)}" in out

@@ -59,7 +59,8 @@ def test_a_kubeconfig_kub_did_not_write_is_kept_and_one_it_wrote_then_edited_is_
     assert props["kubeconfig_path"] == beside and len(props["kubeconfig_sha256"]) == 64
     assert "client-key-data" not in json.dumps(props)
     # from fresh cfy state (no record), kub knows its own file by its content: nothing is written again
-    cfy.init(cluster_inputs(lab, master=A, minions=(), local_kubeconfig_path=str(users)))
+    cfy.init(cluster_inputs(lab, master=A, minions=(), local_kubeconfig_path=str(users),
+                            cluster_id=cfy.outputs()["cluster_id"]))
     again = cfy.install().stdout
     assert f"the admin kubeconfig goes beside it, to {beside}" in again
     assert "admin kubeconfig written" not in again and _file(users) == before and _file(beside) == (text, mode)
