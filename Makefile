@@ -38,8 +38,9 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/shellcheck scripts/*.sh lab/*.sh lab/kub_lab/*.sh lab/standins/packaging/kubelet.p* .ci/run
 
-# kub's own wheel, for `cfy init --install-plugins` (plugin.yaml's source, in the blueprint's plugins/ folder)
-wheel: venv
+# kub's own wheel, for `cfy init --install-plugins` (plugin.yaml's source, in the blueprint's plugins/ folder).
+# Only the venv, not the lab's machine packages: no root needed
+wheel: $(STAMP)
 	rm -f dist/kub-*.whl
 	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist .
 	@test -f $(WHEEL) || { echo "make wheel: $(WHEEL) was not written; is setup.py's version $(VERSION)?" >&2; exit 1; }
