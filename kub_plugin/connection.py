@@ -27,8 +27,9 @@ OUTPUT_AFTER_EXIT_SECONDS = 5   # how long output may still arrive after a comma
 LOCK_BUSY = 75   # exit code of a locked run_script whose lock another holder kept
 MAX_PARALLEL_HOSTS = 16
 
-# paramiko tells of every connect and login at INFO: noise in Cloudify events
-logging.getLogger("paramiko").setLevel(logging.WARNING)
+# paramiko tells of every connect and login at INFO, and its transport thread logs a failed handshake at ERROR
+# with its traceback: kub reports every SSH failure itself, in one line
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
 class RemoteError(Exception):
