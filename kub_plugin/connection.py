@@ -293,8 +293,9 @@ def _check_agent(settings):
     agent = paramiko.Agent()
     try:
         if not agent.get_keys():
-            raise RemoteError(f"{settings.ip}: the ssh-agent at SSH_AUTH_SOCK {os.environ.get('SSH_AUTH_SOCK', '')} holds "
-                              f"no key (or cannot be reached): ssh-add the key, or set ssh.private_key_path")
+            where = os.environ.get("SSH_AUTH_SOCK", "")
+            raise RemoteError(f"{settings.ip}: the ssh-agent at SSH_AUTH_SOCK {where} holds no key (or cannot be "
+                              f"reached): ssh-add the key, or set ssh.private_key_path")
     finally:
         agent.close()
 
