@@ -12,7 +12,7 @@ GLIBC  ?= 2.28
 WHEEL  := dist/kub-$(VERSION)-py3-none-any.whl
 WAGON  := dist/kub-$(VERSION)-py311-none-linux_$(ARCH).wgn
 
-.PHONY: deps venv test unit lint wheel wagon demo demo-down bench bench-ansible clean
+.PHONY: deps venv test unit lint variants wheel wagon demo demo-down bench bench-ansible clean
 
 venv: deps $(STAMP)
 
@@ -38,19 +38,26 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/shellcheck scripts/*.sh lab/*.sh lab/kub_lab/*.sh lab/standins/packaging/kubelet.p* .ci/run
 
-# kub's own wheel, for `cfy init --install-plugins` (plugin.yaml's source, in the blueprint's plugins/ folder)
-wheel: venv
+# kub's own wheel, for `cfy init --install-plugins` (plugin.yaml's source, in the blueprint's plugins/ folder).
+# Only the venv, not the lab's machine packages: no root needed
+wheel: $(STAMP)
 	rm -f dist/kub-*.whl
 	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist .
 	@test -f $(WHEEL) || { echo "make wheel: $(WHEEL) was not written; is setup.py's version $(VERSION)?" >&2; exit 1; }
 
-# The wagon a Cloudify Manager installs (needs PyPI), and the manager's plugin.yaml (no source) beside it
+# plugin.yaml's and offline/cloudify-types.yaml's variants for cloudify_dsl_1_3 and 1_5 blueprints, made again
+# after every change to either (the unit tests say when they are behind)
+variants: $(STAMP)
+	$(PY) release/dsl_variants.py
+
+# The wagon a Cloudify Manager installs (needs PyPI), and the manager's plugin.yaml and its DSL variants (no
+# source) beside it
 wagon: wheel
-	rm -f dist/*.wgn dist/plugin.yaml
+	rm -f dist/*.wgn dist/plugin*.yaml
 	PYTHONPATH=$(CURDIR)/release/glibc KUB_GLIBC=$(GLIBC) $(VENV)/bin/wagon create . --output-directory dist --force \
 	  --wheel-args="--constraint release/constraints.txt"
 	$(VENV)/bin/wagon validate $(WAGON)
-	$(PY) release/manager_plugin.py plugin.yaml dist/plugin.yaml
+	for yaml in plugin*.yaml; do $(PY) release/manager_plugin.py $$yaml dist/$$yaml || exit 1; done
 
 demo: venv
 	$(PY) -m kub_lab.demo up

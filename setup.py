@@ -8,14 +8,22 @@ setup(
     packages=["kub_plugin", "kub_plugin.scripts"],
     package_dir={"kub_plugin.scripts": "scripts"},
     package_data={"kub_plugin.scripts": ["*.sh"]},
-    python_requires=">=3.10",
-    # exactly what kub_plugin imports; cloudify-common is a range so a manager's own version is kept
+    license="Apache-2.0",
+    license_files=["LICENSE"],
+    classifiers=[
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+    ],
+    # what cloudify 7.0.5 runs on: 3.12 has no pkg_resources in a new venv, 3.13 no cgi module
+    python_requires=">=3.10,<3.12",
+    # exactly what kub_plugin imports, in the majors tested with cfy 7.0.5: it pins cryptography 43.0.1;
+    # fabric 3.0.0/3.0.1 fail to import; cloudify-common is a range so a manager's own version is kept
     install_requires=[
         "cloudify-common>=7.0,<8",
-        "cryptography>=3.3",
-        "fabric>=3,<4",
-        "paramiko>=3",
-        "PyYAML>=6",
+        "cryptography>=43,<44",
+        "fabric>=3.1,<4",
+        "paramiko>=5,<6",
+        "PyYAML>=6,<7",
     ],
     extras_require={
         # the CLI, tests, the wagon build and lint (pinned: the same findings everywhere)

@@ -4,6 +4,7 @@ The dataclasses below hold every default (plugin.yaml and the blueprint repeat t
 equal). Every problem is a one-line ConfigError that names the setting (and host) and says how to fix it.
 """
 import ipaddress
+import os
 import re
 import string
 from dataclasses import dataclass, field, fields
@@ -41,6 +42,7 @@ class SshSettings:
     port: int = 22
     private_key_path: str = ""
     private_key: str = field(default="", repr=False)
+    private_key_passphrase: str = field(default="", repr=False)
     password: str = field(default="", repr=False)
     sudo_password: str = field(default="", repr=False)
     connect_timeout: int = 10
@@ -153,8 +155,13 @@ def ssh_settings(props, ip):
     settings = SshSettings(ip=ip, **{k: v for k, v in ssh.items() if k != "ip"})
     if not settings.user:
         raise ConfigError(f"{ip}: ssh.user is empty: set the login user (e.g. root or a sudoer)")
-    if not (settings.private_key_path or settings.private_key or settings.password):
-        raise ConfigError(f"{ip}: no SSH credential: set ssh.private_key_path, ssh.private_key or ssh.password")
+    if not (settings.private_key_path or settings.private_key or settings.password
+            or os.environ.get("SSH_AUTH_SOCK")):
+        raise ConfigError(f"{ip}: no SSH credential: set ssh.private_key_path, ssh.private_key or ssh.password, "
+                          f"or run cfy with an ssh-agent that holds the key (SSH_AUTH_SOCK)")
+    if settings.private_key_passphrase and not (settings.private_key_path or settings.private_key):
+        raise ConfigError(f"{ip}: ssh.private_key_passphrase is set but no key is given: set "
+                          f"ssh.private_key_path or ssh.private_key (the key it opens)")
     if not 1 <= settings.port <= 65535:
         raise ConfigError(f"{ip}: ssh.port {settings.port} is not a TCP port: use 1-65535 (sshd's Port)")
     if settings.connect_timeout <= 0:

@@ -29,8 +29,9 @@ OUTPUT_AFTER_EXIT_SECONDS = 5   # how long output may still arrive after a comma
 LOCK_BUSY = 75   # exit code of a locked run_script whose lock another holder kept
 MAX_PARALLEL_HOSTS = 16
 
-# paramiko tells of every connect and login at INFO: noise in Cloudify events
-logging.getLogger("paramiko").setLevel(logging.WARNING)
+# paramiko tells of every connect and login at INFO, and its transport thread logs a failed handshake at ERROR
+# with its traceback: kub reports every SSH failure itself, in one line
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
 class RemoteError(Exception):
@@ -133,6 +134,9 @@ class Host:
             connect_kwargs["pkey"] = _load_key(s)
         if s.password:
             connect_kwargs["password"] = s.password
+        if not (s.private_key or s.private_key_path or s.password):
+            _check_agent(s)
+            connect_kwargs["allow_agent"] = True
         conn = Connection(s.ip, user=s.user, port=s.port, config=Config(overrides={"load_ssh_configs": False}),
                           connect_kwargs=connect_kwargs)
         self._trust_host_keys(conn.client)
@@ -156,8 +160,10 @@ class Host:
                 f"the old line (ssh-keygen -R {self.ip} -f {s.known_hosts_path}) and add the new one; otherwise "
                 f"someone may be in between")
         if isinstance(err, paramiko.AuthenticationException):
+            credential = ("key or password" if s.private_key or s.private_key_path or s.password
+                          else "keys in the ssh-agent (SSH_AUTH_SOCK)")
             return RemoteError(
-                f"{self.ip}: SSH login as {s.user!r} was refused: check ssh.user and the key or password "
+                f"{self.ip}: SSH login as {s.user!r} was refused: check ssh.user and the {credential} "
                 f"(the public key must be in ~{s.user}/.ssh/authorized_keys on the host)")
         if isinstance(err, (paramiko.SSHException, EOFError, OSError)):
             return Unreachable(self.ip, f"SSH handshake on port {s.port} failed ({_short(err)})",
@@ -306,8 +312,22 @@ class Host:
         return "sudo -S -k -p ''"
 
 
+def _check_agent(settings):
+    """No key, key path or password: the keys of the ssh-agent at SSH_AUTH_SOCK (config.py made sure it is
+    set) log in; it must hold one."""
+    agent = paramiko.Agent()
+    try:
+        if not agent.get_keys():
+            where = os.environ.get("SSH_AUTH_SOCK", "")
+            raise RemoteError(f"{settings.ip}: the ssh-agent at SSH_AUTH_SOCK {where} holds no key (or cannot be "
+                              f"reached): ssh-add the key, or set ssh.private_key_path")
+    finally:
+        agent.close()
+
+
 def _load_key(settings):
-    """The private key (text, or the file at private_key_path), unencrypted, as paramiko needs it."""
+    """The private key (text, or the file at private_key_path), opened with ssh.private_key_passphrase when
+    it has one, as paramiko needs it."""
     where = "ssh.private_key"
     text = settings.private_key
     if not text:
@@ -324,14 +344,20 @@ def _load_key(settings):
                               f"or PEM private key") from None
     if not text.strip():
         raise RemoteError(f"{settings.ip}: {where} is empty: give the whole private key")
-    if _encrypted(text):
-        raise RemoteError(f"{settings.ip}: {where} is protected by a passphrase, which kub cannot type: give an "
-                          f"unencrypted key (a copy without passphrase: ssh-keygen -p -N '' -f COPY), kept safe")
+    encrypted = _encrypted(text)
+    passphrase = settings.private_key_passphrase or None
+    if encrypted and not passphrase:
+        raise RemoteError(f"{settings.ip}: {where} is protected by a passphrase: set ssh.private_key_passphrase "
+                          f"(on a manager from a secret), or load the key into an ssh-agent (ssh-add) and give "
+                          f"no key")
     for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
         try:
-            return kind.from_private_key(io.StringIO(text))
-        except (paramiko.SSHException, ValueError):
+            return kind.from_private_key(io.StringIO(text), password=passphrase)
+        except (paramiko.SSHException, ValueError, TypeError):
             continue
+    if encrypted:
+        raise RemoteError(f"{settings.ip}: ssh.private_key_passphrase does not open {where}: give that key's "
+                          f"passphrase (ssh-keygen -y -f KEY asks for it and tells)")
     raise RemoteError(f"{settings.ip}: {where} is not an OpenSSH/PEM private key (ed25519, ecdsa or rsa): "
                       f"give the whole private key file")
 

@@ -34,10 +34,11 @@ class LocalCfy:
         self.blueprint = self.blueprint_dir / self.source.name
         self.cfy = str((Path(venv) / "bin" if venv else Path(sys.executable).parent) / "cfy")
         self.env = {**os.environ, "CFY_WORKDIR": str(self.workdir)}
+        self.cwd = None   # where cfy runs (the README's steps run it in the blueprint's folder)
 
     def run(self, *args, check=True, timeout=1800, show=False):
         """Runs cfy; its output is returned (and shown as it comes when show is set)."""
-        result = subprocess.run([self.cfy, *args], env=self.env, text=True, timeout=timeout,
+        result = subprocess.run([self.cfy, *args], env=self.env, text=True, timeout=timeout, cwd=self.cwd,
                                 stdout=None if show else subprocess.PIPE, stderr=None if show else subprocess.STDOUT)
         if check and result.returncode != 0:
             raise CfyError(f"cfy {' '.join(args)} failed ({result.returncode}):\n{(result.stdout or '')[-4000:]}")

@@ -105,7 +105,8 @@ def test_containerd_downloads_default_to_the_upstream_releases():
                                                                                "true or false"),
     ({"ssh": {"private_key_path": "/k", "colour": 1}}, "10.0.0.1", "unknown ssh setting(s) colour"),
 ])
-def test_bad_ssh_settings(props, ip, message):
+def test_bad_ssh_settings(props, ip, message, monkeypatch):
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     with pytest.raises(ConfigError) as err:
         ssh_settings(props, ip)
     assert message in str(err.value)
@@ -174,3 +175,15 @@ def test_hosts_listed_twice_or_inside_the_cluster_networks(minions, cluster, mes
 
 def test_distinct_hosts_pass():
     check_hosts("10.0.0.1", ["10.0.0.2", "10.0.0.3"], ClusterSettings())
+
+
+def test_an_ssh_agent_is_a_credential_and_a_passphrase_needs_its_key(monkeypatch):
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/run/agent.sock")
+    assert ssh_settings({"ssh": {}}, "10.0.0.1").private_key_path == ""
+    with pytest.raises(ConfigError, match="10.0.0.1: ssh.private_key_passphrase is set but no key is given"):
+        ssh_settings({"ssh": {"private_key_passphrase": "s3cret-pass"}}, "10.0.0.1")
+    settings = ssh_settings({"ssh": {"private_key_path": "/k", "private_key_passphrase": "s3cret-pass"}}, "10.0.0.1")
+    assert "s3cret-pass" not in repr(settings)
+    monkeypatch.delenv("SSH_AUTH_SOCK")
+    with pytest.raises(ConfigError, match="or run cfy with an ssh-agent that holds the key"):
+        ssh_settings({"ssh": {}}, "10.0.0.1")

@@ -35,7 +35,8 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("props, expected", BAD_INPUTS, ids=[str(p) for p, _ in BAD_INPUTS])
-def test_bad_inputs(props, expected):
+def test_bad_inputs(props, expected, monkeypatch):
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     with pytest.raises(ConfigError) as err:
         deployment.control_plane("dep", "cluster", EXISTING, props)
     assert expected in str(err.value) and "\n" not in str(err.value)

@@ -38,3 +38,12 @@ def test_a_source_the_generator_cannot_drop_cleanly_is_refused():
     text = "plugins:\n  kub:\n    package_name: kub\n    source: >-\n      kub.whl\n"
     with pytest.raises(SystemExit, match="keep it on one line"):
         manager_plugin.manager_variant(text)
+
+
+def test_wheel_wagon_and_variants_need_no_machine_packages():
+    """They make only the venv: the lab's Debian packages (make deps, as root) are not among their steps."""
+    import subprocess
+    plan = subprocess.run(["make", "-n", "-B", "wheel", "wagon", "variants"], cwd=ROOT, text=True,
+                          capture_output=True, check=True).stdout
+    assert "pip wheel" in plan and "wagon create" in plan and "dsl_variants.py" in plan
+    assert "machine-deps" not in plan and "apt-get" not in plan
