@@ -1,11 +1,54 @@
 #!/usr/bin/env bash
-# Undoes what kub set up on a host of its cluster: kubeadm reset, CNI config, kub's kubeconfig for the SSH user,
-# Kubernetes iptables chains, kub's files; with KUB_PURGE=yes also the packages and containerd.
+# Undoes what kub set up on a host of its cluster: kubeadm reset, the cluster's CNI config and iptables chains,
+# the files kub wrote (only those that still hold what kub wrote; a host's own file kub replaced is put back);
+# with KUB_PURGE=yes also the packages kub installed and containerd's release files. What is not kub's is left,
+# with a `note:` line saying what and why.
 # Env: KUB_PURGE (yes|no), KUB_CRI_SOCKET, KUB_OS_PACKAGES. Idempotent.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export DEBIAN_FRONTEND=noninteractive
+
+installed_packages() { dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 ~ /^.i/ { print $2 }' | sort; }
+still_installed() {  # still_installed RECORD: the packages it names that dpkg has
+  comm -12 <(sort -u "$1" 2>/dev/null || true) <(installed_packages)
+}
+would_purge() {  # would_purge PACKAGE...: every package apt would take with them
+  apt-get -s --allow-change-held-packages purge "$@" 2>/dev/null | awk '$1 == "Purg" || $1 == "Remv" { print $2 }'
+}
+purge_packages() {  # purges the packages kub installed, except those another installed package depends on
+  local ours others package outside needed=()
+  mapfile -t ours < <(still_installed "$KUB_INSTALLED_PACKAGES")
+  while [ "${#ours[@]}" -gt 0 ] && would_purge "${ours[@]}" | grep -qvxF -f <(printf '%s\n' "${ours[@]}"); do
+    others=()
+    for package in "${ours[@]}"; do
+      outside=$(would_purge "$package" | grep -vxF -f <(printf '%s\n' "${ours[@]}") | head -n 1 || true)
+      if [ -n "$outside" ]; then
+        needed+=("$package (needed by $outside)")
+      else
+        others+=("$package")
+      fi
+    done
+    if [ "${#others[@]}" -eq "${#ours[@]}" ]; then   # only together: leave them all
+      needed+=("${ours[@]}")
+      others=()
+    fi
+    ours=("${others[@]}")
+  done
+  if [ "${#ours[@]}" -gt 0 ]; then
+    apt-mark unhold "${ours[@]}" >/dev/null
+    apt-get -q -y -o DPkg::Lock::Timeout=300 purge "${ours[@]}" >/var/log/kub-apt-purge.log 2>&1 ||
+      fail "apt-get purge ${ours[*]} failed: $(grep -E '^E:' /var/log/kub-apt-purge.log | head -n 1)"
+    changed "purged ${ours[*]}"
+  fi
+  local found
+  found=$(still_installed "$KUB_FOUND_PACKAGES" | tr '\n' ' ')
+  [ -z "$found" ] || echo "note: left ${found% }: installed before kub installed anything"
+  if [ "${#needed[@]}" -gt 0 ]; then
+    local IFS=,
+    echo "note: left ${needed[*]}: other installed packages depend on them"
+  fi
+}
 
 kubeadm_reset
 if systemctl is-active --quiet kubelet; then
@@ -13,42 +56,65 @@ if systemctl is-active --quiet kubelet; then
   changed "stopped kubelet"
 fi
 
-user_kubeconfig=$(cat "$KUB_DIR/user-kubeconfig" 2>/dev/null || true)
-remove_paths /etc/cni/net.d/* ${user_kubeconfig:+"$user_kubeconfig"} /etc/modules-load.d/k8s.conf \
-  /etc/sysctl.d/k8s.conf
+# CNI config: what /etc/cni/net.d held before kub's first change is the host's (podman's, a user's); the rest
+# came with the cluster's CNI. The networks those files name are the cluster's.
+networks=()
+host_cni=()
+for file in /etc/cni/net.d/*; do
+  [ -f "$file" ] || continue
+  if [ ! -r "$KUB_CNI_BEFORE" ] || grep -qF "  $file" "$KUB_CNI_BEFORE"; then
+    host_cni+=("$file")
+    continue
+  fi
+  network=$(grep -oE '"name"[[:space:]]*:[[:space:]]*"[^"]+"' "$file" | head -n 1 | cut -d'"' -f4 || true)
+  [ -z "$network" ] || networks+=("$network")
+  remove_paths "$file"
+done
+if [ "${#host_cni[@]}" -gt 0 ]; then
+  note_list=$(IFS=,; echo "${host_cni[*]}")
+  echo "note: left $note_list: not the cluster's CNI config (there before kub's first change)"
+fi
 
-# kube-proxy and CNI plugins leave chains named KUBE-*, CNI-*, FLANNEL*: drop those and the rules that use
-# them, keep the rest of the host's firewall.
+# iptables: kube-proxy's and flannel's chains (KUBE-*, FLANNEL*), and the CNI- chains of the cluster's CNI
+# networks: the bridge and portmap plugins' rules carry a comment `name: "<network>" id: "<container>"`. Other
+# CNI- chains (podman's are named CNI-<hash> too) and the rest of the host's firewall stay.
+patterns=$(mktemp)
+trap 'rm -f "$patterns"' EXIT
 for save in iptables-save ip6tables-save; do
   command -v "$save" >/dev/null || continue
   restore=${save%-save}-restore
-  if "$save" | grep -Eq 'KUBE-|CNI-|FLANNEL'; then
-    "$save" | grep -Ev 'KUBE-|CNI-|FLANNEL' | "$restore"
-    changed "removed Kubernetes chains from ${save%-save}"
+  rules=$("$save")
+  { printf '%s\n' KUBE- FLANNEL
+    for network in "${networks[@]}"; do
+      comment="name: \\\"$network\\\""
+      printf '%s\n' "$comment"
+      # the per-container chains those rules jump to or live in (not the shared CNI-HOSTPORT-* ones)
+      grep -F -- "$comment" <<< "$rules" | grep -oE 'CNI-[A-Za-z0-9_-]+' | grep -v '^CNI-HOSTPORT-' || true
+    done
+  } | sort -u > "$patterns"
+  if grep -qF -f "$patterns" <<< "$rules"; then
+    grep -vF -f "$patterns" <<< "$rules" | "$restore"
+    changed "removed the cluster's chains from ${save%-save}"
   fi
 done
 
+release_files "$KUB_OWNED_FILES"
+
 if [ "${KUB_PURGE:-no}" = yes ]; then
-  # shellcheck disable=SC2086  # one word per package
-  # (dpkg-query fails when one of them is not there at all, as the OS's containerd may not be)
-  installed=$({ dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' $KUB_PACKAGES $KUB_DEPENDENCIES \
-    ${KUB_OS_PACKAGES:-} 2>/dev/null || true; } | awk '$2 ~ /^.i/ { print $1 }')
-  if [ -n "$installed" ]; then
-    # shellcheck disable=SC2086
-    apt-mark unhold $installed >/dev/null
-    # shellcheck disable=SC2086
-    apt-get -q -y -o DPkg::Lock::Timeout=300 purge $installed >/dev/null
-    changed "purged $(tr '\n' ' ' <<< "$installed")"
-  fi
-  # containerd from its release: the files kub listed when it installed them
-  if [ -r "$KUB_CONTAINERD_FILES" ]; then
+  # containerd's config, the apt source and containerd's release files: kub's are removed (a host's own put back)
+  # first, while their packages are there (a package's own config file is then purged with it)
+  if [ -f /usr/local/lib/systemd/system/containerd.service ] &&
+      owned_unchanged "$KUB_PACKAGE_FILES" /usr/local/lib/systemd/system/containerd.service; then
     systemctl disable --now --quiet containerd 2>/dev/null || true
-    mapfile -t files < "$KUB_CONTAINERD_FILES"
-    remove_paths "${files[@]}"
-    systemctl daemon-reload
   fi
-  remove_paths /etc/apt/sources.list.d/kubernetes.list /etc/apt/keyrings/kubernetes-apt-keyring.asc \
-    /etc/containerd /etc/kubernetes /var/lib/kubelet
+  release_files "$KUB_PACKAGE_FILES"
+  systemctl daemon-reload
+  rmdir /etc/containerd 2>/dev/null || true
+  purge_packages
+  remove_paths /etc/kubernetes /var/lib/kubelet
+  remove_paths "$KUB_DIR"
+elif [ -n "$(find "$KUB_DIR" -mindepth 1 -maxdepth 1 ! -path "$KUB_PACKAGES_DIR" 2>/dev/null)" ]; then
+  # the packages stay, and with them the record of what kub installed and of their files, for a later purge
+  find "$KUB_DIR" -mindepth 1 -maxdepth 1 ! -path "$KUB_PACKAGES_DIR" -exec rm -rf {} +
+  changed "removed kub's records in $KUB_DIR (kept $KUB_PACKAGES_DIR, what kub installed, for a purge)"
 fi
-# last: the owner mark goes with the rest of kub's files
-remove_paths "$KUB_DIR"
