@@ -22,6 +22,18 @@ fi
 if [ -n "$base" ]; then
   full=$(containerd --config "$base" config dump 2>&1) ||
     fail "containerd cannot read $base: $(tail -n 1 <<< "$full"): fix that file, then run install again"
+  # containerd 1.x lists the file it read among the dump's imports: that one is merged in already
+  full=$(awk -v path="$base" '/^imports = \[.*\]$/ {
+    n = split(substr($0, 12, length($0) - 12), items, ", *")
+    kept = ""
+    for (i = 1; i <= n; i++) {
+      item = items[i]
+      gsub(/^["\047]|["\047]$/, "", item)
+      if (item != path && item != "") kept = kept (kept == "" ? "" : ", ") items[i]
+    }
+    print "imports = [" kept "]"
+    next
+  } { print }' <<< "$full")
 else
   full=$(containerd config default)
 fi
