@@ -109,6 +109,10 @@ installed_version() {  # status ?i?: installed, whether held (hi) or not (ii)
   dpkg-query -W -f='${db:Status-Abbrev} ${Version}' "$1" 2>/dev/null | awk '$1 ~ /^.i/ { print $2 }'
 }
 
+installed_packages() {  # every installed package's name, sorted
+  dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 ~ /^.i/ { print $2 }' | sort
+}
+
 kubeadm_reset() {  # the one way kub resets Kubernetes on a host (only where kubeadm left state)
   if command -v kubeadm >/dev/null && { [ -e /etc/kubernetes/kubelet.conf ] || [ -e /etc/kubernetes/admin.conf ] ||
       [ -n "$(ls -A /var/lib/etcd 2>/dev/null)" ] || [ -n "$(ls -A /etc/kubernetes/manifests 2>/dev/null)" ]; }; then

@@ -21,7 +21,6 @@ finish_dpkg
 ensure_owned_file "$KUB_PACKAGE_FILES" "$keyring" "$KUB_REPO_KEY" 0644
 ensure_owned_file "$KUB_PACKAGE_FILES" "$source_list" "deb [signed-by=$keyring] $KUB_REPO_URL /" 0644
 
-installed_packages() { dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 ~ /^.i/ { print $2 }' | sort; }
 add_to() {  # add_to RECORD NAME...: one name a line, each once
   mkdir -p "$(dirname "$1")"
   { cat "$1" 2>/dev/null || true; printf '%s\n' "${@:2}"; } | sort -u | grep -v '^$' > "$1.new" || true

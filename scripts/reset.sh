@@ -9,7 +9,6 @@ set -euo pipefail
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export DEBIAN_FRONTEND=noninteractive
 
-installed_packages() { dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 ~ /^.i/ { print $2 }' | sort; }
 still_installed() {  # still_installed RECORD: the packages it names that dpkg has
   comm -12 <(sort -u "$1" 2>/dev/null || true) <(installed_packages)
 }
@@ -18,6 +17,10 @@ would_purge() {  # would_purge PACKAGE...: every package apt would take with the
 }
 purge_packages() {  # purges the packages kub installed, except those another installed package depends on
   local ours others package outside needed=()
+  if [ ! -r "$KUB_INSTALLED_PACKAGES" ]; then
+    echo "note: purged no package: there is no record of what kub installed on this host ($KUB_INSTALLED_PACKAGES)"
+    return
+  fi
   mapfile -t ours < <(still_installed "$KUB_INSTALLED_PACKAGES")
   while [ "${#ours[@]}" -gt 0 ] && would_purge "${ours[@]}" | grep -qvxF -f <(printf '%s\n' "${ours[@]}"); do
     others=()

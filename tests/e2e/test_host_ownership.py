@@ -26,6 +26,8 @@ PODMAN_CNI = '{"cniVersion": "0.4.0", "name": "podman", "plugins": [{"type": "br
 PODMAN_CHAIN = "CNI-8a1f3b7c2d9e4f6a0b5c1d2e"
 POD_CHAIN = "CNI-0c9d8e7f6a5b4c3d2e1f0a9b"   # the same, by the cluster's CNI (flannel's network cbr0) for a pod
 HOST_SYSCTL = "vm.max_map_count = 262144\n"
+# the folders kub writes in, listed before the install and after the uninstall
+LISTED = "/etc/containerd /etc/sysctl.d /etc/modules-load.d /etc/cni/net.d /usr/local/bin /usr/local/sbin"
 
 
 def chain_commands(chain, network, source):
@@ -58,13 +60,14 @@ def cluster(lab, tmp_path_factory):
     before = {i: {path: sha256(lab, i, path) for path in ("/etc/containerd/config.toml", "/etc/sysctl.d/k8s.conf",
                                                           "/etc/cni/net.d/87-podman-bridge.conflist")}
               for i in HOSTS}
+    listed = {i: lab.exec(i, f"ls -A {LISTED}").stdout for i in HOSTS}
     cfy = LocalCfy(tmp_path_factory.mktemp("ownership"), blueprint_id="ownership")
     cfy.stage()
     cfy.inputs = cluster_inputs(lab, master=MASTER, minions=(MINION,), purge_packages=True,
                                 local_kubeconfig_path=str(cfy.workdir / "admin.conf"))
     cfy.init(cfy.inputs)
     cfy.installed = cfy.install().stdout
-    cfy.before = before
+    cfy.before, cfy.listed = before, listed
     yield cfy
     for i in HOSTS:
         lab.wipe(i)
@@ -75,7 +78,8 @@ def test_install_keeps_the_hosts_containerd_config_and_says_so(lab, cluster):
         config = lab.exec(i, "cat /etc/containerd/config.toml").stdout
         assert "config_path = '/etc/containerd/certs.d'" in config, (i, config)
         assert "SystemdCgroup = true" in config
-        assert sha256(lab, i, "/etc/containerd/config.toml.kub-orig") == cluster.before[i]["/etc/containerd/config.toml"]
+        kept = sha256(lab, i, "/etc/containerd/config.toml.kub-orig")
+        assert kept == cluster.before[i]["/etc/containerd/config.toml"]
         lines = log_lines(cluster.installed, i, lab)
         assert any(line.startswith("containerd: kept the host's own /etc/containerd/config.toml as "
                                    "/etc/containerd/config.toml.kub-orig (put back at uninstall); wrote "
@@ -120,6 +124,8 @@ def test_uninstall_puts_back_what_is_not_kubs_and_removes_only_the_clusters(lab,
         assert lab.exec(i, f"test -f {flannel}", check=False).returncode == 0, i
         # what the cluster's CNI plugins leave for a pod, beside podman's
         lab.exec(i, chain_commands(POD_CHAIN, "cbr0", "10.244.0.5"))
+    # the SSH user (root here) replaces the kubeconfig kub gave them with one of their own: it stays
+    lab.exec(MASTER, "printf 'their own\\n' > /root/.kube/config")
     firewall_before = {i: _without(lab.exec(i, "iptables-save -t nat").stdout, POD_CHAIN) for i in HOSTS}
     out = cluster.uninstall().stdout
     for i in HOSTS:
@@ -130,11 +136,12 @@ def test_uninstall_puts_back_what_is_not_kubs_and_removes_only_the_clusters(lab,
         assert f"removed {flannel}" in reset[0]
         assert ("left /etc/cni/net.d/87-podman-bridge.conflist: not the cluster's CNI config (there before kub's "
                 "first change)") in lines
+        if i == MASTER:
+            assert "left what changed since kub wrote it: /root/.kube/config" in lines, lines
+            assert lab.exec(i, "cat /root/.kube/config").stdout == "their own\n"
         # the host's own files, exactly as they were; kub's copies beside them gone
         assert {path: sha256(lab, i, path) for path in cluster.before[i]} == cluster.before[i]
-        assert lab.exec(i, "ls /etc/containerd /etc/sysctl.d /etc/cni/net.d").stdout.split() == [
-            "/etc/cni/net.d:", "87-podman-bridge.conflist", "/etc/containerd:", "config.toml", "/etc/sysctl.d:",
-            "k8s.conf"], i
+        assert lab.exec(i, f"ls -A {LISTED}").stdout == cluster.listed[i], i
         # podman's chain and its rule stay; the pod's chain of the cluster's network is gone, and nothing else
         nat = lab.exec(i, "iptables-save -t nat").stdout
         assert PODMAN_CHAIN in nat and POD_CHAIN not in nat and "KUBE-" not in nat
