@@ -7,6 +7,12 @@ fail() { echo "error: $*" >&2; exit 1; }
 # a command that stops a script (set -e) names itself, so the error line says what failed
 trap 'echo "error: \`$BASH_COMMAND\` failed (exit $?)" >&2' ERR
 
+listed() {  # listed ITEM...: the items as one line, comma-separated
+  local line
+  line=$(printf '%s, ' "$@")
+  echo "${line%, }"
+}
+
 ensure_file() {  # ensure_file PATH CONTENT [MODE]: write only when different (trailing newlines aside)
   local content
   content=$(printf '%s' "$2")
@@ -67,10 +73,7 @@ release_files() {  # release_files RECORD: removes kub's files that still hold w
     fi
   done < "$1"
   rm -f "$1"
-  if [ "${#left[@]}" -gt 0 ]; then
-    local IFS=,
-    echo "note: left what changed since kub wrote it: ${left[*]}"
-  fi
+  [ "${#left[@]}" -eq 0 ] || echo "note: left what changed since kub wrote it: $(listed "${left[@]}")"
 }
 
 kubectl_changes() {  # kubectl_changes OUTPUT: kubectl's lines as changes; `unchanged` ones skipped, warnings as notes

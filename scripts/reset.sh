@@ -16,27 +16,26 @@ would_purge() {  # would_purge PACKAGE...: every package apt would take with the
   apt-get -s --allow-change-held-packages purge "$@" 2>/dev/null | awk '$1 == "Purg" || $1 == "Remv" { print $2 }'
 }
 purge_packages() {  # purges the packages kub installed, except those another installed package depends on
-  local ours others package outside needed=()
+  local ours purge package outside needed=()
   if [ ! -r "$KUB_INSTALLED_PACKAGES" ]; then
     echo "note: purged no package: there is no record of what kub installed on this host ($KUB_INSTALLED_PACKAGES)"
     return
   fi
   mapfile -t ours < <(still_installed "$KUB_INSTALLED_PACKAGES")
+  # apt's simulation names every package a purge takes: while it takes one that is not kub's, kub's packages are
+  # added one by one, and one whose purge would take another's package is left (an alternative `a | b` in a
+  # Depends is only broken by purging both, so one at a time)
   while [ "${#ours[@]}" -gt 0 ] && would_purge "${ours[@]}" | grep -qvxF -f <(printf '%s\n' "${ours[@]}"); do
-    others=()
+    purge=()
     for package in "${ours[@]}"; do
-      outside=$(would_purge "$package" | grep -vxF -f <(printf '%s\n' "${ours[@]}") | head -n 1 || true)
+      outside=$(would_purge "${purge[@]}" "$package" | grep -vxF -f <(printf '%s\n' "${ours[@]}") | head -n 1 || true)
       if [ -n "$outside" ]; then
         needed+=("$package (needed by $outside)")
       else
-        others+=("$package")
+        purge+=("$package")
       fi
     done
-    if [ "${#others[@]}" -eq "${#ours[@]}" ]; then   # only together: leave them all
-      needed+=("${ours[@]}")
-      others=()
-    fi
-    ours=("${others[@]}")
+    ours=("${purge[@]}")
   done
   if [ "${#ours[@]}" -gt 0 ]; then
     apt-mark unhold "${ours[@]}" >/dev/null
@@ -47,10 +46,7 @@ purge_packages() {  # purges the packages kub installed, except those another in
   local found
   found=$(still_installed "$KUB_FOUND_PACKAGES" | tr '\n' ' ')
   [ -z "$found" ] || echo "note: left ${found% }: installed before kub installed anything"
-  if [ "${#needed[@]}" -gt 0 ]; then
-    local IFS=,
-    echo "note: left ${needed[*]}: other installed packages depend on them"
-  fi
+  [ "${#needed[@]}" -eq 0 ] || echo "note: left $(listed "${needed[@]}"): other installed packages depend on them"
 }
 
 kubeadm_reset
@@ -73,10 +69,8 @@ for file in /etc/cni/net.d/*; do
   [ -z "$network" ] || networks+=("$network")
   remove_paths "$file"
 done
-if [ "${#host_cni[@]}" -gt 0 ]; then
-  note_list=$(IFS=,; echo "${host_cni[*]}")
-  echo "note: left $note_list: not the cluster's CNI config (there before kub's first change)"
-fi
+[ "${#host_cni[@]}" -eq 0 ] ||
+  echo "note: left $(listed "${host_cni[@]}"): not the cluster's CNI config (there before kub's first change)"
 
 # iptables: kube-proxy's and flannel's chains (KUBE-*, FLANNEL*), and the CNI- chains of the cluster's CNI
 # networks: the bridge and portmap plugins' rules carry a comment `name: "<network>" id: "<container>"`. Other

@@ -53,6 +53,9 @@ def test_1_35_installs_with_the_os_containerd_of_debian_13(trixie, new_cfy):
         assert trixie.exec(i, "containerd --version").stdout.split()[2].startswith("1.7."), i
         assert trixie.exec(i, "kubelet --version").stdout.startswith("Kubernetes v1.35."), i
         assert trixie.exec(i, ". /etc/os-release; echo $VERSION_ID").stdout == "13\n"
+    # on the master, docker.io comes after kub, and takes the containerd kub installed
+    trixie.exec(1, "DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends docker.io",
+                timeout=900)
     out = cfy.uninstall().stdout
     # docker.io, Debian's containerd and every other package the host had stay, with the host's own config;
     # what kub installed is gone
@@ -61,7 +64,14 @@ def test_1_35_installs_with_the_os_containerd_of_debian_13(trixie, new_cfy):
     assert trixie.exec(docker_host, PACKAGES).stdout == packages_before
     assert trixie.exec(docker_host, "cat /etc/containerd/config.toml").stdout == own_config
     assert trixie.exec(docker_host, "ls /etc/containerd").stdout == "config.toml\n"
-    assert "purged " in out and f"[{trixie.host_ip(1)}] left" not in out
+    # the master: what kub installed is purged, but for what docker.io needs
+    needed = [line for line in out.splitlines() if line.endswith(": other installed packages depend on them")]
+    assert len(needed) == 1 and f"[{trixie.host_ip(1)}] left " in needed[0], out[-3000:]
+    assert "containerd (needed by docker.io)" in needed[0]
+    master = trixie.exec(1, PACKAGES).stdout
+    assert " docker.io " in master and " containerd " in master and " kubeadm " not in master, (
+        [line for line in out.splitlines() if f"[{trixie.host_ip(1)}]" in line][-6:])
+    assert f"[{trixie.host_ip(1)}] reset: " in out and "purged " in out
 
 
 # every installed package with its version
