@@ -12,8 +12,10 @@ export DEBIAN_FRONTEND=noninteractive
 still_installed() {  # still_installed RECORD: the packages it names that dpkg has
   comm -12 <(sort -u "$1" 2>/dev/null || true) <(installed_packages)
 }
-would_purge() {  # would_purge PACKAGE...: every package apt would take with them
-  apt-get -s --allow-change-held-packages purge "$@" 2>/dev/null | awk '$1 == "Purg" || $1 == "Remv" { print $2 }'
+would_purge() {  # would_purge PACKAGE...: every package apt would take with them (a name none has, if apt refuses)
+  local simulated
+  simulated=$(apt-get -s purge "$@" 2>&1) || { echo "apt (it refuses: $(grep -m 1 '^E:' <<< "$simulated"))"; return; }
+  awk '$1 == "Purg" || $1 == "Remv" { print $2 }' <<< "$simulated"
 }
 purge_packages() {  # purges the packages kub installed, except those another installed package depends on
   local ours purge package outside needed=()
@@ -22,6 +24,10 @@ purge_packages() {  # purges the packages kub installed, except those another in
     return
   fi
   mapfile -t ours < <(still_installed "$KUB_INSTALLED_PACKAGES")
+  # kub's holds would stop apt from taking its own packages in the simulations (and the purge)
+  local held=""
+  [ "${#ours[@]}" -eq 0 ] || held=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${ours[@]}" 2>/dev/null | awk '$1 ~ /^h/ { print $2 }')
+  [ -z "$held" ] || xargs apt-mark unhold <<< "$held" >/dev/null
   # apt's simulation names every package a purge takes: while it takes one that is not kub's, kub's packages are
   # added one by one, and one whose purge would take another's package is left (an alternative `a | b` in a
   # Depends is only broken by purging both, so one at a time)
@@ -38,11 +44,13 @@ purge_packages() {  # purges the packages kub installed, except those another in
     ours=("${purge[@]}")
   done
   if [ "${#ours[@]}" -gt 0 ]; then
-    apt-mark unhold "${ours[@]}" >/dev/null
     apt-get -q -y -o DPkg::Lock::Timeout=300 purge "${ours[@]}" >/var/log/kub-apt-purge.log 2>&1 ||
       fail "apt-get purge ${ours[*]} failed: $(grep -E '^E:' /var/log/kub-apt-purge.log | head -n 1)"
     changed "purged ${ours[*]}"
   fi
+  # what stays keeps kub's hold
+  held=$(comm -12 <(sort <<< "$held") <(installed_packages))
+  [ -z "$held" ] || xargs apt-mark hold <<< "$held" >/dev/null
   local found
   found=$(still_installed "$KUB_FOUND_PACKAGES" | tr '\n' ' ')
   [ -z "$found" ] || echo "note: left ${found% }: installed before kub installed anything"
