@@ -26,6 +26,8 @@ FOUND_PACKAGES = f"{PACKAGES_DIR}/found"
 ORIGINAL_SUFFIX = ".kub-orig"
 # what /etc/cni/net.d held before kub's first change there (sha256sum's lines): the host's own, never removed
 CNI_BEFORE = f"{KUB_DIR}/cni-before.sha256"
+# the CNI config files the cluster's CNI wrote, recorded once the node is Ready: the only ones uninstall removes
+CNI_FILES = f"{KUB_DIR}/cni.sha256"
 # containerd from its release: what kub installed (version and checksums)
 CONTAINERD_RECORD = f"{KUB_DIR}/containerd-release"
 CONTAINERD_STAGING = f"{KUB_DIR}/staging"
@@ -57,6 +59,7 @@ SCRIPT_ENV = {
     "KUB_FOUND_PACKAGES": FOUND_PACKAGES,
     "KUB_ORIGINAL_SUFFIX": ORIGINAL_SUFFIX,
     "KUB_CNI_BEFORE": CNI_BEFORE,
+    "KUB_CNI_FILES": CNI_FILES,
     "KUB_STAGING": CONTAINERD_STAGING,
     "KUB_PACKAGES": " ".join(KUBERNETES_PACKAGES),
     "KUB_DEPENDENCIES": " ".join(KUBERNETES_DEPENDENCIES),

@@ -63,22 +63,25 @@ if systemctl is-active --quiet kubelet; then
   changed "stopped kubelet"
 fi
 
-# CNI config: what /etc/cni/net.d held before kub's first change is the host's (podman's, a user's); the rest
-# came with the cluster's CNI. The networks those files name are the cluster's.
+# CNI config: only the files recorded as the cluster's CNI's once the node was Ready, while they hold what was
+# recorded; the rest (podman's, a user's) stays. The networks the removed files name are the cluster's.
 networks=()
-host_cni=()
+left_cni=()
 for file in /etc/cni/net.d/*; do
   [ -f "$file" ] || continue
-  if [ ! -r "$KUB_CNI_BEFORE" ] || grep -qF "  $file" "$KUB_CNI_BEFORE"; then
-    host_cni+=("$file")
-    continue
+  if owned_unchanged "$KUB_CNI_FILES" "$file"; then
+    network=$(grep -oE '"name"[[:space:]]*:[[:space:]]*"[^"]+"' "$file" | head -n 1 | cut -d'"' -f4 || true)
+    [ -z "$network" ] || networks+=("$network")
+    remove_paths "$file"
+  elif [ -n "$(owned_sum "$KUB_CNI_FILES" "$file")" ]; then
+    left_cni+=("$file (changed since it was recorded)")
+  elif grep -qF "  $file" "$KUB_CNI_BEFORE" 2>/dev/null; then
+    left_cni+=("$file (there before kub's first change)")
+  else
+    left_cni+=("$file (not recorded as the cluster's)")
   fi
-  network=$(grep -oE '"name"[[:space:]]*:[[:space:]]*"[^"]+"' "$file" | head -n 1 | cut -d'"' -f4 || true)
-  [ -z "$network" ] || networks+=("$network")
-  remove_paths "$file"
 done
-[ "${#host_cni[@]}" -eq 0 ] ||
-  echo "note: left $(listed "${host_cni[@]}"): not the cluster's CNI config (there before kub's first change)"
+[ "${#left_cni[@]}" -eq 0 ] || echo "note: left $(listed "${left_cni[@]}"): not the cluster's CNI config"
 
 # iptables: kube-proxy's and flannel's chains (KUBE-*, FLANNEL*), and the CNI- chains of the cluster's CNI
 # networks: the bridge and portmap plugins' rules carry a comment `name: "<network>" id: "<container>"`. Other

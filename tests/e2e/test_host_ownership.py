@@ -23,6 +23,7 @@ HOST_CONTAINERD_CONFIG = """version = 3
 """
 # podman's bridge network, and the NAT chain podman's CNI plugins make for one of its containers
 PODMAN_CNI = '{"cniVersion": "0.4.0", "name": "podman", "plugins": [{"type": "bridge", "bridge": "cni-podman0"}]}\n'
+MINE_CNI = '{"cniVersion": "1.0.0", "name": "mine", "plugins": [{"type": "loopback"}]}\n'
 PODMAN_CHAIN = "CNI-8a1f3b7c2d9e4f6a0b5c1d2e"
 POD_CHAIN = "CNI-0c9d8e7f6a5b4c3d2e1f0a9b"   # the same, by the cluster's CNI (flannel's network cbr0) for a pod
 HOST_SYSCTL = "vm.max_map_count = 262144\n"
@@ -75,6 +76,9 @@ def cluster(lab, tmp_path_factory):
 
 def test_install_keeps_the_hosts_containerd_config_and_says_so(lab, cluster):
     for i in HOSTS:
+        # once its node was Ready, kub recorded the CNI config the cluster's CNI wrote there
+        assert ("CNI config files: recorded /etc/cni/net.d/10-flannel.conflist as the cluster's CNI config"
+                in log_lines(cluster.installed, i, lab)), i
         config = lab.exec(i, "cat /etc/containerd/config.toml").stdout
         assert "config_path = '/etc/containerd/certs.d'" in config, (i, config)
         assert "SystemdCgroup = true" in config
@@ -122,6 +126,8 @@ def test_uninstall_puts_back_what_is_not_kubs_and_removes_only_the_clusters(lab,
     flannel = "/etc/cni/net.d/10-flannel.conflist"
     for i in HOSTS:
         assert lab.exec(i, f"test -f {flannel}", check=False).returncode == 0, i
+        # a CNI config the host's user adds while the cluster runs
+        lab.exec(i, f"printf '%s' '{MINE_CNI}' > /etc/cni/net.d/99-mine.conflist")
         # what the cluster's CNI plugins leave for a pod, beside podman's
         lab.exec(i, chain_commands(POD_CHAIN, "cbr0", "10.244.0.5"))
     # the SSH user (root here) replaces the kubeconfig kub gave them with one of their own: it stays
@@ -134,8 +140,11 @@ def test_uninstall_puts_back_what_is_not_kubs_and_removes_only_the_clusters(lab,
         assert reset and "put back the host's own /etc/containerd/config.toml" in reset[0], lines
         assert "put back the host's own /etc/sysctl.d/k8s.conf" in reset[0]
         assert f"removed {flannel}" in reset[0]
-        assert ("left /etc/cni/net.d/87-podman-bridge.conflist: not the cluster's CNI config (there before kub's "
-                "first change)") in lines
+        assert ("left /etc/cni/net.d/87-podman-bridge.conflist (there before kub's first change), "
+                "/etc/cni/net.d/99-mine.conflist (not recorded as the cluster's): not the cluster's CNI "
+                "config") in lines
+        assert lab.exec(i, "cat /etc/cni/net.d/99-mine.conflist && rm /etc/cni/net.d/99-mine.conflist").stdout == \
+            MINE_CNI   # (then gone again, for the listing below)
         if i == MASTER:
             assert "left what changed since kub wrote it: /root/.kube/config" in lines, lines
             assert lab.exec(i, "cat /root/.kube/config").stdout == "their own\n"
