@@ -15,9 +15,9 @@ LOCK_BUSY_EXIT = 75
 CNI_MANIFEST = f"{KUB_DIR}/cni.yaml"
 # Files kub wrote, each with its sha256 (sha256sum's lines), so that removal takes only what still holds what kub
 # wrote. A file of the host's own that kub had to replace is kept beside it (ORIGINAL_SUFFIX) and put back.
-# Those an uninstall removes (kernel settings, the user's kubeconfig):
+# Those an uninstall removes (kernel settings, the user's kubeconfig, containerd's config):
 OWNED_FILES = f"{KUB_DIR}/files.sha256"
-# what lives as long as the packages (containerd's config, the apt source, containerd's release files), kept
+# what lives as long as the packages (the apt source and key, containerd's release files), kept
 # through an uninstall without purge_packages: the packages kub installed, those it found, and their files
 PACKAGES_DIR = f"{KUB_DIR}/packages"
 PACKAGE_FILES = f"{PACKAGES_DIR}/files.sha256"

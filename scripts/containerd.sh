@@ -4,7 +4,7 @@
 # the host's config (`containerd config dump`: every key the host set, the rest at their defaults) with only
 # SystemdCgroup and the sandbox image set. (An imported drop-in cannot carry them: containerd 1.x replaces a
 # whole plugin section with an import's, which would drop e.g. the host's registry config_path.) The host's own
-# file is kept beside it and put back at uninstall. Idempotent: prints `changed: ...` per change.
+# file is kept beside it and put back at uninstall (and containerd restarted with it). Idempotent: prints `changed: ...` per change.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -12,7 +12,7 @@ declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 config=/etc/containerd/config.toml
 original=$config$KUB_ORIGINAL_SUFFIX
 # the host's own settings: its config as it is, unless it is still what kub wrote; then the original kub kept
-if [ -f "$config" ] && ! owned_unchanged "$KUB_PACKAGE_FILES" "$config"; then
+if [ -f "$config" ] && ! owned_unchanged "$KUB_OWNED_FILES" "$config"; then
   base=$config
 elif [ -f "$original" ]; then
   base=$original
@@ -51,16 +51,16 @@ grep -Eq '^[[:space:]]*SystemdCgroup = true' <<< "$wanted" ||
   fail "containerd's config (${base:-its default}) has no SystemdCgroup setting to turn on: this containerd is not supported"
 
 if [ ! -f "$config" ] || [ "$(cat "$config")" != "$wanted" ]; then
-  keep_original "$KUB_PACKAGE_FILES" "$config"
+  keep_original "$KUB_OWNED_FILES" "$config"
   mkdir -p "$(dirname "$config")"
   printf '%s\n' "$wanted" > "$config"
   chmod 0644 "$config"
   changed "wrote $config: ${base:+the settings of $base with }SystemdCgroup = true${pause:+ and sandbox $pause}"
-  own_file "$KUB_PACKAGE_FILES" "$config"
+  own_file "$KUB_OWNED_FILES" "$config"
   systemctl restart containerd
   changed "restarted containerd"
 fi
-owned_unchanged "$KUB_PACKAGE_FILES" "$config" || own_file "$KUB_PACKAGE_FILES" "$config"
+owned_unchanged "$KUB_OWNED_FILES" "$config" || own_file "$KUB_OWNED_FILES" "$config"
 if ! systemctl is-enabled --quiet containerd; then
   systemctl enable --quiet containerd
   changed "enabled containerd"

@@ -54,7 +54,7 @@ ensure_owned_file() {  # ensure_owned_file RECORD PATH CONTENT [MODE]: ensure_fi
   owned_unchanged "$1" "$2" || own_file "$1" "$2"
 }
 release_files() {  # release_files RECORD: removes kub's files that still hold what kub wrote, puts the host's own back
-  local sum path left=()
+  local line sum path left=()
   [ -r "$1" ] || return 0
   while IFS= read -r line; do
     sum=${line:0:64} path=${line:66}

@@ -106,18 +106,26 @@ for save in iptables-save ip6tables-save; do
   fi
 done
 
+# kub's files; containerd's config back to the host's own (or containerd's defaults), and containerd, if it
+# stays, restarted with it
+config_before=$(file_sum /etc/containerd/config.toml 2>/dev/null || true)
 release_files "$KUB_OWNED_FILES"
+rmdir /etc/containerd 2>/dev/null || true
+if [ "${KUB_PURGE:-no}" != yes ] && [ "$(file_sum /etc/containerd/config.toml 2>/dev/null || true)" != "$config_before" ] &&
+    systemctl is-active --quiet containerd; then
+  systemctl restart containerd
+  changed "restarted containerd"
+fi
 
 if [ "${KUB_PURGE:-no}" = yes ]; then
-  # containerd's config, the apt source and containerd's release files: kub's are removed (a host's own put back)
-  # first, while their packages are there (a package's own config file is then purged with it)
+  # the apt source and containerd's release files: kub's are removed (a host's own put back) first, while their
+  # packages are there
   if [ -f /usr/local/lib/systemd/system/containerd.service ] &&
       owned_unchanged "$KUB_PACKAGE_FILES" /usr/local/lib/systemd/system/containerd.service; then
     systemctl disable --now --quiet containerd 2>/dev/null || true
   fi
   release_files "$KUB_PACKAGE_FILES"
   systemctl daemon-reload
-  rmdir /etc/containerd 2>/dev/null || true
   purge_packages
   remove_paths /etc/kubernetes /var/lib/kubelet
   remove_paths "$KUB_DIR"
