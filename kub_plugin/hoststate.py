@@ -15,9 +15,23 @@ LOCK_WAIT_SECONDS = 30
 RESET_LOCK_WAIT_SECONDS = 300
 LOCK_BUSY_EXIT = 75
 CNI_MANIFEST = f"{KUB_DIR}/cni.yaml"
-# containerd from its release: what kub installed (version and checksums) and which files, for a purge
+# Files kub wrote, each with its sha256 (sha256sum's lines), so that removal takes only what still holds what kub
+# wrote. A file of the host's own that kub had to replace is kept beside it (ORIGINAL_SUFFIX) and put back.
+# Those an uninstall removes (kernel settings, the user's kubeconfig, containerd's config):
+OWNED_FILES = f"{KUB_DIR}/files.sha256"
+# what lives as long as the packages (the apt source and key, containerd's release files), kept
+# through an uninstall without purge_packages: the packages kub installed, those it found, and their files
+PACKAGES_DIR = f"{KUB_DIR}/packages"
+PACKAGE_FILES = f"{PACKAGES_DIR}/files.sha256"
+INSTALLED_PACKAGES = f"{PACKAGES_DIR}/installed"
+FOUND_PACKAGES = f"{PACKAGES_DIR}/found"
+ORIGINAL_SUFFIX = ".kub-orig"
+# what /etc/cni/net.d held before kub's first change there (sha256sum's lines): the host's own, never removed
+CNI_BEFORE = f"{KUB_DIR}/cni-before.sha256"
+# the CNI config files the cluster's CNI wrote, recorded once the node is Ready: the only ones uninstall removes
+CNI_FILES = f"{KUB_DIR}/cni.sha256"
+# containerd from its release: what kub installed (version and checksums)
 CONTAINERD_RECORD = f"{KUB_DIR}/containerd-release"
-CONTAINERD_FILES = f"{KUB_DIR}/containerd-release.files"
 CONTAINERD_STAGING = f"{KUB_DIR}/staging"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
@@ -40,7 +54,14 @@ SCRIPT_ENV = {
     "KUB_RECORD_FILE": RECORD_FILE,
     "KUB_CNI_MANIFEST": CNI_MANIFEST,
     "KUB_CONTAINERD_RECORD": CONTAINERD_RECORD,
-    "KUB_CONTAINERD_FILES": CONTAINERD_FILES,
+    "KUB_OWNED_FILES": OWNED_FILES,
+    "KUB_PACKAGES_DIR": PACKAGES_DIR,
+    "KUB_PACKAGE_FILES": PACKAGE_FILES,
+    "KUB_INSTALLED_PACKAGES": INSTALLED_PACKAGES,
+    "KUB_FOUND_PACKAGES": FOUND_PACKAGES,
+    "KUB_ORIGINAL_SUFFIX": ORIGINAL_SUFFIX,
+    "KUB_CNI_BEFORE": CNI_BEFORE,
+    "KUB_CNI_FILES": CNI_FILES,
     "KUB_STAGING": CONTAINERD_STAGING,
     "KUB_PACKAGES": " ".join(KUBERNETES_PACKAGES),
     "KUB_DEPENDENCIES": " ".join(KUBERNETES_DEPENDENCIES),

@@ -19,7 +19,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from . import hoststate, workloads
+from . import hoststate, versions, workloads
 from .config import URL_SETTINGS, ConfigError
 
 FETCH_TIMEOUT = 30
@@ -446,13 +446,12 @@ class ContainerdRelease:
 
     def __init__(self, settings, arch):
         urls = settings.containerd_downloads(arch)
+        unit_sha256 = _pinned_unit_sha256(settings.containerd_version)
         self.tarball = _fetch_checked(urls["containerd"], urls["containerd"] + ".sha256sum", "containerd_url")
         runc_sums = urls["runc"].rsplit("/", 1)[0] + "/runc.sha256sum"
         self.runc = _fetch_checked(urls["runc"], runc_sums, "runc_url")
         self.unit = _download(urls["unit"], "containerd_unit_url")
-        if b"[Service]" not in self.unit:
-            raise ConfigError(f"{urls['unit']} is not a systemd unit: point cluster.containerd_unit_url at "
-                              f"containerd's containerd.service")
+        _check_unit(urls["unit"], self.unit, unit_sha256, settings.containerd_version)
         self.record = " ".join([f"containerd={settings.containerd_version}", _sha256(self.tarball),
                                 f"runc={settings.runc_version}", _sha256(self.runc), "unit", _sha256(self.unit)])
 
@@ -465,6 +464,24 @@ def containerd_release(settings, arch):
     key = ("containerd", settings.containerd_version, settings.runc_version, settings.containerd_url,
            settings.runc_url, settings.containerd_unit_url, arch)
     return _cached(key, lambda: ContainerdRelease(settings, arch))
+
+
+def _pinned_unit_sha256(version):
+    """containerd's unit runs as root and upstream publishes no sum for it: kub installs only a unit whose
+    sha256 it knows for this release (versions.CONTAINERD_UNIT_SHA256)."""
+    pinned = versions.containerd_unit_sha256(version)
+    if pinned is None:
+        raise ConfigError(f"kub knows no sha256 of containerd {version}'s systemd unit (only of "
+                          f"{versions.containerd_unit_versions()}): set cluster.containerd_version to one of those")
+    return pinned
+
+
+def _check_unit(url, unit, pinned, version):
+    found = _sha256(unit)
+    if found != pinned:
+        raise ConfigError(f"{url} has sha256 {found}, not {pinned}, that of containerd {version}'s upstream unit: "
+                          f"point cluster.containerd_unit_url at upstream's containerd.service of v{version} (or a "
+                          f"mirror that serves it unchanged)")
 
 
 def _download(url, setting):

@@ -198,6 +198,7 @@ def _wait_minions_ready(ctx, cluster):
     if names:
         with Host(cluster.master_ssh, ctx.logger) as master:
             steps.wait_ready(master, names, timeout=deployment.settings(ctx).ready_timeout)
+        on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, steps.record_cni)
 
 
 def _start_master(ctx, cluster):
@@ -209,6 +210,7 @@ def _start_master(ctx, cluster):
         steps.user_kubeconfig(master)
         steps.apply_cni(master, manifest)
         steps.wait_ready(master, [facts.node_name], timeout=deployment.settings(ctx).ready_timeout)
+        steps.record_cni(master)
         facts = host_facts.gather(master)
         kubeconfig_path = _save_kubeconfig(ctx, steps.read_admin_kubeconfig(master))
     _save(ctx, api_endpoint=f"https://{host_port(master.ip)}", node_names=[facts.node_name],

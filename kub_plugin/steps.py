@@ -112,6 +112,11 @@ def apply_cni(host, manifest):
     apply(host, "CNI", "cni.sh", env={"KUB_MANIFEST": manifest}, timeout=300)
 
 
+def record_cni(host):
+    """Records the CNI config the cluster's CNI wrote on a host, once its node is Ready (for uninstall)."""
+    apply(host, "CNI config files", "cni-record.sh", timeout=60)
+
+
 def nodes(master, kubectl=KUBECTL):
     """{node name: (Ready status 'True'/'False'/'Unknown', InternalIP)} as the API server sees them (through
     `kubectl`, the command and its options)."""

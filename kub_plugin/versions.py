@@ -10,6 +10,16 @@ MINORS = {
 }
 DEFAULT_MINOR = "1.36"
 
+# containerd's systemd unit (containerd.service at the release's tag), which upstream publishes no sum for: its
+# sha256 per range of containerd versions (first, last), read from the containerd repository's tags. kub installs
+# the unit only when it has this sum.
+CONTAINERD_UNIT_SHA256 = (
+    ("1.7.0", "1.7.23", "4576c080ab8a3eec318b4ea9017aba47b929b6de148fa442d78b8b3d21e5479b"),
+    ("1.7.24", "1.7.34", "68dc82b2e67ecb77c8ae7f49ce9681380e80977a1f261a8653e535932cf6400d"),
+    ("2.0.0", "2.0.11", "12a76c13cad132222d2b3d2025e56212d205d37eca77508dbbfcdf6ababbf70a"),
+    ("2.1.0", "2.2.7", "1941362cbaa89dd591b99c32b050d82c583d3cd2e5fa63085d7017457ec5fca8"),
+)
+
 
 def supported():
     return ", ".join(MINORS)
@@ -29,6 +39,30 @@ def containerd_supported(minor, version):
 def containerd_wanted(minor):
     """'containerd 1.7 or newer' / 'containerd 2.0 or newer': the words for messages."""
     return f"containerd {MINORS[minor]['containerd'][0]} or newer"
+
+
+def containerd_unit_sha256(version):
+    """The sha256 of containerd's unit at release `version`, or None when kub does not know that release."""
+    for first, last, sha256 in CONTAINERD_UNIT_SHA256:
+        if as_tuple(first) <= as_tuple(version) <= as_tuple(last):
+            return sha256
+    return None
+
+
+def containerd_unit_versions():
+    """'1.7.0-1.7.34, 2.0.0-2.2.7': the words for messages."""
+    ranges = []
+    for first, last, _ in CONTAINERD_UNIT_SHA256:
+        if ranges and as_tuple(ranges[-1][1]) < as_tuple(first) and _next(ranges[-1][1]) == as_tuple(first):
+            ranges[-1][1] = last
+        else:
+            ranges.append([first, last])
+    return ", ".join(f"{first}-{last}" for first, last in ranges)
+
+
+def _next(version):
+    major, minor, patch = as_tuple(version)
+    return major, minor, patch + 1
 
 
 def kubeadm_api(minor):

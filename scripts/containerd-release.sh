@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs containerd's upstream release kub uploaded to $KUB_STAGING (containerd.tar.gz, runc,
 # containerd.service): binaries under /usr/local, runc as /usr/local/sbin/runc, the unit in
-# /usr/local/lib/systemd/system, enabled. Each file's sha256 is checked again here.
+# /usr/local/lib/systemd/system, enabled. Each file's sha256 is checked again here. Each installed file is
+# recorded with its sha256 (KUB_PACKAGE_FILES) for a purge; a file of the host's own in its place is kept beside
+# it and put back then.
 # Env: KUB_RECORD (what is installed: versions and checksums), KUB_TARBALL_SHA256, KUB_RUNC_SHA256,
 # KUB_UNIT_SHA256. Idempotent: prints `changed: ...` per change.
 set -euo pipefail
@@ -15,14 +17,20 @@ for item in "containerd.tar.gz:$KUB_TARBALL_SHA256" "runc:$KUB_RUNC_SHA256" "con
     fail "$file does not have the sha256 kub checked (${item#*:}): the upload was damaged; run install again"
 done
 
-unit=/usr/local/lib/systemd/system/containerd.service
-# the release's files under /usr/local (bin/containerd, bin/ctr, ...), remembered for a purge as they are
-# unpacked (one pass: decompressing the tarball costs more than anything else here)
-tar -xzvf "$KUB_STAGING/containerd.tar.gz" -C /usr/local --no-same-owner |
-  grep -v '/$' | sed 's#^\./##; s#^#/usr/local/#' > "$KUB_CONTAINERD_FILES"
-install -D -m 0755 "$KUB_STAGING/runc" /usr/local/sbin/runc
-install -D -m 0644 "$KUB_STAGING/containerd.service" "$unit"
-printf '%s\n' /usr/local/sbin/runc "$unit" >> "$KUB_CONTAINERD_FILES"
+put() {  # put MODE SOURCE PATH: installed and recorded as kub's
+  keep_original "$KUB_PACKAGE_FILES" "$3"
+  install -D -m "$1" "$2" "$3"
+  own_file "$KUB_PACKAGE_FILES" "$3"
+}
+# the release's files (bin/containerd, bin/ctr, ...) go under /usr/local
+unpacked=$KUB_STAGING/unpacked
+mkdir -p "$unpacked"
+tar -xzf "$KUB_STAGING/containerd.tar.gz" -C "$unpacked" --no-same-owner
+while IFS= read -r file; do
+  put 0755 "$unpacked/$file" "/usr/local/$file"
+done < <(cd "$unpacked" && find . -type f -printf '%P\n' | sort)
+put 0755 "$KUB_STAGING/runc" /usr/local/sbin/runc
+put 0644 "$KUB_STAGING/containerd.service" /usr/local/lib/systemd/system/containerd.service
 systemctl daemon-reload
 systemctl enable --quiet containerd
 if systemctl is-active --quiet containerd; then

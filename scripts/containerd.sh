@@ -1,27 +1,66 @@
 #!/usr/bin/env bash
 # containerd configured for the kubelet: systemd cgroup driver, CRI on; enabled and running.
-# Idempotent: prints `changed: ...` per change.
+# kub's settings are merged into the host's own: /etc/containerd/config.toml becomes containerd's full view of
+# the host's config (`containerd config dump`: every key the host set, the rest at their defaults) with only
+# SystemdCgroup and the sandbox image set. (An imported drop-in cannot carry them: containerd 1.x replaces a
+# whole plugin section with an import's, which would drop e.g. the host's registry config_path.) The host's own
+# file is kept beside it and put back at uninstall (and containerd restarted with it). Idempotent: prints `changed: ...` per change.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# The default config with SystemdCgroup on and the sandbox (pause) image this kubeadm expects. containerd 1.x
-# (config version 2) and 2.x (version 3) name their sections differently; both keep a `SystemdCgroup = false`
-# line to flip, and the sandbox image as `sandbox_image = "..."` (1.x) or `sandbox = '...'` (2.x).
+config=/etc/containerd/config.toml
+original=$config$KUB_ORIGINAL_SUFFIX
+# the host's own settings: its config as it is, unless it is still what kub wrote; then the original kub kept
+if [ -f "$config" ] && ! owned_unchanged "$KUB_OWNED_FILES" "$config"; then
+  base=$config
+elif [ -f "$original" ]; then
+  base=$original
+else
+  base=""
+fi
+if [ -n "$base" ]; then
+  full=$(containerd --config "$base" config dump 2>&1) ||
+    fail "containerd cannot read $base: $(tail -n 1 <<< "$full"): fix that file, then run install again"
+  # containerd 1.x lists the file it read among the dump's imports: that one is merged in already
+  full=$(awk -v path="$base" '/^imports = \[.*\]$/ {
+    n = split(substr($0, 12, length($0) - 12), items, ", *")
+    kept = ""
+    for (i = 1; i <= n; i++) {
+      item = items[i]
+      gsub(/^["\047]|["\047]$/, "", item)
+      if (item != path && item != "") kept = kept (kept == "" ? "" : ", ") items[i]
+    }
+    print "imports = [" kept "]"
+    next
+  } { print }' <<< "$full")
+else
+  full=$(containerd config default)
+fi
+
+# SystemdCgroup on and the sandbox (pause) image this kubeadm expects. containerd 1.x (config version 2) and
+# 2.x (version 3) name their sections differently; both have a `SystemdCgroup = ...` line, and the sandbox image
+# as `sandbox_image = "..."` (1.x) or `sandbox = '...'` (2.x).
 pause=$(kubeadm config images list --kubernetes-version "$(kubeadm version -o short)" 2>/dev/null |
   grep -m 1 '/pause:' || true)
-wanted=$(containerd config default | sed -E 's/^([[:space:]]*SystemdCgroup[[:space:]]*=[[:space:]]*)false/\1true/')
+wanted=$(sed -E 's/^([[:space:]]*SystemdCgroup[[:space:]]*=[[:space:]]*)false/\1true/' <<< "$full")
 if [ -n "$pause" ]; then
   wanted=$(sed -E "s#^([[:space:]]*sandbox(_image)?[[:space:]]*=[[:space:]]*)[\"'][^\"']*[\"']#\\1\"$pause\"#" <<< "$wanted")
 fi
-grep -q 'SystemdCgroup = true' <<< "$wanted" ||
-  fail "containerd's default config has no SystemdCgroup setting to turn on: this containerd is not supported"
-config=/etc/containerd/config.toml
+grep -Eq '^[[:space:]]*SystemdCgroup = true' <<< "$wanted" ||
+  fail "containerd's config (${base:-its default}) has no SystemdCgroup setting to turn on: this containerd is not supported"
+
 if [ ! -f "$config" ] || [ "$(cat "$config")" != "$wanted" ]; then
-  ensure_file "$config" "$wanted" 0644
+  keep_original "$KUB_OWNED_FILES" "$config"
+  mkdir -p "$(dirname "$config")"
+  printf '%s\n' "$wanted" > "$config"
+  chmod 0644 "$config"
+  changed "wrote $config: ${base:+the settings of $base with }SystemdCgroup = true${pause:+ and sandbox $pause}"
+  own_file "$KUB_OWNED_FILES" "$config"
   systemctl restart containerd
   changed "restarted containerd"
 fi
+owned_unchanged "$KUB_OWNED_FILES" "$config" || own_file "$KUB_OWNED_FILES" "$config"
 if ! systemctl is-enabled --quiet containerd; then
   systemctl enable --quiet containerd
   changed "enabled containerd"

@@ -7,6 +7,12 @@ fail() { echo "error: $*" >&2; exit 1; }
 # a command that stops a script (set -e) names itself, so the error line says what failed
 trap 'echo "error: \`$BASH_COMMAND\` failed (exit $?)" >&2' ERR
 
+listed() {  # listed ITEM...: the items as one line, comma-separated
+  local line
+  line=$(printf '%s, ' "$@")
+  echo "${line%, }"
+}
+
 ensure_file() {  # ensure_file PATH CONTENT [MODE]: write only when different (trailing newlines aside)
   local content
   content=$(printf '%s' "$2")
@@ -16,6 +22,58 @@ ensure_file() {  # ensure_file PATH CONTENT [MODE]: write only when different (t
     chmod "${3:-0644}" "$1"
     changed "wrote $1"
   fi
+}
+
+# Files kub owns: a record (KUB_OWNED_FILES or KUB_PACKAGE_FILES) of `sha256  path` lines, as sha256sum writes them.
+file_sum() { sha256sum < "$1" | cut -d' ' -f1; }
+owned_sum() {  # owned_sum RECORD PATH: the sha256 kub recorded for PATH, if any
+  awk -v path="$2" 'substr($0, 67) == path { print substr($0, 1, 64) }' "$1" 2>/dev/null
+}
+owned_unchanged() {  # owned_unchanged RECORD PATH: PATH is kub's and still holds what kub wrote
+  local sum
+  sum=$(owned_sum "$1" "$2")
+  [ -n "$sum" ] && [ -f "$2" ] && [ "$(file_sum "$2")" = "$sum" ]
+}
+own_file() {  # own_file RECORD PATH: PATH, as it is now, is kub's
+  local others
+  others=$(awk -v path="$2" 'substr($0, 67) != path' "$1" 2>/dev/null || true)
+  mkdir -p "$(dirname "$1")"
+  printf '%s\n' "${others:+$others
+}$(file_sum "$2")  $2" > "$1"
+}
+keep_original() {  # keep_original RECORD PATH: a file of the host's own at PATH is kept beside it, once
+  local original=$2$KUB_ORIGINAL_SUFFIX
+  if [ -e "$2" ] && ! owned_unchanged "$1" "$2" && [ ! -e "$original" ]; then
+    cp -a "$2" "$original"
+    changed "kept the host's own $2 as $original (put back at uninstall)"
+  fi
+}
+ensure_owned_file() {  # ensure_owned_file RECORD PATH CONTENT [MODE]: ensure_file, keeping the host's own first
+  keep_original "$1" "$2"
+  ensure_file "$2" "$3" "${4:-0644}"
+  owned_unchanged "$1" "$2" || own_file "$1" "$2"
+}
+release_files() {  # release_files RECORD: removes kub's files that still hold what kub wrote, puts the host's own back
+  local line sum path left=()
+  [ -r "$1" ] || return 0
+  while IFS= read -r line; do
+    sum=${line:0:64} path=${line:66}
+    if [ -e "$path" ] && [ "$(file_sum "$path")" != "$sum" ]; then
+      if [ -e "$path$KUB_ORIGINAL_SUFFIX" ]; then
+        left+=("$path (the host's own is beside it, $path$KUB_ORIGINAL_SUFFIX)")
+      else
+        left+=("$path")
+      fi
+      continue
+    fi
+    remove_paths "$path"
+    if [ -e "$path$KUB_ORIGINAL_SUFFIX" ]; then
+      mv "$path$KUB_ORIGINAL_SUFFIX" "$path"
+      changed "put back the host's own $path"
+    fi
+  done < "$1"
+  rm -f "$1"
+  [ "${#left[@]}" -eq 0 ] || echo "note: left what changed since kub wrote it: $(listed "${left[@]}")"
 }
 
 kubectl_changes() {  # kubectl_changes OUTPUT: kubectl's lines as changes; `unchanged` ones skipped, warnings as notes
@@ -62,6 +120,9 @@ owner_name() {  # the deployment/master node the mark names, for messages
 }
 marked_ours() {  # the host carries the mark of the cluster whose id is KUB_CLUSTER_ID
   [ -n "${KUB_CLUSTER_ID:-}" ] && [ "$(owner_id)" = "$KUB_CLUSTER_ID" ]
+}
+installed_packages() {  # every installed package's name, sorted
+  dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 ~ /^.i/ { print $2 }' | sort
 }
 
 kubeadm_reset() {  # the one way kub resets Kubernetes on a host (only where kubeadm left state)

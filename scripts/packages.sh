@@ -4,6 +4,8 @@
 # at most once, and only when they lack a package kub wants.
 # Env: KUB_REPO_URL, KUB_REPO_KEY (armored signing key), KUB_INSTALL (package=version ...),
 # KUB_OS_PACKAGES (packages taken at the OS's version). Idempotent: prints `changed: ...` per change.
+# Which packages kub installed (those dpkg did not have before, dependencies too) and which of its own it found
+# installed are recorded (KUB_INSTALLED_PACKAGES, KUB_FOUND_PACKAGES): a purge takes only the former.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -16,8 +18,23 @@ read -ra wanted <<< "$KUB_INSTALL"
 read -ra os_packages <<< "${KUB_OS_PACKAGES:-}"
 
 finish_dpkg
-ensure_file "$keyring" "$KUB_REPO_KEY" 0644
-ensure_file "$source_list" "deb [signed-by=$keyring] $KUB_REPO_URL /" 0644
+ensure_owned_file "$KUB_PACKAGE_FILES" "$keyring" "$KUB_REPO_KEY" 0644
+ensure_owned_file "$KUB_PACKAGE_FILES" "$source_list" "deb [signed-by=$keyring] $KUB_REPO_URL /" 0644
+
+add_to() {  # add_to RECORD NAME...: one name a line, each once
+  mkdir -p "$(dirname "$1")"
+  { cat "$1" 2>/dev/null || true; printf '%s\n' "${@:2}"; } | sort -u | grep -v '^$' > "$1.new" || true
+  mv "$1.new" "$1"
+}
+# kub's packages found installed before kub installed any: the host's, left at a purge
+if [ ! -e "$KUB_INSTALLED_PACKAGES" ]; then
+  found=()
+  for item in "${wanted[@]%%=*}" "${os_packages[@]}"; do
+    [ -z "$(installed_version "$item")" ] || found+=("$item")
+  done
+  add_to "$KUB_FOUND_PACKAGES" "${found[@]}"
+  add_to "$KUB_INSTALLED_PACKAGES"
+fi
 
 missing=()
 for item in "${wanted[@]}"; do
@@ -49,8 +66,13 @@ update() {  # update [all]: refresh apt's lists; only the Kubernetes repository'
   fi
 }
 install() {
-  apt-get "${apt_opts[@]}" install --no-install-recommends --allow-change-held-packages --allow-downgrades \
-    "${missing[@]}" >/var/log/kub-apt-install.log 2>&1
+  local options=(--no-install-recommends --allow-change-held-packages --allow-downgrades) new
+  # recorded before apt installs them: the packages apt's simulation adds that dpkg does not have yet (so a run
+  # cut short still leaves them kub's)
+  mapfile -t new < <(comm -13 <(installed_packages) <(apt-get -s "${apt_opts[@]}" install "${options[@]}" \
+    "${missing[@]}" 2>/dev/null | awk '$1 == "Inst" { print $2 }' | sort -u))
+  add_to "$KUB_INSTALLED_PACKAGES" "${new[@]}"
+  apt-get "${apt_opts[@]}" install "${options[@]}" "${missing[@]}" >/var/log/kub-apt-install.log 2>&1
 }
 
 updated=no

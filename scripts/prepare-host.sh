@@ -19,7 +19,13 @@ use another host, or run \`kubeadm reset -f\` there first if that cluster may go
 fi
 ensure_file "$KUB_OWNER_FILE" "$KUB_OWNER" 0600
 
-ensure_file /etc/modules-load.d/k8s.conf "$(printf 'overlay\nbr_netfilter')"
+# what /etc/cni/net.d holds before kub's first change: the host's own (podman's, a user's), never removed
+if [ ! -e "$KUB_CNI_BEFORE" ]; then
+  find /etc/cni/net.d -maxdepth 1 -type f -exec sha256sum {} + 2>/dev/null > "$KUB_CNI_BEFORE" || true
+fi
+
+# kub's kernel settings; a host's own file of the same name is kept beside it and put back at uninstall
+ensure_owned_file "$KUB_OWNED_FILES" /etc/modules-load.d/k8s.conf "$(printf 'overlay\nbr_netfilter')"
 module_loaded() {  # loaded as a module, or built into the kernel
   [ -d "/sys/module/$1" ] || grep -q "/$1.ko" "/lib/modules/$(uname -r)/modules.builtin" 2>/dev/null
 }
@@ -33,7 +39,7 @@ done
 sysctls="net.bridge.bridge-nf-call-iptables = 1
 net.bridge.bridge-nf-call-ip6tables = 1
 net.ipv4.ip_forward = 1"
-ensure_file /etc/sysctl.d/k8s.conf "$sysctls"
+ensure_owned_file "$KUB_OWNED_FILES" /etc/sysctl.d/k8s.conf "$sysctls"
 while IFS=' =' read -r key value; do
   if [ "$(sysctl -n "$key")" != "$value" ]; then
     sysctl -qw "$key=$value"

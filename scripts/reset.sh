@@ -1,11 +1,61 @@
 #!/usr/bin/env bash
-# Undoes what kub set up on a host of its cluster: kubeadm reset, CNI config, kub's kubeconfig for the SSH user,
-# Kubernetes iptables chains, kub's files; with KUB_PURGE=yes also the packages and containerd.
+# Undoes what kub set up on a host of its cluster: kubeadm reset, the cluster's CNI config and iptables chains,
+# the files kub wrote (only those that still hold what kub wrote; a host's own file kub replaced is put back);
+# with KUB_PURGE=yes also the packages kub installed and containerd's release files. What is not kub's is left,
+# with a `note:` line saying what and why.
 # Env: KUB_PURGE (yes|no), KUB_CRI_SOCKET, KUB_OS_PACKAGES. Idempotent.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export DEBIAN_FRONTEND=noninteractive
+
+still_installed() {  # still_installed RECORD: the packages it names that dpkg has
+  comm -12 <(sort -u "$1" 2>/dev/null || true) <(installed_packages)
+}
+would_purge() {  # would_purge PACKAGE...: every package apt would take with them (a name none has, if apt refuses)
+  local simulated
+  simulated=$(apt-get -s purge "$@" 2>&1) || { echo "apt (it refuses: $(grep -m 1 '^E:' <<< "$simulated"))"; return; }
+  awk '$1 == "Purg" || $1 == "Remv" { print $2 }' <<< "$simulated"
+}
+purge_packages() {  # purges the packages kub installed, except those another installed package depends on
+  local ours purge package outside needed=()
+  if [ ! -r "$KUB_INSTALLED_PACKAGES" ]; then
+    echo "note: purged no package: there is no record of what kub installed on this host ($KUB_INSTALLED_PACKAGES)"
+    return
+  fi
+  mapfile -t ours < <(still_installed "$KUB_INSTALLED_PACKAGES")
+  # kub's holds would stop apt from taking its own packages in the simulations (and the purge)
+  local held=""
+  [ "${#ours[@]}" -eq 0 ] || held=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${ours[@]}" 2>/dev/null | awk '$1 ~ /^h/ { print $2 }')
+  [ -z "$held" ] || xargs apt-mark unhold <<< "$held" >/dev/null
+  # apt's simulation names every package a purge takes: while it takes one that is not kub's, kub's packages are
+  # added one by one, and one whose purge would take another's package is left (an alternative `a | b` in a
+  # Depends is only broken by purging both, so one at a time)
+  while [ "${#ours[@]}" -gt 0 ] && would_purge "${ours[@]}" | grep -qvxF -f <(printf '%s\n' "${ours[@]}"); do
+    purge=()
+    for package in "${ours[@]}"; do
+      outside=$(would_purge "${purge[@]}" "$package" | grep -vxF -f <(printf '%s\n' "${ours[@]}") | head -n 1 || true)
+      if [ -n "$outside" ]; then
+        needed+=("$package (needed by $outside)")
+      else
+        purge+=("$package")
+      fi
+    done
+    ours=("${purge[@]}")
+  done
+  if [ "${#ours[@]}" -gt 0 ]; then
+    apt-get -q -y -o DPkg::Lock::Timeout=300 purge "${ours[@]}" >/var/log/kub-apt-purge.log 2>&1 ||
+      fail "apt-get purge ${ours[*]} failed: $(grep -E '^E:' /var/log/kub-apt-purge.log | head -n 1)"
+    changed "purged ${ours[*]}"
+  fi
+  # what stays keeps kub's hold
+  held=$(comm -12 <(sort <<< "$held") <(installed_packages))
+  [ -z "$held" ] || xargs apt-mark hold <<< "$held" >/dev/null
+  local found
+  found=$(still_installed "$KUB_FOUND_PACKAGES" | tr '\n' ' ')
+  [ -z "$found" ] || echo "note: left ${found% }: installed before kub installed anything"
+  [ "${#needed[@]}" -eq 0 ] || echo "note: left $(listed "${needed[@]}"): other installed packages depend on them"
+}
 
 kubeadm_reset
 if systemctl is-active --quiet kubelet; then
@@ -13,42 +63,74 @@ if systemctl is-active --quiet kubelet; then
   changed "stopped kubelet"
 fi
 
-user_kubeconfig=$(cat "$KUB_DIR/user-kubeconfig" 2>/dev/null || true)
-remove_paths /etc/cni/net.d/* ${user_kubeconfig:+"$user_kubeconfig"} /etc/modules-load.d/k8s.conf \
-  /etc/sysctl.d/k8s.conf
+# CNI config: only the files recorded as the cluster's CNI's once the node was Ready, while they hold what was
+# recorded; the rest (podman's, a user's) stays. The networks the removed files name are the cluster's.
+networks=()
+left_cni=()
+for file in /etc/cni/net.d/*; do
+  [ -f "$file" ] || continue
+  if owned_unchanged "$KUB_CNI_FILES" "$file"; then
+    network=$(grep -oE '"name"[[:space:]]*:[[:space:]]*"[^"]+"' "$file" | head -n 1 | cut -d'"' -f4 || true)
+    [ -z "$network" ] || networks+=("$network")
+    remove_paths "$file"
+  elif [ -n "$(owned_sum "$KUB_CNI_FILES" "$file")" ]; then
+    left_cni+=("$file (changed since it was recorded)")
+  elif grep -qF "  $file" "$KUB_CNI_BEFORE" 2>/dev/null; then
+    left_cni+=("$file (there before kub's first change)")
+  else
+    left_cni+=("$file (not recorded as the cluster's)")
+  fi
+done
+[ "${#left_cni[@]}" -eq 0 ] || echo "note: left $(listed "${left_cni[@]}"): not the cluster's CNI config"
 
-# kube-proxy and CNI plugins leave chains named KUBE-*, CNI-*, FLANNEL*: drop those and the rules that use
-# them, keep the rest of the host's firewall.
+# iptables: kube-proxy's and flannel's chains (KUBE-*, FLANNEL*), and the CNI- chains of the cluster's CNI
+# networks: the bridge and portmap plugins' rules carry a comment `name: "<network>" id: "<container>"`. Other
+# CNI- chains (podman's are named CNI-<hash> too) and the rest of the host's firewall stay.
+patterns=$(mktemp)
+trap 'rm -f "$patterns"' EXIT
 for save in iptables-save ip6tables-save; do
   command -v "$save" >/dev/null || continue
   restore=${save%-save}-restore
-  if "$save" | grep -Eq 'KUBE-|CNI-|FLANNEL'; then
-    "$save" | grep -Ev 'KUBE-|CNI-|FLANNEL' | "$restore"
-    changed "removed Kubernetes chains from ${save%-save}"
+  rules=$("$save")
+  { printf '%s\n' KUBE- FLANNEL
+    for network in "${networks[@]}"; do
+      comment="name: \\\"$network\\\""
+      printf '%s\n' "$comment"
+      # the per-container chains those rules jump to or live in (not the shared CNI-HOSTPORT-* ones)
+      grep -F -- "$comment" <<< "$rules" | grep -oE 'CNI-[A-Za-z0-9_-]+' | grep -v '^CNI-HOSTPORT-' || true
+    done
+  } | sort -u > "$patterns"
+  if grep -qF -f "$patterns" <<< "$rules"; then
+    grep -vF -f "$patterns" <<< "$rules" | "$restore"
+    changed "removed the cluster's chains from ${save%-save}"
   fi
 done
 
-if [ "${KUB_PURGE:-no}" = yes ]; then
-  # shellcheck disable=SC2086  # one word per package
-  # (dpkg-query fails when one of them is not there at all, as the OS's containerd may not be)
-  installed=$({ dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' $KUB_PACKAGES $KUB_DEPENDENCIES \
-    ${KUB_OS_PACKAGES:-} 2>/dev/null || true; } | awk '$2 ~ /^.i/ { print $1 }')
-  if [ -n "$installed" ]; then
-    # shellcheck disable=SC2086
-    apt-mark unhold $installed >/dev/null
-    # shellcheck disable=SC2086
-    apt-get -q -y -o DPkg::Lock::Timeout=300 purge $installed >/dev/null
-    changed "purged $(tr '\n' ' ' <<< "$installed")"
-  fi
-  # containerd from its release: the files kub listed when it installed them
-  if [ -r "$KUB_CONTAINERD_FILES" ]; then
-    systemctl disable --now --quiet containerd 2>/dev/null || true
-    mapfile -t files < "$KUB_CONTAINERD_FILES"
-    remove_paths "${files[@]}"
-    systemctl daemon-reload
-  fi
-  remove_paths /etc/apt/sources.list.d/kubernetes.list /etc/apt/keyrings/kubernetes-apt-keyring.asc \
-    /etc/containerd /etc/kubernetes /var/lib/kubelet
+# kub's files; containerd's config back to the host's own (or containerd's defaults), and containerd, if it
+# stays, restarted with it
+config_before=$(file_sum /etc/containerd/config.toml 2>/dev/null || true)
+release_files "$KUB_OWNED_FILES"
+rmdir /etc/containerd 2>/dev/null || true
+if [ "${KUB_PURGE:-no}" != yes ] && [ "$(file_sum /etc/containerd/config.toml 2>/dev/null || true)" != "$config_before" ] &&
+    systemctl is-active --quiet containerd; then
+  systemctl restart containerd
+  changed "restarted containerd"
 fi
-# last: the owner mark goes with the rest of kub's files
-remove_paths "$KUB_DIR"
+
+if [ "${KUB_PURGE:-no}" = yes ]; then
+  # the apt source and containerd's release files: kub's are removed (a host's own put back) first, while their
+  # packages are there
+  if [ -f /usr/local/lib/systemd/system/containerd.service ] &&
+      owned_unchanged "$KUB_PACKAGE_FILES" /usr/local/lib/systemd/system/containerd.service; then
+    systemctl disable --now --quiet containerd 2>/dev/null || true
+  fi
+  release_files "$KUB_PACKAGE_FILES"
+  systemctl daemon-reload
+  purge_packages
+  remove_paths /etc/kubernetes /var/lib/kubelet
+  remove_paths "$KUB_DIR"
+elif [ -n "$(find "$KUB_DIR" -mindepth 1 -maxdepth 1 ! -path "$KUB_PACKAGES_DIR" 2>/dev/null)" ]; then
+  # the packages stay, and with them the record of what kub installed and of their files, for a later purge
+  find "$KUB_DIR" -mindepth 1 -maxdepth 1 ! -path "$KUB_PACKAGES_DIR" -exec rm -rf {} +
+  changed "removed kub's records in $KUB_DIR (kept $KUB_PACKAGES_DIR, what kub installed, for a purge)"
+fi

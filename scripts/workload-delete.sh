@@ -32,7 +32,7 @@ done <<< "$KUB_DELETES"
 
 for entry in "${deleted[@]}"; do
   IFS='|' read -r resource namespace name label <<< "$entry"
-  left=$((deadline - SECONDS > 1 ? deadline - SECONDS : 1))
-  out=$("${kubectl[@]}" wait --for=delete "$resource/$name" ${namespace:+-n "$namespace"} --timeout="${left}s" 2>&1) ||
+  remaining=$((deadline - SECONDS > 1 ? deadline - SECONDS : 1))
+  out=$("${kubectl[@]}" wait --for=delete "$resource/$name" ${namespace:+-n "$namespace"} --timeout="${remaining}s" 2>&1) ||
     fail "$label was deleted but is still there after ${KUB_TIMEOUT} s: $(kubectl_error "$out") (kubectl get it: its finalizers say what holds it)"
 done

@@ -194,9 +194,12 @@ def test_uninstall_leaves_the_hosts_clean(lab, deployment):
     assert "KUBE-" not in rules and "--dport 2222 -j ACCEPT" in rules
     for i in HOSTS:
         # kubeadm reset keeps the (emptied) directories, as it does everywhere
+        # (kub's record of the packages it installed stays with them, for a later purge)
         state = lab.exec(i, "find /etc/kubernetes /etc/cni/net.d /var/lib/kub /var/lib/etcd ~kubpw/.kube/config "
-                            "-type f 2>/dev/null; systemctl is-active kubelet; true").stdout.split()
+                            "-type f -not -path '/var/lib/kub/packages/*' 2>/dev/null; systemctl is-active kubelet; "
+                            "true").stdout.split()
         assert state == ["inactive"], (i, state)
+        assert "kubeadm" in lab.exec(i, "cat /var/lib/kub/packages/installed").stdout.split()
         # purge_packages is off: the packages stay (held), ready for a re-install
         assert lab.exec(i, "dpkg-query -W -f='${db:Status-Abbrev}' kubeadm").stdout == "hi "
     # nothing listens on 6443 (0x192B) any more

