@@ -99,7 +99,8 @@ def test_install_keeps_the_hosts_containerd_config_and_says_so(lab, cluster):
 
 def test_a_rerun_and_a_heal_leave_the_config_as_it_is(lab, cluster):
     written = {i: sha256(lab, i, "/etc/containerd/config.toml") for i in HOSTS}
-    cluster.init(cluster.inputs)   # fresh cfy state: every step runs again
+    cluster.inputs["cluster_id"] = cluster.outputs()["cluster_id"]
+    cluster.init(cluster.inputs)   # fresh cfy state, the cluster's id given back: every step runs again
     out = cluster.install().stdout
     for i in HOSTS:
         assert "containerd: no change" in log_lines(out, i, lab)
@@ -183,11 +184,12 @@ def test_a_mirror_serving_a_changed_containerd_unit_is_refused_before_any_host_c
     assert tampered != upstream
     (tmp_path / "v2.1.9").mkdir()
     (tmp_path / "v2.1.9" / "containerd.service").write_text(tampered)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+    # on the lab's bridge: kub refuses loopback addresses
+    server = http.server.ThreadingHTTPServer((lab.bridge_ip, 0),
                                              functools.partial(_Mirror, directory=str(tmp_path)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_port}/v2.1.9/containerd.service"
+        url = f"http://{lab.bridge_ip}:{server.server_port}/v2.1.9/containerd.service"
         found = hashlib.sha256(tampered.encode()).hexdigest()
         assert_refused(lab, new_cfy, cluster_inputs(lab, master=SPARE[0], minions=(SPARE[1],),
                                                     containerd_unit_url=url.replace("2.1.9", "{version}")),
