@@ -11,6 +11,19 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "lab: needs the lab's hosts (root, this machine's namespaces)")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def home_of_its_own(tmp_path_factory):
+    """The tests' cfy runs (and kub in them) write under ~ (the admin kubeconfig's default is
+    ~/.kube/kub-<deployment>.conf): a home of the session's own, so that no run meets files an earlier one left."""
+    before = os.environ.get("HOME")
+    os.environ["HOME"] = str(tmp_path_factory.mktemp("home"))
+    yield
+    if before is None:
+        del os.environ["HOME"]
+    else:
+        os.environ["HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def lab():
     from kub_lab.lab import Lab
