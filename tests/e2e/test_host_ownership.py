@@ -67,11 +67,13 @@ def cluster(lab, tmp_path_factory):
     cfy.inputs = cluster_inputs(lab, master=MASTER, minions=(MINION,), purge_packages=True,
                                 local_kubeconfig_path=str(cfy.workdir / "admin.conf"))
     cfy.init(cfy.inputs)
-    cfy.installed = cfy.install().stdout
-    cfy.before, cfy.listed = before, listed
-    yield cfy
-    for i in HOSTS:
-        lab.wipe(i)
+    try:
+        cfy.installed = cfy.install().stdout
+        cfy.before, cfy.listed = before, listed
+        yield cfy
+    finally:   # also after a failed install: the next module's cluster gets clean hosts
+        for i in HOSTS:
+            lab.wipe(i)
 
 
 def test_install_keeps_the_hosts_containerd_config_and_says_so(lab, cluster):

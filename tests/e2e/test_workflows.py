@@ -24,10 +24,12 @@ def cluster(lab, tmp_path_factory):
     cfy = LocalCfy(tmp_path_factory.mktemp("workflows"), blueprint_id="flows")
     cfy.stage([DATA / "shelf.yaml"])
     cfy.init(cluster_inputs(lab, master=HOSTS[0], minions=HOSTS[1:]))
-    cfy.install()
-    yield cfy
-    for i in HOSTS:
-        lab.wipe(i)
+    try:
+        cfy.install()
+        yield cfy
+    finally:   # also after a failed install: the next module's cluster gets clean hosts
+        for i in HOSTS:
+            lab.wipe(i)
 
 
 def kub(cfy, workflow, check=True, **params):
