@@ -1,5 +1,7 @@
 """Every piece of host state kub owns, named once. The scripts receive these as environment (SCRIPT_ENV)."""
-from .config import API_PORT
+
+# kube-apiserver's port on a control-plane host
+API_PORT = 6443
 
 KUB_DIR = "/var/lib/kub"
 # the cluster that owns the host, `<cluster id> <deployment>/<master node>`: written before kub's first change
