@@ -2,7 +2,8 @@
 resets its hosts (only those this cluster owns); a master first drains what its minions' stops have not."""
 from cloudify.decorators import operation
 
-from ..cluster import drain, nodes, reset
+from ..cluster import nodes, reset
+from ..cluster.drain import remove_nodes
 from ..cluster.properties import drain_settings
 from ..errors import RemoteError, Unreachable
 from ..hosts import facts as host_facts
@@ -35,7 +36,7 @@ def stop(ctx, **_):
                            f"reset; their own hosts are reset all the same")
         return
     with master:
-        drain.remove_nodes(master, cluster.id, addresses, drain)
+        remove_nodes(master, cluster.id, addresses, drain)
 
 
 @operation(resumable=True)
@@ -88,4 +89,4 @@ def _drain_minions(ctx, cluster, master):
         ips = {host.ip for host in deployment.hosts(props, node_id)}
         left = {name: address for name, (_, address) in registered.items() if address in ips}
         if left:
-            drain.remove_nodes(master, cluster.id, left, drain_settings(props, node_id))
+            remove_nodes(master, cluster.id, left, drain_settings(props, node_id))

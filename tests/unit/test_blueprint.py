@@ -135,7 +135,7 @@ def _type_defaults(plugin, data_type):
 
 
 def test_defaults_are_the_same_in_plugin_yaml_the_blueprint_and_the_code():
-    """config.py holds every default; plugin.yaml and barevm-blueprint.yaml repeat them and must agree."""
+    """cluster/settings.py holds every default; plugin.yaml and barevm-blueprint.yaml repeat them and must agree."""
     import dataclasses
 
     import yaml
