@@ -1,11 +1,12 @@
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="kub",
     version="0.1.0",
     description="Cloudify plugin: install, run and tear down kubeadm Kubernetes clusters on existing hosts over SSH",
-    # scripts/ holds what runs on hosts; it ships inside the package as kub_plugin.scripts
-    packages=["kub_plugin", "kub_plugin.scripts"],
+    # kub_plugin and its wings (cfy, hosts, cluster, workloads, local); scripts/ holds what runs on hosts, shipped
+    # inside the package as kub_plugin.scripts
+    packages=find_packages(include=["kub_plugin", "kub_plugin.*"]) + ["kub_plugin.scripts"],
     package_dir={"kub_plugin.scripts": "scripts"},
     package_data={"kub_plugin.scripts": ["*.sh"]},
     license="Apache-2.0",

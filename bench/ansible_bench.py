@@ -27,9 +27,12 @@ from install_bench import host_cpu_seconds, measure
 
 from kub_lab.cfy import CfyError
 from kub_lab.lab import Lab
-from kub_plugin import hoststate, kubeadm, local
-from kub_plugin.config import ClusterSettings, cluster_settings, field_names
-from kub_plugin.connection import locked_bash, script_payload
+from kub_plugin.cluster import kubeadm
+from kub_plugin.cluster.properties import cluster_settings
+from kub_plugin.cluster.settings import ClusterSettings, field_names
+from kub_plugin.hosts import state
+from kub_plugin.hosts.payload import locked_bash, script_payload
+from kub_plugin.local import containerd, downloads, manifests, packages
 
 HERE = Path(__file__).resolve().parent
 PLAYBOOKS = HERE / "ansible"
@@ -37,8 +40,8 @@ ANSIBLE_VENV = HERE / ".ansible-venv"
 ANSIBLE_CORE = "ansible-core==2.19.14"
 CLUSTER_ID = "ansible-bench/master"
 # how kub runs a changing script: under the host's kub lock (connection.Host.run_script)
-LOCKED = locked_bash(hoststate.LOCK_FILE, hoststate.LOCK_WAIT_SECONDS)
-KUBECTL = f"kubectl --kubeconfig {hoststate.ADMIN_CONF}"
+LOCKED = locked_bash(state.LOCK_FILE, state.LOCK_WAIT_SECONDS)
+KUBECTL = f"kubectl --kubeconfig {state.ADMIN_CONF}"
 
 
 def ansible_playbook():
@@ -58,26 +61,26 @@ def lab_settings(lab):
 
 def payload(name, env=None):
     """What kub sends to `bash -s` for scripts/<name>: the exports, lib.sh, the script."""
-    return script_payload(name, {**hoststate.SCRIPT_ENV, **(env or {})})
+    return script_payload(name, {**state.SCRIPT_ENV, **(env or {})})
 
 
 def write_payloads(folder, lab, settings, nodes):
     """Every host step's payload and containerd's release files, made with kub's code. Values only the run
     knows (the kubeadm version, the join token, the CA pin) are @PLACEHOLDERS@ the playbooks fill in."""
-    versions = local.repository_versions(settings, ["amd64"])
-    release = local.containerd_release(settings, "amd64")
+    versions = packages.repository_versions(settings, ["amd64"])
+    release = containerd.containerd_release(settings, "amd64")
     master_ip, master = lab.host_ip(1), nodes[1]
     files = {
         "facts.sh": payload("facts.sh"),
         "prepare-host.sh": payload("prepare-host.sh", {"KUB_OWNER": CLUSTER_ID}),
         "packages.sh": payload("packages.sh", {
-            "KUB_REPO_URL": settings.repository_url, "KUB_REPO_KEY": local.repository_key(settings),
+            "KUB_REPO_URL": settings.repository_url, "KUB_REPO_KEY": packages.repository_key(settings),
             "KUB_INSTALL": " ".join(f"{p}={v}" for p, v in sorted(versions.items())),
             "KUB_OS_PACKAGES": ""}),
         "containerd-release.sh": payload("containerd-release.sh", {"KUB_RECORD": release.record, **release.sums()}),
         "containerd.sh": payload("containerd.sh"),
         "user-kubeconfig.sh": payload("user-kubeconfig.sh", {"KUB_USER": "root"}),
-        "cni.sh": payload("cni.sh", {"KUB_MANIFEST": local.cni_manifest(settings.cni_manifest, None)}),
+        "cni.sh": payload("cni.sh", {"KUB_MANIFEST": manifests.cni_manifest(settings.cni_manifest, None)}),
     }
     token = kubeadm.new_token()
     config = kubeadm.init_configuration(settings, master_ip, master["node_name"], "@KUBEADM_VERSION@", token,
@@ -120,7 +123,7 @@ def write_ansible_config(workdir, lab, nodes):
         "vars": {"ansible_user": "root", "ansible_ssh_private_key_file": lab.ssh_private_key_path,
                  "ansible_python_interpreter": "/usr/bin/python3", "payloads": str(workdir / "payloads"),
                  "workdir": str(workdir), "locked": LOCKED, "kubectl": KUBECTL,
-                 "staging": hoststate.CONTAINERD_STAGING, "record_file": hoststate.RECORD_FILE},
+                 "staging": state.CONTAINERD_STAGING, "record_file": state.RECORD_FILE},
         "children": {"master": group([1]), "minions": group([i for i in nodes if i > 1])}}}
     (workdir / "inventory.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))   # hosts in order
     ssh_args = (f"-o ControlMaster=auto -o ControlPersist=60s -o StrictHostKeyChecking=yes "
@@ -160,7 +163,7 @@ def run_ansible(lab, minions):
         controller_before = children_cpu()
         started = time.monotonic()
         # timed too, as kub's install fetches and renders the same; nothing kept from an earlier run
-        local._cache.clear()
+        downloads._cache.clear()
         nodes = host_nodes(lab, hosts)
         write_payloads(workdir / "payloads", lab, lab_settings(lab), nodes)
         write_ansible_config(workdir, lab, nodes)

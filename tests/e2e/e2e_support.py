@@ -83,6 +83,6 @@ def pip_freeze(venv):
 
 def kub_location(venv):
     """Where the venv's Python finds kub's operations module (-I: not in the current folder)."""
-    script = "import kub_plugin.operations as m; print(m.__file__)"
+    script = "import kub_plugin.cfy.cluster_nodes as m; print(m.__file__)"
     return subprocess.run([str(venv / "bin" / "python"), "-I", "-c", script],
                           check=True, text=True, capture_output=True).stdout

@@ -7,9 +7,11 @@ import time
 import pytest
 from e2e_support import SPARE
 
-from kub_plugin import hoststate
-from kub_plugin.config import ssh_settings
-from kub_plugin.connection import LOCK_BUSY, ConnectionLost, Host, RemoteError, locked_bash
+from kub_plugin.cluster.properties import ssh_settings
+from kub_plugin.errors import ConnectionLost, RemoteError
+from kub_plugin.hosts import state
+from kub_plugin.hosts.payload import LOCK_BUSY, locked_bash
+from kub_plugin.hosts.ssh import Host
 
 pytestmark = pytest.mark.lab
 H = SPARE[0]
@@ -117,12 +119,12 @@ def test_a_large_stdin_waits_for_the_host_s_lock_within_the_command_s_deadline(l
     payload = f"KUB_BIG='{big}'\necho got ${{#KUB_BIG}}\n"
 
     def locked(host, lock_wait, timeout):
-        command = f"sh -c {shlex.quote(locked_bash(hoststate.LOCK_FILE, lock_wait))}"
+        command = f"sh -c {shlex.quote(locked_bash(state.LOCK_FILE, lock_wait))}"
         return host._exec(command, payload, timeout, "the locked script")
 
-    made_dir = lab.exec(H, f"test -d {hoststate.KUB_DIR}", check=False).returncode != 0
-    lab.exec(H, f"mkdir -p {hoststate.KUB_DIR} && systemd-run --collect --unit=kub-test-hold "
-                f"flock {hoststate.LOCK_FILE} sleep 120")
+    made_dir = lab.exec(H, f"test -d {state.KUB_DIR}", check=False).returncode != 0
+    lab.exec(H, f"mkdir -p {state.KUB_DIR} && systemd-run --collect --unit=kub-test-hold "
+                f"flock {state.LOCK_FILE} sleep 120")
     try:
         with Host(settings(lab), logging.getLogger()) as host:
             assert locked(host, lock_wait=3, timeout=60).exit_code == LOCK_BUSY
@@ -139,4 +141,4 @@ def test_a_large_stdin_waits_for_the_host_s_lock_within_the_command_s_deadline(l
     finally:
         lab.exec(H, "systemctl stop kub-test-hold 2>/dev/null; true")
         if made_dir:
-            lab.exec(H, f"rm -rf {hoststate.KUB_DIR}")
+            lab.exec(H, f"rm -rf {state.KUB_DIR}")

@@ -48,8 +48,9 @@ def test_two_minion_nodes_join_in_parallel(lab, embedded):
     assert set(versions) == {"kubh1", "kubh2", "kubh3"}
     assert set(v.rsplit(".", 1)[0] for v in versions.values()) == {"v1.35"}   # the minor asked for
     # both relationship operations ran at the same time
-    starts = [line[:23] for line in out.splitlines() if "Task started 'kub_plugin.operations.join_master'" in line]
-    ends = [line[:23] for line in out.splitlines() if "Task succeeded 'kub_plugin.operations.join_master'" in line]
+    join = "'kub_plugin.cfy.cluster_nodes.join_master'"
+    starts = [line[:23] for line in out.splitlines() if f"Task started {join}" in line]
+    ends = [line[:23] for line in out.splitlines() if f"Task succeeded {join}" in line]
     assert len(starts) == 2 and max(starts) < min(ends)
     # minions are prepared while the master is: their packages are in before the master's kubeadm init
     lines = out.splitlines()

@@ -8,10 +8,10 @@ import pytest
 from e2e_support import SPARE, cluster_inputs, host_state
 
 from kub_lab.cfy import LocalCfy
-from kub_plugin import facts as host_facts
-from kub_plugin import steps
-from kub_plugin.config import ssh_settings
-from kub_plugin.connection import Host
+from kub_plugin.cluster.properties import ssh_settings
+from kub_plugin.hosts import facts as host_facts
+from kub_plugin.hosts import runner
+from kub_plugin.hosts.ssh import Host
 
 pytestmark = pytest.mark.lab
 A, B = SPARE
@@ -111,9 +111,9 @@ def prepare_host(lab, i, cluster_id, name, checked=None):
         if checked:
             checked.wait(timeout=60)
         try:
-            steps.apply(host, "owner mark, kernel and swap", "prepare-host.sh", timeout=120,
-                        env={"KUB_CLUSTER_ID": cluster_id, "KUB_OWNER": f"{cluster_id} {name}"})
-        except steps.StepError as err:
+            runner.apply(host, "owner mark, kernel and swap", "prepare-host.sh", timeout=120,
+                         env={"KUB_CLUSTER_ID": cluster_id, "KUB_OWNER": f"{cluster_id} {name}"})
+        except runner.StepError as err:
             return str(err), facts
         return "", facts
 

@@ -26,6 +26,6 @@ def test_pip_install_in_a_fresh_venv_then_pip_check(tmp_path):
     assert versions["cryptography"].startswith("43.")
     assert Version("3.1") <= Version(versions["fabric"]) < Version("4")
     assert versions["paramiko"].startswith("5.")
-    run([str(venv / "bin/python"), "-c", "import kub_plugin.operations, kub_plugin.workflows"])
+    run([str(venv / "bin/python"), "-c", "import kub_plugin.cfy.cluster_nodes, kub_plugin.cfy.workflows"])
     metadata = run([*pip, "show", "kub"])
     assert "License: Apache-2.0" in metadata

@@ -34,13 +34,15 @@ def test_barevm_blueprint_parses_and_wires_minions_to_master():
     assert rel["type"] == "kub.relationships.connected_to_master"
     assert rel["target_id"] == "master"
     ops = nodes["master"]["operations"]
-    for name in ("create", "configure", "start", "stop", "delete"):
-        assert ops[name]["operation"] == f"kub_plugin.operations.{name}"
+    for name, module in (("create", "cluster_nodes"), ("configure", "cluster_nodes"), ("start", "cluster_nodes"),
+                         ("stop", "cluster_teardown"), ("delete", "cluster_teardown")):
+        assert ops[name]["operation"] == f"kub_plugin.cfy.{module}.{name}"
         assert ops[name]["executor"] == "central_deployment_agent"
-    assert rel["source_operations"]["postconfigure"]["operation"] == "kub_plugin.operations.join_master"
+    assert rel["source_operations"]["postconfigure"]["operation"] == "kub_plugin.cfy.cluster_nodes.join_master"
     # heal converges in place, after check_status found the node unwell
-    assert ops["heal"]["operation"] == "kub_plugin.operations.heal"
-    assert ops["cloudify.interfaces.validation.check_status"]["operation"] == "kub_plugin.operations.check_status"
+    assert ops["heal"]["operation"] == "kub_plugin.cfy.cluster_nodes.heal"
+    assert ops["cloudify.interfaces.validation.check_status"]["operation"] == \
+        "kub_plugin.cfy.cluster_nodes.check_status"
 
 
 def test_inputs_fill_typed_properties_with_defaults():
@@ -82,7 +84,7 @@ def test_the_blueprints_refuse_bad_inputs_at_init(blueprint, inputs, message):
 def test_the_minors_the_blueprint_takes_are_those_kub_supports():
     import yaml
 
-    from kub_plugin import versions
+    from kub_plugin.cluster import versions
     for blueprint in BLUEPRINTS:
         spec = yaml.safe_load(blueprint.read_text())["inputs"]["kubernetes_version"]
         assert spec["constraints"] == [{"valid_values": sorted(versions.MINORS)}]
@@ -133,28 +135,28 @@ def _type_defaults(plugin, data_type):
 
 
 def test_defaults_are_the_same_in_plugin_yaml_the_blueprint_and_the_code():
-    """config.py holds every default; plugin.yaml and barevm-blueprint.yaml repeat them and must agree."""
+    """cluster/settings.py holds every default; plugin.yaml and barevm-blueprint.yaml repeat them and must agree."""
     import dataclasses
 
     import yaml
 
-    from kub_plugin import config
+    from kub_plugin.cluster import settings
 
     plugin = yaml.safe_load((ROOT / "plugin.yaml").read_text())
     blueprint = yaml.safe_load((ROOT / "barevm-blueprint.yaml").read_text())
     code = {cls: {f.name: f.default for f in dataclasses.fields(cls)}
-            for cls in (config.SshSettings, config.ClusterSettings, config.NodeSettings, config.DrainSettings)}
-    code[config.SshSettings].pop("ip")
-    assert _type_defaults(plugin, "kub.datatypes.Ssh") == code[config.SshSettings]
-    assert _type_defaults(plugin, "kub.datatypes.Cluster") == code[config.ClusterSettings]
+            for cls in (settings.SshSettings, settings.ClusterSettings, settings.NodeSettings, settings.DrainSettings)}
+    code[settings.SshSettings].pop("ip")
+    assert _type_defaults(plugin, "kub.datatypes.Ssh") == code[settings.SshSettings]
+    assert _type_defaults(plugin, "kub.datatypes.Cluster") == code[settings.ClusterSettings]
     host = plugin["node_types"]["kub.nodes.Host"]["properties"]
-    assert {name: host[name]["default"] for name in code[config.NodeSettings]} == code[config.NodeSettings]
+    assert {name: host[name]["default"] for name in code[settings.NodeSettings]} == code[settings.NodeSettings]
     minion = plugin["node_types"]["kub.nodes.Minion"]["properties"]
-    assert {name: minion[name]["default"] for name in code[config.DrainSettings]} == code[config.DrainSettings]
+    assert {name: minion[name]["default"] for name in code[settings.DrainSettings]} == code[settings.DrainSettings]
     # every blueprint input that feeds a setting has the setting's default
     inputs = {name: spec.get("default") for name, spec in blueprint["inputs"].items()}
-    fed = {**{f"ssh_{name}": value for name, value in code[config.SshSettings].items()},
-           **code[config.ClusterSettings], **code[config.DrainSettings]}
+    fed = {**{f"ssh_{name}": value for name, value in code[settings.SshSettings].items()},
+           **code[settings.ClusterSettings], **code[settings.DrainSettings]}
     # the one deliberate difference: the blueprint logs in with the usual key file, the type has no key of its
     # own (a node may use key text or a password instead)
     assert inputs.pop("ssh_private_key_path") == "~/.ssh/id_ed25519"

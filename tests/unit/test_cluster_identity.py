@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from kub_plugin import deployment
-from kub_plugin import facts as host_facts
-from kub_plugin.config import ConfigError
+from kub_plugin.cfy import deployment
+from kub_plugin.errors import ConfigError
+from kub_plugin.hosts import facts as host_facts
 
 PROPS = {"ip": "10.0.0.1", "ssh": {"private_key_path": "/k"}}
 GIVEN = "5b0e2c1a-7d4f-4e8a-9c3b-2f1e0d9c8b7a"
@@ -43,7 +43,7 @@ def test_a_given_id_must_be_one_kub_made(bad):
                                      f"the cluster_id output of the deployment that installed the cluster")
 
 
-LIB = Path(deployment.__file__).resolve().parents[1] / "scripts" / "lib.sh"
+LIB = Path(deployment.__file__).resolve().parents[2] / "scripts" / "lib.sh"
 
 
 @pytest.mark.parametrize("mark,cluster_id,expected", [
@@ -58,7 +58,7 @@ def test_the_scripts_read_the_mark_as_python_does(tmp_path, mark, cluster_id, ex
         owner.write_text(mark)
     script = (f". {LIB}; echo \"$(owner_id)|$(owner_name)|$(marked_ours && echo ours || echo 'not ours')\"")
     out = subprocess.run(["bash", "-c", script], env={"KUB_OWNER_FILE": str(owner), "KUB_CLUSTER_ID": cluster_id,
-                                                     "PATH": "/usr/bin:/bin"},
+                                                      "PATH": "/usr/bin:/bin"},
                          check=True, capture_output=True, text=True).stdout
     assert out == expected + "\n"
     if mark is not None:

@@ -1,11 +1,7 @@
 """Input checks: each bad input is one line naming the setting and the fix."""
 import pytest
 
-from kub_plugin.config import (
-    ClusterSettings,
-    ConfigError,
-    DrainSettings,
-    NodeSettings,
+from kub_plugin.cluster.properties import (
     check_hosts,
     cluster_settings,
     drain_settings,
@@ -13,6 +9,8 @@ from kub_plugin.config import (
     node_settings,
     ssh_settings,
 )
+from kub_plugin.cluster.settings import ClusterSettings, DrainSettings, NodeSettings
+from kub_plugin.errors import ConfigError
 
 KEY = {"ssh": {"private_key_path": "/k"}}
 
@@ -37,7 +35,7 @@ BAD_CLUSTERS = [
     ({"package_repository_url": "https://m/{version}/\ndeb http://evil/ /"}, "white space or a line break"),
     ({"package_repository_key_url": "https://m/v{version}/Release key"}, "white space or a line break"),
     ({"cri_socket": "/run/containerd/containerd.sock"}, "cluster.cri_socket '/run/containerd/containerd.sock' is "
-                                                       "not a unix socket URL"),
+     "not a unix socket URL"),
     ({"cri_socket": "unix:///run/x.sock\"\nkind: x"}, "is not a unix socket URL"),
     ({"purge_packages": "yes"}, "cluster.purge_packages 'yes' is not true or false"),
     ({"flavour": "x"}, "unknown cluster setting(s) flavour"),

@@ -7,10 +7,13 @@ import pytest
 import yaml
 from test_steps import FakeHost
 
-from kub_plugin import deployment, hoststate, kubectl
-from kub_plugin.config import ConfigError
-from kub_plugin.connection import Result
-from kub_plugin.steps import StepError
+from kub_plugin.cfy import deployment
+from kub_plugin.cluster import existing
+from kub_plugin.errors import ConfigError
+from kub_plugin.hosts import state
+from kub_plugin.hosts.runner import StepError
+from kub_plugin.hosts.ssh import Result
+from kub_plugin.workloads import model, steps
 
 ROOT = Path(__file__).resolve().parents[2]
 EXISTING = ["kub.nodes.ExistingCluster", "cloudify.nodes.Root"]
@@ -48,15 +51,15 @@ def test_its_control_plane_locks_on_its_kubeconfig_a_masters_on_kubs_host_lock()
     assert (existing.ssh.ip, existing.kubeconfig, existing.lock) == ("10.0.0.1", "/root/.kube/config",
                                                                      "/root/.kube/config")
     default = deployment.control_plane("dep", "cluster", EXISTING, {"ip": "10.0.0.1", "ssh": SSH})
-    assert default.kubeconfig == default.lock == hoststate.ADMIN_CONF
+    assert default.kubeconfig == default.lock == state.ADMIN_CONF
     master = deployment.control_plane("dep", "m", ["kub.nodes.Master"], {"ip": "10.0.0.2", "ssh": SSH})
-    assert (master.kubeconfig, master.lock) == (hoststate.ADMIN_CONF, hoststate.LOCK_FILE)
+    assert (master.kubeconfig, master.lock) == (state.ADMIN_CONF, state.LOCK_FILE)
 
 
 def test_plugin_yaml_repeats_the_default_kubeconfig_path():
     plugin = yaml.safe_load((ROOT / "plugin.yaml").read_text())
     props = plugin["node_types"]["kub.nodes.ExistingCluster"]["properties"]
-    assert props["kubeconfig_path"]["default"] == hoststate.ADMIN_CONF
+    assert props["kubeconfig_path"]["default"] == state.ADMIN_CONF
     assert props["ssh"]["type"] == "kub.datatypes.Ssh"
 
 
@@ -101,15 +104,15 @@ BAD_CLUSTERS = [
 def test_a_cluster_that_cannot_be_read_is_named_in_one_line(answers, expected):
     host = FakeHost({**answers, **{k: v for k, v in HEALTHY.items() if k not in answers}})
     with pytest.raises(StepError) as err:
-        kubectl.cluster(host, KUBECONFIG)
+        existing.cluster_view(host, KUBECONFIG)
     assert str(err.value) == expected or (expected in str(err.value) and str(err.value).startswith("10.9.9.9: "))
     assert "\n" not in str(err.value)
 
 
 def test_a_cluster_is_read_without_a_change():
     host = FakeHost(HEALTHY)
-    view = kubectl.cluster(host, KUBECONFIG)
-    assert view == kubectl.ClusterView(SERVER, "v1.36.3", {"cp": "True", "w1": "False"})
+    view = existing.cluster_view(host, KUBECONFIG)
+    assert view == existing.ClusterView(SERVER, "v1.36.3", {"cp": "True", "w1": "False"})
     assert host.scripts == []      # nothing run under a lock: only reads
     # every kubectl call leaves no cache behind
     assert all("--cache-dir /dev/null" in c for c in host.commands if "kubectl --kubeconfig" in c)
@@ -117,23 +120,23 @@ def test_a_cluster_is_read_without_a_change():
 
 def test_workload_changes_run_under_the_control_planes_lock():
     host = FakeHost()
-    kubectl.apply(host, "workload web", [], "shop", "dep/web_1", KUBECONFIG, lock=KUBECONFIG)
-    kubectl.delete(host, "delete workload web", [(kubectl.workloads.Ref("v1", "ConfigMap", "shop", "c"), "u1")], 60,
-                   KUBECONFIG, lock=KUBECONFIG)
-    assert [lock for _, _, _, lock in host.scripts] == [(KUBECONFIG, hoststate.LOCK_WAIT_SECONDS)] * 2
+    steps.apply(host, "workload web", [], "shop", "dep/web_1", KUBECONFIG, lock=KUBECONFIG)
+    steps.delete(host, "delete workload web", [(model.Ref("v1", "ConfigMap", "shop", "c"), "u1")], 60,
+                 KUBECONFIG, lock=KUBECONFIG)
+    assert [lock for _, _, _, lock in host.scripts] == [(KUBECONFIG, state.LOCK_WAIT_SECONDS)] * 2
     assert all(env["KUBECACHEDIR"] == "/dev/null" for _, env, _, _ in host.scripts)
 
 
 def test_workflow_commands_take_the_control_planes_lock_and_keep_no_kubectl_cache():
     """kub_* workflows on a cluster kub did not install add nothing to its host either."""
-    from kub_plugin import commands
+    from kub_plugin.workloads import workflow_commands
     existing = deployment.control_plane("dep", "cluster", EXISTING,
                                         {"ip": "10.0.0.1", "ssh": SSH, "kubeconfig_path": KUBECONFIG})
     host = FakeHost({"kubectl": Result("", "", 0)})
-    cluster = commands.Cluster(host, existing)
-    commands.uncordon(cluster, ["kubh3"])
-    commands.get(cluster, "pods", "", "default")
+    cluster = workflow_commands.Kubectl(host, existing)
+    workflow_commands.uncordon(cluster, ["kubh3"])
+    workflow_commands.get(cluster, "pods", "", "default")
     assert [(name, lock) for name, _, _, lock in host.scripts] == \
-        [("kubectl-change.sh", (KUBECONFIG, hoststate.LOCK_WAIT_SECONDS))]
+        [("kubectl-change.sh", (KUBECONFIG, state.LOCK_WAIT_SECONDS))]
     assert host.scripts[0][1]["KUBECACHEDIR"] == "/dev/null"
     assert host.commands == [f"kubectl --kubeconfig {KUBECONFIG} --cache-dir /dev/null get pods -n default"]

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kub_plugin import local
-from kub_plugin.config import ClusterSettings, ConfigError
+from kub_plugin.cluster.settings import ClusterSettings
+from kub_plugin.errors import ConfigError
+from kub_plugin.local import containerd, downloads, kubeconfig, manifests, packages
 
 # upstream's containerd.service of v2.1.9, as the lab serves it
 UPSTREAM_UNIT = Path(__file__).parents[2] / "lab" / "kub_lab" / "upstream" / "containerd.service"
@@ -66,36 +67,36 @@ def repository(tmp_path):
     folder = tmp_path / "v1.31"
     folder.mkdir()
     (folder / "Packages.gz").write_bytes(gzip.compress(INDEX.encode()))
-    local._cache.clear()
+    downloads._cache.clear()
     yield ClusterSettings(kubernetes_version="1.31", package_repository_url=f"file://{tmp_path}/v{{version}}/")
-    local._cache.clear()
+    downloads._cache.clear()
 
 
 def test_versions_are_the_newest_of_the_minor_for_every_architecture(repository):
-    assert local.repository_versions(repository, ["amd64"]) == {
+    assert packages.repository_versions(repository, ["amd64"]) == {
         "kubelet": "1.31.10-1.1", "kubeadm": "1.31.10-1.1", "kubectl": "1.31.10-1.1",
         "cri-tools": "1.31.1-1.1", "kubernetes-cni": "1.5.1-1.1"}
 
 
 def test_a_dependency_missing_for_an_architecture_is_refused(repository):
     with pytest.raises(ConfigError, match="has no cri-tools for amd64, arm64"):
-        local.repository_versions(repository, ["amd64", "arm64"])
+        packages.repository_versions(repository, ["amd64", "arm64"])
 
 
 def test_a_minor_the_repository_lacks_is_refused(repository, tmp_path):
     other = ClusterSettings(kubernetes_version="1.31", package_repository_url=f"file://{tmp_path}/nothing/")
     with pytest.raises(ConfigError, match="no package index"):
-        local.repository_versions(other, ["amd64"])
+        packages.repository_versions(other, ["amd64"])
 
 
 @pytest.mark.parametrize("older,newer", [("1.31.2-1.1", "1.31.10-1.1"), ("1.0~rc1", "1.0"), ("1:0.1", "2:0.0"),
                                          ("1.0-1", "1.0-1.1"), ("1.0a", "1.0b"), ("1.0", "1.0+b1")])
 def test_debian_versions_order_as_dpkg_does(older, newer):
-    assert local.DebianVersion(older) < local.DebianVersion(newer)
-    assert not local.DebianVersion(newer) < local.DebianVersion(older)
+    assert packages.DebianVersion(older) < packages.DebianVersion(newer)
+    assert not packages.DebianVersion(newer) < packages.DebianVersion(older)
 
 
-HERE = local.Sources(lambda path: {"cni/in-blueprint.yaml": CNI}[path], local_mode=True)
+HERE = manifests.Sources(lambda path: {"cni/in-blueprint.yaml": CNI}[path], local_mode=True)
 CNI = b"apiVersion: v1\nkind: Namespace\nmetadata: {name: kube-flannel}\n"
 
 
@@ -103,12 +104,12 @@ def test_cni_manifest_must_be_utf8(tmp_path):
     path = tmp_path / "cni.yaml"
     path.write_bytes(b"kind: \xff\xfe")
     with pytest.raises(ConfigError, match="is not UTF-8 text"):
-        local.cni_manifest(str(path), HERE, "master")
+        manifests.cni_manifest(str(path), HERE, "master")
     path.write_bytes(CNI)
     # what is uploaded is the objects parsed, written out again
-    assert local.cni_manifest(str(path), HERE, "master") == ("apiVersion: v1\nkind: Namespace\nmetadata:\n"
-                                                             "  name: kube-flannel\n")
-    assert "kube-flannel" in local.cni_manifest("cni/in-blueprint.yaml", HERE, "master")
+    assert manifests.cni_manifest(str(path), HERE, "master") == ("apiVersion: v1\nkind: Namespace\nmetadata:\n"
+                                                                 "  name: kube-flannel\n")
+    assert "kube-flannel" in manifests.cni_manifest("cni/in-blueprint.yaml", HERE, "master")
 
 
 @pytest.mark.parametrize("text,message", [
@@ -122,7 +123,7 @@ def test_a_cni_manifest_that_is_no_kubernetes_objects_is_refused(tmp_path, text,
     path = tmp_path / "file"
     path.write_text(text)
     with pytest.raises(ConfigError) as err:
-        local.cni_manifest(str(path), HERE, "master")
+        manifests.cni_manifest(str(path), HERE, "master")
     assert message.format(path=path) in str(err.value)
     assert "abc" not in str(err.value) and "b3Bl" not in str(err.value)
 
@@ -130,7 +131,7 @@ def test_a_cni_manifest_that_is_no_kubernetes_objects_is_refused(tmp_path, text,
 def test_an_absolute_cni_manifest_is_refused_on_a_manager(tmp_path):
     (tmp_path / "cni.yaml").write_bytes(CNI)
     with pytest.raises(ConfigError, match="an absolute path names a file of the Cloudify Manager's worker"):
-        local.cni_manifest(str(tmp_path / "cni.yaml"), local.Sources(HERE.get_resource, local_mode=False), "m")
+        manifests.cni_manifest(str(tmp_path / "cni.yaml"), manifests.Sources(HERE.get_resource, local_mode=False), "m")
 
 
 @pytest.mark.parametrize("url,message", [
@@ -144,7 +145,7 @@ def test_an_absolute_cni_manifest_is_refused_on_a_manager(tmp_path):
 ])
 def test_loopback_link_local_and_metadata_hosts_are_refused(url, message):
     with pytest.raises(ConfigError) as err:
-        local.cni_manifest(url, HERE, "master")
+        manifests.cni_manifest(url, HERE, "master")
     assert f"cluster.cni_manifest {url} is not fetched: " in str(err.value)
     assert message in str(err.value)
 
@@ -169,11 +170,12 @@ def test_a_redirect_to_a_link_local_host_is_refused(monkeypatch, location, messa
     server = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     # this test's server stands for a mirror elsewhere: its loopback address is let through
-    monkeypatch.setattr(local, "_why_refused", lambda address: "" if address == "127.0.0.1" else "a link-local address")
+    monkeypatch.setattr(downloads, "_why_refused",
+                        lambda address: "" if address == "127.0.0.1" else "a link-local address")
     try:
         with pytest.raises(ConfigError, match=message):
-            local.cni_manifest(f"http://127.0.0.1:{server.server_port}/cni.yaml",
-                               local.Sources(None, local_mode=True, allow_plain_http=True), "master")
+            manifests.cni_manifest(f"http://127.0.0.1:{server.server_port}/cni.yaml",
+                                   manifests.Sources(None, local_mode=True, allow_plain_http=True), "master")
     finally:
         server.shutdown()
 
@@ -181,17 +183,17 @@ def test_a_redirect_to_a_link_local_host_is_refused(monkeypatch, location, messa
 def test_kubeconfig_goes_beside_a_file_kub_did_not_write_and_over_its_own(tmp_path):
     users = tmp_path / "config"
     users.write_text("contexts: [theirs]\n")
-    assert local.kubeconfig_place(str(users), "SECRET", {}, "kub") == (f"{users}.kub-kub", str(users))
+    assert kubeconfig.place(str(users), "SECRET", {}, "kub") == (f"{users}.kub-kub", str(users))
     beside = f"{users}.kub-kub"
-    assert local.write_kubeconfig(beside, "SECRET")
+    assert kubeconfig.write(beside, "SECRET")
     # kub's own file (recorded, or holding this very text) is written over
-    assert local.kubeconfig_place(beside, "NEW", {beside: local.kubeconfig_sha256("SECRET")}, "kub") == (beside, "")
-    assert local.kubeconfig_place(beside, "SECRET", {}, "kub") == (beside, "")
+    assert kubeconfig.place(beside, "NEW", {beside: kubeconfig.sha256("SECRET")}, "kub") == (beside, "")
+    assert kubeconfig.place(beside, "SECRET", {}, "kub") == (beside, "")
     # neither free nor kub's: refused, both left
     with open(beside, "a") as f:
         f.write("# edited\n")
     with pytest.raises(ConfigError, match=f"local_kubeconfig_path {users} and {beside} are files kub did not write"):
-        local.kubeconfig_place(str(users), "SECRET", {beside: local.kubeconfig_sha256("SECRET")}, "kub")
+        kubeconfig.place(str(users), "SECRET", {beside: kubeconfig.sha256("SECRET")}, "kub")
     assert users.read_text() == "contexts: [theirs]\n"
 
 
@@ -201,34 +203,34 @@ def test_kubeconfig_is_written_0600_through_a_new_file_never_through_a_planted_l
     target.parent.mkdir()
     os.symlink(victim, target)
     # a link is not kub's: its file goes beside it
-    assert local.kubeconfig_place(str(target), "SECRET", {}, "d") == (f"{target}.kub-d", str(target))
+    assert kubeconfig.place(str(target), "SECRET", {}, "d") == (f"{target}.kub-d", str(target))
     os.unlink(target)
-    assert local.write_kubeconfig(str(target), "SECRET")
+    assert kubeconfig.write(str(target), "SECRET")
     assert victim.read_text() == "keep" and not target.is_symlink()
     assert target.read_text() == "SECRET" and stat.S_IMODE(target.stat().st_mode) == 0o600
-    assert not local.write_kubeconfig(str(target), "SECRET")   # unchanged: not rewritten
+    assert not kubeconfig.write(str(target), "SECRET")   # unchanged: not rewritten
     os.chmod(target, 0o666)                                    # a loose mode is repaired
-    assert local.write_kubeconfig(str(target), "SECRET")
+    assert kubeconfig.write(str(target), "SECRET")
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert [p.name for p in target.parent.iterdir()] == ["admin.conf"]
 
 
 def test_uninstall_removes_only_the_kubeconfig_kub_wrote(tmp_path):
     path, victim = tmp_path / "kub.conf", tmp_path / "victim"
-    sha = local.kubeconfig_sha256("SECRET")
+    sha = kubeconfig.sha256("SECRET")
     path.write_text("SECRET\n# mine now\n")
-    assert local.remove_kubeconfig(str(path), sha) == (f"left the local kubeconfig {path} as it is: it changed since "
-                                                       f"kub wrote it (edited by hand?); remove it yourself if it is "
-                                                       f"not needed")
+    assert kubeconfig.remove(str(path), sha) == (f"left the local kubeconfig {path} as it is: it changed since "
+                                                 f"kub wrote it (edited by hand?); remove it yourself if it is "
+                                                 f"not needed")
     assert path.exists()
-    assert local.remove_kubeconfig(str(path), None).startswith(f"left the local kubeconfig {path} as it is: kub has "
-                                                               f"no record")
+    assert kubeconfig.remove(str(path), None).startswith(f"left the local kubeconfig {path} as it is: kub has "
+                                                         f"no record")
     path.write_text("SECRET")
-    assert local.remove_kubeconfig(str(path), sha) == f"removed the local kubeconfig {path}"
-    assert not path.exists() and local.remove_kubeconfig(str(path), sha) == ""
+    assert kubeconfig.remove(str(path), sha) == f"removed the local kubeconfig {path}"
+    assert not path.exists() and kubeconfig.remove(str(path), sha) == ""
     victim.write_text("SECRET")
     os.symlink(victim, path)   # a link put there since is neither followed nor removed
-    assert local.remove_kubeconfig(str(path), sha).startswith("left") and victim.exists() and path.is_symlink()
+    assert kubeconfig.remove(str(path), sha).startswith("left") and victim.exists() and path.is_symlink()
 
 
 @pytest.fixture
@@ -246,17 +248,17 @@ def release_mirror(tmp_path):
     (r / "runc.sha256sum").write_text(f"{hashlib.sha256(b'other').hexdigest()} *runc.arm64\n"
                                       f"{hashlib.sha256(b'runc').hexdigest()} *runc.amd64\n")
     (c / "containerd.service").write_bytes(UPSTREAM_UNIT.read_bytes())
-    local._cache.clear()
+    downloads._cache.clear()
     yield ClusterSettings(containerd_url=f"file://{tmp_path}/containerd/v{{version}}/containerd-{{version}}-linux-"
                                          f"{{arch}}.tar.gz",
                           runc_url=f"file://{tmp_path}/runc/v{{runc_version}}/runc.{{arch}}",
                           containerd_unit_url=f"file://{tmp_path}/containerd/v{{version}}/containerd.service"), c
-    local._cache.clear()
+    downloads._cache.clear()
 
 
 def test_containerd_release_is_checked_against_its_published_sums(release_mirror):
     cluster, _ = release_mirror
-    release = local.containerd_release(cluster, "amd64")
+    release = containerd.containerd_release(cluster, "amd64")
     assert (release.tarball, release.runc) == (b"tarball", b"runc")
     assert release.record.startswith("containerd=2.1.9 ") and " runc=1.3.3 " in release.record
 
@@ -266,13 +268,13 @@ def test_a_damaged_containerd_tarball_is_refused(release_mirror):
     (folder / "containerd-2.1.9-linux-amd64.tar.gz").write_bytes(b"tampered")
     with pytest.raises(ConfigError, match="containerd-2.1.9-linux-amd64.tar.gz: its sha256 .* is not the .* that "
                                           ".*sha256sum publishes"):
-        local.containerd_release(cluster, "amd64")
+        containerd.containerd_release(cluster, "amd64")
 
 
 def test_an_architecture_the_sums_do_not_list_is_refused(release_mirror):
     cluster, folder = release_mirror
     with pytest.raises(ConfigError, match="cannot download .*arm64.tar.gz"):
-        local.containerd_release(cluster, "arm64")
+        containerd.containerd_release(cluster, "arm64")
 
 
 def test_a_unit_that_is_not_upstreams_is_refused_naming_its_url_and_sums(release_mirror):
@@ -282,7 +284,7 @@ def test_a_unit_that_is_not_upstreams_is_refused_naming_its_url_and_sums(release
     unit.write_text(tampered)
     found = hashlib.sha256(tampered.encode()).hexdigest()
     with pytest.raises(ConfigError) as refused:
-        local.containerd_release(cluster, "amd64")
+        containerd.containerd_release(cluster, "amd64")
     assert str(refused.value) == (
         f"file://{folder}/containerd.service has sha256 {found}, not "
         f"1941362cbaa89dd591b99c32b050d82c583d3cd2e5fa63085d7017457ec5fca8, that of containerd 2.1.9's upstream unit: "
@@ -295,26 +297,26 @@ def test_a_containerd_release_whose_unit_kub_has_no_sum_for_is_refused(release_m
     with pytest.raises(ConfigError, match=r"^kub knows no sha256 of containerd 2\.9\.0's systemd unit \(only of "
                                           r"1\.7\.0-1\.7\.34, 2\.0\.0-2\.0\.11, 2\.1\.0-2\.2\.7\): set "
                                           r"cluster\.containerd_version to one of those$"):
-        local.containerd_release(dataclasses.replace(cluster, containerd_version="2.9.0"), "amd64")
+        containerd.containerd_release(dataclasses.replace(cluster, containerd_version="2.9.0"), "amd64")
 
 
 def test_downloads_are_shared_within_a_run_and_fetched_again_once_old(repository, tmp_path, monkeypatch):
     """A long-lived process (a manager's worker) sees a repository's new patch: the index is kept 10 minutes."""
-    assert local.repository_versions(repository, ["amd64"])["kubelet"] == "1.31.10-1.1"
+    assert packages.repository_versions(repository, ["amd64"])["kubelet"] == "1.31.10-1.1"
     newer = INDEX.replace("Version: 1.31.10-1.1", "Version: 1.31.11-1.1")
     assert newer != INDEX
     (tmp_path / "v1.31" / "Packages.gz").write_bytes(gzip.compress(newer.encode()))
-    assert local.repository_versions(repository, ["amd64"])["kubelet"] == "1.31.10-1.1"   # the same run
-    later = time.monotonic() + local.CACHE_SECONDS + 1
-    monkeypatch.setattr(local.time, "monotonic", lambda: later)
-    assert local.repository_versions(repository, ["amd64"])["kubelet"] == "1.31.11-1.1"
-    assert len(local._cache) == 1   # what was older is gone from memory
+    assert packages.repository_versions(repository, ["amd64"])["kubelet"] == "1.31.10-1.1"   # the same run
+    later = time.monotonic() + downloads.CACHE_SECONDS + 1
+    monkeypatch.setattr(downloads.time, "monotonic", lambda: later)
+    assert packages.repository_versions(repository, ["amd64"])["kubelet"] == "1.31.11-1.1"
+    assert len(downloads._cache) == 1   # what was older is gone from memory
 
 
 def test_file_urls_are_refused_on_a_manager(tmp_path):
     mirror = ClusterSettings(containerd_unit_url=f"file://{tmp_path}/containerd.service")
-    local.check_url_settings(mirror, HERE)
+    manifests.check_url_settings(mirror, HERE)
     with pytest.raises(ConfigError, match=f"^cluster.containerd_unit_url file://{tmp_path}/containerd.service: a "
                                           f"file:// URL names a file of the Cloudify Manager's worker"):
-        local.check_url_settings(mirror, local.Sources(None, local_mode=False))
-    local.check_url_settings(ClusterSettings(), local.Sources(None, local_mode=False))
+        manifests.check_url_settings(mirror, manifests.Sources(None, local_mode=False))
+    manifests.check_url_settings(ClusterSettings(), manifests.Sources(None, local_mode=False))

@@ -3,9 +3,12 @@ Cloudify."""
 import pytest
 from cloudify.exceptions import NonRecoverableError, RecoverableError
 
-from kub_plugin import connection, operations
-from kub_plugin.config import ConfigError, SshSettings
-from kub_plugin.connection import ConnectionLost, RemoteError
+from kub_plugin import errors
+from kub_plugin.cfy import errors as cfy_errors
+from kub_plugin.cfy import machine
+from kub_plugin.cluster.settings import SshSettings
+from kub_plugin.errors import ConfigError, ConnectionLost, RemoteError
+from kub_plugin.hosts import parallel
 
 
 class FakeHost:
@@ -14,7 +17,7 @@ class FakeHost:
 
     def open(self):
         if self.ip.endswith(".99"):
-            raise connection.Unreachable(self.ip, "connection refused on SSH port 22", "start sshd")
+            raise errors.Unreachable(self.ip, "connection refused on SSH port 22", "start sshd")
 
     def __enter__(self):
         return self
@@ -25,7 +28,7 @@ class FakeHost:
 
 @pytest.fixture(autouse=True)
 def fake_hosts(monkeypatch):
-    monkeypatch.setattr(connection, "Host", FakeHost)
+    monkeypatch.setattr(parallel, "Host", FakeHost)
 
 
 def hosts(*ips):
@@ -33,9 +36,9 @@ def hosts(*ips):
 
 
 def test_results_by_host():
-    assert connection.on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, lambda h: h.ip[-1]) == \
+    assert parallel.on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, lambda h: h.ip[-1]) == \
         {"10.0.0.1": "1", "10.0.0.2": "2"}
-    assert connection.on_hosts([], None, lambda h: 1) == {}
+    assert parallel.on_hosts([], None, lambda h: 1) == {}
 
 
 def test_an_unreachable_host_is_answered_for_by_its_handler_while_the_others_do_their_work():
@@ -44,10 +47,10 @@ def test_an_unreachable_host_is_answered_for_by_its_handler_while_the_others_do_
     def not_reset(err):
         raise RemoteError(f"{err.ip}: not reset ({err.reason})")
     with pytest.raises(RemoteError, match=r"^10.0.0.99: not reset \(connection refused on SSH port 22\)$"):
-        connection.on_hosts(hosts("10.0.0.1", "10.0.0.99", "10.0.0.2"), None, lambda h: done.append(h.ip), not_reset)
+        parallel.on_hosts(hosts("10.0.0.1", "10.0.0.99", "10.0.0.2"), None, lambda h: done.append(h.ip), not_reset)
     assert sorted(done) == ["10.0.0.1", "10.0.0.2"]
-    with pytest.raises(connection.Unreachable, match="^10.0.0.99: connection refused on SSH port 22: start sshd$"):
-        connection.on_hosts(hosts("10.0.0.99"), None, lambda h: None)
+    with pytest.raises(errors.Unreachable, match="^10.0.0.99: connection refused on SSH port 22: start sshd$"):
+        parallel.on_hosts(hosts("10.0.0.99"), None, lambda h: None)
 
 
 def test_one_failure_is_raised_as_it_is():
@@ -55,14 +58,14 @@ def test_one_failure_is_raised_as_it_is():
         if host.ip == "10.0.0.2":
             raise RemoteError("10.0.0.2: broken")
     with pytest.raises(RemoteError, match="^10.0.0.2: broken$"):
-        connection.on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, work)
+        parallel.on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, work)
 
 
 def test_every_failure_is_named_and_only_lost_connections_are_worth_a_retry():
     def lost(host):
         raise ConnectionLost(f"{host.ip}: the SSH connection was lost")
     with pytest.raises(ConnectionLost) as err:
-        connection.on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, lost)
+        parallel.on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, lost)
     assert "2 of 2 hosts failed" in str(err.value) and "10.0.0.1" in str(err.value) and "10.0.0.2" in str(err.value)
 
     def mixed(host):
@@ -70,7 +73,7 @@ def test_every_failure_is_named_and_only_lost_connections_are_worth_a_retry():
             raise ConnectionLost("10.0.0.1: the SSH connection was lost")
         raise RemoteError("10.0.0.2: bad")
     with pytest.raises(RemoteError) as err:
-        connection.on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, mixed)
+        parallel.on_hosts(hosts("10.0.0.1", "10.0.0.2"), None, mixed)
     assert not isinstance(err.value, ConnectionLost)
 
 
@@ -80,7 +83,7 @@ def test_every_failure_is_named_and_only_lost_connections_are_worth_a_retry():
     (RemoteError("10.0.0.1: refused"), NonRecoverableError, "10.0.0.1: refused"),
 ])
 def test_cloudify_errors(error, kind, prefix):
-    @operations._cloudify_errors
+    @cfy_errors.cloudify_errors
     def op():
         raise error
     with pytest.raises(kind) as err:
@@ -89,7 +92,7 @@ def test_cloudify_errors(error, kind, prefix):
 
 
 def test_an_unforeseen_exception_is_final_and_one_line():
-    @operations._cloudify_errors
+    @cfy_errors.cloudify_errors
     def create():
         raise ValueError("x\nsecond line")
     with pytest.raises(NonRecoverableError) as err:
@@ -114,7 +117,7 @@ def test_a_masters_lost_connection_is_recorded_on_its_last_try_only(retry_number
     """Minions waiting for the master stop waiting once Cloudify will not retry the master's operation."""
     ctx = FakeMasterCtx(retry_number, max_retries)
 
-    @operations._cloudify_errors
+    @cfy_errors.cloudify_errors
     def configure(ctx):
         raise ConnectionLost("10.0.0.1: the SSH connection was lost")
     with pytest.raises(RecoverableError):
@@ -140,16 +143,16 @@ class FakeCtx:
 
 
 def test_local_mode_is_told_from_a_manager_by_cfy_local_storage():
-    assert operations.manifest_sources(FakeCtx(True), False).local_mode
-    assert not operations.manifest_sources(FakeCtx(False), True).local_mode
-    assert operations.manifest_sources(FakeCtx(False), True).allow_plain_http
+    assert machine.manifest_sources(FakeCtx(True), False).local_mode
+    assert not machine.manifest_sources(FakeCtx(False), True).local_mode
+    assert machine.manifest_sources(FakeCtx(False), True).allow_plain_http
 
 
 def test_a_local_kubeconfig_path_is_refused_on_a_manager():
-    assert operations._kubeconfig_setting(FakeCtx(True, local_kubeconfig_path="~/.kube/config")) == "~/.kube/config"
-    assert operations._kubeconfig_setting(FakeCtx(False)) == ""
+    assert machine.kubeconfig_setting(FakeCtx(True, local_kubeconfig_path="~/.kube/config")) == "~/.kube/config"
+    assert machine.kubeconfig_setting(FakeCtx(False)) == ""
     with pytest.raises(ConfigError, match="^local_kubeconfig_path /etc/cron.d/x names a file of the Cloudify "
                                           "Manager's worker: leave it empty there"):
-        operations._kubeconfig_setting(FakeCtx(False, local_kubeconfig_path="/etc/cron.d/x"))
+        machine.kubeconfig_setting(FakeCtx(False, local_kubeconfig_path="/etc/cron.d/x"))
     with pytest.raises(ConfigError, match="is not a file path"):
-        operations._kubeconfig_setting(FakeCtx(True, local_kubeconfig_path="/tmp/"))
+        machine.kubeconfig_setting(FakeCtx(True, local_kubeconfig_path="/tmp/"))

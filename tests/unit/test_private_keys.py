@@ -4,8 +4,9 @@ import subprocess
 
 import pytest
 
-from kub_plugin.config import ssh_settings
-from kub_plugin.connection import RemoteError, _load_key, fingerprint
+from kub_plugin.cluster.properties import ssh_settings
+from kub_plugin.errors import RemoteError
+from kub_plugin.hosts.keys import fingerprint, load_key
 
 PASSPHRASE = "correct horse battery"
 
@@ -25,9 +26,9 @@ def settings(**ssh):
 @pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa"])
 def test_a_passphrase_opens_its_key(tmp_path, kind):
     path, public = keypair(tmp_path, kind, PASSPHRASE)
-    key = _load_key(settings(private_key_path=str(path), private_key_passphrase=PASSPHRASE))
+    key = load_key(settings(private_key_path=str(path), private_key_passphrase=PASSPHRASE))
     assert key.get_base64() == public
-    as_text = _load_key(settings(private_key=path.read_text(), private_key_passphrase=PASSPHRASE))
+    as_text = load_key(settings(private_key=path.read_text(), private_key_passphrase=PASSPHRASE))
     assert fingerprint(as_text) == fingerprint(key)
 
 
@@ -35,11 +36,11 @@ def test_a_passphrase_opens_its_key(tmp_path, kind):
 def test_a_wrong_or_missing_passphrase_is_one_line_without_it(tmp_path, kind):
     path, _ = keypair(tmp_path, kind, PASSPHRASE)
     with pytest.raises(RemoteError) as err:
-        _load_key(settings(private_key_path=str(path), private_key_passphrase="not it"))
+        load_key(settings(private_key_path=str(path), private_key_passphrase="not it"))
     assert str(err.value) == (f"10.0.0.1: ssh.private_key_passphrase does not open ssh.private_key_path {path}: "
                               f"give that key's passphrase (ssh-keygen -y -f KEY asks for it and tells)")
     with pytest.raises(RemoteError) as err:
-        _load_key(settings(private_key_path=str(path)))
+        load_key(settings(private_key_path=str(path)))
     assert str(err.value).startswith(f"10.0.0.1: ssh.private_key_path {path} is protected by a passphrase: set "
                                      f"ssh.private_key_passphrase")
     assert PASSPHRASE not in str(err.value) and "\n" not in str(err.value)
@@ -47,4 +48,4 @@ def test_a_wrong_or_missing_passphrase_is_one_line_without_it(tmp_path, kind):
 
 def test_a_key_without_passphrase_opens_with_one_given(tmp_path):
     path, public = keypair(tmp_path, "ed25519", "")
-    assert _load_key(settings(private_key_path=str(path), private_key_passphrase="unused")).get_base64() == public
+    assert load_key(settings(private_key_path=str(path), private_key_passphrase="unused")).get_base64() == public

@@ -6,10 +6,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kub_plugin import checks, kubeadm, steps
-from kub_plugin import facts as host_facts
-from kub_plugin.config import ClusterSettings, DrainSettings, SshSettings
-from kub_plugin.connection import LOCK_BUSY, Result
+from kub_plugin.cluster import checks, drain, init, join, kubeadm, nodes, prepare
+from kub_plugin.cluster.settings import ClusterSettings, DrainSettings, SshSettings
+from kub_plugin.hosts import facts as host_facts
+from kub_plugin.hosts import runner
+from kub_plugin.hosts.payload import LOCK_BUSY
+from kub_plugin.hosts.ssh import Result
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "preflight.yaml").read_text())
 CLUSTER_ID = "5b0e2c1a-7d4f-4e8a-9c3b-2f1e0d9c8b7a"
@@ -136,8 +138,8 @@ def test_prepare_marks_the_host_first_and_pins_every_package():
     host = FakeHost()
     cluster = ClusterSettings(kubernetes_version="1.35", containerd_source="os",
                               package_repository_url="http://mirror/v{version}/deb/")
-    steps.prepare(host, facts_of({}), {"containerd_package": "containerd.io"}, cluster, (CLUSTER_ID, MARK), "KEY",
-                  VERSIONS)
+    prepare.prepare(host, facts_of({}), {"containerd_package": "containerd.io"}, cluster, (CLUSTER_ID, MARK), "KEY",
+                    VERSIONS)
     names = [name for name, _, _, _ in host.scripts]
     assert names == ["prepare-host.sh", "packages.sh", "containerd.sh"]
     assert host.scripts[0][1]["KUB_OWNER"] == MARK and host.scripts[0][1]["KUB_CLUSTER_ID"] == CLUSTER_ID
@@ -162,8 +164,8 @@ def test_containerd_release_is_uploaded_and_installed_only_where_it_differs():
     host = FakeHost()
     host.uploads = []
     host.upload = lambda data, path: host.uploads.append((path, data)) or Result("", "", 0)
-    steps.prepare(host, facts_of({}), {"containerd_package": "containerd"}, ClusterSettings(), (CLUSTER_ID, MARK),
-                  "KEY", VERSIONS, FakeRelease())
+    prepare.prepare(host, facts_of({}), {"containerd_package": "containerd"}, ClusterSettings(), (CLUSTER_ID, MARK),
+                    "KEY", VERSIONS, FakeRelease())
     assert [name for name, _, _, _ in host.scripts] == ["prepare-host.sh", "packages.sh", "containerd-release.sh",
                                                         "containerd.sh"]
     assert host.scripts[1][1]["KUB_OS_PACKAGES"] == ""      # not the OS's containerd
@@ -171,26 +173,26 @@ def test_containerd_release_is_uploaded_and_installed_only_where_it_differs():
     assert [path for path, _ in host.uploads] == [f"/var/lib/kub/staging/{name}" for name in
                                                   ("containerd.tar.gz", "runc", "containerd.service")]
     again = FakeHost()
-    steps.install_containerd_release(again, facts_of({"containerd_release": FakeRelease.record}), ClusterSettings(),
-                                     FakeRelease())
+    prepare.install_containerd_release(again, facts_of({"containerd_release": FakeRelease.record}), ClusterSettings(),
+                                       FakeRelease())
     assert not again.scripts and again.logged == ["containerd 2.1.9 release: no change"]
 
 
 def test_unchanged_step_logs_no_change_and_notes_reach_the_user():
     host = FakeHost({"prepare-host.sh": Result("note: kept your file\n", "", 0)})
-    assert steps.apply(host, "kernel and swap", "prepare-host.sh") == []
+    assert runner.apply(host, "kernel and swap", "prepare-host.sh") == []
     assert host.logged == ["kernel and swap: no change", "kept your file"]
 
 
 def test_a_host_locked_by_another_run_is_named():
     host = FakeHost({"reset.sh": Result("", "", LOCK_BUSY)})
-    with pytest.raises(steps.StepError, match="10.9.9.9: another kub run is working on this host"):
-        steps.apply(host, "reset", "reset.sh")
+    with pytest.raises(runner.StepError, match="10.9.9.9: another kub run is working on this host"):
+        runner.apply(host, "reset", "reset.sh")
 
 
 def test_init_sends_its_token_as_a_secret_and_removes_it_by_id():
     host = FakeHost({"kubeadm version": Result("v1.31.2\n", "", 0)})
-    assert steps.init_master(host, facts_of({}), ClusterSettings(), CLUSTER_ID)
+    assert init.init_master(host, facts_of({}), ClusterSettings(), CLUSTER_ID)
     name, env, secret_env, _ = host.scripts[0]
     assert name == "init.sh" and env["KUB_CLUSTER_ID"] == CLUSTER_ID
     token = yaml.safe_load_all(secret_env["KUB_INIT_CONFIG"]).__next__()["bootstrapTokens"][0]["token"]
@@ -202,14 +204,14 @@ def test_init_sends_its_token_as_a_secret_and_removes_it_by_id():
 def test_init_is_skipped_on_an_initialised_master():
     host = FakeHost()
     initialised = {"has_admin_conf": True, "owner": MARK, "recorded": {"kubernetes_version": "1.36"}}
-    assert not steps.init_master(host, facts_of(initialised), ClusterSettings(), CLUSTER_ID)
+    assert not init.init_master(host, facts_of(initialised), ClusterSettings(), CLUSTER_ID)
     assert not host.scripts and not host.commands
     assert host.logged == ["kubeadm init: already initialised by this deployment, no change"]
 
 
 def test_admin_conf_without_kubs_record_is_a_failed_init_done_again():
     host = FakeHost({"kubeadm version": Result("v1.36.2\n", "", 0)})
-    assert steps.init_master(host, facts_of({"has_admin_conf": True, "owner": MARK}), ClusterSettings(), CLUSTER_ID)
+    assert init.init_master(host, facts_of({"has_admin_conf": True, "owner": MARK}), ClusterSettings(), CLUSTER_ID)
     assert [name for name, _, _, _ in host.scripts] == ["init.sh"]
     assert host.logged[0] == ("kubeadm init: /etc/kubernetes/admin.conf is there without kub's record of a finished "
                               "init (an earlier init failed half way): resetting this host and initialising it again")
@@ -217,8 +219,8 @@ def test_admin_conf_without_kubs_record_is_a_failed_init_done_again():
 
 def test_join_sends_the_token_as_a_secret_and_never_logs_it():
     host = FakeHost()
-    joined = steps.join(host, facts_of({"hostname": "w1"}), ClusterSettings(),
-                        steps.JoinTarget("10.0.0.1", "sha256:aa", {}), lambda: TOKEN)
+    joined = join.join(host, facts_of({"hostname": "w1"}), ClusterSettings(),
+                       join.JoinTarget("10.0.0.1", "sha256:aa", {}), lambda: TOKEN)
     assert joined
     name, env, secret_env, _ = host.scripts[0]
     assert name == "join.sh"
@@ -229,9 +231,9 @@ def test_join_sends_the_token_as_a_secret_and_never_logs_it():
 
 def test_failed_join_error_has_the_token_redacted():
     host = FakeHost({"join.sh": Result("", f"error: kubeadm said {TOKEN} is bad\n", 1)})
-    with pytest.raises(steps.StepError) as err:
-        steps.join(host, facts_of({"hostname": "w1"}), ClusterSettings(),
-                   steps.JoinTarget("10.0.0.1", "sha256:aa", {}), lambda: TOKEN)
+    with pytest.raises(runner.StepError) as err:
+        join.join(host, facts_of({"hostname": "w1"}), ClusterSettings(),
+                  join.JoinTarget("10.0.0.1", "sha256:aa", {}), lambda: TOKEN)
     assert TOKEN not in str(err.value) and "***" in str(err.value)
 
 
@@ -257,15 +259,15 @@ def test_join_is_skipped_for_a_registered_node_of_this_cluster(ca_pem):
     host = FakeHost()
     facts = facts_of({"hostname": "w1", "has_kubelet_conf": True, "owner": MARK, "ca_cert_pem": ca_pem})
     asked = []
-    target = steps.JoinTarget("10.0.0.1", host_facts.ca_cert_hash(ca_pem), {"w1": ("True", "10.9.9.9")})
-    joined = steps.join(host, facts, ClusterSettings(), target, lambda: asked.append(1))
+    target = join.JoinTarget("10.0.0.1", host_facts.ca_cert_hash(ca_pem), {"w1": ("True", "10.9.9.9")})
+    joined = join.join(host, facts, ClusterSettings(), target, lambda: asked.append(1))
     assert not joined and not asked and not host.scripts and not host.commands
 
 
 def test_stale_join_of_ours_is_reset_then_joined_again():
     host = FakeHost()
     facts = facts_of({"hostname": "w1", "has_kubelet_conf": True, "owner": MARK})
-    steps.join(host, facts, ClusterSettings(), steps.JoinTarget("10.0.0.1", "sha256:new", {}), lambda: TOKEN)
+    join.join(host, facts, ClusterSettings(), join.JoinTarget("10.0.0.1", "sha256:new", {}), lambda: TOKEN)
     assert host.scripts[0][0] == "join.sh" and host.scripts[0][1]["KUB_RESET_FIRST"] == "yes"
 
 
@@ -276,10 +278,10 @@ LISTING = ('{"items": [{"metadata": {"name": "cp"}, "status": {"conditions": [{"
 
 def test_nodes_states_addresses_and_wait_ready_report_what_is_missing():
     master = FakeHost({"kubectl": Result(LISTING, "", 0)})
-    assert steps.nodes(master) == {"cp": ("True", "2001:db8::1"), "w1": ("False", "")}
-    assert steps.node_states(master) == {"cp": "True", "w1": "False"}
-    with pytest.raises(steps.StepError) as err:
-        steps.wait_ready(master, ["cp", "w1", "w2"], timeout=0, interval=0)
+    assert nodes.nodes(master) == {"cp": ("True", "2001:db8::1"), "w1": ("False", "")}
+    assert nodes.node_states(master) == {"cp": "True", "w1": "False"}
+    with pytest.raises(runner.StepError) as err:
+        nodes.wait_ready(master, ["cp", "w1", "w2"], timeout=0, interval=0)
     assert "w1 (False), w2 (not registered)" in str(err.value)
 
 
@@ -293,45 +295,45 @@ def test_wait_ready_watches_a_registered_node_and_polls_only_for_unregistered_on
             return next(listings) if " get nodes " in command else Result("", "", 0)
 
     master = Master()
-    steps.wait_ready(master, ["cp", "w1"], timeout=600, interval=0, watch_slice=7)
+    nodes.wait_ready(master, ["cp", "w1"], timeout=600, interval=0, watch_slice=7)
     waits = [c for c in master.commands if " wait " in c]
-    assert waits == [f"{steps.KUBECTL} wait --for=condition=Ready node/w1 --timeout=7s"]
+    assert waits == [f"{nodes.KUBECTL} wait --for=condition=Ready node/w1 --timeout=7s"]
     assert len(master.commands) == 4 and master.logged == ["nodes Ready: cp, w1"]
 
 
 def test_wait_ready_pauses_after_a_failed_wait_instead_of_asking_again_at_once(monkeypatch):
     listings = iter([Result(LISTING, "", 0), Result(LISTING.replace('"False"', '"True"'), "", 0)])
     slept = []
-    monkeypatch.setattr(steps.time, "sleep", slept.append)
+    monkeypatch.setattr(nodes.time, "sleep", slept.append)
 
     class Master(FakeHost):
         def run(self, command, stdin="", sudo=False, timeout=None):
             self.commands.append(command)
             return next(listings) if " get nodes " in command else Result("", "error: the server is restarting", 1)
 
-    steps.wait_ready(Master(), ["cp", "w1"], timeout=600, interval=3)
+    nodes.wait_ready(Master(), ["cp", "w1"], timeout=600, interval=3)
     assert slept == [3]
 
 
 def test_wait_master_names_the_master_and_the_way_out():
     master = FakeHost({"kubectl": Result("", "connection refused", 1)})
-    with pytest.raises(steps.StepError) as err:
-        steps.wait_master(master, lambda host: facts_of({"owner": MARK}), CLUSTER_ID, timeout=0, interval=0)
+    with pytest.raises(runner.StepError) as err:
+        join.wait_master(master, lambda host: facts_of({"owner": MARK}), CLUSTER_ID, timeout=0, interval=0)
     assert "10.9.9.9: the master was not initialised within 0 s" in str(err.value)
-    with pytest.raises(steps.StepError) as err:
-        steps.wait_master(master, lambda host: facts_of({}), CLUSTER_ID, timeout=600, interval=0,
-                          failure=lambda: "configure: 10.9.9.9: apt-get install failed")
+    with pytest.raises(runner.StepError) as err:
+        join.wait_master(master, lambda host: facts_of({}), CLUSTER_ID, timeout=600, interval=0,
+                         failure=lambda: "configure: 10.9.9.9: apt-get install failed")
     assert "the master failed (configure: 10.9.9.9: apt-get install failed), so no minion can join" in str(err.value)
     ready = facts_of({"owner": MARK, "has_admin_conf": True, "recorded": {"kubernetes_version": "1.31"},
                       "ca_cert_pem": "PEM"})
     master = FakeHost({"kubectl": Result(LISTING, "", 0)})
-    assert steps.wait_master(master, lambda host: ready, CLUSTER_ID, timeout=0) is ready
+    assert join.wait_master(master, lambda host: ready, CLUSTER_ID, timeout=0) is ready
     # another cluster's master, or one whose init failed half way (no record), is never joined
     for other in ({**ready.__dict__, "owner": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d dep/master"},
                   {**ready.__dict__, "recorded": {}}):
-        with pytest.raises(steps.StepError, match="was not initialised within 0 s"):
-            steps.wait_master(master, lambda host, other=other: host_facts.Facts(**other), CLUSTER_ID, timeout=0,
-                              interval=0)
+        with pytest.raises(runner.StepError, match="was not initialised within 0 s"):
+            join.wait_master(master, lambda host, other=other: host_facts.Facts(**other), CLUSTER_ID, timeout=0,
+                             interval=0)
 
 
 def test_wait_master_waits_on_the_master_for_its_init_record_instead_of_gathering_facts_again():
@@ -339,20 +341,20 @@ def test_wait_master_waits_on_the_master_for_its_init_record_instead_of_gatherin
                       "ca_cert_pem": "PEM"})
     seen = iter([facts_of({"owner": MARK}), ready])
     master = FakeHost({"kubectl": Result(LISTING, "", 0)})
-    assert steps.wait_master(master, lambda host: next(seen), CLUSTER_ID, timeout=60, interval=5) is ready
+    assert join.wait_master(master, lambda host: next(seen), CLUSTER_ID, timeout=60, interval=5) is ready
     waits = [c for c in master.commands if c.startswith("timeout ")]
     assert waits == ["timeout 5 sh -c 'until [ -s /var/lib/kub/cluster.env ]; do sleep 0.2; done'"]
 
 
 def test_remove_nodes_names_each_node_with_its_address_under_the_lock():
     master = FakeHost({"remove-nodes.sh": Result("changed: drained and deleted node w1\n", "", 0)})
-    assert steps.remove_nodes(master, CLUSTER_ID, {"w2": "10.0.0.3", "w1": "10.0.0.2"}, DrainSettings()) == \
+    assert drain.remove_nodes(master, CLUSTER_ID, {"w2": "10.0.0.3", "w1": "10.0.0.2"}, DrainSettings()) == \
         ["drained and deleted node w1"]
     name, env, _, lock = master.scripts[0]
     assert env["KUB_NODES"] == "w1=10.0.0.2 w2=10.0.0.3" and env["KUB_CLUSTER_ID"] == CLUSTER_ID and lock
     assert env["KUB_DRAIN_TIMEOUT"] == 120 and env["KUB_FORCE_DRAIN"] == "no"
     forced = FakeHost()
-    steps.remove_nodes(forced, CLUSTER_ID, {"w1": "10.0.0.2"}, DrainSettings(drain_timeout=15, force_drain=True))
+    drain.remove_nodes(forced, CLUSTER_ID, {"w1": "10.0.0.2"}, DrainSettings(drain_timeout=15, force_drain=True))
     assert forced.scripts[0][1]["KUB_DRAIN_TIMEOUT"] == 15 and forced.scripts[0][1]["KUB_FORCE_DRAIN"] == "yes"
 
 
@@ -377,11 +379,11 @@ def test_a_drain_held_by_budgets_names_them_their_pods_and_the_ways_out():
     kubectl_failed = Result("", "error: draining node w1 failed: error when evicting pods/\"web-1\" -n \"shop\": "
                                 "global timeout reached: 10s\n", 1)
     master = FakeHost({"remove-nodes.sh": kubectl_failed,
-                       f"{steps.KUBECTL} get pods -A --field-selector spec.nodeName=w1": Result(
+                       f"{nodes.KUBECTL} get pods -A --field-selector spec.nodeName=w1": Result(
                            json.dumps({"items": PODS_LEFT}), "", 0),
-                       f"{steps.KUBECTL} get poddisruptionbudgets -A": Result(json.dumps({"items": BUDGETS}), "", 0)})
-    with pytest.raises(steps.StepError) as err:
-        steps.remove_nodes(master, CLUSTER_ID, {"w1": "10.0.0.2"}, DrainSettings(drain_timeout=10))
+                       f"{nodes.KUBECTL} get poddisruptionbudgets -A": Result(json.dumps({"items": BUDGETS}), "", 0)})
+    with pytest.raises(runner.StepError) as err:
+        drain.remove_nodes(master, CLUSTER_ID, {"w1": "10.0.0.2"}, DrainSettings(drain_timeout=10))
     assert str(err.value) == (
         "10.9.9.9: draining node w1 did not finish within 10 s, held by PodDisruptionBudgets shop/front (protecting "
         "shop/web-1); shop/web (protecting shop/web-1): raise drain_timeout, change the budget, or set force_drain: "
@@ -390,26 +392,26 @@ def test_a_drain_held_by_budgets_names_them_their_pods_and_the_ways_out():
 
 def test_a_drain_that_failed_for_another_reason_keeps_its_own_error():
     failed = Result("", "error: draining node w1 failed: nodes \"w1\" is forbidden\n", 1)
-    master = FakeHost({"remove-nodes.sh": failed, f"{steps.KUBECTL} get pods": Result('{"items": []}', "", 0),
-                       f"{steps.KUBECTL} get poddisruptionbudgets": Result(json.dumps({"items": BUDGETS}), "", 0)})
-    with pytest.raises(steps.StepError, match='^10.9.9.9: remove nodes failed: draining node w1 failed: nodes "w1" '
-                                              'is forbidden$'):
-        steps.remove_nodes(master, CLUSTER_ID, {"w1": "10.0.0.2"}, DrainSettings())
+    master = FakeHost({"remove-nodes.sh": failed, f"{nodes.KUBECTL} get pods": Result('{"items": []}', "", 0),
+                       f"{nodes.KUBECTL} get poddisruptionbudgets": Result(json.dumps({"items": BUDGETS}), "", 0)})
+    with pytest.raises(runner.StepError, match='^10.9.9.9: remove nodes failed: draining node w1 failed: nodes "w1" '
+                       'is forbidden$'):
+        drain.remove_nodes(master, CLUSTER_ID, {"w1": "10.0.0.2"}, DrainSettings())
 
 
 def test_join_token_is_fresh_short_lived_and_removed_by_its_id():
     master = FakeHost({"kubeadm token create": Result(TOKEN + "\n", "", 0)})
-    assert steps.join_token(master) == TOKEN
+    assert join.join_token(master) == TOKEN
     assert "--ttl 30m" in master.commands[0] and TOKEN not in master.commands[0]
-    steps.delete_token(master, TOKEN)
+    join.delete_token(master, TOKEN)
     assert master.commands[1] == "kubeadm token delete abcdef"
 
 
 def test_unexpected_token_output_is_not_echoed_in_the_error():
     odd = "token: abcdef.0123456789abcdef\n"
     master = FakeHost({"kubeadm token create": Result(odd, "", 0)})
-    with pytest.raises(steps.StepError) as err:
-        steps.join_token(master)
+    with pytest.raises(runner.StepError) as err:
+        join.join_token(master)
     assert "0123456789abcdef" not in str(err.value)
 
 
@@ -482,15 +484,15 @@ class LateOutputChannel(FakeChannel):
 
 
 def host_on(channel, monkeypatch):
-    """A connection.Host whose only channel is `channel`."""
+    """A hosts.ssh.Host whose only channel is `channel`."""
     import time
 
-    from kub_plugin import connection
+    from kub_plugin.hosts import ssh
     transport = type("Transport", (), {"open_session": lambda self, timeout: channel, "is_active": lambda self: True})
-    host = connection.Host.__new__(connection.Host)
+    host = ssh.Host.__new__(ssh.Host)
     host.settings, host.ip = SshSettings(ip="10.9.9.9", user="root", private_key_path="/k"), "10.9.9.9"
     host._conn = type("Conn", (), {"transport": transport()})()
-    monkeypatch.setattr(connection.select, "select", lambda r, w, x, wait: time.sleep(min(wait, 0.01)))
+    monkeypatch.setattr(ssh.select, "select", lambda r, w, x, wait: time.sleep(min(wait, 0.01)))
     return host
 
 
@@ -511,12 +513,12 @@ def test_a_large_stdin_is_sent_whole_then_its_eof_with_a_channel_timeout(monkeyp
 def test_stdin_a_command_does_not_take_fails_at_its_deadline_naming_the_host_and_the_step(monkeypatch):
     """The command waits for a lock another run holds and reads nothing meanwhile: the send does not block on the
     full window, and the deadline is a RemoteError, not a lost connection (which cfy would retry)."""
-    from kub_plugin import connection
+    from kub_plugin import errors
     channel = FakeChannel(window=2 * 1024 * 1024)
     host = host_on(channel, monkeypatch)
-    with pytest.raises(connection.RemoteError) as err:
+    with pytest.raises(errors.RemoteError) as err:
         host._exec("flock /var/lib/kub/lock bash -s", b"x" * 5_000_000, 1, "reset.sh")
-    assert not isinstance(err.value, connection.ConnectionLost)
+    assert not isinstance(err.value, errors.ConnectionLost)
     assert str(err.value).startswith("10.9.9.9: reset.sh did not finish within 1 s (it took 2097152 of the "
                                      "5000000 bytes of its input): check the host")
     assert "\n" not in str(err.value) and not channel.eof_sent
@@ -525,7 +527,7 @@ def test_stdin_a_command_does_not_take_fails_at_its_deadline_naming_the_host_and
 def test_a_command_that_exits_without_taking_its_stdin_gives_its_exit_code(monkeypatch):
     """flock gave up waiting for the lock (its exit code) before the script was read: that is the answer, not a
     lost connection."""
-    from kub_plugin.connection import LOCK_BUSY
+    from kub_plugin.hosts.payload import LOCK_BUSY
     channel = FakeChannel(window=65536, code=LOCK_BUSY, exit_when_stuck=True)
     result = host_on(channel, monkeypatch)._exec("flock -w 5 -E 75 /var/lib/kub/lock bash -s", b"x" * 500_000, 60,
                                                  "reset.sh")

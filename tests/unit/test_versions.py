@@ -1,7 +1,7 @@
 """The versions table: what each supported minor needs."""
 import pytest
 
-from kub_plugin import versions
+from kub_plugin.cluster import versions
 
 
 def test_every_minor_says_what_it_needs():

@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kub_plugin import local, parameters
-from kub_plugin.config import ConfigError
-from kub_plugin.workloads import Ref
+from kub_plugin.cfy import workflow_parameters as parameters
+from kub_plugin.errors import ConfigError
+from kub_plugin.local import manifests
+from kub_plugin.workloads.model import Ref
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,8 +32,8 @@ BAD = [
                                                        "object name"),
     ("kub_run", {"image": "nginx"}, "node master (kub_run): name is missing: give it, e.g. -p '{\"name\": \"web\"}'"),
     ("kub_run", {"name": "1web", "image": "nginx"}, "node master (kub_run): name '1web' is not a name kubectl can "
-                                                   "give it: use lower case letters, digits and '-', starting with "
-                                                   "a letter (at most 63)"),
+     "give it: use lower case letters, digits and '-', starting with "
+     "a letter (at most 63)"),
     ("kub_run", {"name": "web.x", "image": "nginx"}, "is not a name kubectl can give it"),
     ("kub_run", {"name": "web"}, "node master (kub_run): image is missing"),
     ("kub_run", {"name": "web", "image": "nginx latest"}, "image 'nginx latest' is not a container image reference"),
@@ -46,7 +47,7 @@ BAD = [
     ("kub_expose", {"name": "web"}, "node master (kub_expose): port is missing"),
     ("kub_expose", {"name": "web", "port": "http"}, "port 'http' must be a port number from 1 to 65535"),
     ("kub_expose", {"name": "web", "port": 80, "target_port": 0}, "target_port 0 must be a port number from 1 to "
-                                                                 "65535 or a container port's name"),
+     "65535 or a container port's name"),
     ("kub_expose", {"name": "web", "port": 80, "target_port": "Http_1"}, "target_port 'Http_1' must be"),
     ("kub_expose", {"name": "web", "port": 80, "type": "LoadBalancer"},
      "node master (kub_expose): type 'LoadBalancer' is not a Service type kub makes: use ClusterIP or NodePort"),
@@ -88,7 +89,7 @@ GOOD = [
     ("kub_delete", {"kind": "Services", "name": "web"},
      {"kind": "service", "name": "web", "manifest": None, "namespace": "default"}),
     ("kub_delete", {"manifest": "web.yaml"}, {"kind": None, "name": None, "manifest": "web.yaml",
-                                               "namespace": "default"}),
+                                              "namespace": "default"}),
     ("kub_drain", {"nodes": "kubh2"}, {"nodes": ["kubh2"], "namespace": "default"}),
     ("kub_uncordon", {"nodes": ["kubh2", "kubh3", "kubh2"]}, {"nodes": ["kubh2", "kubh3"], "namespace": "default"}),
     ("kub_get", {"kind": "node"}, {"kind": "node", "name": None, "namespace": "default"}),
@@ -106,7 +107,7 @@ def test_every_workflow_in_plugin_yaml_has_its_parameters_checked():
     declared = yaml.safe_load((ROOT / "plugin.yaml").read_text())["workflows"]
     assert set(declared) == set(parameters.WORKFLOWS)
     for name, workflow in declared.items():
-        assert workflow["mapping"] == f"kub.kub_plugin.workflows.{name[len('kub_'):]}"
+        assert workflow["mapping"] == f"kub.kub_plugin.cfy.workflows.{name[len('kub_'):]}"
         assert set(workflow["parameters"]) == {"node_id", "namespace", *parameters.WORKFLOWS[name]}
         assert workflow["parameters"]["namespace"]["default"] == parameters.DEFAULT_NAMESPACE
         checks = {"node_id": parameters.Check(None, "", "", required=False), "namespace": parameters.NAMESPACE,
@@ -156,7 +157,7 @@ def _read(path):
     return files[path]
 
 
-_files = local.Sources(_read, local_mode=True)
+_files = manifests.Sources(_read, local_mode=True)
 MANIFESTS = [
     (CONFIGMAP, [Ref("v1", "ConfigMap", "shop", "colours")]),
     ("cm.yaml", [Ref("v1", "ConfigMap", "shop", "colours")]),
@@ -170,7 +171,7 @@ MANIFESTS = [
 
 @pytest.mark.parametrize("manifest,refs", MANIFESTS)
 def test_a_manifest_is_a_path_or_the_yaml_itself(manifest, refs):
-    objects = parameters.manifest_objects(manifest, "shop", _files, "master (kub_apply)")
+    objects = manifests.manifest_objects(manifest, "shop", _files, "master (kub_apply)")
     assert [ref for _, ref in objects] == refs
 
 
@@ -202,13 +203,14 @@ ON_A_MANAGER = [
 @pytest.mark.parametrize("manifest,message", ON_A_MANAGER)
 def test_a_manifest_source_a_blueprint_may_not_name_on_a_manager_is_refused(manifest, message):
     with pytest.raises(ConfigError) as err:
-        parameters.manifest_objects(manifest, "default", local.Sources(_read, local_mode=False), "master (kub_apply)")
+        manifests.manifest_objects(manifest, "default", manifests.Sources(_read, local_mode=False),
+                                   "master (kub_apply)")
     assert message in str(err.value)
 
 
 @pytest.mark.parametrize("manifest,message", BAD_MANIFESTS)
 def test_a_manifest_that_cannot_be_had_or_read_is_refused(manifest, message):
     with pytest.raises(ConfigError) as err:
-        parameters.manifest_objects(manifest, "default", _files, "master (kub_apply)")
+        manifests.manifest_objects(manifest, "default", _files, "master (kub_apply)")
     assert message in str(err.value)
     assert "\n" not in str(err.value)

@@ -6,10 +6,11 @@ import pytest
 import yaml
 from test_steps import FakeHost
 
-from kub_plugin import kubectl, local, workloads
-from kub_plugin.config import ConfigError
-from kub_plugin.connection import Result
-from kub_plugin.steps import StepError
+from kub_plugin.errors import ConfigError
+from kub_plugin.hosts.runner import StepError
+from kub_plugin.hosts.ssh import Result
+from kub_plugin.local import manifests
+from kub_plugin.workloads import model, ownership, readiness, steps
 
 NODE = "web"
 DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}
@@ -59,65 +60,65 @@ BAD_OBJECTS = [
 @pytest.mark.parametrize("props, expected", BAD_PROPERTIES)
 def test_bad_sources(props, expected):
     with pytest.raises(ConfigError) as err:
-        workloads.sources(props, NODE)
+        model.sources(props, NODE)
     assert expected in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("props, expected", BAD_SETTINGS)
 def test_bad_settings(props, expected):
     with pytest.raises(ConfigError) as err:
-        workloads.settings(props, NODE)
+        model.settings(props, NODE)
     assert expected in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("text, expected", BAD_MANIFESTS)
 def test_bad_manifests(text, expected):
     with pytest.raises(ConfigError) as err:
-        workloads.parse_manifest(text, "web.yaml", NODE)
+        model.parse_manifest(text, "web.yaml", NODE)
     assert expected in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("obj, expected", BAD_OBJECTS)
 def test_bad_objects(obj, expected):
     with pytest.raises(ConfigError) as err:
-        workloads.objects_of([(obj, "web.yaml document 1")], "shop", NODE)
+        model.objects_of([(obj, "web.yaml document 1")], "shop", NODE)
     assert expected in str(err.value) and "\n" not in str(err.value)
 
 
 def test_an_object_given_twice_is_refused():
     with pytest.raises(ConfigError, match=r"node web: Deployment shop/web is given twice \(a and b\): keep one"):
-        workloads.objects_of([(DEPLOYMENT, "a"), (DEPLOYMENT, "b")], "shop", NODE)
+        model.objects_of([(DEPLOYMENT, "a"), (DEPLOYMENT, "b")], "shop", NODE)
 
 
 def test_namespaces_lists_and_ownership():
     text = ("---\n" + "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: x}}\n"
             "- {apiVersion: v1, kind: Secret, metadata: {name: s, namespace: other}, data: {k: c2VjcmV0}}\n"
             "---\n\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n")
-    objects = workloads.objects_of(workloads.parse_manifest(text, "m.yaml", NODE), "shop", NODE)
+    objects = model.objects_of(model.parse_manifest(text, "m.yaml", NODE), "shop", NODE)
     assert [ref.label for _, ref in objects] == ["Namespace x", "Secret other/s", "Deployment shop/web"]
-    owned = workloads.owned(objects, "dep/web_1")
+    owned = ownership.owned(objects, "dep/web_1")
     assert [o["metadata"].get("namespace") for o in owned] == [None, "other", "shop"]
     assert all(o["metadata"]["annotations"] == {"kub/workload": "dep/web_1"} for o in owned)
     assert DEPLOYMENT["metadata"] == {"name": "web"}   # the given objects stay as they were
-    assert workloads.secret_values(owned) == ["c2VjcmV0", "secret"]
+    assert model.secret_values(owned) == ["c2VjcmV0", "secret"]
     # stringData goes in as data, as the API server would store it
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"a": "eA=="},
               "stringData": {"b": "pa55"}}
-    [applied] = workloads.owned(workloads.objects_of([(secret, "r")], "shop", NODE), "dep/web_1")
+    [applied] = ownership.owned(model.objects_of([(secret, "r")], "shop", NODE), "dep/web_1")
     assert applied["data"] == {"a": "eA==", "b": "cGE1NQ=="} and "stringData" not in applied
-    assert "pa55" in workloads.secret_values([applied])
+    assert "pa55" in model.secret_values([applied])
     # what names objects to kubectl carries no data
     assert objects[1][1].stub() == {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s",
-                                                                                        "namespace": "other"}}
+                                                                                       "namespace": "other"}}
 
 
 def test_strangers_are_objects_another_made():
-    ref = workloads.Ref("v1", "ConfigMap", "shop", "a")
+    ref = model.Ref("v1", "ConfigMap", "shop", "a")
     mine = {"metadata": {"annotations": {"kub/workload": "dep/web_1"}}}
-    assert workloads.strangers([ref], {ref: mine}, "dep/web_1") == []
-    assert workloads.strangers([ref], {ref: {"metadata": {}}}, "dep/web_1") == [ref]
-    assert workloads.strangers([ref], {ref: mine}, "dep/web_2") == [ref]
-    assert workloads.strangers([ref], {}, "dep/web_1") == []
+    assert ownership.strangers([ref], {ref: mine}, "dep/web_1") == []
+    assert ownership.strangers([ref], {ref: {"metadata": {}}}, "dep/web_1") == [ref]
+    assert ownership.strangers([ref], {ref: mine}, "dep/web_2") == [ref]
+    assert ownership.strangers([ref], {}, "dep/web_1") == []
 
 
 READINESS = [
@@ -161,15 +162,15 @@ READINESS = [
 
 @pytest.mark.parametrize("kind, live, expected", READINESS)
 def test_readiness(kind, live, expected):
-    assert workloads.readiness(workloads.Ref("v1", kind, "shop", "x"), live) == expected
+    assert readiness.readiness(model.Ref("v1", kind, "shop", "x"), live) == expected
 
 
 def test_service_endpoints():
-    ref = workloads.Ref("v1", "Service", "shop", "web")
+    ref = model.Ref("v1", "Service", "shop", "web")
     live = {"spec": {"type": "NodePort", "clusterIP": "10.96.0.10", "ports": [
         {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080, "nodePort": 30080},
         {"port": 53, "protocol": "UDP"}]}}
-    assert workloads.endpoints(ref, live) == {
+    assert readiness.endpoints(ref, live) == {
         "namespace": "shop", "name": "web", "type": "NodePort", "cluster_ip": "10.96.0.10",
         "ports": [{"name": "http", "port": 80, "protocol": "TCP", "target_port": 8080, "node_port": 30080},
                   {"name": "", "port": 53, "protocol": "UDP", "target_port": 53}]}
@@ -178,29 +179,29 @@ def test_service_endpoints():
 def test_manifest_sources(tmp_path):
     path = tmp_path / "web.yaml"
     path.write_text("kind: ConfigMap\n")
-    assert local.manifest(str(path), local.Sources(None, local_mode=True), NODE) == "kind: ConfigMap\n"
+    assert manifests.workload_manifest(str(path), manifests.Sources(None, local_mode=True), NODE) == "kind: ConfigMap\n"
 
     def read_missing(name):
         raise RuntimeError(name)
-    missing = local.Sources(read_missing, local_mode=True)
+    missing = manifests.Sources(read_missing, local_mode=True)
     with pytest.raises(ConfigError, match="node web: manifest app.yaml not found beside the blueprint: give a path "
                                           "relative to the blueprint's folder, an absolute path, or a URL"):
-        local.manifest("app.yaml", missing, NODE)
-    assert local.manifest("app.yaml", local.Sources(lambda name: b"kind: Service\n", local_mode=False),
-                          NODE) == "kind: Service\n"
+        manifests.workload_manifest("app.yaml", missing, NODE)
+    assert manifests.workload_manifest("app.yaml", manifests.Sources(lambda name: b"kind: Service\n", local_mode=False),
+                              NODE) == "kind: Service\n"
     with pytest.raises(ConfigError, match=f"node web: manifest {tmp_path}/gone.yaml cannot be read"):
-        local.manifest(str(tmp_path / "gone.yaml"), missing, NODE)
+        manifests.workload_manifest(str(tmp_path / "gone.yaml"), missing, NODE)
     (tmp_path / "bin").write_bytes(b"\xff\xfe")
     with pytest.raises(ConfigError, match="is not UTF-8 text"):
-        local.manifest(str(tmp_path / "bin"), missing, NODE)
+        manifests.workload_manifest(str(tmp_path / "bin"), missing, NODE)
 
 
 def test_plugin_yaml_repeats_the_workload_defaults():
     plugin = yaml.safe_load((pathlib.Path(__file__).parents[2] / "plugin.yaml").read_text())
     props = plugin["node_types"]["kub.nodes.Workload"]["properties"]
     assert {name: props[name]["default"] for name in ("namespace", "timeout")} == \
-        {"namespace": workloads.DEFAULT_NAMESPACE, "timeout": workloads.DEFAULT_TIMEOUT}
-    assert workloads.settings({}, NODE) == workloads.WorkloadSettings("default", 300)
+        {"namespace": model.DEFAULT_NAMESPACE, "timeout": model.DEFAULT_TIMEOUT}
+    assert model.settings({}, NODE) == model.WorkloadSettings("default", 300)
 
 
 # -- the kubectl steps, over a host that answers from a table --------------------------------------------
@@ -213,7 +214,7 @@ def _host(answers):
 
 
 def test_a_pod_that_cannot_be_scheduled_is_named_when_the_wait_ends():
-    web = workloads.Ref("apps/v1", "Deployment", "shop", "web")
+    web = model.Ref("apps/v1", "Deployment", "shop", "web")
     live = {"kind": "Deployment", "metadata": {"name": "web", "namespace": "shop", "generation": 1},
             "spec": {"replicas": 1}, "status": {"observedGeneration": 1, "replicas": 1}}
     pods = {"items": [{"metadata": {"name": "web-abc-x1"}, "status": {"phase": "Pending", "conditions": [
@@ -222,7 +223,7 @@ def test_a_pod_that_cannot_be_scheduled_is_named_when_the_wait_ends():
     host = _host({KUBECTL + "get -f -": Result(json.dumps({"kind": "List", "items": [live]}), "", 0),
                   KUBECTL + "get pods -n shop": Result(json.dumps(pods), "", 0)})
     with pytest.raises(StepError) as err:
-        kubectl.wait_ready(host, [web], timeout=0, interval=0)
+        steps.wait_ready(host, [web], timeout=0, interval=0)
     assert str(err.value) == (
         "10.9.9.9: not ready after 0 s: Deployment shop/web (0/1 ready); pod shop/web-abc-x1 cannot be scheduled: "
         "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.: check the pods (kubectl "
@@ -231,19 +232,19 @@ def test_a_pod_that_cannot_be_scheduled_is_named_when_the_wait_ends():
 
 def test_a_failed_job_ends_the_wait_at_once():
 
-    job = workloads.Ref("batch/v1", "Job", "shop", "seed")
+    job = model.Ref("batch/v1", "Job", "shop", "seed")
     live = {"kind": "Job", "metadata": {"name": "seed", "namespace": "shop"}, "status": {"conditions": [
         {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "limit"}]}}
     host = _host({KUBECTL + "get -f -": Result(json.dumps(live), "", 0)})
     with pytest.raises(StepError, match=r"^10\.9\.9\.9: Job shop/seed failed \(BackoffLimitExceeded: limit\): "):
-        kubectl.wait_ready(host, [job], timeout=300, interval=0)
+        steps.wait_ready(host, [job], timeout=300, interval=0)
 
 
 def test_apply_sends_the_objects_on_stdin_only():
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "hush-hush"}}
-    objects = workloads.owned(workloads.objects_of([(secret, "r")], "shop", NODE), "dep/web_1")
+    objects = ownership.owned(model.objects_of([(secret, "r")], "shop", NODE), "dep/web_1")
     host = _host({})
-    kubectl.apply(host, "workload web", objects, "shop", "dep/web_1")
+    steps.apply(host, "workload web", objects, "shop", "dep/web_1")
     [(name, env, secret_env, lock)] = host.scripts
     assert name == "workload-apply.sh" and lock is not None
     assert env["KUB_NAMESPACE"] == "shop"
@@ -254,14 +255,14 @@ def test_apply_sends_the_objects_on_stdin_only():
 
 def test_nothing_to_delete_runs_nothing():
     host = _host({})
-    assert kubectl.delete(host, "delete workload web", [], 60) == []
+    assert steps.delete(host, "delete workload web", [], 60) == []
     assert host.scripts == [] and host.logged == ["delete workload web: no change"]
 
 
 def test_a_namespace_is_rendered_as_an_object_so_its_name_stays_a_string():
     host = _host({})
     for name in ("123", "true", "null", "on"):
-        kubectl.apply(host, "workload web", [], name, "dep/web_1")
+        steps.apply(host, "workload web", [], name, "dep/web_1")
         rendered = yaml.safe_load(host.scripts[-1][1]["KUB_NAMESPACE_OBJECT"])
         assert rendered == {"apiVersion": "v1", "kind": "Namespace",
                             "metadata": {"name": name, "annotations": {"kub/workload": "dep/web_1"}}}
@@ -283,26 +284,26 @@ widgets               wd           example.com/v1              true         Widg
 
 def test_the_kinds_the_api_server_serves_are_read_from_kubectl_s_table():
     host = _host({KUBECTL + "api-resources": Result(API_RESOURCES, "", 0)})
-    served, complete = kubectl.api_resources(host)
+    served, complete = steps.api_resources(host)
     assert complete and host.commands == [KUBECTL + "api-resources --verbs=list"]
-    assert served[("coordination.k8s.io", "Lease")] == kubectl.ApiResource("leases", "coordination.k8s.io", "Lease",
-                                                                          True)
+    assert served[("coordination.k8s.io", "Lease")] == steps.ApiResource("leases", "coordination.k8s.io", "Lease",
+                                                                         True)
     assert served[("example.com", "Gadget")].namespaced is False
     assert served[("", "ConfigMap")].qualified == "configmaps"
     assert served[("example.com", "Widget")].qualified == "widgets.example.com"
     # part of discovery failed: kubectl lists the rest, and the answer says it is not complete
     partial = _host({KUBECTL + "api-resources": Result(API_RESOURCES, "error: unable to retrieve the complete list of "
                                                        "server APIs: metrics.k8s.io/v1beta1: stale", 1)})
-    assert kubectl.api_resources(partial)[1] is False
+    assert steps.api_resources(partial)[1] is False
 
 
 def test_deletes_go_by_api_path_with_the_recorded_uid():
     host = _host({KUBECTL + "api-resources": Result(API_RESOURCES, "", 0)})
-    targets = [(workloads.Ref("example.com/v1", "Widget", "shop", "w"), "u1"),
-               (workloads.Ref("example.com/v1", "Gadget", "shop", "g"), "u2"),   # cluster-scoped after all
-               (workloads.Ref("apps/v1", "Deployment", "shop", "web"), "u3"),
-               (workloads.Ref("v1", "Namespace", "", "shop"), "u4")]
-    kubectl.delete(host, "delete workload web", targets, 60)
+    targets = [(model.Ref("example.com/v1", "Widget", "shop", "w"), "u1"),
+               (model.Ref("example.com/v1", "Gadget", "shop", "g"), "u2"),   # cluster-scoped after all
+               (model.Ref("apps/v1", "Deployment", "shop", "web"), "u3"),
+               (model.Ref("v1", "Namespace", "", "shop"), "u4")]
+    steps.delete(host, "delete workload web", targets, 60)
     [(name, env, _, _)] = host.scripts
     assert name == "workload-delete.sh" and env["KUB_TIMEOUT"] == "60"
     assert [line.split("|") for line in env["KUB_DELETES"].split("\n")] == [
@@ -322,8 +323,8 @@ def test_a_namespace_is_listed_in_every_namespaced_kind_but_kubernetes_own():
              {"kind": "ReplicaSet", "metadata": {"name": "web-1", "ownerReferences": [{"kind": "Deployment"}]}}]
     host = _host({KUBECTL + "api-resources": Result(API_RESOURCES, "", 0),
                   KUBECTL + "get ": Result(json.dumps({"kind": "List", "items": items}), "", 0)})
-    found, complete = kubectl.namespace_objects(host, "123")
-    assert [kubectl.described(item) for item in found] == ["networkpolicy/deny", "widget/w"] and complete
+    found, complete = steps.namespace_objects(host, "123")
+    assert [steps.described(item) for item in found] == ["networkpolicy/deny", "widget/w"] and complete
     assert host.commands[-1] == (KUBECTL + "get configmaps,deployments.apps,leases.coordination.k8s.io,"
                                  "networkpolicies.networking.k8s.io,widgets.example.com -n 123 -o json")
 
@@ -342,26 +343,26 @@ def _namespace_host(api_resources, items):
 
 
 def test_a_namespace_is_left_when_not_every_kind_could_be_listed():
-    from kub_plugin import workload_operations
+    from kub_plugin.cfy import workload_nodes
     partial = Result(API_RESOURCES, "error: unable to retrieve the complete list of server APIs: "
                      "metrics.k8s.io/v1beta1: the server is currently unable to handle the request", 1)
     host = _namespace_host(partial, [])
-    workload_operations._delete_namespace(host, "shop", "dep/web_1", [], 60, ControlPlane)
+    workload_nodes._delete_namespace(host, "shop", "dep/web_1", [], 60, ControlPlane)
     assert host.scripts == []
     assert host.logged == ["namespace shop (made by this workload): not every kind the API server serves could be "
                            "listed (kubectl api-resources failed for some): left as it is"]
 
 
 def test_a_namespace_goes_once_only_the_endpoints_of_the_node_s_service_are_left():
-    from kub_plugin import workload_operations
+    from kub_plugin.cfy import workload_nodes
     endpoints = [{"kind": "Endpoints", "metadata": {"name": "web"}}]
     host = _namespace_host(Result(API_RESOURCES, "", 0), endpoints)
-    workload_operations._delete_namespace(host, "shop", "dep/web_1", [workloads.Ref("v1", "Service", "shop", "web")],
-                                          60, ControlPlane)
+    workload_nodes._delete_namespace(host, "shop", "dep/web_1", [model.Ref("v1", "Service", "shop", "web")],
+                                     60, ControlPlane)
     [(name, env, _, _)] = host.scripts
     assert name == "workload-delete.sh" and env["KUB_DELETES"].split("|")[:2] == ["/api/v1/namespaces/shop", "n1"]
     # the same Endpoints without the node's Service: someone else's, so the namespace stays
     host = _namespace_host(Result(API_RESOURCES, "", 0), endpoints)
-    workload_operations._delete_namespace(host, "shop", "dep/web_1", [], 60, ControlPlane)
+    workload_nodes._delete_namespace(host, "shop", "dep/web_1", [], 60, ControlPlane)
     assert host.scripts == [] and host.logged == ["namespace shop (made by this workload) still holds endpoints/web: "
                                                   "left as it is"]

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from cloudify.constants import RELATIONSHIP_INSTANCE
 
-from . import hoststate
-from .config import ConfigError, cluster_settings, host_addresses, node_settings, ssh_settings
+from ..cluster.properties import cluster_settings, host_addresses, node_settings, ssh_settings
+from ..errors import ConfigError
+from ..hosts import state
 
 MASTER_TYPE = "kub.nodes.Master"
 MASTER_RELATIONSHIP = "kub.relationships.connected_to_master"
@@ -167,10 +168,10 @@ class ControlPlane:
     """Where kubectl runs for a cluster: a control-plane host reached by SSH, and the kubeconfig there. Changes
     run under `lock` (an flock file): kub's host lock on a master; on a cluster kub did not install, the
     kubeconfig itself, a file that is there already, so that nothing is added to that host."""
-    ssh: object          # config.SshSettings
+    ssh: object          # cluster.settings.SshSettings
     kubeconfig: str
     node_id: str
-    lock: str = hoststate.LOCK_FILE
+    lock: str = state.LOCK_FILE
     allow_plain_http: bool = False   # whether its workloads' manifests may come from http:// URLs
 
 
@@ -178,7 +179,7 @@ def control_plane(deployment_id, node_id, type_hierarchy, props):
     """The control plane of a Master or ExistingCluster node, from its type and properties."""
     if MASTER_TYPE in type_hierarchy:
         cluster = Cluster(deployment_id, node_id, props)
-        return ControlPlane(cluster.master_ssh, hoststate.ADMIN_CONF, node_id,
+        return ControlPlane(cluster.master_ssh, state.ADMIN_CONF, node_id,
                             allow_plain_http=cluster.settings.allow_plain_http)
     if EXISTING_TYPE in type_hierarchy:
         if not props.get("ip"):
@@ -195,13 +196,13 @@ def control_plane(deployment_id, node_id, type_hierarchy, props):
 
 def existing_kubeconfig(props, node_id):
     """An ExistingCluster's kubeconfig_path: an absolute path on its control-plane host, safe on a command line."""
-    path = props.get("kubeconfig_path", hoststate.ADMIN_CONF)
+    path = props.get("kubeconfig_path", state.ADMIN_CONF)
     if not isinstance(path, str) or not path.startswith("/") or path.endswith("/") or \
             any(c in path for c in "\n\r\t\0 '\"$`\\;&|<>*?()[]{}#~!"):
         where = f"{props['ip']}: " if isinstance(props.get("ip"), str) and props.get("ip") else ""
         raise ConfigError(f"{where}node {node_id}: kubeconfig_path {path!r} must be the absolute path of a file on "
                           f"the control-plane host, without spaces, quotes or shell characters, e.g. "
-                          f"{hoststate.ADMIN_CONF}")
+                          f"{state.ADMIN_CONF}")
     return path
 
 

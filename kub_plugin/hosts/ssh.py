@@ -2,21 +2,20 @@
 
 Every failure becomes a one-line RemoteError that names the host, the problem and the fix.
 """
-import base64
-import hashlib
-import io
 import logging
 import os
 import select
 import shlex
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import resources
 
 import paramiko
 from fabric import Config, Connection
+
+from ..errors import ConnectionLost, RemoteError, Unreachable, short
+from .keys import VerifyPolicy, WarnPolicy, check_agent, fingerprint, known_host_keys, load_key
+from .payload import locked_bash, script_payload
 
 # A peer that stops acknowledging for this long is dead: commands fail instead of hanging on a cut link.
 DEAD_PEER_SECONDS = 30
@@ -26,28 +25,10 @@ SEND_SLICE = 256 * 1024
 SEND_POLL_SECONDS = 0.05   # how often a command that takes none of its input is looked at again
 CHANNEL_TIMEOUT_SECONDS = 30   # the longest any one send or receive on a channel may block
 OUTPUT_AFTER_EXIT_SECONDS = 5   # how long output may still arrive after a command's exit status
-LOCK_BUSY = 75   # exit code of a locked run_script whose lock another holder kept
-MAX_PARALLEL_HOSTS = 16
 
 # paramiko tells of every connect and login at INFO, and its transport thread logs a failed handshake at ERROR
 # with its traceback: kub reports every SSH failure itself, in one line
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
-
-
-class RemoteError(Exception):
-    """A host could not be reached or a command on it failed."""
-
-
-class ConnectionLost(RemoteError):
-    """The connection broke in the middle of a step: running the step again may well succeed."""
-
-
-class Unreachable(RemoteError):
-    """No SSH session could be opened to the host (no answer, refused, no handshake): nothing ran there."""
-
-    def __init__(self, ip, reason, fix):
-        super().__init__(f"{ip}: {reason}: {fix}")
-        self.ip, self.reason = ip, reason
 
 
 @dataclass
@@ -59,48 +40,6 @@ class Result:
     @property
     def ok(self):
         return self.exit_code == 0
-
-
-def fingerprint(key):
-    """OpenSSH-style SHA256 fingerprint of a paramiko key."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-class _VerifyPolicy(paramiko.MissingHostKeyPolicy):
-    """Called for keys not in known_hosts: accept only a pinned fingerprint, else explain how to trust."""
-
-    def __init__(self, settings):
-        self.settings = settings
-
-    def missing_host_key(self, client, hostname, key):
-        seen = fingerprint(key)
-        pinned = self.settings.host_key_fingerprint
-        if pinned:
-            if seen == pinned:
-                return
-            raise RemoteError(
-                f"{self.settings.ip}: host key {seen} ({key.get_name()}) does not match the pinned "
-                f"ssh.host_key_fingerprint {pinned}: if the host was reinstalled, pin the new key after checking it "
-                f"on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub); otherwise someone may be in between")
-        raise RemoteError(
-            f"{self.settings.ip}: unknown host key {seen} ({key.get_name()}), not in "
-            f"{self.settings.known_hosts_path}: check it on the host (ssh-keygen -lf "
-            f"/etc/ssh/ssh_host_ed25519_key.pub), then add it (ssh-keyscan -p {self.settings.port} "
-            f"{self.settings.ip} >> {self.settings.known_hosts_path}) or set ssh.host_key_fingerprint: {seen}")
-
-
-class _WarnPolicy(paramiko.MissingHostKeyPolicy):
-    def __init__(self, logger, ip):
-        self.logger, self.ip = logger, ip
-
-    def missing_host_key(self, client, hostname, key):
-        self.logger.warning(f"[{self.ip}] host key NOT verified (ssh.verify_host_key is false): "
-                            f"accepting {fingerprint(key)}")
-
-
-def script_text(name):
-    return resources.files("kub_plugin.scripts").joinpath(name).read_text()
 
 
 class Host:
@@ -131,11 +70,11 @@ class Host:
         connect_kwargs = {"allow_agent": False, "look_for_keys": False, "banner_timeout": s.connect_timeout,
                           "auth_timeout": s.connect_timeout}
         if s.private_key or s.private_key_path:
-            connect_kwargs["pkey"] = _load_key(s)
+            connect_kwargs["pkey"] = load_key(s)
         if s.password:
             connect_kwargs["password"] = s.password
         if not (s.private_key or s.private_key_path or s.password):
-            _check_agent(s)
+            check_agent(s)
             connect_kwargs["allow_agent"] = True
         conn = Connection(s.ip, user=s.user, port=s.port, config=Config(overrides={"load_ssh_configs": False}),
                           connect_kwargs=connect_kwargs)
@@ -166,7 +105,7 @@ class Host:
                 f"{self.ip}: SSH login as {s.user!r} was refused: check ssh.user and the {credential} "
                 f"(the public key must be in ~{s.user}/.ssh/authorized_keys on the host)")
         if isinstance(err, (paramiko.SSHException, EOFError, OSError)):
-            return Unreachable(self.ip, f"SSH handshake on port {s.port} failed ({_short(err)})",
+            return Unreachable(self.ip, f"SSH handshake on port {s.port} failed ({short(err)})",
                                "check that sshd answers there")
         return err
 
@@ -178,7 +117,7 @@ class Host:
             raise Unreachable(self.ip, f"connection refused on SSH port {s.port}",
                               "start sshd on the host or set ssh.port") from None
         except OSError as err:
-            reason = f"no answer within {s.connect_timeout} s" if isinstance(err, socket.timeout) else _short(err)
+            reason = f"no answer within {s.connect_timeout} s" if isinstance(err, socket.timeout) else short(err)
             raise Unreachable(self.ip, f"cannot reach SSH port {s.port} ({reason})",
                               f"check the IP, that the host is up and that a firewall lets port {s.port} "
                               f"through") from None
@@ -193,13 +132,13 @@ class Host:
         s = self.settings
         client.get_host_keys().clear()
         if not s.verify_host_key:
-            client.set_missing_host_key_policy(_WarnPolicy(self.logger, self.ip))
+            client.set_missing_host_key_policy(WarnPolicy(self.logger, self.ip))
             return
         if not s.host_key_fingerprint:
-            for hostnames, key in _known_host_keys(s):
+            for hostnames, key in known_host_keys(s):
                 for name in hostnames:
                     client.get_host_keys().add(name, key.get_name(), key)
-        client.set_missing_host_key_policy(_VerifyPolicy(s))
+        client.set_missing_host_key_policy(VerifyPolicy(s))
 
     def close(self):
         if self._conn is not None:
@@ -285,8 +224,8 @@ class Host:
                               f"check the host (load, network, apt locks, another kub run holding its lock), "
                               f"then run the workflow again") from None
         except (paramiko.SSHException, EOFError, OSError) as err:
-            raise ConnectionLost(f"{self.ip}: the SSH connection was lost during {what} ({_short(err)}): "
-                              f"check the network to the host, then run the workflow again") from None
+            raise ConnectionLost(f"{self.ip}: the SSH connection was lost during {what} ({short(err)}): "
+                                 f"check the network to the host, then run the workflow again") from None
         return Result(out.decode(errors="replace"), err.decode(errors="replace"), code)
 
     def _sudo(self):
@@ -312,158 +251,8 @@ class Host:
         return "sudo -S -k -p ''"
 
 
-def _check_agent(settings):
-    """No key, key path or password: the keys of the ssh-agent at SSH_AUTH_SOCK (config.py made sure it is
-    set) log in; it must hold one."""
-    agent = paramiko.Agent()
-    try:
-        if not agent.get_keys():
-            where = os.environ.get("SSH_AUTH_SOCK", "")
-            raise RemoteError(f"{settings.ip}: the ssh-agent at SSH_AUTH_SOCK {where} holds no key (or cannot be "
-                              f"reached): ssh-add the key, or set ssh.private_key_path")
-    finally:
-        agent.close()
-
-
-def _load_key(settings):
-    """The private key (text, or the file at private_key_path), opened with ssh.private_key_passphrase when
-    it has one, as paramiko needs it."""
-    where = "ssh.private_key"
-    text = settings.private_key
-    if not text:
-        where = f"ssh.private_key_path {settings.private_key_path}"
-        path = os.path.expanduser(settings.private_key_path)
-        try:
-            with open(path) as f:
-                text = f.read()
-        except FileNotFoundError:
-            raise RemoteError(f"{settings.ip}: {where} does not exist: give the path of the private key on the "
-                              f"machine running cfy") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise RemoteError(f"{settings.ip}: {where} cannot be read ({_short(err)}): give a readable OpenSSH "
-                              f"or PEM private key") from None
-    if not text.strip():
-        raise RemoteError(f"{settings.ip}: {where} is empty: give the whole private key")
-    encrypted = _encrypted(text)
-    passphrase = settings.private_key_passphrase or None
-    if encrypted and not passphrase:
-        raise RemoteError(f"{settings.ip}: {where} is protected by a passphrase: set ssh.private_key_passphrase "
-                          f"(on a manager from a secret), or load the key into an ssh-agent (ssh-add) and give "
-                          f"no key")
-    for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
-        try:
-            return kind.from_private_key(io.StringIO(text), password=passphrase)
-        except (paramiko.SSHException, ValueError, TypeError):
-            continue
-    if encrypted:
-        raise RemoteError(f"{settings.ip}: ssh.private_key_passphrase does not open {where}: give that key's "
-                          f"passphrase (ssh-keygen -y -f KEY asks for it and tells)")
-    raise RemoteError(f"{settings.ip}: {where} is not an OpenSSH/PEM private key (ed25519, ecdsa or rsa): "
-                      f"give the whole private key file")
-
-
-def _encrypted(text):
-    if "ENCRYPTED" in text:   # PEM: "Proc-Type: 4,ENCRYPTED" or "BEGIN ENCRYPTED PRIVATE KEY"
-        return True
-    body = "".join(line for line in text.strip().splitlines()[1:-1])
-    try:
-        blob = base64.b64decode(body)
-    except ValueError:
-        return False
-    # openssh-key-v1: magic, then the cipher name ("none" when unencrypted)
-    magic = b"openssh-key-v1\0"
-    if not blob.startswith(magic) or len(blob) < len(magic) + 4:
-        return False
-    size = int.from_bytes(blob[len(magic):len(magic) + 4], "big")
-    return blob[len(magic) + 4:len(magic) + 4 + size] != b"none"
-
-
-def _known_host_keys(settings):
-    """(hostnames, key) of every entry in known_hosts_path; a line kub cannot use is refused, not skipped."""
-    path = os.path.expanduser(settings.known_hosts_path)
-    where = f"ssh.known_hosts_path {settings.known_hosts_path}"
-    if not os.path.isfile(path):
-        raise RemoteError(f"{settings.ip}: known_hosts file {settings.known_hosts_path} does not exist: create it "
-                          f"with the host's key (ssh-keyscan {settings.ip} >> {settings.known_hosts_path}, after "
-                          f"checking the key) or set ssh.host_key_fingerprint")
-    entries = []
-    with open(path, errors="replace") as f:
-        for number, line in enumerate(f, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith("@"):
-                problem = f"is an {line.split()[0]} line, which kub does not support"
-            else:
-                try:
-                    entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
-                except (paramiko.SSHException, ValueError, TypeError, IndexError) as err:
-                    entry, problem = None, f"holds a key kub cannot read ({_short(err)})"
-                else:
-                    problem = "is not a known_hosts entry (hosts, key type, key)"
-                if entry is not None and entry.key is not None:
-                    entries.append((entry.hostnames, entry.key))
-                    continue
-            raise RemoteError(f"{settings.ip}: {where} line {number} {problem}: remove or fix that line (or give "
-                              f"kub a known_hosts file of its own), or set ssh.host_key_fingerprint")
-    return entries
-
-
 def _unread(sent, size):
     """What the deadline's message adds when the command had not taken all of its input."""
     if sent < size:
         return f" (it took {sent} of the {size} bytes of its input)"
     return ""
-
-
-def _short(err):
-    text = str(err) or type(err).__name__
-    return text.splitlines()[0][:160]
-
-
-def script_payload(name, env):
-    """What `bash -s` reads for scripts/<name>: the variables as exports, then scripts/lib.sh, then the script."""
-    lines = [f"export {k}={shlex.quote(str(v))}" for k, v in env.items()]
-    return "\n".join(lines + [script_text("lib.sh"), script_text(name)]) + "\n"
-
-
-def locked_bash(path, seconds):
-    """A shell line running `bash -s` only while it holds the flock `path` (its folder made when missing); exit
-    code LOCK_BUSY when another holder keeps it longer than the seconds."""
-    return (f"mkdir -p -m 0700 {shlex.quote(os.path.dirname(path))} && "
-            f"exec flock -w {int(seconds)} -E {LOCK_BUSY} {shlex.quote(path)} bash -s")
-
-
-def on_hosts(settings_list, logger, work, unreachable=None):
-    """Runs work(host) on every host in parallel, each over its own connection: {ip: result}. With `unreachable`,
-    a host no session could be opened to gives unreachable(err) (an Unreachable) as its result instead.
-
-    Every failure is reported: one alone as it is, several in one error that names each host. Only when all
-    of them are lost connections is the whole a ConnectionLost (worth a retry)."""
-    def one(settings):
-        host = Host(settings, logger)
-        try:
-            host.open()
-        except Unreachable as err:
-            if unreachable is None:
-                raise
-            return unreachable(err)
-        with host:
-            return work(host)
-
-    if not settings_list:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_HOSTS, len(settings_list))) as pool:
-        futures = [(s.ip, pool.submit(one, s)) for s in settings_list]
-    results, errors = {}, []
-    for ip, future in futures:
-        try:
-            results[ip] = future.result()
-        except RemoteError as err:
-            errors.append(err)
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        message = f"{len(errors)} of {len(settings_list)} hosts failed: " + " | ".join(map(str, errors))
-        raise (ConnectionLost if all(isinstance(e, ConnectionLost) for e in errors) else RemoteError)(message)
-    return results

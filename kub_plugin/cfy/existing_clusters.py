@@ -8,9 +8,12 @@ are applied there like on a master kub installed.
 from cloudify.decorators import operation
 from cloudify.exceptions import NonRecoverableError
 
-from . import deployment, kubectl, local
-from .connection import Host
-from .operations import _cloudify_errors, _save, manifest_sources
+from ..cluster.existing import cluster_view
+from ..hosts.ssh import Host
+from ..local import manifests
+from . import deployment
+from .errors import cloudify_errors, save
+from .machine import manifest_sources
 
 
 def _control_plane(ctx):
@@ -21,7 +24,7 @@ def _view(ctx):
     """(host address, the cluster as its API server sees it)."""
     control_plane = _control_plane(ctx)
     with Host(control_plane.ssh, ctx.logger) as host:
-        return host.ip, kubectl.cluster(host, control_plane.kubeconfig)
+        return host.ip, cluster_view(host, control_plane.kubeconfig)
 
 
 def _read(ctx):
@@ -29,8 +32,8 @@ def _read(ctx):
     ip, view = _view(ctx)
     nodes = ", ".join(f"{name} ({_ready(state)})" for name, state in sorted(view.nodes.items()))
     ctx.logger.info(f"[{ip}] cluster at {view.endpoint}: Kubernetes {view.version}, nodes {nodes or 'none'}")
-    _save(ctx, api_endpoint=view.endpoint, kubernetes_version=view.version, node_names=sorted(view.nodes),
-          nodes_ready={name: state == "True" for name, state in view.nodes.items()})
+    save(ctx, api_endpoint=view.endpoint, kubernetes_version=view.version, node_names=sorted(view.nodes),
+         nodes_ready={name: state == "True" for name, state in view.nodes.items()})
 
 
 def _ready(state):
@@ -38,18 +41,18 @@ def _ready(state):
 
 
 @operation(resumable=True)
-@_cloudify_errors
+@cloudify_errors
 def create(ctx, **_):
     """Checks the workloads deployed on this cluster (their manifests and objects, here), then reads the cluster:
     the host answers with a known key, the API through the kubeconfig, its version and nodes. Changes nothing."""
     sources = manifest_sources(ctx, _control_plane(ctx).allow_plain_http)
     for node_id, props in deployment.workload_nodes(ctx, ctx.node.id).items():
-        local.workload(props, node_id, sources)
+        manifests.workload(props, node_id, sources)
     _read(ctx)
 
 
 @operation(resumable=True)
-@_cloudify_errors
+@cloudify_errors
 def check_status(ctx, **_):
     """Healthy when the API answers and every node is Ready (what `heal` checks first)."""
     ip, view = _view(ctx)
@@ -62,14 +65,14 @@ def check_status(ctx, **_):
 
 
 @operation(resumable=True)
-@_cloudify_errors
+@cloudify_errors
 def heal(ctx, **_):
     """Nothing to repair on a cluster kub did not install: reads it again and records what it found."""
     _read(ctx)
 
 
 @operation(resumable=True)
-@_cloudify_errors
+@cloudify_errors
 def delete(ctx, **_):
     """Nothing to undo: kub changed nothing on this cluster's hosts."""
     ctx.logger.info(f"cluster {ctx.node.id}: kub did not install it and leaves it as it is")

@@ -1,8 +1,8 @@
 """kubectl commands of the kub_* workflows, run on a control-plane host as root with the cluster's kubeconfig.
 
-Plain Python over a `connection.Host` (nothing here knows Cloudify). Parameters come checked
-(parameters.py) and reach kubectl as separate arguments, never through a shell. Reads run as plain kubectl
-commands and log what kubectl prints; changes go through `steps.apply` (scripts/kubectl-change.sh under the
+Plain Python over a `hosts.ssh.Host` (nothing here knows Cloudify). Parameters come checked
+(cfy/workflow_parameters.py) and reach kubectl as separate arguments, never through a shell. Reads run as plain kubectl
+commands and log what kubectl prints; changes go through `hosts.runner.apply` (scripts/kubectl-change.sh under the
 host's kub lock), which logs kubectl's lines. A manifest travels on standard input, so a Secret's data never
 shows on a command line or in a message.
 
@@ -12,16 +12,17 @@ that node: kub refuses to apply over it or delete it, and says whose it is.
 import json
 import shlex
 
-from . import kubectl, steps, workloads
-from .steps import StepError, ok_or_raise
+from ..cluster.nodes import NO_CACHE, READ_TIMEOUT, kubectl_command
+from ..hosts import runner
+from ..hosts.runner import StepError, ok_or_raise
+from . import model, ownership, readiness, steps
 
 ROLLOUT_TIMEOUT = 300
-READ_TIMEOUT = 120
 
 
-class Cluster:
-    """A control-plane host (an open `connection.Host`), the kubeconfig kubectl uses there and the lock its
-    changes take (deployment.ControlPlane: on a cluster kub did not install, nothing is added to the host)."""
+class Kubectl:
+    """kubectl on a control-plane host (an open `hosts.ssh.Host`), the kubeconfig kubectl uses there and the lock its
+    changes take (cfy.deployment.ControlPlane: on a cluster kub did not install, nothing is added to the host)."""
 
     def __init__(self, host, control_plane):
         self.host = host
@@ -29,7 +30,7 @@ class Cluster:
         self.lock = control_plane.lock
 
     def _command(self, args):
-        return f"{kubectl.command(self.kubeconfig)} {shlex.join(args)}"
+        return f"{kubectl_command(self.kubeconfig)} {shlex.join(args)}"
 
     def read(self, args, what, timeout=READ_TIMEOUT):
         """kubectl args (a read); its output lines are logged; a failure raises with kubectl's error line."""
@@ -43,9 +44,10 @@ class Cluster:
     def change(self, label, args, stdin="", secrets=(), timeout=ROLLOUT_TIMEOUT):
         """kubectl args (a change) under the host's kub lock; kubectl's lines are logged, its error line
         raised. `stdin` (a manifest) goes on standard input; `secrets` are redacted from any error."""
-        return steps.apply(self.host, label, "kubectl-change.sh", timeout=timeout + 60, secrets=secrets, lock=self.lock,
-                           env={**kubectl.NO_CACHE, "KUB_KUBECONFIG": self.kubeconfig, "KUB_ARGS": "\n".join(args)},
-                           secret_env={"KUB_STDIN": stdin})
+        return runner.apply(self.host, label, "kubectl-change.sh", timeout=timeout + 60, secrets=secrets,
+                            lock=self.lock,
+                            env={**NO_CACHE, "KUB_KUBECONFIG": self.kubeconfig, "KUB_ARGS": "\n".join(args)},
+                            secret_env={"KUB_STDIN": stdin})
 
     def live(self, kind, name, namespace):
         """The live object of that kind and name, or None."""
@@ -62,113 +64,113 @@ class Cluster:
 
 def _refuse_owned(host, refs, live, action):
     for ref in refs:
-        owner = workloads.owner_of(live[ref]) if ref in live else ""
+        owner = ownership.owner_of(live[ref]) if ref in live else ""
         if owner:
             deployment, _, instance = owner.partition("/")
             raise StepError(f"{host.ip}: {ref.label} belongs to node instance {instance} of deployment {deployment} "
-                            f"(annotation {workloads.OWNER_ANNOTATION}): kub does not {action} it here; it goes with "
+                            f"(annotation {ownership.OWNER_ANNOTATION}): kub does not {action} it here; it goes with "
                             f"that node (cfy uninstall of its deployment), or change that node's blueprint")
 
 
 def _note_owned(host, live, label):
-    owner = workloads.owner_of(live) if live else ""
+    owner = ownership.owner_of(live) if live else ""
     if owner:
         host.log(f"{label} belongs to workload {owner}: its heal sets it back to what its blueprint says")
 
 
-def apply(cluster, objects):
+def apply(kubectl, objects):
     """kubectl apply of checked objects [(object, Ref)]; refused if any of them belongs to a Workload node."""
     refs = [ref for _, ref in objects]
-    _refuse_owned(cluster.host, refs, kubectl.live_objects(cluster.host, refs, cluster.kubeconfig), "apply over")
-    placed = workloads.placed(objects)
-    return cluster.change("kubectl apply", ["apply", "-f", "-"], stdin=workloads.manifest_text(placed),
-                          secrets=workloads.secret_values(placed))
+    _refuse_owned(kubectl.host, refs, steps.live_objects(kubectl.host, refs, kubectl.kubeconfig), "apply over")
+    placed = model.placed(objects)
+    return kubectl.change("kubectl apply", ["apply", "-f", "-"], stdin=model.manifest_text(placed),
+                          secrets=model.secret_values(placed))
 
 
-def delete(cluster, refs):
+def delete(kubectl, refs):
     """Deletes these objects (Refs) and waits until they are gone; those already gone are skipped. Refused,
     before anything is deleted, if any of them belongs to a Workload node, or is a namespace holding objects of
     one. Each is deleted only while it is the object read here (its uid, a precondition the API server checks)."""
-    live = kubectl.live_objects(cluster.host, refs, cluster.kubeconfig)
+    live = steps.live_objects(kubectl.host, refs, kubectl.kubeconfig)
     for ref in refs:
         if ref.kind == "Namespace" and ref in live:
-            _refuse_workload_content(cluster, ref.name)
-    _refuse_owned(cluster.host, refs, live, "delete")
+            _refuse_workload_content(kubectl, ref.name)
+    _refuse_owned(kubectl.host, refs, live, "delete")
     present = [(ref, live[ref]["metadata"].get("uid", "")) for ref in refs if ref in live]
-    return kubectl.delete(cluster.host, "kubectl delete", present, ROLLOUT_TIMEOUT, cluster.kubeconfig, cluster.lock)
+    return steps.delete(kubectl.host, "kubectl delete", present, ROLLOUT_TIMEOUT, kubectl.kubeconfig, kubectl.lock)
 
 
-def _refuse_workload_content(cluster, namespace):
+def _refuse_workload_content(kubectl, namespace):
     """Deleting a namespace deletes everything in it: refused while it holds objects of Workload nodes."""
-    found, _ = kubectl.namespace_objects(cluster.host, namespace, cluster.kubeconfig)
-    owned = [f"{kubectl.described(item)} ({workloads.owner_of(item)})" for item in found if workloads.owner_of(item)]
+    found, _ = steps.namespace_objects(kubectl.host, namespace, kubectl.kubeconfig)
+    owned = [f"{steps.described(item)} ({ownership.owner_of(item)})" for item in found if ownership.owner_of(item)]
     if owned:
-        raise StepError(f"{cluster.host.ip}: namespace {namespace} holds objects of Workload nodes: "
+        raise StepError(f"{kubectl.host.ip}: namespace {namespace} holds objects of Workload nodes: "
                         f"{', '.join(owned[:5])}{f' and {len(owned) - 5} more' if len(owned) > 5 else ''}: kub "
                         f"does not delete it here; they go with their nodes (cfy uninstall of their deployments), "
                         f"then delete the namespace")
 
 
-def delete_named(cluster, resource, name, namespace):
+def delete_named(kubectl, resource, name, namespace):
     """Deletes one object by resource (kubectl's name of its kind) and name (see delete)."""
-    found = cluster.live(resource, name, namespace)
+    found = kubectl.live(resource, name, namespace)
     if found is None:
-        cluster.host.log(f'kubectl delete: {resource} "{name}" not found in namespace {namespace}: no change')
+        kubectl.host.log(f'kubectl delete: {resource} "{name}" not found in namespace {namespace}: no change')
         return []
     meta = found["metadata"]
-    ref = workloads.Ref(found["apiVersion"], found["kind"], meta.get("namespace", ""), meta["name"])
-    return delete(cluster, [ref])
+    ref = model.Ref(found["apiVersion"], found["kind"], meta.get("namespace", ""), meta["name"])
+    return delete(kubectl, [ref])
 
 
-def run(cluster, name, image, replicas, port, namespace):
+def run(kubectl, name, image, replicas, port, namespace):
     """A Deployment of `replicas` pods of `image` (kubectl create deployment), then waits for its rollout."""
     args = ["create", "deployment", name, f"--image={image}", f"--replicas={replicas}", "-n", namespace]
     if port is not None:
         args.append(f"--port={port}")
-    changes = cluster.change("kubectl create deployment", args)
-    cluster.wait_rollout("deployment", name, namespace)
+    changes = kubectl.change("kubectl create deployment", args)
+    kubectl.wait_rollout("deployment", name, namespace)
     return changes
 
 
-def expose(cluster, name, port, target_port, service_type, namespace):
+def expose(kubectl, name, port, target_port, service_type, namespace):
     """A Service for a Deployment (kubectl expose); logs where it answers."""
     args = ["expose", "deployment", name, f"--port={port}", f"--type={service_type}", "-n", namespace]
     if target_port is not None:
         args.append(f"--target-port={target_port}")
-    changes = cluster.change("kubectl expose", args)
-    service = cluster.live("service", name, namespace)
+    changes = kubectl.change("kubectl expose", args)
+    service = kubectl.live("service", name, namespace)
     if service is not None:
-        found = workloads.endpoints(workloads.Ref("v1", "Service", namespace, name), service)
+        found = readiness.endpoints(model.Ref("v1", "Service", namespace, name), service)
         ports = ", ".join(f"{p['port']}/{p['protocol']}" + (f" (node port {p['node_port']})" if p.get("node_port")
-                                                             else "") for p in found["ports"])
-        cluster.host.log(f"service {namespace}/{name}: {found['type']} {found['cluster_ip']} {ports}")
+                                                            else "") for p in found["ports"])
+        kubectl.host.log(f"service {namespace}/{name}: {found['type']} {found['cluster_ip']} {ports}")
     return changes
 
 
-def scale(cluster, kind, name, replicas, namespace):
+def scale(kubectl, kind, name, replicas, namespace):
     """kubectl scale, then waits for the rollout."""
-    _note_owned(cluster.host, cluster.live(kind, name, namespace), f"{kind} {namespace}/{name}")
-    changes = cluster.change("kubectl scale", ["scale", kind, name, f"--replicas={replicas}", "-n", namespace])
-    cluster.wait_rollout(kind, name, namespace)
+    _note_owned(kubectl.host, kubectl.live(kind, name, namespace), f"{kind} {namespace}/{name}")
+    changes = kubectl.change("kubectl scale", ["scale", kind, name, f"--replicas={replicas}", "-n", namespace])
+    kubectl.wait_rollout(kind, name, namespace)
     return changes
 
 
-def rollout_restart(cluster, name, namespace):
+def rollout_restart(kubectl, name, namespace):
     """kubectl rollout restart of a Deployment (new pods from a new ReplicaSet), then waits for the rollout."""
-    changes = cluster.change("kubectl rollout restart", ["rollout", "restart", f"deployment/{name}", "-n", namespace])
-    cluster.wait_rollout("deployment", name, namespace)
+    changes = kubectl.change("kubectl rollout restart", ["rollout", "restart", f"deployment/{name}", "-n", namespace])
+    kubectl.wait_rollout("deployment", name, namespace)
     return changes
 
 
-def drain(cluster, nodes):
+def drain(kubectl, nodes):
     """Cordons the nodes and evicts their pods (DaemonSets' pods stay, as their controller would put them back)."""
-    return cluster.change("kubectl drain", ["drain", *nodes, "--ignore-daemonsets", f"--timeout={ROLLOUT_TIMEOUT}s"])
+    return kubectl.change("kubectl drain", ["drain", *nodes, "--ignore-daemonsets", f"--timeout={ROLLOUT_TIMEOUT}s"])
 
 
-def uncordon(cluster, nodes):
-    return cluster.change("kubectl uncordon", ["uncordon", *nodes])
+def uncordon(kubectl, nodes):
+    return kubectl.change("kubectl uncordon", ["uncordon", *nodes])
 
 
-def get(cluster, kind, name, namespace):
+def get(kubectl, kind, name, namespace):
     """kubectl get, its table logged line by line."""
-    return cluster.read(["get", kind, *([name] if name else []), "-n", namespace], "kubectl get")
+    return kubectl.read(["get", kind, *([name] if name else []), "-n", namespace], "kubectl get")

@@ -5,8 +5,8 @@ import string
 
 import yaml
 
+from ..hosts.state import API_PORT
 from . import versions
-from .config import API_PORT
 
 INIT_TOKEN_TTL = "15m"
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits

@@ -1,9 +1,10 @@
 """Verdicts on hosts from their facts: what kub must refuse before it changes anything. No I/O here."""
 import re
 
-from . import hoststate, osdata, versions
-from .config import version_tuple
-from .connection import RemoteError
+from ..errors import RemoteError
+from ..hosts import osdata, state
+from . import versions
+from .settings import version_tuple
 
 NODE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
@@ -31,9 +32,9 @@ def host(ip, facts, role, cluster_id, settings):
                           f"(/etc/kubernetes holds its config): use another host, or run `kubeadm reset -f` "
                           f"there first if that cluster may go")
     if role == "minion" and facts.has_admin_conf:
-        raise HostRefused(f"{ip}: is a control plane (has {hoststate.ADMIN_CONF}): list it only as the master")
+        raise HostRefused(f"{ip}: is a control plane (has {state.ADMIN_CONF}): list it only as the master")
     if not (ours and facts.joined):
-        busy = [port for port in hoststate.REQUIRED_PORTS[role] if port in facts.listening]
+        busy = [port for port in state.REQUIRED_PORTS[role] if port in facts.listening]
         if busy:
             ports = ", ".join(map(str, busy))
             raise HostRefused(f"{ip}: port {ports} already in use, {role} needs it: stop what listens there "

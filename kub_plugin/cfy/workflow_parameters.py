@@ -6,10 +6,7 @@ anything, and a bad one is a one-line ConfigError naming the workflow, the clust
 import re
 from dataclasses import dataclass
 
-import yaml
-
-from . import local, workloads
-from .config import ConfigError
+from ..errors import ConfigError
 
 # DNS-1123 label (namespaces), DNS-1035 label (names kubectl create/expose also use as a Service name or label
 # value), DNS-1123 subdomain (names of existing objects and nodes), IANA service name (a named target port)
@@ -187,30 +184,3 @@ def cluster_node(workflow, clusters, node_id):
         raise ConfigError(f"{workflow}: this deployment has {len(clusters)} cluster nodes, {listed}: say which "
                           f"one with node_id, e.g. -p '{{\"node_id\": \"{first}\"}}'")
     return next(iter(clusters))
-
-
-def manifest_objects(manifest, namespace, sources, owner):
-    """[(object, Ref)] of a manifest parameter, checked: inline YAML (or objects given as a mapping or list),
-    or a path or URL whose text is read here from the local.Sources the cluster node allows. Objects that name
-    no namespace get `namespace`. `owner` names the node in errors."""
-    if isinstance(manifest, (dict, list)):
-        found = workloads.expanded({"kind": "List", "items": manifest} if isinstance(manifest, list) else manifest,
-                                   "manifest", owner)
-    elif _is_inline(manifest):
-        found = workloads.parse_manifest(manifest, "(inline)", owner)
-    else:
-        source = manifest.strip()
-        found = workloads.parse_manifest(local.manifest(source, sources, owner), source, owner)
-    if not found:
-        raise ConfigError(f"node {owner}: the manifest holds no object: give at least one Kubernetes object")
-    return workloads.objects_of(found, namespace, owner)
-
-
-def _is_inline(text):
-    """YAML written into the parameter (several lines, or a mapping on one) rather than a path or a URL."""
-    if "\n" in text.strip():
-        return True
-    try:
-        return isinstance(yaml.safe_load(text), (dict, list))
-    except yaml.YAMLError:
-        return False

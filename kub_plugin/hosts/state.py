@@ -1,5 +1,7 @@
 """Every piece of host state kub owns, named once. The scripts receive these as environment (SCRIPT_ENV)."""
-from .config import API_PORT
+
+# kube-apiserver's port on a control-plane host
+API_PORT = 6443
 
 KUB_DIR = "/var/lib/kub"
 # the cluster that owns the host, `<cluster id> <deployment>/<master node>`: written before kub's first change
@@ -13,7 +15,6 @@ LOCK_FILE = f"{KUB_DIR}/lock"
 LOCK_WAIT_SECONDS = 30
 # a reset of the master may have to wait for the minions' drains of the same uninstall (Cloudify runs both)
 RESET_LOCK_WAIT_SECONDS = 300
-LOCK_BUSY_EXIT = 75
 CNI_MANIFEST = f"{KUB_DIR}/cni.yaml"
 # Files kub wrote, each with its sha256 (sha256sum's lines), so that removal takes only what still holds what kub
 # wrote. A file of the host's own that kub had to replace is kept beside it (ORIGINAL_SUFFIX) and put back.

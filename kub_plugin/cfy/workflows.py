@@ -1,9 +1,10 @@
 """Cloudify workflows kub_*: kubectl on a cluster of the deployment, as a workflow.
 
 Each reads its parameters and the cluster node (a kub.nodes.Master or kub.nodes.ExistingCluster), checks every
-parameter before it connects (parameters.py), then runs the kubectl steps of commands.py over SSH on the
-cluster's control-plane host. They use only what the workflow context offers in local mode and on a Cloudify
-Manager alike: the deployment's nodes, the blueprint's resources, the logger.
+parameter before it connects (workflow_parameters.py), then runs the kubectl commands of
+workloads/workflow_commands.py over SSH on the cluster's control-plane host. They use only what the workflow
+context offers in local mode and on a Cloudify Manager alike: the deployment's nodes, the blueprint's resources,
+the logger.
 """
 import contextlib
 import functools
@@ -11,9 +12,12 @@ import os
 
 from cloudify.decorators import workflow
 
-from . import commands, deployment, local, parameters
-from .connection import Host
-from .operations import _cloudify_errors
+from ..hosts.ssh import Host
+from ..local import manifests
+from ..workloads import workflow_commands as commands
+from . import deployment
+from . import workflow_parameters as parameters
+from .errors import cloudify_errors
 
 
 class Target:
@@ -38,7 +42,7 @@ class Target:
     @contextlib.contextmanager
     def connected(self, logger):
         with Host(self.control_plane.ssh, logger) as host:
-            yield commands.Cluster(host, self.control_plane)
+            yield commands.Kubectl(host, self.control_plane)
 
 
 def _kub_workflow(func):
@@ -49,12 +53,12 @@ def _kub_workflow(func):
     def wrapper(ctx, **params):
         target = Target(ctx, name, params)
         return func(ctx, target, **target.values)
-    return workflow(_cloudify_errors(wrapper))
+    return workflow(cloudify_errors(wrapper))
 
 
 def _manifest_sources(ctx, target):
-    """Where a manifest parameter may come from (local.Sources): a file beside the blueprint (local mode: cfy's
-    copy of its folder; a manager: its upload), a URL, and an absolute path only in local mode."""
+    """Where a manifest parameter may come from (local.manifests.Sources): a file beside the blueprint (local mode:
+    cfy's copy of its folder; a manager: its upload), a URL, and an absolute path only in local mode."""
     def read(path):
         local_copy = ctx.download_resource(path)
         try:
@@ -62,66 +66,66 @@ def _manifest_sources(ctx, target):
                 return f.read()
         finally:
             os.unlink(local_copy)
-    return local.Sources(read, target.local_mode, target.control_plane.allow_plain_http)
+    return manifests.Sources(read, target.local_mode, target.control_plane.allow_plain_http)
 
 
 @_kub_workflow
 def apply(ctx, target, manifest, namespace):
-    objects = parameters.manifest_objects(manifest, namespace, _manifest_sources(ctx, target), target.label)
-    with target.connected(ctx.logger) as cluster:
-        commands.apply(cluster, objects)
+    objects = manifests.manifest_objects(manifest, namespace, _manifest_sources(ctx, target), target.label)
+    with target.connected(ctx.logger) as kubectl:
+        commands.apply(kubectl, objects)
 
 
 @_kub_workflow
 def delete(ctx, target, kind, name, manifest, namespace):
     refs = None
     if manifest is not None:
-        refs = [ref for _, ref in parameters.manifest_objects(manifest, namespace, _manifest_sources(ctx, target),
-                                                               target.label)]
-    with target.connected(ctx.logger) as cluster:
+        refs = [ref for _, ref in manifests.manifest_objects(manifest, namespace, _manifest_sources(ctx, target),
+                                                             target.label)]
+    with target.connected(ctx.logger) as kubectl:
         if refs is None:
-            commands.delete_named(cluster, parameters.KINDS[kind], name, namespace)
+            commands.delete_named(kubectl, parameters.KINDS[kind], name, namespace)
         else:
-            commands.delete(cluster, refs)
+            commands.delete(kubectl, refs)
 
 
 @_kub_workflow
 def run(ctx, target, name, image, replicas, port, namespace):
-    with target.connected(ctx.logger) as cluster:
-        commands.run(cluster, name, image, replicas, port, namespace)
+    with target.connected(ctx.logger) as kubectl:
+        commands.run(kubectl, name, image, replicas, port, namespace)
 
 
 @_kub_workflow
 def expose(ctx, target, name, port, target_port, type, namespace):  # noqa: A002 (the parameter's name)
-    with target.connected(ctx.logger) as cluster:
-        commands.expose(cluster, name, port, target_port, type, namespace)
+    with target.connected(ctx.logger) as kubectl:
+        commands.expose(kubectl, name, port, target_port, type, namespace)
 
 
 @_kub_workflow
 def scale(ctx, target, name, replicas, kind, namespace):
-    with target.connected(ctx.logger) as cluster:
-        commands.scale(cluster, kind, name, replicas, namespace)
+    with target.connected(ctx.logger) as kubectl:
+        commands.scale(kubectl, kind, name, replicas, namespace)
 
 
 @_kub_workflow
 def rollout_restart(ctx, target, name, namespace):
-    with target.connected(ctx.logger) as cluster:
-        commands.rollout_restart(cluster, name, namespace)
+    with target.connected(ctx.logger) as kubectl:
+        commands.rollout_restart(kubectl, name, namespace)
 
 
 @_kub_workflow
 def drain(ctx, target, nodes, namespace):
-    with target.connected(ctx.logger) as cluster:
-        commands.drain(cluster, nodes)
+    with target.connected(ctx.logger) as kubectl:
+        commands.drain(kubectl, nodes)
 
 
 @_kub_workflow
 def uncordon(ctx, target, nodes, namespace):
-    with target.connected(ctx.logger) as cluster:
-        commands.uncordon(cluster, nodes)
+    with target.connected(ctx.logger) as kubectl:
+        commands.uncordon(kubectl, nodes)
 
 
 @_kub_workflow
 def get(ctx, target, kind, name, namespace):
-    with target.connected(ctx.logger) as cluster:
-        commands.get(cluster, parameters.KINDS[kind], name, namespace)
+    with target.connected(ctx.logger) as kubectl:
+        commands.get(kubectl, parameters.KINDS[kind], name, namespace)

@@ -7,10 +7,13 @@ waits until every object is ready and records them; delete removes exactly what 
 from cloudify.decorators import operation
 from cloudify.exceptions import NonRecoverableError
 
-from . import deployment, kubectl, local, workloads
-from .connection import Host
-from .operations import _cloudify_errors, _save, manifest_sources
-from .steps import StepError
+from ..hosts.runner import StepError
+from ..hosts.ssh import Host
+from ..local import manifests
+from ..workloads import model, ownership, readiness, steps
+from . import deployment
+from .errors import cloudify_errors, save
+from .machine import manifest_sources
 
 
 class Workload:
@@ -19,7 +22,7 @@ class Workload:
     def __init__(self, ctx):
         self.node_id = ctx.node.id
         self.control_plane = deployment.workload_cluster(ctx)
-        self.settings, self.objects = local.workload(
+        self.settings, self.objects = manifests.workload(
             ctx.node.properties, ctx.node.id, manifest_sources(ctx, self.control_plane.allow_plain_http))
         self.refs = [ref for _, ref in self.objects]
         self.owner = f"{ctx.deployment.id}/{ctx.instance.id}"
@@ -30,11 +33,11 @@ class Workload:
 
 
 def _refuse_strangers(host, workload):
-    live = kubectl.live_objects(host, workload.refs, workload.kubeconfig)
-    others = workloads.strangers(workload.refs, live, workload.owner)
+    live = steps.live_objects(host, workload.refs, workload.kubeconfig)
+    others = ownership.strangers(workload.refs, live, workload.owner)
     if others:
         first = others[0]
-        made_by = workloads.owner_of(live[first]) or "not kub"
+        made_by = ownership.owner_of(live[first]) or "not kub"
         raise StepError(f"{host.ip}: node {workload.node_id}: {first.label} exists already and was made by "
                         f"{made_by}, not by this node: kub leaves it alone; delete it or give this workload's object "
                         f"another name" + (f" ({len(others) - 1} more alike)" if len(others) > 1 else ""))
@@ -42,7 +45,7 @@ def _refuse_strangers(host, workload):
 
 
 @operation(resumable=True)
-@_cloudify_errors
+@cloudify_errors
 def create(ctx, **_):
     """Checks the workload's sources and objects, and that none of them belongs to someone else. Changes nothing."""
     workload = Workload(ctx)
@@ -51,15 +54,15 @@ def create(ctx, **_):
     ctx.logger.info(f"workload {workload.node_id}: {len(workload.refs)} object(s) checked: "
                     f"{', '.join(ref.label for ref in workload.refs)}")
     # from here on, delete knows what this node may have made
-    _save(ctx, objects=[ref.record() for ref in workload.refs], namespace=workload.settings.namespace)
+    save(ctx, objects=[ref.record() for ref in workload.refs], namespace=workload.settings.namespace)
 
 
 def _apply(ctx, workload):
     with workload.host(ctx.logger) as host:
         _refuse_strangers(host, workload)
-        kubectl.apply(host, f"workload {workload.node_id}", workloads.owned(workload.objects, workload.owner),
-                      workload.settings.namespace, workload.owner, workload.kubeconfig, workload.control_plane.lock)
-        live = kubectl.live_objects(host, workload.refs, workload.kubeconfig)
+        steps.apply(host, f"workload {workload.node_id}", ownership.owned(workload.objects, workload.owner),
+                    workload.settings.namespace, workload.owner, workload.kubeconfig, workload.control_plane.lock)
+        live = steps.live_objects(host, workload.refs, workload.kubeconfig)
     return [ref.record(_uid(live.get(ref))) for ref in workload.refs]
 
 
@@ -69,35 +72,35 @@ def _uid(live):
 
 def _wait_and_record(ctx, workload):
     with workload.host(ctx.logger) as host:
-        live = kubectl.wait_ready(host, workload.refs, workload.settings.timeout, workload.kubeconfig)
-    services = [workloads.endpoints(ref, live[ref]) for ref in workload.refs if ref.kind == "Service"]
-    _save(ctx, objects=[ref.record(_uid(live[ref])) for ref in workload.refs],
-          services=services, namespace=workload.settings.namespace)
+        live = steps.wait_ready(host, workload.refs, workload.settings.timeout, workload.kubeconfig)
+    services = [readiness.endpoints(ref, live[ref]) for ref in workload.refs if ref.kind == "Service"]
+    save(ctx, objects=[ref.record(_uid(live[ref])) for ref in workload.refs],
+         services=services, namespace=workload.settings.namespace)
     for service in services:
         ports = ", ".join(f"{p['port']}/{p['protocol']}" + (f" (node port {p['node_port']})" if p.get("node_port")
-                                                             else "") for p in service["ports"])
+                                                            else "") for p in service["ports"])
         ctx.logger.info(f"service {service['namespace']}/{service['name']}: {service['type']} "
                         f"{service['cluster_ip']} {ports}")
 
 
 @operation(resumable=True)
-@_cloudify_errors
+@cloudify_errors
 def configure(ctx, **_):
     """kubectl apply of the workload's objects (its namespace created first when missing), then records their
     uids: delete takes only these very objects."""
     workload = Workload(ctx)
-    _save(ctx, objects=_apply(ctx, workload), namespace=workload.settings.namespace)
+    save(ctx, objects=_apply(ctx, workload), namespace=workload.settings.namespace)
 
 
 @operation(resumable=True)
-@_cloudify_errors
+@cloudify_errors
 def start(ctx, **_):
     """Waits until every object is ready, then records them (and where the Services answer)."""
     _wait_and_record(ctx, Workload(ctx))
 
 
 @operation(resumable=True)
-@_cloudify_errors
+@cloudify_errors
 def heal(ctx, **_):
     """Applies again (what drifted is set back, what was deleted is made again), then waits until ready."""
     workload = Workload(ctx)
@@ -106,12 +109,12 @@ def heal(ctx, **_):
 
 
 @operation(resumable=True)
-@_cloudify_errors
+@cloudify_errors
 def check_status(ctx, **_):
     """Reports readiness per object; fails when any is not ready (what `heal` checks first)."""
     workload = Workload(ctx)
     with workload.host(ctx.logger) as host:
-        found = kubectl.states(workload.refs, kubectl.live_objects(host, workload.refs, workload.kubeconfig))
+        found = steps.states(workload.refs, steps.live_objects(host, workload.refs, workload.kubeconfig))
     for ref, (ready, detail) in found.items():
         ctx.logger.info(f"{ref.label}: {'ready' if ready else 'NOT ready'} ({detail})")
     unwell = [f"{ref.label} ({detail})" for ref, (ready, detail) in found.items() if not ready]
@@ -120,7 +123,7 @@ def check_status(ctx, **_):
 
 
 @operation(resumable=True)
-@_cloudify_errors
+@cloudify_errors
 def delete(ctx, **_):
     """Deletes the objects this node made, in reverse order, and waits until they are gone; then its namespace,
     when this node created it and nothing else is left in it. Objects others made, and objects made again
@@ -129,20 +132,20 @@ def delete(ctx, **_):
     if not records:
         ctx.logger.info(f"workload {ctx.node.id}: nothing to delete: it never applied anything")
         return
-    recorded = {workloads.Ref.of(record): record.get("uid", "") for record in records}
+    recorded = {model.Ref.of(record): record.get("uid", "") for record in records}
     refs = list(recorded)
     owner = f"{ctx.deployment.id}/{ctx.instance.id}"
     control_plane = deployment.workload_cluster(ctx)
-    timeout = workloads.settings(ctx.node.properties, ctx.node.id).timeout
+    timeout = model.settings(ctx.node.properties, ctx.node.id).timeout
     namespace = ctx.instance.runtime_properties.get("namespace", "")
     with Host(control_plane.ssh, ctx.logger) as host:
-        live = kubectl.live_objects(host, refs, control_plane.kubeconfig)
-        for ref in workloads.strangers(refs, live, owner):
-            host.log(f"{ref.label} was not made by this node ({workloads.owner_of(live[ref]) or 'not by kub'}): "
+        live = steps.live_objects(host, refs, control_plane.kubeconfig)
+        for ref in ownership.strangers(refs, live, owner):
+            host.log(f"{ref.label} was not made by this node ({ownership.owner_of(live[ref]) or 'not by kub'}): "
                      f"left as it is")
         ours = []
         for ref in reversed(refs):
-            if ref not in live or workloads.owner_of(live[ref]) != owner:
+            if ref not in live or ownership.owner_of(live[ref]) != owner:
                 continue
             uid = _uid(live[ref])
             if recorded[ref] and uid != recorded[ref]:
@@ -150,10 +153,10 @@ def delete(ctx, **_):
                          f"it was made again under the same name: left as it is")
                 continue
             ours.append((ref, uid))
-        kubectl.delete(host, f"delete workload {ctx.node.id}", ours, timeout, control_plane.kubeconfig,
-                       control_plane.lock)
+        steps.delete(host, f"delete workload {ctx.node.id}", ours, timeout, control_plane.kubeconfig,
+                     control_plane.lock)
         _delete_namespace(host, namespace, owner, refs, timeout, control_plane)
-    _save(ctx, objects=[], services=[])
+    save(ctx, objects=[], services=[])
 
 
 def _delete_namespace(host, namespace, owner, refs, timeout, control_plane):
@@ -162,15 +165,15 @@ def _delete_namespace(host, namespace, owner, refs, timeout, control_plane):
     kubeconfig = control_plane.kubeconfig
     if not namespace:
         return
-    ref = workloads.Ref("v1", "Namespace", "", namespace)
-    live = kubectl.live_objects(host, [ref], kubeconfig).get(ref)
-    if live is None or workloads.owner_of(live) != owner:
+    ref = model.Ref("v1", "Namespace", "", namespace)
+    live = steps.live_objects(host, [ref], kubeconfig).get(ref)
+    if live is None or ownership.owner_of(live) != owner:
         return
-    found, complete = kubectl.namespace_objects(host, namespace, kubeconfig)
+    found, complete = steps.namespace_objects(host, namespace, kubeconfig)
     # what this node deleted is gone (it waited), so anything found is not its own, even an object of its
     # name made again; only a Service's Endpoints go with it a moment later (the endpoints controller's work)
     going = {("Endpoints", r.name) for r in refs if r.kind == "Service" and r.namespace == namespace}
-    left = [kubectl.described(item) for item in found if (item.get("kind"), item["metadata"]["name"]) not in going]
+    left = [steps.described(item) for item in found if (item.get("kind"), item["metadata"]["name"]) not in going]
     if left:
         host.log(f"namespace {namespace} (made by this workload) still holds {', '.join(left[:5])}"
                  f"{f' and {len(left) - 5} more' if len(left) > 5 else ''}: left as it is")
@@ -178,4 +181,4 @@ def _delete_namespace(host, namespace, owner, refs, timeout, control_plane):
         host.log(f"namespace {namespace} (made by this workload): not every kind the API server serves could be "
                  f"listed (kubectl api-resources failed for some): left as it is")
     else:
-        kubectl.delete(host, f"namespace {namespace}", [(ref, _uid(live))], timeout, kubeconfig, control_plane.lock)
+        steps.delete(host, f"namespace {namespace}", [(ref, _uid(live))], timeout, kubeconfig, control_plane.lock)

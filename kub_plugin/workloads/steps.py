@@ -1,7 +1,7 @@
 """Workload steps with the real kubectl on a control-plane host, as root with the cluster's admin kubeconfig.
 
-Plain Python over a `connection.Host` (nothing here knows Cloudify), usable by lifecycle operations and
-workflows alike. Changes go through `steps.apply` (a script of scripts/ under the host's kub lock); reads are
+Plain Python over a `hosts.ssh.Host` (nothing here knows Cloudify), usable by lifecycle operations and
+workflows alike. Changes go through `hosts.runner.apply` (a script of scripts/ under the host's kub lock); reads are
 plain kubectl commands. Objects are named to kubectl as stubs (apiVersion, kind, metadata) on its standard
 input: no object data on command lines, and a Secret's data never in a message.
 """
@@ -12,15 +12,11 @@ from dataclasses import dataclass
 
 import yaml
 
-from . import hoststate, steps, workloads
-from .steps import StepError, ok_or_raise
+from ..cluster.nodes import NO_CACHE, READ_TIMEOUT, kubectl_command
+from ..hosts import runner, state
+from ..hosts.runner import StepError, ok_or_raise
+from . import model, ownership, readiness
 
-READ_TIMEOUT = 120
-# kubectl keeps no discovery or HTTP cache on the host (it ignores a cache it cannot write): on a cluster kub did
-# not install, nothing of kub's may stay behind, not even kubectl's cache in root's home. The scripts' kubectl
-# takes it from the environment (KUBECACHEDIR is the default of --cache-dir).
-NO_CACHE_DIR = "/dev/null"
-NO_CACHE = {"KUBECACHEDIR": NO_CACHE_DIR}
 # what Kubernetes itself puts into every namespace (kind, name), and the kind of its records of what happened
 NAMESPACE_DEFAULTS = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")}
 RECORD_KINDS = {"Event"}
@@ -46,20 +42,15 @@ class ApiResource:
         return f"{base}{where}/{self.resource}/{ref.name}"
 
 
-def command(kubeconfig):
-    """kubectl with this kubeconfig (a checked path), keeping no cache on the host."""
-    return f"kubectl --kubeconfig {kubeconfig} --cache-dir {NO_CACHE_DIR}"
-
-
 def _stubs(refs):
     return yaml.safe_dump_all([ref.stub() for ref in refs], sort_keys=False)
 
 
-def live_objects(host, refs, kubeconfig=hoststate.ADMIN_CONF):
+def live_objects(host, refs, kubeconfig=state.ADMIN_CONF):
     """{Ref: the live object} of those refs that exist (read in one kubectl call)."""
     if not refs:
         return {}
-    result = host.run(f"{command(kubeconfig)} get -f - -o json --ignore-not-found", stdin=_stubs(refs),
+    result = host.run(f"{kubectl_command(kubeconfig)} get -f - -o json --ignore-not-found", stdin=_stubs(refs),
                       sudo=True, timeout=READ_TIMEOUT)
     ok_or_raise(host, result, "reading the workload's objects (kubectl get)")
     text = result.stdout.strip()
@@ -78,24 +69,24 @@ def live_objects(host, refs, kubeconfig=hoststate.ADMIN_CONF):
     return live
 
 
-def apply(host, label, objects, namespace, owner, kubeconfig=hoststate.ADMIN_CONF, lock=hoststate.LOCK_FILE):
+def apply(host, label, objects, namespace, owner, kubeconfig=state.ADMIN_CONF, lock=state.LOCK_FILE):
     """Creates the namespace when missing (a Namespace object rendered here, so a name such as `123` or `true`
     stays a string), then `kubectl apply` of the objects (mappings, already owned), under the control plane's
     lock. Returns what changed ([] when kubectl found every object unchanged)."""
     namespace_object = {"apiVersion": "v1", "kind": "Namespace",
-                        "metadata": {"name": namespace, "annotations": {workloads.OWNER_ANNOTATION: owner}}}
-    return steps.apply(host, label, "workload-apply.sh", timeout=300, lock=lock,
-                       env={**NO_CACHE, "KUB_KUBECONFIG": kubeconfig, "KUB_NAMESPACE": namespace,
-                            "KUB_NAMESPACE_OBJECT": yaml.safe_dump(namespace_object, sort_keys=False)},
-                       secret_env={"KUB_MANIFEST": workloads.manifest_text(objects)},
-                       secrets=workloads.secret_values(objects))
+                        "metadata": {"name": namespace, "annotations": {ownership.OWNER_ANNOTATION: owner}}}
+    return runner.apply(host, label, "workload-apply.sh", timeout=300, lock=lock,
+                        env={**NO_CACHE, "KUB_KUBECONFIG": kubeconfig, "KUB_NAMESPACE": namespace,
+                             "KUB_NAMESPACE_OBJECT": yaml.safe_dump(namespace_object, sort_keys=False)},
+                        secret_env={"KUB_MANIFEST": model.manifest_text(objects)},
+                        secrets=model.secret_values(objects))
 
 
-def api_resources(host, kubeconfig=hoststate.ADMIN_CONF):
+def api_resources(host, kubeconfig=state.ADMIN_CONF):
     """({(group, kind): ApiResource} of every kind the API server lists, complete): `kubectl api-resources`
     (its plain table, which every kubectl prints alike). complete is False when part of discovery failed (an
     aggregated API that does not answer): kubectl then lists the rest and says so."""
-    result = host.run(f"{command(kubeconfig)} api-resources --verbs=list", sudo=True, timeout=READ_TIMEOUT)
+    result = host.run(f"{kubectl_command(kubeconfig)} api-resources --verbs=list", sudo=True, timeout=READ_TIMEOUT)
     lines = result.stdout.splitlines()
     if not lines or not lines[0].startswith("NAME"):
         ok_or_raise(host, result, "reading the kinds the API server serves (kubectl api-resources)")
@@ -108,7 +99,7 @@ def api_resources(host, kubeconfig=hoststate.ADMIN_CONF):
     return served, result.ok
 
 
-def delete(host, label, targets, timeout, kubeconfig=hoststate.ADMIN_CONF, lock=hoststate.LOCK_FILE):
+def delete(host, label, targets, timeout, kubeconfig=state.ADMIN_CONF, lock=state.LOCK_FILE):
     """Deletes these objects ([(Ref, uid)]) in this order, each only while it still has that uid (a precondition
     the API server checks as it deletes), and waits until they are gone. Returns what changed."""
     if not targets:
@@ -123,18 +114,18 @@ def delete(host, label, targets, timeout, kubeconfig=hoststate.ADMIN_CONF, lock=
             continue
         namespace = ref.namespace if resource.namespaced else ""
         lines.append("|".join((resource.path(ref), uid, resource.qualified, namespace, ref.name, ref.kubectl_name)))
-    return steps.apply(host, label, "workload-delete.sh", timeout=timeout + 60, lock=lock,
-                       env={**NO_CACHE, "KUB_KUBECONFIG": kubeconfig, "KUB_DELETES": "\n".join(lines),
-                            "KUB_TIMEOUT": str(timeout)})
+    return runner.apply(host, label, "workload-delete.sh", timeout=timeout + 60, lock=lock,
+                        env={**NO_CACHE, "KUB_KUBECONFIG": kubeconfig, "KUB_DELETES": "\n".join(lines),
+                             "KUB_TIMEOUT": str(timeout)})
 
 
-def namespace_objects(host, namespace, kubeconfig=hoststate.ADMIN_CONF):
+def namespace_objects(host, namespace, kubeconfig=state.ADMIN_CONF):
     """(objects, complete): what is in a namespace, of every namespaced kind the API server lists, besides what
     Kubernetes puts there itself (its defaults, events) and objects another object owns (a ReplicaSet or Pod
     goes with its Deployment). complete is False when discovery missed some kinds."""
     served, complete = api_resources(host, kubeconfig)
     kinds = sorted(r.qualified for r in served.values() if r.namespaced and r.kind not in RECORD_KINDS)
-    result = host.run(f"{command(kubeconfig)} get {','.join(kinds)} -n {shlex.quote(namespace)} -o json",
+    result = host.run(f"{kubectl_command(kubeconfig)} get {','.join(kinds)} -n {shlex.quote(namespace)} -o json",
                       sudo=True, timeout=READ_TIMEOUT)
     ok_or_raise(host, result, f"listing namespace {namespace}")
     items = json.loads(result.stdout or "{}").get("items", [])
@@ -149,10 +140,10 @@ def described(item):
 
 def states(refs, live):
     """{Ref: (ready, detail)} (ready None: failed for good)."""
-    return {ref: workloads.readiness(ref, live.get(ref)) for ref in refs}
+    return {ref: readiness.readiness(ref, live.get(ref)) for ref in refs}
 
 
-def wait_ready(host, refs, timeout, kubeconfig=hoststate.ADMIN_CONF, interval=2):
+def wait_ready(host, refs, timeout, kubeconfig=state.ADMIN_CONF, interval=2):
     """Waits until every object is ready (rolled out, complete, with its addresses); returns them live."""
     deadline = time.monotonic() + timeout
     while True:
@@ -176,7 +167,8 @@ def wait_ready(host, refs, timeout, kubeconfig=hoststate.ADMIN_CONF, interval=2)
 def _unschedulable(host, namespaces, kubeconfig):
     """Why a pod of these namespaces cannot be scheduled (the scheduler's message), or ''."""
     for namespace in sorted(namespaces):
-        result = host.run(f"{command(kubeconfig)} get pods -n {namespace} -o json", sudo=True, timeout=READ_TIMEOUT)
+        result = host.run(f"{kubectl_command(kubeconfig)} get pods -n {namespace} -o json", sudo=True,
+                          timeout=READ_TIMEOUT)
         if not result.ok:
             continue
         for pod in json.loads(result.stdout or "{}").get("items", []):
@@ -185,41 +177,3 @@ def _unschedulable(host, namespaces, kubeconfig):
                     return f"; pod {namespace}/{pod['metadata']['name']} cannot be scheduled: " \
                            f"{condition.get('message', condition.get('reason', ''))}"
     return ""
-
-
-@dataclass(frozen=True)
-class ClusterView:
-    """What a control plane's API server tells of its cluster (nothing of the kubeconfig but the server URL)."""
-    endpoint: str
-    version: str
-    nodes: dict    # {node name: Ready status 'True'/'False'/'Unknown'}
-
-
-def cluster(host, kubeconfig):
-    """Reads a cluster through kubectl on its control-plane host: the API server's URL, its Kubernetes version
-    and its nodes. Changes nothing. Each problem is one line naming the host, what is wrong and the fix."""
-    path = shlex.quote(kubeconfig)
-    probe = host.run(f"if ! command -v kubectl >/dev/null; then echo no-kubectl; elif [ ! -f {path} ]; then "
-                     f"echo no-kubeconfig; fi", sudo=True, timeout=READ_TIMEOUT)
-    ok_or_raise(host, probe, "looking for kubectl and the kubeconfig")
-    if "no-kubectl" in probe.stdout:
-        raise StepError(f"{host.ip}: kubectl is not installed on this control-plane host (root finds none in its "
-                        f"PATH): install the kubectl of the cluster's Kubernetes minor there, or set ip to a "
-                        f"control-plane host that has it")
-    if "no-kubeconfig" in probe.stdout:
-        raise StepError(f"{host.ip}: kubeconfig_path {kubeconfig} is not a file on this host: set kubeconfig_path "
-                        f"to the cluster's admin kubeconfig there (kubeadm writes {hoststate.ADMIN_CONF})")
-    server = host.run(f"{command(kubeconfig)} config view --minify -o jsonpath='{{.clusters[0].cluster.server}}'",
-                      sudo=True, timeout=READ_TIMEOUT)
-    if not server.ok or not server.stdout.strip():
-        raise StepError(f"{host.ip}: kubeconfig_path {kubeconfig} is not a usable kubeconfig "
-                        f"({steps.error_line(server)[:200] if not server.ok else 'no server in its current context'}): "
-                        f"point kubeconfig_path at the cluster's admin kubeconfig on this host")
-    endpoint = server.stdout.strip()
-    version = host.run(f"{command(kubeconfig)} version -o json", sudo=True, timeout=READ_TIMEOUT)
-    answer = json.loads(version.stdout or "{}").get("serverVersion", {}) if version.ok else {}
-    if not answer.get("gitVersion"):
-        raise StepError(f"{host.ip}: the API server {endpoint} does not answer through kubeconfig_path {kubeconfig} "
-                        f"({steps.error_line(version)[:200]}): check that the cluster runs and that `kubectl "
-                        f"--kubeconfig {kubeconfig} get nodes` works there as root")
-    return ClusterView(endpoint, answer["gitVersion"], steps.node_states(host, command(kubeconfig)))

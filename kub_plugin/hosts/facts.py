@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import hoststate
-from .connection import RemoteError
+from ..errors import RemoteError
+from . import state
 
 
 @dataclass
@@ -21,9 +21,9 @@ class Facts:
     listening: frozenset = frozenset()
     has_admin_conf: bool = False
     has_kubelet_conf: bool = False
-    # the owner mark: `<cluster id> <deployment>/<master node>` (hoststate.OWNER_FILE)
+    # the owner mark: `<cluster id> <deployment>/<master node>` (state.OWNER_FILE)
     owner: str = ""
-    # what kub recorded when it initialised or joined the host (kubeadm.RECORDED keys)
+    # what kub recorded when it initialised or joined the host (cluster/kubeadm.RECORDED keys)
     recorded: dict = field(default_factory=dict)
     packages: dict = field(default_factory=dict)
     ca_cert_pem: str = ""
@@ -83,7 +83,7 @@ def parse(text):
 
 
 def gather(host):
-    result = host.run_script("facts.sh", env=hoststate.SCRIPT_ENV, timeout=60)
+    result = host.run_script("facts.sh", env=state.SCRIPT_ENV, timeout=60)
     if not result.ok:
         raise RemoteError(f"{host.ip}: reading host facts failed: {result.stderr.strip()[:200]}")
     return parse(result.stdout)

@@ -1,0 +1,252 @@
+"""Cloudify operations of kub.nodes.Master and kub.nodes.Minion: read ctx, call the plain steps, write results back.
+
+A Master node is one control-plane host (`ip`). A Minion node is one or more worker hosts (`ip` and/or
+`ips`) sharing SSH settings; its hosts are worked on in parallel. Minions find their master through
+kub.relationships.connected_to_master, take the cluster settings from it, and wait only for the master's
+`create` (which checks every host of the cluster): they are prepared while the master is, and their join
+waits for the master's API. Their stop and delete (uninstall) are in cluster_teardown.py.
+"""
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from cloudify.decorators import operation
+from cloudify.exceptions import NonRecoverableError
+
+from ..cluster import checks, init, join, nodes, prepare
+from ..cluster.kubeadm import host_port
+from ..cluster.properties import check_hosts, drain_settings
+from ..errors import RemoteError
+from ..hosts import facts as host_facts
+from ..hosts import osdata
+from ..hosts.parallel import on_hosts
+from ..hosts.ssh import Host
+from ..local import containerd, manifests, packages
+from . import deployment
+from .errors import cloudify_errors, save
+from .machine import kubeconfig_setting, manifest_sources, save_kubeconfig
+
+
+def _checked(host, role, cluster):
+    """(facts, OS profile) of a host that passed every check."""
+    facts = host_facts.gather(host)
+    return facts, checks.host(host.ip, facts, role, cluster.id, cluster.settings)
+
+
+def _registered(master_facts, master):
+    """{node name: address} of the nodes in this master's cluster, when kub initialised it already."""
+    if not master_facts.initialised:
+        return {}
+    return {name: address for name, (_, address) in nodes.nodes(master).items()}
+
+
+@operation(resumable=True)
+@cloudify_errors
+def create(ctx, **_):
+    """Check every input and host; change nothing. A master checks every host of its cluster, the hosts of
+    every minion node included, so a bad minion fails the install before the master is touched."""
+    cluster = deployment.cluster_of(ctx)
+    deployment.settings(ctx)
+    own = deployment.hosts(ctx.node.properties, ctx.node.id)
+    if deployment.is_master(ctx):
+        _create_master(ctx, cluster, own[0])
+    else:
+        _master_checked(ctx, cluster)
+        drain_settings(ctx.node.properties, ctx.node.id)
+        check_hosts(cluster.master_ssh.ip, [h.ip for h in own], cluster.settings)
+        found = on_hosts(own, ctx.logger, lambda host: _checked(host, "minion", cluster)[0])
+        checks.unique_names(found)
+        save(ctx, node_names=[found[h.ip].node_name for h in own],
+             node_hosts={found[h.ip].node_name: h.ip for h in own})
+
+
+def _master_checked(ctx, cluster):
+    """A minion starts only once its master's create checked the whole cluster: Cloudify may go on to a minion
+    whose master's create failed, and then nothing may change anywhere. Returns the cluster's package versions."""
+    master = deployment.master_runtime_properties(ctx)
+    failed = deployment.master_failure(ctx)
+    if failed or not master.get("package_versions"):
+        raise RemoteError(f"{cluster.master_ssh.ip}: the master {cluster.master_id} did not pass its checks "
+                          f"({failed or 'not created yet'}): nothing is done on its minions until it does; fix that, "
+                          f"then run install again")
+    return master["package_versions"]
+
+
+def _create_master(ctx, cluster, master_ssh):
+    cluster.make_id()   # the first create's; recorded below, once every host passed its checks
+    minions = [h for node_hosts in deployment.minion_hosts(ctx, ctx.node.id).values() for h in node_hosts]
+    for node_id, props in deployment.minion_nodes(ctx, ctx.node.id).items():
+        drain_settings(props, node_id)   # a bad one is refused now, not at uninstall
+    check_hosts(master_ssh.ip, [h.ip for h in minions], cluster.settings)
+    kubeconfig_setting(ctx)
+    packages.repository_key(cluster.settings)
+    sources = manifest_sources(ctx, cluster.settings.allow_plain_http)
+    manifests.check_url_settings(cluster.settings, sources)
+    manifests.cni_manifest(cluster.settings.cni_manifest, sources, ctx.node.id)   # read and parsed into objects
+    for node_id, props in deployment.workload_nodes(ctx, ctx.node.id).items():
+        manifests.workload(props, node_id, sources)   # the workloads' manifests and objects, checked
+    roles = {master_ssh.ip: "master", **{h.ip: "minion" for h in minions}}
+
+    def check(host):
+        facts, _ = _checked(host, roles[host.ip], cluster)
+        host.log(f"preflight: {facts.os_id} {facts.os_version} {facts.arch}, node name {facts.node_name}: ok")
+        registered = _registered(facts, host) if roles[host.ip] == "master" else {}
+        return facts, registered
+
+    results = on_hosts([master_ssh] + minions, ctx.logger, check)
+    found = {ip: facts for ip, (facts, _) in results.items()}
+    master_facts, registered = results[master_ssh.ip]
+    checks.unique_names(found, registered)
+    for arch in {f.arch for f in found.values()}:
+        _containerd_release(cluster, arch)   # downloaded and checked here before any host changes
+    save(ctx, node_names=[master_facts.node_name], **{deployment.CLUSTER_ID: cluster.id},
+         package_versions=_package_versions(cluster, master_facts, {f.arch for f in found.values()}))
+
+
+def _package_versions(cluster, master_facts, archs):
+    """The same package versions for every host: a running cluster's own, else the repository's newest."""
+    wanted = packages.repository_versions(cluster.settings, [osdata.SUPPORTED_ARCH[a] for a in archs])
+    if master_facts.recorded and set(wanted) <= set(master_facts.packages):
+        return {package: master_facts.packages[package] for package in wanted}
+    return wanted
+
+
+def _containerd_release(cluster, arch):
+    """containerd's release files for a host's architecture (`uname -m`), or None where the OS's is used."""
+    if cluster.settings.containerd_source != "release":
+        return None
+    return containerd.containerd_release(cluster.settings, osdata.SUPPORTED_ARCH[arch])
+
+
+@operation(resumable=True)
+@cloudify_errors
+def configure(ctx, **_):
+    """Kernel settings, swap off, containerd and the Kubernetes packages on every host."""
+    _configure(ctx, deployment.cluster_of(ctx))
+
+
+def _configure(ctx, cluster):
+    key = packages.repository_key(cluster.settings)
+    role = deployment.role(ctx)
+    versions = (ctx.instance.runtime_properties["package_versions"] if role == "master"
+                else _master_checked(ctx, cluster))
+    # from here on, delete has something to undo on these hosts
+    save(ctx, prepared=True)
+
+    def prepare_host(host):
+        facts, profile = _checked(host, role, cluster)
+        prepare.prepare(host, facts, profile, cluster.settings, (cluster.id, cluster.mark), key, versions,
+                        _containerd_release(cluster, facts.arch))
+
+    on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, prepare_host)
+
+
+@operation(resumable=True)
+@cloudify_errors
+def start(ctx, **_):
+    """Master: kubeadm init, CNI, kubeconfigs. Minion: wait until its nodes are Ready."""
+    cluster = deployment.cluster_of(ctx)
+    if deployment.is_master(ctx):
+        _start_master(ctx, cluster)
+    else:
+        _wait_minions_ready(ctx, cluster)
+
+
+def _wait_minions_ready(ctx, cluster):
+    names = ctx.instance.runtime_properties.get("node_names", [])
+    if names:
+        with Host(cluster.master_ssh, ctx.logger) as master:
+            nodes.wait_ready(master, names, timeout=deployment.settings(ctx).ready_timeout)
+        on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, init.record_cni)
+
+
+def _start_master(ctx, cluster):
+    manifest = manifests.cni_manifest(cluster.settings.cni_manifest,
+                                      manifest_sources(ctx, cluster.settings.allow_plain_http), ctx.node.id)
+    with Host(cluster.master_ssh, ctx.logger) as master:
+        facts, _ = _checked(master, "master", cluster)
+        init.init_master(master, facts, cluster.settings, cluster.id)
+        init.user_kubeconfig(master)
+        init.apply_cni(master, manifest)
+        nodes.wait_ready(master, [facts.node_name], timeout=deployment.settings(ctx).ready_timeout)
+        init.record_cni(master)
+        facts = host_facts.gather(master)
+        kubeconfig_path = save_kubeconfig(ctx, init.read_admin_kubeconfig(master))
+    save(ctx, api_endpoint=f"https://{host_port(master.ip)}", node_names=[facts.node_name],
+         ca_cert_hash=facts.ca_cert_hash, kubeconfig_path=kubeconfig_path)
+
+
+@operation(resumable=True)
+@cloudify_errors
+def join_master(ctx, **_):
+    """Relationship minion -> master: once the master's API answers, join every minion host with a fresh
+    token made on the master, removed again after the joins."""
+    cluster = deployment.cluster_of(ctx)
+    timeout = deployment.settings_of(ctx.source.node).master_timeout
+    _join_minions(ctx.logger, cluster, deployment.hosts(ctx.source.node.properties, ctx.source.node.id), timeout,
+                  lambda: deployment.master_failure(ctx))
+
+
+def _join_minions(logger, cluster, minions, master_timeout, master_failure):
+    """The minions are connected to and checked while the master is awaited; each joins once its API answers."""
+    if not minions:
+        return
+    with Host(cluster.master_ssh, logger) as master, ThreadPoolExecutor(max_workers=1) as pool:
+        master_up = threading.Event()   # set when the master's API answers, or when waiting for it failed
+        targets, made, lock = [], [], threading.Lock()
+
+        def token():
+            # one token for this run, made only when some host needs it, kept in memory only
+            with lock:
+                if not made:
+                    made.append(join.join_token(master))
+                return made[0]
+
+        def join_host(host):
+            facts, _ = _checked(host, "minion", cluster)
+            master_up.wait()
+            if not targets:
+                return   # the master failed: nothing to join (its error is raised)
+            target = targets[0]
+            checks.unique_names({host.ip: facts}, {name: address for name, (_, address) in target.registered.items()})
+            join.join(host, facts, cluster.settings, target, token)
+
+        joins = pool.submit(on_hosts, minions, logger, join_host)
+        try:
+            master_facts = join.wait_master(master, host_facts.gather, cluster.id, master_timeout, master_failure)
+            targets.append(join.JoinTarget(master.ip, master_facts.ca_cert_hash, nodes.nodes(master)))
+        finally:
+            master_up.set()
+            try:
+                joins.result()
+            finally:
+                if made:
+                    join.delete_token(master, made[0])
+
+
+@operation(resumable=True)
+@cloudify_errors
+def check_status(ctx, **_):
+    """Healthy when the node's Kubernetes nodes are Ready (what `heal` checks first)."""
+    names = ctx.instance.runtime_properties.get("node_names", [])
+    cluster = deployment.cluster_of(ctx)
+    with Host(cluster.master_ssh, ctx.logger) as master:
+        states = nodes.node_states(master)
+    unwell = [f"{name} ({states.get(name, 'not registered')})" for name in names if states.get(name) != "True"]
+    if unwell:
+        raise NonRecoverableError(f"not Ready: {', '.join(unwell)}")
+    ctx.logger.info(f"Ready: {', '.join(names)}")
+
+
+@operation(resumable=True)
+@cloudify_errors
+def heal(ctx, **_):
+    """Converges the node's hosts in place: configure, (re)join what is missing, wait until Ready.
+    Hosts that are fine see no change; nothing is reset that need not be."""
+    cluster = deployment.cluster_of(ctx)
+    _configure(ctx, cluster)
+    if deployment.is_master(ctx):
+        _start_master(ctx, cluster)
+    else:
+        _join_minions(ctx.logger, cluster, deployment.hosts(ctx.node.properties, ctx.node.id),
+                      deployment.settings(ctx).master_timeout, lambda: deployment.master_failure(ctx))
+        _wait_minions_ready(ctx, cluster)

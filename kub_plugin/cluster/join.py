@@ -1,0 +1,94 @@
+"""The minions' phase: wait for the master, a short-lived token, kubeadm join."""
+import shlex
+import time
+from dataclasses import dataclass
+
+from ..hosts import state
+from ..hosts.runner import StepError, apply, ok_or_raise
+from . import kubeadm
+from .nodes import node_states
+
+JOIN_TOKEN_TTL = "30m"
+
+
+def wait_master(master, gather, cluster_id, timeout, failure=lambda: "", interval=3):
+    """Waits until kub has initialised the master of this cluster and its API answers: its facts then.
+    Stops within `interval` when the master's own operations failed (failure() says why)."""
+    deadline = time.monotonic() + timeout
+    waited = False
+    while True:
+        facts = gather(master)
+        if facts.owner_id == cluster_id and facts.initialised and facts.ca_cert_pem:
+            try:
+                node_states(master)
+                if waited:
+                    master.log("the master's API answers: joining")
+                return facts
+            except StepError:
+                pass
+        why = failure()
+        if why:
+            raise StepError(f"{master.ip}: the master failed ({why}), so no minion can join: fix that, then run "
+                            f"install again")
+        if time.monotonic() > deadline:
+            raise StepError(f"{master.ip}: the master was not initialised within {timeout} s, so no minion could "
+                            f"join: see why the master's install stopped, fix it, then run install again "
+                            f"(or raise master_timeout)")
+        if not waited:
+            master.log("waiting for the master's kubeadm init before joining")
+            waited = True
+        if facts.recorded:
+            time.sleep(interval)
+        else:
+            _await_file(master, state.RECORD_FILE, interval)
+
+
+def _await_file(host, path, seconds):
+    """Returns once `path` exists on the host (init.sh writes its record last), or after `seconds`: the
+    minions join as soon as the master is initialised, without polling it with whole fact gatherings."""
+    host.run(f"timeout {seconds} sh -c 'until [ -s {path} ]; do sleep 0.2; done'", sudo=True,
+             timeout=seconds + 30)
+
+
+def join_token(master):
+    """A fresh, short-lived bootstrap token made on the master (a secret: never logged)."""
+    result = master.run(f"kubeadm token create --ttl {JOIN_TOKEN_TTL} --description "
+                        f"{shlex.quote('made by kub for a join; removed after it')}", sudo=True, timeout=120)
+    token = result.stdout.strip()
+    if not result.ok or not kubeadm.TOKEN.fullmatch(token):
+        # stdout may hold a token: report stderr only
+        detail = result.stderr.strip().splitlines()[-1:] or [f"exit code {result.exit_code}"]
+        raise StepError(f"{master.ip}: could not create a join token: {detail[0][:300]}")
+    return token
+
+
+def delete_token(master, token):
+    """Removes a bootstrap token kub made, by its id (the public half)."""
+    ok_or_raise(master, master.run(f"kubeadm token delete {kubeadm.token_id(token)}", sudo=True, timeout=120),
+                "removing the join token")
+
+
+@dataclass(frozen=True)
+class JoinTarget:
+    """The master minions join: its address, its CA pin and the nodes it has ({name: (Ready, address)})."""
+    ip: str
+    ca_cert_hash: str
+    registered: dict
+
+
+def join(host, facts, settings, target, get_token):
+    """Joins a minion to target's cluster, or leaves it when it already is a node of that cluster."""
+    stale = facts.has_kubelet_conf
+    if stale and facts.ca_cert_hash == target.ca_cert_hash and facts.node_name in target.registered:
+        host.log("kubeadm join: already a node of this cluster, no change")
+        return False
+    # a join of ours that is stale (the master was rebuilt or the node removed) is reset first, by join.sh
+    token = get_token()
+    endpoint = kubeadm.host_port(target.ip)
+    config = kubeadm.join_configuration(settings, endpoint, token, target.ca_cert_hash, facts.node_name,
+                                        facts.cgroup_v1)
+    apply(host, "kubeadm join", "join.sh", timeout=600, secrets=(token,),
+          env={"KUB_API_ENDPOINT": endpoint, "KUB_RESET_FIRST": "yes" if stale else "no",
+               "KUB_RECORD": kubeadm.record(settings), "KUB_CRI_SOCKET": settings.cri_socket},
+          secret_env={"KUB_JOIN_CONFIG": config})
+    return True

@@ -1,0 +1,83 @@
+"""A cluster's nodes as its API server sees them, read with kubectl on a control-plane host, and the wait until
+they are Ready."""
+import ipaddress
+import json
+import math
+import shlex
+import time
+
+from ..hosts import state
+from ..hosts.runner import StepError, error_line
+
+KUBECTL = f"kubectl --kubeconfig {state.ADMIN_CONF}"
+WATCH_SLICE_SECONDS = 30   # the longest single `kubectl wait`; then every node is looked at again
+READ_TIMEOUT = 120
+# kubectl keeps no discovery or HTTP cache on the host (it ignores a cache it cannot write): on a cluster kub did
+# not install, nothing of kub's may stay behind, not even kubectl's cache in root's home. The scripts' kubectl
+# takes it from the environment (KUBECACHEDIR is the default of --cache-dir).
+NO_CACHE_DIR = "/dev/null"
+NO_CACHE = {"KUBECACHEDIR": NO_CACHE_DIR}
+
+
+def kubectl_command(kubeconfig):
+    """kubectl with this kubeconfig (a checked path), keeping no cache on the host."""
+    return f"kubectl --kubeconfig {kubeconfig} --cache-dir {NO_CACHE_DIR}"
+
+
+def nodes(master, kubectl=KUBECTL):
+    """{node name: (Ready status 'True'/'False'/'Unknown', InternalIP)} as the API server sees them (through
+    `kubectl`, the command and its options)."""
+    result = master.run(f"{kubectl} get nodes -o json", sudo=True, timeout=60)
+    if not result.ok:
+        raise StepError(f"{master.ip}: the API server does not answer: {error_line(result)}")
+    found = {}
+    for item in json.loads(result.stdout).get("items", []):
+        status = item.get("status", {})
+        ready = [c["status"] for c in status.get("conditions", []) if c.get("type") == "Ready"]
+        address = [a["address"] for a in status.get("addresses", []) if a.get("type") == "InternalIP"]
+        found[item["metadata"]["name"]] = (ready[0] if ready else "Unknown",
+                                           _canonical(address[0]) if address else "")
+    return found
+
+
+def node_states(master, kubectl=KUBECTL):
+    """{node name: Ready status}."""
+    return {name: ready for name, (ready, _) in nodes(master, kubectl).items()}
+
+
+def wait_ready(master, node_names, timeout=300, interval=1, watch_slice=WATCH_SLICE_SECONDS):
+    """Returns once every named node is Ready. A registered node is waited for with `kubectl wait` (a watch:
+    it wakes the moment the node turns Ready, and asks the API server nothing meanwhile); while the API or
+    a node is not there yet, the nodes are listed every `interval` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            states = node_states(master)
+        except StepError:
+            states = {}   # the API may still be coming up
+        waiting = {name: states.get(name, "not registered") for name in node_names if states.get(name) != "True"}
+        if not waiting:
+            master.log(f"nodes Ready: {', '.join(node_names)}")
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            detail = ", ".join(f"{name} ({state})" for name, state in sorted(waiting.items()))
+            raise StepError(f"{master.ip}: nodes not Ready after {timeout} s: {detail}: check kubelet and "
+                            f"containerd on them (journalctl -u kubelet) and that the CNI is running")
+        registered = sorted(name for name in waiting if name in states)
+        if registered:
+            # one node per call: kubectl waits for several one after the other, each with the whole timeout
+            seconds = max(1, math.ceil(min(left, watch_slice)))
+            waited = master.run(f"{KUBECTL} wait --for=condition=Ready node/{shlex.quote(registered[0])} "
+                                f"--timeout={seconds}s", sudo=True, timeout=seconds + 30)
+            if waited.ok:
+                continue
+        # not there yet, or the wait failed (e.g. the API server restarting): look again in a moment
+        time.sleep(min(interval, left))
+
+
+def _canonical(address):
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address

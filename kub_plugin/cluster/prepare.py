@@ -1,0 +1,31 @@
+"""Prepare a host: kub's owner mark, kernel and swap, the Kubernetes packages, containerd."""
+from ..hosts import state
+from ..hosts.runner import apply, ok_or_raise
+
+
+def prepare(host, facts, profile, settings, owner, repository_key, versions, release=None):
+    """Marks the host as the cluster's (`owner`: (cluster id, the mark's line)), then kernel, swap, the Kubernetes
+    packages and containerd: the OS's package, or (with `release`, a local.containerd.ContainerdRelease) containerd's
+    upstream release."""
+    cluster_id, mark = owner
+    apply(host, "owner mark, kernel and swap", "prepare-host.sh", timeout=120,
+          env={"KUB_CLUSTER_ID": cluster_id, "KUB_OWNER": mark})
+    apply(host, f"Kubernetes {settings.kubernetes_version} packages", "packages.sh",
+          env={"KUB_REPO_URL": settings.repository_url, "KUB_REPO_KEY": repository_key,
+               "KUB_INSTALL": " ".join(f"{p}={v}" for p, v in sorted(versions.items())),
+               "KUB_OS_PACKAGES": profile["containerd_package"] if release is None else ""})
+    if release is not None:
+        install_containerd_release(host, facts, settings, release)
+    apply(host, "containerd", "containerd.sh")
+
+
+def install_containerd_release(host, facts, settings, release):
+    """Uploads and installs containerd's release under /usr/local, unless the host has this very one."""
+    label = f"containerd {settings.containerd_version} release"
+    if facts.containerd_release == release.record:
+        host.log(f"{label}: no change")
+        return
+    for name, data in (("containerd.tar.gz", release.tarball), ("runc", release.runc),
+                       ("containerd.service", release.unit)):
+        ok_or_raise(host, host.upload(data, f"{state.CONTAINERD_STAGING}/{name}"), f"uploading {name}")
+    apply(host, label, "containerd-release.sh", env={"KUB_RECORD": release.record, **release.sums()})

@@ -1,0 +1,24 @@
+"""What a script run sends to a host: the variables as exports, scripts/lib.sh, then the script (all on stdin, none
+on a command line), and the shell line that runs it under the host's kub lock."""
+import os
+import shlex
+from importlib import resources
+
+LOCK_BUSY = 75   # exit code of a locked run_script whose lock another holder kept
+
+
+def script_text(name):
+    return resources.files("kub_plugin.scripts").joinpath(name).read_text()
+
+
+def script_payload(name, env):
+    """What `bash -s` reads for scripts/<name>: the variables as exports, then scripts/lib.sh, then the script."""
+    lines = [f"export {k}={shlex.quote(str(v))}" for k, v in env.items()]
+    return "\n".join(lines + [script_text("lib.sh"), script_text(name)]) + "\n"
+
+
+def locked_bash(path, seconds):
+    """A shell line running `bash -s` only while it holds the flock `path` (its folder made when missing); exit
+    code LOCK_BUSY when another holder keeps it longer than the seconds."""
+    return (f"mkdir -p -m 0700 {shlex.quote(os.path.dirname(path))} && "
+            f"exec flock -w {int(seconds)} -E {LOCK_BUSY} {shlex.quote(path)} bash -s")
