@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Shared by every kub script: kub sends this file ahead of the script itself. Paths and package lists
-# arrive as environment (KUB_DIR, KUB_OWNER_FILE, KUB_RECORD_FILE, KUB_PACKAGES, ...: kub_plugin/hoststate.py).
+# arrive as environment (KUB_DIR, KUB_OWNER_FILE, KUB_RECORD_FILE, KUB_PACKAGES, ...: kub_plugin/hosts/state.py).
 
 changed() { echo "changed: $*"; }
 fail() { echo "error: $*" >&2; exit 1; }
