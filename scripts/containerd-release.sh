@@ -5,12 +5,20 @@
 # recorded with its sha256 (KUB_PACKAGE_FILES) for a purge; a file of the host's own in its place is kept beside
 # it and put back then.
 # Env: KUB_RECORD (what is installed: versions and checksums), KUB_TARBALL_SHA256, KUB_RUNC_SHA256,
-# KUB_UNIT_SHA256. Idempotent: prints `changed: ...` per change.
+# KUB_UNIT_SHA256. Idempotent: prints `changed: ...` per change. KUB_DRY_RUN=yes: one `would: ...` line when this
+# release is not the one installed (what is in its tarball is known only once uploaded and unpacked).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ "$(cat "$KUB_CONTAINERD_RECORD" 2>/dev/null)" != "$KUB_RECORD" ] || exit 0
+# the record: `containerd=<version> <sha256> runc=<version> <sha256> unit <sha256>` (the files' sums checked below)
+read -r containerd _ runc _ <<< "$KUB_RECORD"
+installed="installed containerd ${containerd#*=} and runc ${runc#*=} under /usr/local"
+if dry_run; then
+  changed "$installed"
+  exit 0
+fi
 for item in "containerd.tar.gz:$KUB_TARBALL_SHA256" "runc:$KUB_RUNC_SHA256" "containerd.service:$KUB_UNIT_SHA256"; do
   file=$KUB_STAGING/${item%%:*}
   [ "$(sha256sum < "$file" | cut -d' ' -f1)" = "${item#*:}" ] ||
@@ -38,4 +46,4 @@ if systemctl is-active --quiet containerd; then
 fi
 rm -rf "$KUB_STAGING"
 printf '%s\n' "$KUB_RECORD" > "$KUB_CONTAINERD_RECORD"
-changed "installed $(/usr/local/bin/containerd --version | awk '{ print $3 }') and runc $(/usr/local/sbin/runc --version | awk 'NR == 1 { print $3 }') under /usr/local"
+changed "$installed"

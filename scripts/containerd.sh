@@ -5,6 +5,7 @@
 # SystemdCgroup and the sandbox image set. (An imported drop-in cannot carry them: containerd 1.x replaces a
 # whole plugin section with an import's, which would drop e.g. the host's registry config_path.) The host's own
 # file is kept beside it and put back at uninstall (and containerd restarted with it). Idempotent: prints `changed: ...` per change.
+# KUB_DRY_RUN=yes: `would: ...` lines; where containerd is not installed yet, the config it would write is told in one.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -18,6 +19,14 @@ elif [ -f "$original" ]; then
   base=$original
 else
   base=""
+fi
+if dry_run && ! command -v containerd >/dev/null; then
+  # the install before this step brings containerd (and its unit, enabled and started), then its config is written
+  keep_original "$KUB_OWNED_FILES" "$config"
+  changed "wrote $config: ${base:+the settings of $base with }SystemdCgroup = true and the sandbox image of the" \
+    "kubeadm installed"
+  changed "restarted containerd"
+  exit 0
 fi
 if [ -n "$base" ]; then
   full=$(containerd --config "$base" config dump 2>&1) ||
@@ -52,20 +61,23 @@ grep -Eq '^[[:space:]]*SystemdCgroup = true' <<< "$wanted" ||
 
 if [ ! -f "$config" ] || [ "$(cat "$config")" != "$wanted" ]; then
   keep_original "$KUB_OWNED_FILES" "$config"
-  mkdir -p "$(dirname "$config")"
-  printf '%s\n' "$wanted" > "$config"
-  chmod 0644 "$config"
+  if ! dry_run; then
+    mkdir -p "$(dirname "$config")"
+    printf '%s\n' "$wanted" > "$config"
+    chmod 0644 "$config"
+  fi
   changed "wrote $config: ${base:+the settings of $base with }SystemdCgroup = true${pause:+ and sandbox $pause}"
   own_file "$KUB_OWNED_FILES" "$config"
-  systemctl restart containerd
+  act systemctl restart containerd
   changed "restarted containerd"
+  restarted=yes
 fi
 owned_unchanged "$KUB_OWNED_FILES" "$config" || own_file "$KUB_OWNED_FILES" "$config"
 if ! systemctl is-enabled --quiet containerd; then
-  systemctl enable --quiet containerd
+  act systemctl enable --quiet containerd
   changed "enabled containerd"
 fi
-if ! systemctl is-active --quiet containerd; then
-  systemctl start containerd
+if [ "${restarted:-no}" = no ] && ! systemctl is-active --quiet containerd; then   # a restart starts it
+  act systemctl start containerd
   changed "started containerd"
 fi

@@ -2,7 +2,18 @@
 # Shared by every kub script: kub sends this file ahead of the script itself. Paths and package lists
 # arrive as environment (KUB_DIR, KUB_OWNER_FILE, KUB_RECORD_FILE, KUB_PACKAGES, ...: kub_plugin/hosts/state.py).
 
-changed() { echo "changed: $*"; }
+# KUB_DRY_RUN=yes: a plan. The script reads as usual but changes nothing; each change it would make is told as
+# `would: ...` with the text its `changed: ...` line would have. Commands that change the host run through `act`.
+dry_run() { [ "${KUB_DRY_RUN:-no}" = yes ]; }
+changed() { if dry_run; then echo "would: $*"; else echo "changed: $*"; fi; }
+act() { dry_run || "$@"; }  # act COMMAND...: runs COMMAND, unless this is a dry run
+# (in a dry run kubectl keeps no cache, and apt's reads build theirs in memory, not in /var/cache/apt)
+apt_read_opts=()
+# shellcheck disable=SC2034  # packages.sh and reset.sh use apt_read_opts
+if dry_run; then
+  export KUBECACHEDIR=/dev/null
+  apt_read_opts=(-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=)
+fi
 fail() { echo "error: $*" >&2; exit 1; }
 # a command that stops a script (set -e) names itself, so the error line says what failed
 trap 'echo "error: \`$BASH_COMMAND\` failed (exit $?)" >&2' ERR
@@ -17,9 +28,11 @@ ensure_file() {  # ensure_file PATH CONTENT [MODE]: write only when different (t
   local content
   content=$(printf '%s' "$2")
   if [ ! -f "$1" ] || [ "$(cat "$1")" != "$content" ]; then
-    mkdir -p "$(dirname "$1")"
-    printf '%s\n' "$content" > "$1"
-    chmod "${3:-0644}" "$1"
+    if ! dry_run; then
+      mkdir -p "$(dirname "$1")"
+      printf '%s\n' "$content" > "$1"
+      chmod "${3:-0644}" "$1"
+    fi
     changed "wrote $1"
   fi
 }
@@ -34,8 +47,9 @@ owned_unchanged() {  # owned_unchanged RECORD PATH: PATH is kub's and still hold
   sum=$(owned_sum "$1" "$2")
   [ -n "$sum" ] && [ -f "$2" ] && [ "$(file_sum "$2")" = "$sum" ]
 }
-own_file() {  # own_file RECORD PATH: PATH, as it is now, is kub's
+own_file() {  # own_file RECORD PATH: PATH, as it is now, is kub's (a record only: no line, and none in a dry run)
   local others
+  dry_run && return 0
   others=$(awk -v path="$2" 'substr($0, 67) != path' "$1" 2>/dev/null || true)
   mkdir -p "$(dirname "$1")"
   printf '%s\n' "${others:+$others
@@ -44,7 +58,7 @@ own_file() {  # own_file RECORD PATH: PATH, as it is now, is kub's
 keep_original() {  # keep_original RECORD PATH: a file of the host's own at PATH is kept beside it, once
   local original=$2$KUB_ORIGINAL_SUFFIX
   if [ -e "$2" ] && ! owned_unchanged "$1" "$2" && [ ! -e "$original" ]; then
-    cp -a "$2" "$original"
+    act cp -a "$2" "$original"
     changed "kept the host's own $2 as $original (put back at uninstall)"
   fi
 }
@@ -68,17 +82,19 @@ release_files() {  # release_files RECORD: removes kub's files that still hold w
     fi
     remove_paths "$path"
     if [ -e "$path$KUB_ORIGINAL_SUFFIX" ]; then
-      mv "$path$KUB_ORIGINAL_SUFFIX" "$path"
+      act mv "$path$KUB_ORIGINAL_SUFFIX" "$path"
       changed "put back the host's own $path"
     fi
   done < "$1"
-  rm -f "$1"
+  act rm -f "$1"
   [ "${#left[@]}" -eq 0 ] || echo "note: left what changed since kub wrote it: $(listed "${left[@]}")"
 }
 
 kubectl_changes() {  # kubectl_changes OUTPUT: kubectl's lines as changes; `unchanged` ones skipped, warnings as notes
   local line
   while read -r line; do
+    # a dry run's lines end in ` (server dry run)` or ` (dry run)`: the same changes
+    line=${line% (server dry run)} line=${line% (dry run)}
     case "$line" in
       ""|*" unchanged") ;;
       Warning:*) echo "note: kubectl: $line" ;;
@@ -95,7 +111,7 @@ remove_paths() {  # remove_paths PATH...: those that exist
   local path
   for path in "$@"; do
     if [ -e "$path" ] || [ -L "$path" ]; then
-      rm -rf "$path"
+      act rm -rf "$path"
       changed "removed $path"
     fi
   done
@@ -103,7 +119,7 @@ remove_paths() {  # remove_paths PATH...: those that exist
 
 finish_dpkg() {  # an install cut short (e.g. a lost connection) leaves dpkg half-configured
   if [ -n "$(dpkg --audit 2>/dev/null)" ]; then
-    dpkg --configure -a
+    act dpkg --configure -a
     changed "finished an interrupted package install"
   fi
 }
@@ -125,16 +141,22 @@ installed_packages() {  # every installed package's name, sorted
   dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 ~ /^.i/ { print $2 }' | sort
 }
 
+kubeadm_was_reset=no
 kubeadm_reset() {  # the one way kub resets Kubernetes on a host (only where kubeadm left state)
   if command -v kubeadm >/dev/null && { [ -e /etc/kubernetes/kubelet.conf ] || [ -e /etc/kubernetes/admin.conf ] ||
       [ -n "$(ls -A /var/lib/etcd 2>/dev/null)" ] || [ -n "$(ls -A /etc/kubernetes/manifests 2>/dev/null)" ]; }; then
-    kubeadm reset -f --cri-socket "$KUB_CRI_SOCKET" >/var/log/kub-reset.log 2>&1 ||
-      fail "kubeadm reset failed: $(tail -n 1 /var/log/kub-reset.log)"
-    rm -f "$KUB_RECORD_FILE"
+    if ! dry_run; then
+      kubeadm reset -f --cri-socket "$KUB_CRI_SOCKET" >/var/log/kub-reset.log 2>&1 ||
+        fail "kubeadm reset failed: $(tail -n 1 /var/log/kub-reset.log)"
+      rm -f "$KUB_RECORD_FILE"
+    fi
     changed "kubeadm reset"
+    # shellcheck disable=SC2034  # reset.sh reads it
+    kubeadm_was_reset=yes
   fi
 }
 
+# (init.sh and join.sh do not call it in a dry run)
 with_secret_file() {  # with_secret_file CONTENT COMMAND...: COMMAND's {} is a root-only file holding CONTENT
   local file rc=0
   file=$(mktemp "$KUB_DIR/secret.XXXXXX")

@@ -3,7 +3,8 @@
 # (pkgs.k8s.io layout), in one apt transaction; kubelet, kubeadm and kubectl held. apt's lists are refreshed
 # at most once, and only when they lack a package kub wants.
 # Env: KUB_REPO_URL, KUB_REPO_KEY (armored signing key), KUB_INSTALL (package=version ...),
-# KUB_OS_PACKAGES (packages taken at the OS's version). Idempotent: prints `changed: ...` per change.
+# KUB_OS_PACKAGES (packages taken at the OS's version). Idempotent: prints `changed: ...` per change (KUB_DRY_RUN=yes:
+# `would: ...`, with apt's lists as they are: kub read the repository's index before).
 # Which packages kub installed (those dpkg did not have before, dependencies too) and which of its own it found
 # installed are recorded (KUB_INSTALLED_PACKAGES, KUB_FOUND_PACKAGES): a purge takes only the former.
 set -euo pipefail
@@ -21,7 +22,8 @@ finish_dpkg
 ensure_owned_file "$KUB_PACKAGE_FILES" "$keyring" "$KUB_REPO_KEY" 0644
 ensure_owned_file "$KUB_PACKAGE_FILES" "$source_list" "deb [signed-by=$keyring] $KUB_REPO_URL /" 0644
 
-add_to() {  # add_to RECORD NAME...: one name a line, each once
+add_to() {  # add_to RECORD NAME...: one name a line, each once (a record: none in a dry run)
+  dry_run && return 0
   mkdir -p "$(dirname "$1")"
   { cat "$1" 2>/dev/null || true; printf '%s\n' "${@:2}"; } | sort -u | grep -v '^$' > "$1.new" || true
   mv "$1.new" "$1"
@@ -46,7 +48,7 @@ done
 unknown() {  # the wanted packages apt's lists do not offer (one apt-cache run: each run loads apt's cache)
   local offered item
   # madison's lines: `  name | version | source`; a package=version or a bare name must be among them
-  offered=$(apt-cache madison "${missing[@]%%=*}" 2>/dev/null | awk -F'|' '{
+  offered=$(apt-cache "${apt_read_opts[@]}" madison "${missing[@]%%=*}" 2>/dev/null | awk -F'|' '{
     gsub(/ /, "", $1); gsub(/ /, "", $2); print $1; print $1 "=" $2 }')
   for item in "${missing[@]}"; do
     grep -qxF -- "$item" <<< "$offered" || echo "$item"
@@ -77,13 +79,13 @@ install() {
 
 updated=no
 lacking=$( [ "${#missing[@]}" -eq 0 ] || unknown)
-if [ -n "$lacking" ]; then
+if [ -n "$lacking" ] && ! dry_run; then
   if grep -qvF = <<< "$lacking"; then update all; else update; fi
   lacking=$(unknown)
   [ -z "$lacking" ] || fail "$(tr '\n' ' ' <<< "$lacking")is not in the package repositories ($KUB_REPO_URL and the OS's): check the mirror, or set kubernetes_version to a minor it has"
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
-  if ! install; then
+  if ! dry_run && ! install; then
     # the OS's lists may be too old for what the packages depend on: refresh them all once, then again
     if [ "$updated" = all ] || ! { update all; install; }; then
       fail "apt-get install ${missing[*]} failed: $(grep -E '^E:' /var/log/kub-apt-install.log | head -n 1)"
@@ -96,22 +98,37 @@ fi
 read -ra held_packages <<< "$KUB_PACKAGES"
 read -ra unheld <<< "$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${held_packages[@]}" 2>/dev/null |
   awk '$1 !~ /^h/ { printf "%s ", $2 }')"
+# what the install above brings (dpkg knows it only then; in a dry run not yet), installed unheld
+to_be_installed() { printf '%s\n' "${missing[@]%%=*}" | grep -qxF -- "$1"; }
+if dry_run; then
+  unheld=()
+  for package in $(printf '%s\n' "${held_packages[@]}" | sort); do   # in dpkg-query's order
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$package" 2>/dev/null || true)
+    if [[ "$status" != h* ]] && { [ -n "$status" ] || to_be_installed "$package"; }; then unheld+=("$package"); fi
+  done
+fi
 if [ "${#unheld[@]}" -gt 0 ]; then
-  apt-mark hold "${unheld[@]}" >/dev/null
+  act apt-mark hold "${unheld[@]}" >/dev/null
   changed "held ${unheld[*]}"
 fi
-if ! systemctl is-enabled --quiet kubelet; then
-  systemctl enable --quiet kubelet
+# kubelet's package enables and (re)starts it when it is installed or upgraded: in a dry run that is yet to come
+by_package=no
+if dry_run && to_be_installed kubelet; then by_package=yes; fi
+kubelet_running() {
+  [ "$by_package" = yes ] || [[ "$(systemctl is-active kubelet)" =~ ^(active|activating|reloading)$ ]]
+}
+if [ "$by_package" = no ] && ! systemctl is-enabled --quiet kubelet; then
+  act systemctl enable --quiet kubelet
   changed "enabled kubelet"
 fi
 # until kubeadm init or join configures it, the kubelet only restarts in a loop (systemd shows it activating
 # between two tries): it waits stopped instead (kubeadm starts it)
-if [ ! -e /etc/kubernetes/kubelet.conf ] && [[ "$(systemctl is-active kubelet)" =~ ^(active|activating|reloading)$ ]]; then
-  systemctl stop kubelet
+if [ ! -e /etc/kubernetes/kubelet.conf ] && kubelet_running; then
+  act systemctl stop kubelet
   changed "stopped the kubelet until kubeadm starts it"
 fi
 # a kubelet kubeadm configured but someone stopped is started again (heal and re-runs bring its node back)
-if [ -e /etc/kubernetes/kubelet.conf ] && ! systemctl is-active --quiet kubelet; then
-  systemctl start kubelet
+if [ -e /etc/kubernetes/kubelet.conf ] && [ "$by_package" = no ] && ! systemctl is-active --quiet kubelet; then
+  act systemctl start kubelet
   changed "started the kubelet"
 fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Marks the host as this cluster's (before any other change), then kernel modules, sysctls and swap as
 # kubeadm needs them. Env: KUB_CLUSTER_ID, KUB_OWNER (the mark: `<cluster id> <deployment>/<master node>`).
-# Idempotent: prints `changed: ...` per change.
+# Idempotent: prints `changed: ...` per change (KUB_DRY_RUN=yes: `would: ...`, and changes nothing).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -20,7 +20,7 @@ fi
 ensure_file "$KUB_OWNER_FILE" "$KUB_OWNER" 0600
 
 # what /etc/cni/net.d holds before kub's first change: the host's own (podman's, a user's), never removed
-if [ ! -e "$KUB_CNI_BEFORE" ]; then
+if [ ! -e "$KUB_CNI_BEFORE" ] && ! dry_run; then
   find /etc/cni/net.d -maxdepth 1 -type f -exec sha256sum {} + 2>/dev/null > "$KUB_CNI_BEFORE" || true
 fi
 
@@ -31,7 +31,7 @@ module_loaded() {  # loaded as a module, or built into the kernel
 }
 for module in overlay br_netfilter; do
   if ! module_loaded "$module"; then
-    modprobe "$module"
+    act modprobe "$module"
     changed "loaded module $module"
   fi
 done
@@ -42,17 +42,17 @@ net.ipv4.ip_forward = 1"
 ensure_owned_file "$KUB_OWNED_FILES" /etc/sysctl.d/k8s.conf "$sysctls"
 while IFS=' =' read -r key value; do
   if [ "$(sysctl -n "$key")" != "$value" ]; then
-    sysctl -qw "$key=$value"
+    act sysctl -qw "$key=$value"
     changed "set $key=$value"
   fi
 done <<< "$sysctls"
 
 if [ "$(tail -n +2 /proc/swaps | wc -l)" -gt 0 ]; then
-  swapoff -a
+  act swapoff -a
   changed "turned swap off"
 fi
 # keep it off after a reboot: comment out swap entries in fstab
 if grep -Eq '^[^#].*[[:space:]]swap[[:space:]]' /etc/fstab 2>/dev/null; then
-  sed -i -E 's/^([^#].*[[:space:]]swap[[:space:]].*)$/# disabled by kub: \1/' /etc/fstab
+  act sed -i -E 's/^([^#].*[[:space:]]swap[[:space:]].*)$/# disabled by kub: \1/' /etc/fstab
   changed "commented out swap in /etc/fstab"
 fi

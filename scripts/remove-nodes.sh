@@ -4,7 +4,7 @@
 # the host's kub lock, so it never overlaps a reset of the master (uninstall runs both at once).
 # Env: KUB_CLUSTER_ID, KUB_NODES (name=address ...), KUB_DRAIN_TIMEOUT (seconds per node), KUB_FORCE_DRAIN (yes:
 # pods are deleted without eviction, so PodDisruptionBudgets do not hold the drain). Idempotent: prints
-# `changed: ...` per node removed.
+# `changed: ...` per node removed. KUB_DRY_RUN=yes: drain and delete with --dry-run=server, `would: ...` lines.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -19,6 +19,8 @@ drain=(--ignore-daemonsets --delete-emptydir-data --force --timeout="${KUB_DRAIN
 if [ "$KUB_FORCE_DRAIN" = yes ]; then
   drain+=(--disable-eviction)
 fi
+server_dry_run=()
+if dry_run; then server_dry_run=(--dry-run=server); fi
 for item in $KUB_NODES; do
   name=${item%%=*} address=${item#*=}
   found=$("${kubectl[@]}" get node "$name" --ignore-not-found \
@@ -34,12 +36,12 @@ for item in $KUB_NODES; do
     echo "note: node $name is at $found, not at this node's $address: left as it is"
     continue
   fi
-  out=$("${kubectl[@]}" drain "$name" "${drain[@]}" 2>&1) || {
+  out=$("${kubectl[@]}" drain "$name" "${drain[@]}" "${server_dry_run[@]}" 2>&1) || {
     # the node takes pods again, as before: the cluster keeps working until a re-run drains it
-    "${kubectl[@]}" uncordon "$name" >/dev/null 2>&1 || true
+    act "${kubectl[@]}" uncordon "$name" >/dev/null 2>&1 || true
     fail "draining node $name failed: $(kubectl_error "$out")"
   }
-  out=$("${kubectl[@]}" delete node "$name" --ignore-not-found 2>&1) ||
+  out=$("${kubectl[@]}" delete node "$name" --ignore-not-found "${server_dry_run[@]}" 2>&1) ||
     fail "deleting node $name failed: $(kubectl_error "$out")"
   changed "drained and deleted node $name"
 done

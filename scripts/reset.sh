@@ -3,7 +3,8 @@
 # the files kub wrote (only those that still hold what kub wrote; a host's own file kub replaced is put back);
 # with KUB_PURGE=yes also the packages kub installed and containerd's release files. What is not kub's is left,
 # with a `note:` line saying what and why.
-# Env: KUB_PURGE (yes|no), KUB_CRI_SOCKET, KUB_OS_PACKAGES. Idempotent.
+# Env: KUB_PURGE (yes|no), KUB_CRI_SOCKET, KUB_OS_PACKAGES. Idempotent. KUB_DRY_RUN=yes: `would: ...` lines, and apt's
+# simulations read a copy of dpkg's status without kub's holds (kub would lift them first).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -12,9 +13,11 @@ export DEBIAN_FRONTEND=noninteractive
 still_installed() {  # still_installed RECORD: the packages it names that dpkg has
   comm -12 <(sort -u "$1" 2>/dev/null || true) <(installed_packages)
 }
+status_copy=""
 would_purge() {  # would_purge PACKAGE...: every package apt would take with them (a name none has, if apt refuses)
   local simulated
-  simulated=$(apt-get -s purge "$@" 2>&1) || { echo "apt (it refuses: $(grep -m 1 '^E:' <<< "$simulated"))"; return; }
+  simulated=$(apt-get -s "${apt_read_opts[@]}" ${status_copy:+-o Dir::State::status="$status_copy"} purge "$@" 2>&1) ||
+    { echo "apt (it refuses: $(grep -m 1 '^E:' <<< "$simulated"))"; return; }
   awk '$1 == "Purg" || $1 == "Remv" { print $2 }' <<< "$simulated"
 }
 purge_packages() {  # purges the packages kub installed, except those another installed package depends on
@@ -27,7 +30,12 @@ purge_packages() {  # purges the packages kub installed, except those another in
   # kub's holds would stop apt from taking its own packages in the simulations (and the purge)
   local held=""
   [ "${#ours[@]}" -eq 0 ] || held=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${ours[@]}" 2>/dev/null | awk '$1 ~ /^h/ { print $2 }')
-  [ -z "$held" ] || xargs apt-mark unhold <<< "$held" >/dev/null
+  if [ -n "$held" ] && dry_run; then
+    status_copy=$(mktemp)
+    sed 's/^Status: hold /Status: install /' /var/lib/dpkg/status > "$status_copy"
+  elif [ -n "$held" ]; then
+    xargs apt-mark unhold <<< "$held" >/dev/null
+  fi
   # apt's simulation names every package a purge takes: while it takes one that is not kub's, kub's packages are
   # added one by one, and one whose purge would take another's package is left (an alternative `a | b` in a
   # Depends is only broken by purging both, so one at a time)
@@ -43,6 +51,11 @@ purge_packages() {  # purges the packages kub installed, except those another in
     done
     ours=("${purge[@]}")
   done
+  [ -z "$status_copy" ] || rm -f "$status_copy"
+  if [ "${#ours[@]}" -gt 0 ] && dry_run; then
+    changed "purged ${ours[*]}"
+    ours=()
+  fi
   if [ "${#ours[@]}" -gt 0 ]; then
     apt-get -q -y -o DPkg::Lock::Timeout=300 purge "${ours[@]}" >/var/log/kub-apt-purge.log 2>&1 ||
       fail "apt-get purge ${ours[*]} failed: $(grep -E '^E:' /var/log/kub-apt-purge.log | head -n 1)"
@@ -50,7 +63,7 @@ purge_packages() {  # purges the packages kub installed, except those another in
   fi
   # what stays keeps kub's hold
   held=$(comm -12 <(sort <<< "$held") <(installed_packages))
-  [ -z "$held" ] || xargs apt-mark hold <<< "$held" >/dev/null
+  [ -z "$held" ] || act xargs apt-mark hold <<< "$held" >/dev/null
   local found
   found=$(still_installed "$KUB_FOUND_PACKAGES" | tr '\n' ' ')
   [ -z "$found" ] || echo "note: left ${found% }: installed before kub installed anything"
@@ -58,8 +71,9 @@ purge_packages() {  # purges the packages kub installed, except those another in
 }
 
 kubeadm_reset
-if systemctl is-active --quiet kubelet; then
-  systemctl stop kubelet
+# (kubeadm reset stops the kubelet itself)
+if systemctl is-active --quiet kubelet && ! { dry_run && [ "$kubeadm_was_reset" = yes ]; }; then
+  act systemctl stop kubelet
   changed "stopped kubelet"
 fi
 
@@ -101,7 +115,7 @@ for save in iptables-save ip6tables-save; do
     done
   } | sort -u > "$patterns"
   if grep -qF -f "$patterns" <<< "$rules"; then
-    grep -vF -f "$patterns" <<< "$rules" | "$restore"
+    dry_run || grep -vF -f "$patterns" <<< "$rules" | "$restore"
     changed "removed the cluster's chains from ${save%-save}"
   fi
 done
@@ -109,11 +123,15 @@ done
 # kub's files; containerd's config back to the host's own (or containerd's defaults), and containerd, if it
 # stays, restarted with it
 config_before=$(file_sum /etc/containerd/config.toml 2>/dev/null || true)
+# in a dry run the file stays: release_files would take it (or put the host's own back) while it holds kub's
+config_released=no
+if owned_unchanged "$KUB_OWNED_FILES" /etc/containerd/config.toml; then config_released=yes; fi
 release_files "$KUB_OWNED_FILES"
-rmdir /etc/containerd 2>/dev/null || true
-if [ "${KUB_PURGE:-no}" != yes ] && [ "$(file_sum /etc/containerd/config.toml 2>/dev/null || true)" != "$config_before" ] &&
-    systemctl is-active --quiet containerd; then
-  systemctl restart containerd
+act rmdir /etc/containerd 2>/dev/null || true
+if [ "${KUB_PURGE:-no}" != yes ] && systemctl is-active --quiet containerd &&
+    if dry_run; then [ "$config_released" = yes ]; else
+      [ "$(file_sum /etc/containerd/config.toml 2>/dev/null || true)" != "$config_before" ]; fi; then
+  act systemctl restart containerd
   changed "restarted containerd"
 fi
 
@@ -122,15 +140,15 @@ if [ "${KUB_PURGE:-no}" = yes ]; then
   # packages are there
   if [ -f /usr/local/lib/systemd/system/containerd.service ] &&
       owned_unchanged "$KUB_PACKAGE_FILES" /usr/local/lib/systemd/system/containerd.service; then
-    systemctl disable --now --quiet containerd 2>/dev/null || true
+    act systemctl disable --now --quiet containerd 2>/dev/null || true
   fi
   release_files "$KUB_PACKAGE_FILES"
-  systemctl daemon-reload
+  act systemctl daemon-reload
   purge_packages
   remove_paths /etc/kubernetes /var/lib/kubelet
   remove_paths "$KUB_DIR"
 elif [ -n "$(find "$KUB_DIR" -mindepth 1 -maxdepth 1 ! -path "$KUB_PACKAGES_DIR" 2>/dev/null)" ]; then
   # the packages stay, and with them the record of what kub installed and of their files, for a later purge
-  find "$KUB_DIR" -mindepth 1 -maxdepth 1 ! -path "$KUB_PACKAGES_DIR" -exec rm -rf {} +
+  act find "$KUB_DIR" -mindepth 1 -maxdepth 1 ! -path "$KUB_PACKAGES_DIR" -exec rm -rf {} +
   changed "removed kub's records in $KUB_DIR (kept $KUB_PACKAGES_DIR, what kub installed, for a purge)"
 fi

@@ -6,7 +6,8 @@
 # KUB_DELETES: one object a line, fields separated by '|' (a tab would not keep an empty field): its API path, its uid, its resource (kubectl's plural.group),
 # its namespace ('' when cluster-scoped), its name, and how kubectl names it (deployment.apps "web").
 # Env: KUB_KUBECONFIG, KUB_DELETES, KUB_TIMEOUT. Idempotent: objects already gone are skipped; prints
-# `changed: ...` per object deleted and a `note:` per object left because its uid differs.
+# `changed: ...` per object deleted and a `note:` per object left because its uid differs. KUB_DRY_RUN=yes: the
+# deletes are the API server's dry runs (DeleteOptions.dryRun), `would: ...` lines, and nothing is waited for.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 declare -F changed >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -17,7 +18,8 @@ deleted=()
 while IFS='|' read -r path uid resource namespace name label; do
   [ -n "$path" ] || continue
   # what `kubectl delete` sends (background propagation), with the uid kub recorded as a precondition
-  options="{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"propagationPolicy\":\"Background\",\"preconditions\":{\"uid\":\"$uid\"}}"
+  options="{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"propagationPolicy\":\"Background\",\"preconditions\":{\"uid\":\"$uid\"}$(
+    if dry_run; then echo ',"dryRun":["All"]'; fi)}"
   if out=$(printf '%s' "$options" | "${kubectl[@]}" delete --raw "$path" -f - 2>&1 >/dev/null); then
     changed "$label deleted"
     deleted+=("$resource|$namespace|$name|$label")
@@ -30,6 +32,7 @@ while IFS='|' read -r path uid resource namespace name label; do
   fi
 done <<< "$KUB_DELETES"
 
+dry_run && exit 0
 for entry in "${deleted[@]}"; do
   IFS='|' read -r resource namespace name label <<< "$entry"
   remaining=$((deadline - SECONDS > 1 ? deadline - SECONDS : 1))

@@ -12,31 +12,21 @@ from concurrent.futures import ThreadPoolExecutor
 from cloudify.decorators import operation
 from cloudify.exceptions import NonRecoverableError
 
-from ..cluster import checks, init, join, nodes, prepare
+from ..cluster import artifacts, checks, init, join, nodes, preflight, prepare
 from ..cluster.kubeadm import host_port
 from ..cluster.properties import check_hosts, drain_settings
 from ..errors import RemoteError
 from ..hosts import facts as host_facts
-from ..hosts import osdata
 from ..hosts.parallel import on_hosts
 from ..hosts.ssh import Host
-from ..local import containerd, manifests, packages
+from ..local import manifests
 from . import deployment
 from .errors import cloudify_errors, save
 from .machine import kubeconfig_setting, manifest_sources, save_kubeconfig
 
 
 def _checked(host, role, cluster):
-    """(facts, OS profile) of a host that passed every check."""
-    facts = host_facts.gather(host)
-    return facts, checks.host(host.ip, facts, role, cluster.id, cluster.settings)
-
-
-def _registered(master_facts, master):
-    """{node name: address} of the nodes in this master's cluster, when kub initialised it already."""
-    if not master_facts.initialised:
-        return {}
-    return {name: address for name, (_, address) in nodes.nodes(master).items()}
+    return preflight.checked(host, role, cluster.id, cluster.settings)
 
 
 @operation(resumable=True)
@@ -78,7 +68,7 @@ def _create_master(ctx, cluster, master_ssh):
         drain_settings(props, node_id)   # a bad one is refused now, not at uninstall
     check_hosts(master_ssh.ip, [h.ip for h in minions], cluster.settings)
     kubeconfig_setting(ctx)
-    packages.repository_key(cluster.settings)
+    artifacts.repository_key(cluster.settings)
     sources = manifest_sources(ctx, cluster.settings.allow_plain_http)
     manifests.check_url_settings(cluster.settings, sources)
     manifests.cni_manifest(cluster.settings.cni_manifest, sources, ctx.node.id)   # read and parsed into objects
@@ -89,32 +79,18 @@ def _create_master(ctx, cluster, master_ssh):
     def check(host):
         facts, _ = _checked(host, roles[host.ip], cluster)
         host.log(f"preflight: {facts.os_id} {facts.os_version} {facts.arch}, node name {facts.node_name}: ok")
-        registered = _registered(facts, host) if roles[host.ip] == "master" else {}
+        registered = preflight.registered(facts, host) if roles[host.ip] == "master" else {}
         return facts, registered
 
     results = on_hosts([master_ssh] + minions, ctx.logger, check)
     found = {ip: facts for ip, (facts, _) in results.items()}
     master_facts, registered = results[master_ssh.ip]
     checks.unique_names(found, registered)
-    for arch in {f.arch for f in found.values()}:
-        _containerd_release(cluster, arch)   # downloaded and checked here before any host changes
+    archs = {f.arch for f in found.values()}
+    for arch in archs:
+        artifacts.containerd_release(cluster.settings, arch)   # downloaded and checked here before any host changes
     save(ctx, node_names=[master_facts.node_name], **{deployment.CLUSTER_ID: cluster.id},
-         package_versions=_package_versions(cluster, master_facts, {f.arch for f in found.values()}))
-
-
-def _package_versions(cluster, master_facts, archs):
-    """The same package versions for every host: a running cluster's own, else the repository's newest."""
-    wanted = packages.repository_versions(cluster.settings, [osdata.SUPPORTED_ARCH[a] for a in archs])
-    if master_facts.recorded and set(wanted) <= set(master_facts.packages):
-        return {package: master_facts.packages[package] for package in wanted}
-    return wanted
-
-
-def _containerd_release(cluster, arch):
-    """containerd's release files for a host's architecture (`uname -m`), or None where the OS's is used."""
-    if cluster.settings.containerd_source != "release":
-        return None
-    return containerd.containerd_release(cluster.settings, osdata.SUPPORTED_ARCH[arch])
+         package_versions=artifacts.package_versions(cluster.settings, master_facts, archs))
 
 
 @operation(resumable=True)
@@ -125,7 +101,7 @@ def configure(ctx, **_):
 
 
 def _configure(ctx, cluster):
-    key = packages.repository_key(cluster.settings)
+    key = artifacts.repository_key(cluster.settings)
     role = deployment.role(ctx)
     versions = (ctx.instance.runtime_properties["package_versions"] if role == "master"
                 else _master_checked(ctx, cluster))
@@ -135,7 +111,7 @@ def _configure(ctx, cluster):
     def prepare_host(host):
         facts, profile = _checked(host, role, cluster)
         prepare.prepare(host, facts, profile, cluster.settings, (cluster.id, cluster.mark), key, versions,
-                        _containerd_release(cluster, facts.arch))
+                        artifacts.containerd_release(cluster.settings, facts.arch))
 
     on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, prepare_host)
 

@@ -127,8 +127,13 @@ def minion_hosts(ctx, master_id):
 
 def minion_nodes(ctx, master_id):
     """{minion node id: properties} of every minion node connected to this master, from the deployment."""
-    return {node["id"]: node.get("properties") or {} for node in _deployment_nodes(ctx)
-            if any(r.get("target_id") == master_id and MASTER_RELATIONSHIP in r.get("type_hierarchy", [])
+    return connected_nodes(_deployment_nodes(ctx), master_id, MASTER_RELATIONSHIP)
+
+
+def connected_nodes(found, target_id, relationship):
+    """{node id: properties} of the nodes (deployment_nodes' list) with that relationship to that node."""
+    return {node["id"]: node.get("properties") or {} for node in found
+            if any(r.get("target_id") == target_id and relationship in r.get("type_hierarchy", [])
                    for r in node.get("relationships") or [])}
 
 
@@ -208,9 +213,7 @@ def existing_kubeconfig(props, node_id):
 
 def workload_nodes(ctx, master_id):
     """{node id: properties} of every Workload node deployed_on this master, from the deployment."""
-    return {node["id"]: node.get("properties") or {} for node in _deployment_nodes(ctx)
-            if any(r.get("target_id") == master_id and WORKLOAD_RELATIONSHIP in r.get("type_hierarchy", [])
-                   for r in node.get("relationships") or [])}
+    return connected_nodes(_deployment_nodes(ctx), master_id, WORKLOAD_RELATIONSHIP)
 
 
 def workload_cluster(ctx):

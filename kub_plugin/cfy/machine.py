@@ -1,4 +1,5 @@
-"""What an operation reads and writes on the machine running cfy: the manifests' sources, the admin kubeconfig."""
+"""What an operation or a workflow reads and writes on the machine running cfy: the manifests' sources, the admin
+kubeconfig."""
 import os
 
 from ..errors import ConfigError
@@ -10,6 +11,19 @@ from .errors import save
 def manifest_sources(ctx, allow_plain_http):
     """Where this operation may read manifests from: absolute paths only in local mode (see local.manifests.Sources)."""
     return manifests.Sources(ctx.get_resource, deployment.is_local(deployment.operation_storage(ctx)), allow_plain_http)
+
+
+def workflow_manifest_sources(ctx, local_mode, allow_plain_http):
+    """Where a workflow may read manifests from (local.manifests.Sources): a file beside the blueprint (local mode:
+    cfy's copy of its folder; a manager: its upload), a URL, and an absolute path only in local mode."""
+    def read(path):
+        local_copy = ctx.download_resource(path)
+        try:
+            with open(local_copy, "rb") as f:
+                return f.read()
+        finally:
+            os.unlink(local_copy)
+    return manifests.Sources(read, local_mode, allow_plain_http)
 
 
 def kubeconfig_setting(ctx):

@@ -87,6 +87,12 @@ def _node_names(value):
     return list(dict.fromkeys(names))
 
 
+def _boolean(value):
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return value if isinstance(value, bool) else None
+
+
 def _manifest(value):
     if isinstance(value, (dict, list)) and value:
         return value
@@ -118,22 +124,27 @@ MANIFEST = Check(_manifest, "must be a path (relative to the blueprint, or absol
                  '"web.yaml"')
 OPTIONAL_NAME = Check(OBJECT_NAME.convert, OBJECT_NAME.wants, OBJECT_NAME.example, required=False)
 OPTIONAL_MANIFEST = Check(MANIFEST.convert, MANIFEST.wants, MANIFEST.example, required=False)
+DRY_RUN = Check(_boolean, "must be true or false", "true", required=False, type="boolean")
 
-# what each workflow takes besides node_id and namespace (which all take)
+# what each workflow takes besides node_id and namespace (which all take); every one that changes the cluster takes
+# dry_run (the API server's dry run: what would change is told, nothing changes)
 WORKFLOWS = {
-    "kub_apply": {"manifest": MANIFEST},
-    "kub_delete": {"kind": DELETABLE_KIND, "name": OPTIONAL_NAME, "manifest": OPTIONAL_MANIFEST},
-    "kub_run": {"name": NEW_NAME, "image": IMAGE, "replicas": REPLICAS, "port": CONTAINER_PORT},
-    "kub_expose": {"name": NEW_NAME, "port": PORT, "target_port": TARGET_PORT, "type": SERVICE_TYPE},
-    "kub_scale": {"name": OBJECT_NAME, "replicas": REPLICAS, "kind": SCALABLE_KIND},
-    "kub_rollout_restart": {"name": OBJECT_NAME},
-    "kub_drain": {"nodes": NODE_NAMES},
-    "kub_uncordon": {"nodes": NODE_NAMES},
+    "kub_apply": {"manifest": MANIFEST, "dry_run": DRY_RUN},
+    "kub_delete": {"kind": DELETABLE_KIND, "name": OPTIONAL_NAME, "manifest": OPTIONAL_MANIFEST, "dry_run": DRY_RUN},
+    "kub_run": {"name": NEW_NAME, "image": IMAGE, "replicas": REPLICAS, "port": CONTAINER_PORT, "dry_run": DRY_RUN},
+    "kub_expose": {"name": NEW_NAME, "port": PORT, "target_port": TARGET_PORT, "type": SERVICE_TYPE,
+                   "dry_run": DRY_RUN},
+    "kub_scale": {"name": OBJECT_NAME, "replicas": REPLICAS, "kind": SCALABLE_KIND, "dry_run": DRY_RUN},
+    "kub_rollout_restart": {"name": OBJECT_NAME, "dry_run": DRY_RUN},
+    "kub_drain": {"nodes": NODE_NAMES, "dry_run": DRY_RUN},
+    "kub_uncordon": {"nodes": NODE_NAMES, "dry_run": DRY_RUN},
     "kub_get": {"kind": KIND, "name": OPTIONAL_NAME},
 }
 # what plugin.yaml gives a parameter nobody set, besides '' (the same; a unit test keeps them equal); ''
 # and a parameter left out (required: false) both mean "not given"
-DEFAULTS = {"kub_run": {"replicas": 1}, "kub_expose": {"type": "ClusterIP"}, "kub_scale": {"kind": "deployment"}}
+_GIVEN = {"kub_run": {"replicas": 1}, "kub_expose": {"type": "ClusterIP"}, "kub_scale": {"kind": "deployment"}}
+DEFAULTS = {name: {**({"dry_run": False} if "dry_run" in taken else {}), **_GIVEN.get(name, {})}
+            for name, taken in WORKFLOWS.items() if "dry_run" in taken or name in _GIVEN}
 
 
 def _missing(value):

@@ -1,4 +1,4 @@
-"""Cloudify workflows kub_*: kubectl on a cluster of the deployment, as a workflow.
+"""Cloudify workflows kub_*: the install's plan, and kubectl on a cluster of the deployment, as a workflow.
 
 Each reads its parameters and the cluster node (a kub.nodes.Master or kub.nodes.ExistingCluster), checks every
 parameter before it connects (workflow_parameters.py), then runs the kubectl commands of
@@ -8,16 +8,18 @@ the logger.
 """
 import contextlib
 import functools
-import os
 
 from cloudify.decorators import workflow
 
+from ..cluster.install_plan import install_plan
+from ..hosts.plan import Plan
 from ..hosts.ssh import Host
 from ..local import manifests
 from ..workloads import workflow_commands as commands
 from . import deployment
 from . import workflow_parameters as parameters
 from .errors import cloudify_errors
+from .machine import workflow_manifest_sources
 
 
 class Target:
@@ -34,6 +36,7 @@ class Target:
                                           params.get("node_id") or "")
         self.node_id = node_id
         self.label = f"{node_id} ({name})"
+        self.dry_run = False
         self.values = parameters.checked(name, node_id, params)
         node = nodes[node_id]
         self.control_plane = deployment.control_plane(ctx.deployment.id, node_id, node["type_hierarchy"],
@@ -41,8 +44,13 @@ class Target:
 
     @contextlib.contextmanager
     def connected(self, logger):
-        with Host(self.control_plane.ssh, logger) as host:
+        """kubectl on the control plane; with dry_run, its changes are the API server's dry runs, told as a plan
+        once the workflow's work is done."""
+        plan = Plan([self.control_plane.ssh.ip]) if self.dry_run else None
+        with Host(self.control_plane.ssh, logger, plan) as host:
             yield commands.Kubectl(host, self.control_plane)
+        if plan is not None:
+            plan.report(logger, self.label)
 
 
 def _kub_workflow(func):
@@ -52,21 +60,40 @@ def _kub_workflow(func):
     @functools.wraps(func)
     def wrapper(ctx, **params):
         target = Target(ctx, name, params)
-        return func(ctx, target, **target.values)
+        values = dict(target.values)
+        target.dry_run = bool(values.pop("dry_run", False))
+        return func(ctx, target, **values)
     return workflow(cloudify_errors(wrapper))
 
 
+@workflow
+@cloudify_errors
+def plan(ctx, node_id="", **_):
+    """kub_plan: what `cfy install` would change on every host of the deployment's clusters (of the Master
+    node_id, when given), told host by host (cluster.install_plan); nothing changes."""
+    storage = getattr(ctx.internal.handler, "storage", None)   # local mode's; a manager's REST API otherwise
+    found = deployment.deployment_nodes(storage, ctx.deployment.id)
+    masters = {node["id"]: node for node in found if deployment.MASTER_TYPE in node["type_hierarchy"]}
+    chosen = [parameters.cluster_node("kub_plan", {n: deployment.MASTER_TYPE for n in masters}, node_id)] \
+        if node_id or len(masters) == 1 else sorted(masters)
+    for master_id in chosen:
+        instances = list(ctx.get_node(master_id).instances)
+        runtime = instances[0].runtime_properties if instances else {}
+        cluster = deployment.Cluster(ctx.deployment.id, master_id, masters[master_id]["properties"] or {}, runtime)
+        minions = [host for minion_id, props in deployment.connected_nodes(found, master_id,
+                                                                           deployment.MASTER_RELATIONSHIP).items()
+                   for host in deployment.hosts(props, minion_id)]
+        sources = workflow_manifest_sources(ctx, deployment.is_local(storage), cluster.settings.allow_plain_http)
+        manifests.check_url_settings(cluster.settings, sources)
+        manifest = manifests.cni_manifest(cluster.settings.cni_manifest, sources, master_id)
+        install_plan(cluster, minions, manifest, ctx.logger).report(ctx.logger, f"the install of {cluster.name}")
+    if not chosen:
+        ctx.logger.info(f"kub_plan: deployment {ctx.deployment.id} has no {deployment.MASTER_TYPE} node: nothing "
+                        f"to install on hosts")
+
+
 def _manifest_sources(ctx, target):
-    """Where a manifest parameter may come from (local.manifests.Sources): a file beside the blueprint (local mode:
-    cfy's copy of its folder; a manager: its upload), a URL, and an absolute path only in local mode."""
-    def read(path):
-        local_copy = ctx.download_resource(path)
-        try:
-            with open(local_copy, "rb") as f:
-                return f.read()
-        finally:
-            os.unlink(local_copy)
-    return manifests.Sources(read, target.local_mode, target.control_plane.allow_plain_http)
+    return workflow_manifest_sources(ctx, target.local_mode, target.control_plane.allow_plain_http)
 
 
 @_kub_workflow

@@ -10,8 +10,14 @@ def init_master(host, facts, settings, cluster_id):
     without the record (on a host marked as this cluster's: checks.host refuses others) is an init that failed
     half way, or whose token removal failed: init.sh resets the host and initialises it again."""
     if facts.initialised:
-        host.log("kubeadm init: already initialised by this deployment, no change")
+        if host.plan is None:
+            host.log("kubeadm init: already initialised by this deployment, no change")
         return False
+    env = {"KUB_RECORD": kubeadm.record(settings), "KUB_CRI_SOCKET": settings.cri_socket,
+           "KUB_CLUSTER_ID": cluster_id}
+    if host.plan is not None:   # init.sh tells what it would do; no token is made, kubeadm may not be there yet
+        apply(host, "kubeadm init", "init.sh", timeout=120, env={**env, "KUB_INIT_TOKEN_ID": ""})
+        return True
     if facts.has_admin_conf:
         host.log(f"kubeadm init: {state.ADMIN_CONF} is there without kub's record of a finished init (an earlier "
                  f"init failed half way): resetting this host and initialising it again")
@@ -22,8 +28,7 @@ def init_master(host, facts, settings, cluster_id):
     token = kubeadm.new_token()
     config = kubeadm.init_configuration(settings, host.ip, facts.node_name, version, token, facts.cgroup_v1)
     apply(host, "kubeadm init", "init.sh", timeout=900, secrets=(token,),
-          env={"KUB_INIT_TOKEN_ID": kubeadm.token_id(token), "KUB_RECORD": kubeadm.record(settings),
-               "KUB_CRI_SOCKET": settings.cri_socket, "KUB_CLUSTER_ID": cluster_id},
+          env={**env, "KUB_INIT_TOKEN_ID": kubeadm.token_id(token)},
           secret_env={"KUB_INIT_CONFIG": config})
     host.log(f"kubeadm init: Kubernetes {version}, API at {kubeadm.host_port(host.ip)}")
     return True

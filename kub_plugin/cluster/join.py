@@ -77,18 +77,23 @@ class JoinTarget:
 
 
 def join(host, facts, settings, target, get_token):
-    """Joins a minion to target's cluster, or leaves it when it already is a node of that cluster."""
+    """Joins a minion to target's cluster, or leaves it when it already is a node of that cluster. (A plan makes
+    no token: join.sh tells what it would do.)"""
     stale = facts.has_kubelet_conf
     if stale and facts.ca_cert_hash == target.ca_cert_hash and facts.node_name in target.registered:
-        host.log("kubeadm join: already a node of this cluster, no change")
+        if host.plan is None:
+            host.log("kubeadm join: already a node of this cluster, no change")
         return False
     # a join of ours that is stale (the master was rebuilt or the node removed) is reset first, by join.sh
-    token = get_token()
     endpoint = kubeadm.host_port(target.ip)
+    env = {"KUB_API_ENDPOINT": endpoint, "KUB_RESET_FIRST": "yes" if stale else "no",
+           "KUB_RECORD": kubeadm.record(settings), "KUB_CRI_SOCKET": settings.cri_socket}
+    if host.plan is not None:
+        apply(host, "kubeadm join", "join.sh", timeout=120, env=env)
+        return True
+    token = get_token()
     config = kubeadm.join_configuration(settings, endpoint, token, target.ca_cert_hash, facts.node_name,
                                         facts.cgroup_v1)
-    apply(host, "kubeadm join", "join.sh", timeout=600, secrets=(token,),
-          env={"KUB_API_ENDPOINT": endpoint, "KUB_RESET_FIRST": "yes" if stale else "no",
-               "KUB_RECORD": kubeadm.record(settings), "KUB_CRI_SOCKET": settings.cri_socket},
+    apply(host, "kubeadm join", "join.sh", timeout=600, secrets=(token,), env=env,
           secret_env={"KUB_JOIN_CONFIG": config})
     return True

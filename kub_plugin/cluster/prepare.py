@@ -20,12 +20,14 @@ def prepare(host, facts, profile, settings, owner, repository_key, versions, rel
 
 
 def install_containerd_release(host, facts, settings, release):
-    """Uploads and installs containerd's release under /usr/local, unless the host has this very one."""
+    """Uploads and installs containerd's release under /usr/local, unless the host has this very one. (A plan
+    uploads nothing: the script tells what it would install.)"""
     label = f"containerd {settings.containerd_version} release"
     if facts.containerd_release == release.record:
-        host.log(f"{label}: no change")
+        if host.plan is None:
+            host.log(f"{label}: no change")
         return
-    for name, data in (("containerd.tar.gz", release.tarball), ("runc", release.runc),
-                       ("containerd.service", release.unit)):
+    files = (("containerd.tar.gz", release.tarball), ("runc", release.runc), ("containerd.service", release.unit))
+    for name, data in files if host.plan is None else ():
         ok_or_raise(host, host.upload(data, f"{state.CONTAINERD_STAGING}/{name}"), f"uploading {name}")
     apply(host, label, "containerd-release.sh", env={"KUB_RECORD": release.record, **release.sums()})

@@ -7,14 +7,15 @@ from .ssh import Host
 MAX_PARALLEL_HOSTS = 16
 
 
-def on_hosts(settings_list, logger, work, unreachable=None):
+def on_hosts(settings_list, logger, work, unreachable=None, plan=None):
     """Runs work(host) on every host in parallel, each over its own connection: {ip: result}. With `unreachable`,
-    a host no session could be opened to gives unreachable(err) (an Unreachable) as its result instead.
+    a host no session could be opened to gives unreachable(err) (an Unreachable) as its result instead. With a
+    `plan` (hosts.plan.Plan), the hosts are opened for it.
 
     Every failure is reported: one alone as it is, several in one error that names each host. Only when all
     of them are lost connections is the whole a ConnectionLost (worth a retry)."""
     def one(settings):
-        host = Host(settings, logger)
+        host = Host(settings, logger, plan)
         try:
             host.open()
         except Unreachable as err:

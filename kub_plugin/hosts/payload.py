@@ -17,8 +17,12 @@ def script_payload(name, env):
     return "\n".join(lines + [script_text("lib.sh"), script_text(name)]) + "\n"
 
 
-def locked_bash(path, seconds):
+def locked_bash(path, seconds, dry_run=False):
     """A shell line running `bash -s` only while it holds the flock `path` (its folder made when missing); exit
     code LOCK_BUSY when another holder keeps it longer than the seconds."""
-    return (f"mkdir -p -m 0700 {shlex.quote(os.path.dirname(path))} && "
-            f"exec flock -w {int(seconds)} -E {LOCK_BUSY} {shlex.quote(path)} bash -s")
+    locked = f"exec flock -w {int(seconds)} -E {LOCK_BUSY} {shlex.quote(path)} bash -s"
+    if dry_run:
+        # a dry run leaves nothing behind, the lock and its folder included: it waits for a lock that is there, and
+        # where there is none, no kub run has worked on the host yet (a plan may then read a change under way)
+        return f"if [ -e {shlex.quote(path)} ]; then {locked}; else exec bash -s; fi"
+    return f"mkdir -p -m 0700 {shlex.quote(os.path.dirname(path))} && {locked}"

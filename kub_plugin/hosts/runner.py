@@ -19,7 +19,8 @@ def ok_or_raise(host, result, what, secrets=()):
 def apply(host, label, script, env=None, secret_env=None, timeout=900, secrets=(),
           lock_wait=state.LOCK_WAIT_SECONDS, lock=state.LOCK_FILE):
     """Runs one idempotent script under the host's kub lock (`lock`, an flock file) and logs one line: what
-    changed, or that nothing had to. Lines the script marks `note:` are told to the user as they are."""
+    changed, or that nothing had to. Lines the script marks `note:` are told to the user as they are. On a host opened
+    for a plan (hosts.plan) the script runs in plan mode: its `would:` lines go to the plan, and are returned."""
     result = host.run_script(script, env={**state.SCRIPT_ENV, **(env or {})}, secret_env=secret_env,
                              timeout=timeout + lock_wait, lock=(lock, lock_wait))
     if result.exit_code == LOCK_BUSY:
@@ -27,8 +28,12 @@ def apply(host, label, script, env=None, secret_env=None, timeout=900, secrets=(
                         f"for over {lock_wait} s): let it finish, then run the workflow again")
     ok_or_raise(host, result, label, secrets)
     lines = result.stdout.splitlines()
-    changes = [line[len("changed: "):] for line in lines if line.startswith("changed: ")]
-    host.log(f"{label}: {'; '.join(changes) if changes else 'no change'}")
+    if host.plan is not None:
+        changes = [line[len("would: "):] for line in lines if line.startswith("would: ")]
+        host.plan.add(host.ip, changes)
+    else:
+        changes = [line[len("changed: "):] for line in lines if line.startswith("changed: ")]
+        host.log(f"{label}: {'; '.join(changes) if changes else 'no change'}")
     for note in (line[len("note: "):] for line in lines if line.startswith("note: ")):
         host.log(note)
     return changes

@@ -43,12 +43,14 @@ class Result:
 
 
 class Host:
-    """One SSH connection to one host. Use as a context manager."""
+    """One SSH connection to one host. Use as a context manager. With a `plan` (hosts.plan.Plan), the host is
+    opened for a plan: its scripts run in plan mode, their changes go to the plan, and nothing is uploaded."""
 
-    def __init__(self, settings, logger):
+    def __init__(self, settings, logger, plan=None):
         self.settings = settings
         self.logger = logger
         self.ip = settings.ip
+        self.plan = plan
         self._conn = None
         self._sudo_prefix = None
 
@@ -159,15 +161,19 @@ class Host:
         """Runs scripts/<name> (after scripts/lib.sh) as root with bash. Variables (secrets too) travel on stdin,
         not argv. With lock=(path, seconds), the script runs only while it holds that flock (its folder is made
         when missing, an existing one is left as it is); if another holder keeps it longer than the seconds, the
-        result's exit code is LOCK_BUSY."""
-        payload = script_payload(name, {**(env or {}), **(secret_env or {})})
-        command = f"sh -c {shlex.quote(locked_bash(*lock))}" if lock else "bash -s"
+        result's exit code is LOCK_BUSY. On a host opened for a plan, the script runs in plan mode."""
+        env = {**(env or {}), **({"KUB_DRY_RUN": "yes"} if self.plan is not None else {})}
+        payload = script_payload(name, {**env, **(secret_env or {})})
+        dry_run = env.get("KUB_DRY_RUN") == "yes"
+        command = f"sh -c {shlex.quote(locked_bash(*lock, dry_run=dry_run))}" if lock else "bash -s"
         prefix, password_line = self._sudo()
         command = f"{prefix} -- {command}" if prefix else command
         return self._exec(command, password_line + payload, timeout, name)
 
     def upload(self, data, path, timeout=DEFAULT_COMMAND_TIMEOUT):
         """Writes bytes to a root-only file on the host (through a partial file renamed into place)."""
+        if self.plan is not None:
+            raise AssertionError(f"{self.ip}: an upload of {path} in a plan (the step must not upload in one)")
         target = shlex.quote(path)
         command = (f"install -d -m 0700 {shlex.quote(os.path.dirname(path))} && umask 077 && "
                    f"cat > {target}.part && mv -f {target}.part {target}")

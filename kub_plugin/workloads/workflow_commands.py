@@ -11,6 +11,7 @@ that node: kub refuses to apply over it or delete it, and says whose it is.
 """
 import json
 import shlex
+import time
 
 from ..cluster.nodes import NO_CACHE, READ_TIMEOUT, kubectl_command
 from ..hosts import runner
@@ -57,6 +58,8 @@ class Kubectl:
         return json.loads(result.stdout) if result.stdout.strip() else None
 
     def wait_rollout(self, kind, name, namespace):
+        if self.host.plan is not None:   # a dry run rolls nothing out
+            return
         self.read(["rollout", "status", f"{kind}/{name}", "-n", namespace, f"--timeout={ROLLOUT_TIMEOUT}s"],
                   f"waiting for the rollout of {kind} {namespace}/{name} (kubectl rollout status)",
                   timeout=ROLLOUT_TIMEOUT + 60)
@@ -156,8 +159,15 @@ def scale(kubectl, kind, name, replicas, namespace):
 
 
 def rollout_restart(kubectl, name, namespace):
-    """kubectl rollout restart of a Deployment (new pods from a new ReplicaSet), then waits for the rollout."""
-    changes = kubectl.change("kubectl rollout restart", ["rollout", "restart", f"deployment/{name}", "-n", namespace])
+    """kubectl rollout restart of a Deployment (new pods from a new ReplicaSet), then waits for the rollout. (kubectl
+    has no dry run of it: a plan asks the API server for one of the patch it makes, its pod template's
+    restartedAt annotation.)"""
+    args = ["rollout", "restart", f"deployment/{name}", "-n", namespace]
+    if kubectl.host.plan is not None:
+        restarted = {"spec": {"template": {"metadata": {"annotations": {
+            "kubectl.kubernetes.io/restartedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}}}}
+        args = ["patch", f"deployment/{name}", "-n", namespace, "-p", json.dumps(restarted)]
+    changes = kubectl.change("kubectl rollout restart", args)
     kubectl.wait_rollout("deployment", name, namespace)
     return changes
 

@@ -42,6 +42,26 @@ def host_files(lab, i):
     return lab.exec(i, script).stdout
 
 
+# more of a host's state than its files: packages, units, kernel settings, the firewall, the cluster's objects
+KUBECTL_READ = "kubectl --kubeconfig /etc/kubernetes/admin.conf --cache-dir /dev/null"
+STATE = rf"""
+find /var/lib/kub /usr/local -type f -exec sha256sum {{}} + 2>/dev/null | sort
+dpkg-query -W -f='${{Package}} ${{Version}} ${{db:Status-Abbrev}}\n' | sort
+systemctl list-units --type=service --all --no-legend --plain | grep -v '^user' | awk '{{ print $1, $3, $4 }}' | sort
+systemctl list-unit-files --type=service --no-legend | awk '{{ print $1, $2 }}' | sort
+sysctl net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables 2>&1
+cat /proc/swaps
+for save in iptables-save ip6tables-save; do $save 2>/dev/null | grep -v '^#' | sed -E 's/\[[0-9]+:[0-9]+\]//'; done
+[ ! -e /etc/kubernetes/admin.conf ] || {KUBECTL_READ} get nodes,namespaces,configmaps,deployments -A \
+  -o custom-columns=KIND:.kind,NS:.metadata.namespace,NAME:.metadata.name,UID:.metadata.uid,OFF:.spec.unschedulable
+"""
+
+
+def whole_host_state(lab, i):
+    """host_files and STATE: a snapshot in which any change a kub step can make shows."""
+    return host_files(lab, i) + lab.exec(i, STATE, timeout=120).stdout
+
+
 def files_changed(lab, hosts, before):
     """{host: lines of host_files that differ from `before` (a {host: host_files} snapshot)} for hosts that differ."""
     changed = {}

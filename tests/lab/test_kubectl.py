@@ -301,6 +301,30 @@ def test_label_taint_cordon_uncordon(cluster):
     assert nodes(lab)["kubh2"]["spec"].get("unschedulable") is None
 
 
+def test_server_dry_runs_store_nothing(cluster):
+    lab, _ = cluster
+    kubectl(lab, "create deployment dry --image=nginx:1.27 --replicas=1")
+    kubectl(lab, "rollout status deployment/dry --timeout=60s", timeout=90)
+    assert kubectl(lab, "scale deployment dry --replicas=4 --dry-run=server").stdout.strip() == \
+        "deployment.apps/dry scaled (server dry run)"
+    assert kubectl(lab, "label deployment dry colour=blue --dry-run=server").stdout.strip() == \
+        "deployment.apps/dry labeled (server dry run)"
+    replaced = kubectl(lab, "get deployment dry -o json").stdout.replace('"replicas": 1', '"replicas": 2', 1)
+    assert kubectl(lab, "replace --dry-run=server -f -", stdin=replaced).stdout.strip() == \
+        "deployment.apps/dry replaced (server dry run)"
+    assert kubectl(lab, "cordon kubh2 --dry-run=server").stdout.strip() == "node/kubh2 cordoned (server dry run)"
+    drained = kubectl(lab, "drain kubh2 --ignore-daemonsets --delete-emptydir-data --force --dry-run=server "
+                           "--timeout=30s", timeout=60)
+    assert "node/kubh2 drained (server dry run)" in drained.stdout, drained.stdout + drained.stderr
+    deleted = kubectl(lab, "delete deployment dry --dry-run=server").stdout.strip()
+    assert deleted.startswith('deployment.apps "dry" deleted') and deleted.endswith("(server dry run)")
+    deployment = json.loads(kubectl(lab, "get deployment dry -o json").stdout)
+    assert deployment["spec"]["replicas"] == 1 and "colour" not in deployment["metadata"].get("labels", {})
+    assert len(listed(lab, "pods -l app=dry")) == 1
+    assert nodes(lab)["kubh2"]["spec"].get("unschedulable") is None
+    kubectl(lab, "delete deployment dry")
+
+
 def test_drain_then_delete_node(cluster):
     lab, _ = cluster
     def on_kubh3():

@@ -12,8 +12,9 @@ from kub_plugin.hosts import parallel
 
 
 class FakeHost:
-    def __init__(self, settings, logger):
+    def __init__(self, settings, logger, plan=None):
         self.ip = settings.ip
+        self.plan = plan
 
     def open(self):
         if self.ip.endswith(".99"):

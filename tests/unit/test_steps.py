@@ -10,7 +10,8 @@ from kub_plugin.cluster import checks, drain, init, join, kubeadm, nodes, prepar
 from kub_plugin.cluster.settings import ClusterSettings, DrainSettings, SshSettings
 from kub_plugin.hosts import facts as host_facts
 from kub_plugin.hosts import runner
-from kub_plugin.hosts.payload import LOCK_BUSY
+from kub_plugin.hosts.payload import LOCK_BUSY, locked_bash
+from kub_plugin.hosts.plan import Plan
 from kub_plugin.hosts.ssh import Result
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "preflight.yaml").read_text())
@@ -22,10 +23,11 @@ TOKEN = "abcdef.0123456789abcdef"
 class FakeHost:
     """Records what would run on a host; answers from a table of canned results."""
 
-    def __init__(self, answers=None, user="root"):
+    def __init__(self, answers=None, user="root", plan=None):
         self.ip = "10.9.9.9"
         self.settings = SshSettings(ip=self.ip, user=user, private_key_path="/k")
         self.answers = answers or {}
+        self.plan = plan
         self.commands, self.scripts, self.logged = [], [], []
 
     def log(self, message):
@@ -532,3 +534,52 @@ def test_a_command_that_exits_without_taking_its_stdin_gives_its_exit_code(monke
     result = host_on(channel, monkeypatch)._exec("flock -w 5 -E 75 /var/lib/kub/lock bash -s", b"x" * 500_000, 60,
                                                  "reset.sh")
     assert result.exit_code == LOCK_BUSY and len(channel.received) == 65536
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_the_lock_line_of_a_run_and_of_a_dry_run(dry_run, tmp_path):
+    """A run makes the lock's folder; a dry run makes nothing: it takes the lock only where its file is, and else runs
+    the script without one (run here with a stand-in flock, in a folder that is not there)."""
+    lock = tmp_path / "kub" / "lock"
+    flock = tmp_path / "bin" / "flock"
+    flock.parent.mkdir()
+    flock.write_text('#!/bin/sh\necho "flock $*"\n')
+    flock.chmod(0o755)
+    out = subprocess.run(["sh", "-c", locked_bash(str(lock), 30, dry_run=dry_run)], input="echo script ran\n",
+                         text=True, capture_output=True, env={"PATH": f"{flock.parent}:/usr/bin:/bin"}).stdout
+    if dry_run:
+        assert out == "script ran\n" and not lock.parent.exists()
+    else:
+        assert out == f"flock -w 30 -E {LOCK_BUSY} {lock} bash -s\n" and lock.parent.is_dir()
+    lock.parent.mkdir(exist_ok=True)
+    lock.touch()
+    out = subprocess.run(["sh", "-c", locked_bash(str(lock), 30, dry_run=dry_run)], input="", text=True,
+                         capture_output=True, env={"PATH": f"{flock.parent}:/usr/bin:/bin"}).stdout
+    assert out == f"flock -w 30 -E {LOCK_BUSY} {lock} bash -s\n"
+
+
+def test_a_plan_tells_each_change_with_its_sign_and_each_quiet_host():
+    plan = Plan(["10.0.0.11", "10.0.0.12", "10.0.0.13"])
+    plan.add("10.0.0.12", ["installed containerd 2.1.9 and runc 1.3.3 under /usr/local", "restarted containerd"])
+    plan.add("10.0.0.11", ["kubeadm init (its bootstrap token removed)", 'deployment.apps "web" deleted'])
+    plan.add("10.0.0.11", ["kubeadm reset", "configmap/sky created", "removed /etc/sysctl.d/k8s.conf"])
+    plan.add("10.0.0.13", [])
+    assert plan.lines() == [
+        "+ 10.0.0.11 kubeadm init (its bootstrap token removed)", '- 10.0.0.11 deployment.apps "web" deleted',
+        "- 10.0.0.11 kubeadm reset", "+ 10.0.0.11 configmap/sky created", "- 10.0.0.11 removed /etc/sysctl.d/k8s.conf",
+        "+ 10.0.0.12 installed containerd 2.1.9 and runc 1.3.3 under /usr/local", "~ 10.0.0.12 restarted containerd",
+        "= 10.0.0.13 no change"]
+    logged = []
+    plan.report(type("Logger", (), {"info": lambda self, line: logged.append(line)})(), "the install of d/master")
+    assert logged[0] == "plan of the install of d/master: 7 changes on 2 of 3 hosts (nothing was changed)"
+    assert logged[1:] == plan.lines()
+    assert Plan(["10.0.0.11"]).empty and not plan.empty
+
+
+def test_a_host_opened_for_a_plan_runs_scripts_in_plan_mode_and_its_changes_go_to_the_plan():
+    plan = Plan([FakeHost().ip])
+    host = FakeHost({"packages.sh": Result("would: held kubelet\nchanged: not this\nnote: a note\n", "", 0)},
+                    plan=plan)
+    assert runner.apply(host, "packages", "packages.sh") == ["held kubelet"]
+    assert plan.lines() == [f"~ {host.ip} held kubelet"]
+    assert host.logged == ["a note"]   # no `packages: ...` line: the plan tells it

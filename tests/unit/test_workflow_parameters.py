@@ -21,6 +21,8 @@ BAD = [
      "node master (kub_apply): namespace 'Shop' is not a namespace name: use lower case letters, digits and '-' "
      "(at most 63): e.g. -p '{\"namespace\": \"shop\"}'"),
     ("kub_apply", {"manifest": "a.yaml", "namespace": "a" * 64}, "is not a namespace name"),
+    ("kub_apply", {"manifest": "a.yaml", "dry_run": "yes"},
+     "node master (kub_apply): dry_run 'yes' must be true or false: e.g. -p '{\"dry_run\": true}'"),
     ("kub_delete", {}, "node master (kub_delete): give either kind and name"),
     ("kub_delete", {"kind": "deployment"}, "give either kind and name"),
     ("kub_delete", {"name": "web"}, "give either kind and name"),
@@ -78,23 +80,27 @@ def test_bad_parameters_are_one_line_errors(workflow, params, message):
 
 GOOD = [
     ("kub_run", {"name": "web", "image": "nginx:1.27", "replicas": "2", "port": 80},
-     {"name": "web", "image": "nginx:1.27", "replicas": 2, "port": 80, "namespace": "default"}),
+     {"name": "web", "image": "nginx:1.27", "replicas": 2, "port": 80, "namespace": "default", "dry_run": False}),
     ("kub_run", {"name": "web", "image": "registry.example.com:5000/team/web@sha256:abc", "replicas": 0, "port": ""},
      {"name": "web", "image": "registry.example.com:5000/team/web@sha256:abc", "replicas": 0, "port": None,
-      "namespace": "default"}),
+      "namespace": "default", "dry_run": False}),
     ("kub_expose", {"name": "web", "port": "80", "target_port": "http", "type": "NodePort", "namespace": "shop"},
-     {"name": "web", "port": 80, "target_port": "http", "type": "NodePort", "namespace": "shop"}),
+     {"name": "web", "port": 80, "target_port": "http", "type": "NodePort", "namespace": "shop", "dry_run": False}),
     ("kub_scale", {"name": "db", "replicas": 3, "kind": "StatefulSets"},
-     {"name": "db", "replicas": 3, "kind": "statefulset", "namespace": "default"}),
+     {"name": "db", "replicas": 3, "kind": "statefulset", "namespace": "default", "dry_run": False}),
     ("kub_delete", {"kind": "Services", "name": "web"},
-     {"kind": "service", "name": "web", "manifest": None, "namespace": "default"}),
+     {"kind": "service", "name": "web", "manifest": None, "namespace": "default", "dry_run": False}),
     ("kub_delete", {"manifest": "web.yaml"}, {"kind": None, "name": None, "manifest": "web.yaml",
-                                              "namespace": "default"}),
-    ("kub_drain", {"nodes": "kubh2"}, {"nodes": ["kubh2"], "namespace": "default"}),
-    ("kub_uncordon", {"nodes": ["kubh2", "kubh3", "kubh2"]}, {"nodes": ["kubh2", "kubh3"], "namespace": "default"}),
+                                              "namespace": "default", "dry_run": False}),
+    ("kub_drain", {"nodes": "kubh2"}, {"nodes": ["kubh2"], "namespace": "default", "dry_run": False}),
+    ("kub_uncordon", {"nodes": ["kubh2", "kubh3", "kubh2"]},
+     {"nodes": ["kubh2", "kubh3"], "namespace": "default", "dry_run": False}),
     ("kub_get", {"kind": "node"}, {"kind": "node", "name": None, "namespace": "default"}),
     ("kub_get", {"kind": "configmaps", "name": "kube-root-ca.crt"},
      {"kind": "configmap", "name": "kube-root-ca.crt", "namespace": "default"}),
+    ("kub_apply", {"manifest": "web.yaml", "dry_run": "true"},
+     {"manifest": "web.yaml", "namespace": "default", "dry_run": True}),
+    ("kub_drain", {"nodes": ["kubh2"], "dry_run": True}, {"nodes": ["kubh2"], "namespace": "default", "dry_run": True}),
 ]
 
 
@@ -105,6 +111,10 @@ def test_good_parameters_come_out_converted(workflow, params, expected):
 
 def test_every_workflow_in_plugin_yaml_has_its_parameters_checked():
     declared = yaml.safe_load((ROOT / "plugin.yaml").read_text())["workflows"]
+    plan = declared.pop("kub_plan")   # the install's plan: every cluster of the deployment, or the one named
+    assert plan["mapping"] == "kub.kub_plugin.cfy.workflows.plan"
+    assert plan["parameters"] == {"node_id": {"type": "string", "default": "", "description": plan["parameters"][
+        "node_id"]["description"]}}
     assert set(declared) == set(parameters.WORKFLOWS)
     for name, workflow in declared.items():
         assert workflow["mapping"] == f"kub.kub_plugin.cfy.workflows.{name[len('kub_'):]}"

@@ -464,7 +464,8 @@ class Server:
             if group == "authorization.k8s.io" and resource == "selfsubjectaccessreviews":
                 return 201, self.access_review(ident, body)
             if resource == "pods" and sub == "eviction":
-                return 201, self.evict(key, body)
+                options = (body or {}).get("deleteOptions") if isinstance(body, dict) else None
+                return 201, self.evict(key, body, dry_run(query, options))
             if name and sub is None:
                 raise HTTPError(405, "MethodNotAllowed",
                                 "the server does not allow this method on the requested resource")
@@ -472,18 +473,19 @@ class Server:
             return 201, self.create(group, resource, ns, body, api_version, query, ident, (namespaced, kind))
         if method == "PUT":
             if sub == "scale" and resource in apimodel.SCALABLE:
-                return 200, self.update_scale(key, api_version, lambda scale: body)
+                return 200, self.update_scale(key, api_version, lambda scale: body, dry_run(query))
             self.validate_fields(body, query, resource)
-            return 200, self.update(key, body, sub, api_version)
+            return 200, self.update(key, body, sub, api_version, dry_run(query))
         if method == "PATCH":
             if sub == "scale" and resource in apimodel.SCALABLE:
-                return 200, self.update_scale(key, api_version, lambda scale: self.patched(scale, body, ctype))
+                return 200, self.update_scale(key, api_version, lambda scale: self.patched(scale, body, ctype),
+                                              dry_run(query))
             if ctype == "application/apply-patch+yaml":
                 self.validate_fields(body, query, resource)
                 return self.apply(key, body, api_version, query, ident, (namespaced, kind))
             return 200, self.patch(key, body, ctype, sub, api_version, query)
         if method == "DELETE":
-            return 200, self.delete(key, api_version, body, kind)
+            return 200, self.delete(key, api_version, body, kind, dry_run(query, body))
         raise HTTPError(405, "MethodNotAllowed", "method not allowed")
 
     def validate_fields(self, obj, query, resource):
@@ -785,7 +787,7 @@ class Server:
             port["nodePort"] = wanted
             used.add(wanted)
 
-    def update(self, key, body, sub, api_version):
+    def update(self, key, body, sub, api_version, dry=False):
         cur = self.store.get(key)
         if cur is None:
             raise self.not_found(key)
@@ -798,7 +800,7 @@ class Server:
             new = copy.deepcopy(body)
             if "status" in cur:
                 new["status"] = cur["status"]
-        return self.save(key, cur, new)
+        return new if dry else self.save(key, cur, new)
 
     def patch(self, key, patch, ctype, sub, api_version, query=None):
         cur = self.store.get(key)
@@ -812,7 +814,7 @@ class Server:
             new = status_only
         elif "status" in cur:
             new["status"] = cur["status"]
-        return self.save(key, cur, new)
+        return new if dry_run(query or {}) else self.save(key, cur, new)
 
     def apply(self, key, body, api_version, query, ident, scope=None):
         """Server-side apply: create, or merge the applied configuration and drop what this field manager
@@ -882,7 +884,7 @@ class Server:
                 "status": {"replicas": st.get("replicas", 0),
                            "selector": ",".join("%s=%s" % kv for kv in sorted(ml.items()))}}
 
-    def update_scale(self, key, api_version, change):
+    def update_scale(self, key, api_version, change, dry=False):
         cur = self.store.get(key)
         if cur is None:
             raise self.not_found(key)
@@ -893,12 +895,13 @@ class Server:
                             'must be greater than or equal to 0' % (key[3], json.dumps(replicas)))
         new = copy.deepcopy(cur)
         new.setdefault("spec", {})["replicas"] = replicas
-        return self.scale_of(self.save(key, cur, new))
+        return self.scale_of(new if dry else self.save(key, cur, new))
 
-    def evict(self, key, body):
+    def evict(self, key, body, dry=False):
         """The pods/eviction subresource, as kube-apiserver's: a finished or pending pod is deleted at once; else the
         one PodDisruptionBudget selecting it (two: refused) must allow a disruption, else 429 with the real message
-        and a cause naming the budget. The budget's status is worked out here, as the disruption controller would."""
+        and a cause naming the budget. The budget's status is worked out here, as the disruption controller would.
+        A dry run checks the same and deletes nothing."""
         pod = self.store.get(key)
         if pod is None:
             raise self.not_found(key)
@@ -910,7 +913,8 @@ class Server:
                                 "PodDisruptionBudget, which the eviction subresource does not support.")
             if budgets:
                 self.check_budget(budgets[0], pod, key[2])
-        self.store.delete(key)
+        if not dry:
+            self.store.delete(key)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     def check_budget(self, pdb, pod, namespace):
@@ -971,13 +975,15 @@ class Server:
             self.store.delete(key)
         threading.Thread(target=finish, daemon=True).start()
 
-    def delete(self, key, api_version, options=None, kind=None):
+    def delete(self, key, api_version, options=None, kind=None, dry=False):
         """DELETE with its DeleteOptions: preconditions (uid, resourceVersion) are checked against the stored
-        object before anything goes, with the real server's Conflict (rest.BeforeDelete)."""
+        object before anything goes, with the real server's Conflict (rest.BeforeDelete). A dry run stops there."""
         obj = self.store.get(key)
         if obj is None:
             raise self.not_found(key)
         check_preconditions(obj, options, key[0], kind or self.kind_of(key[0], key[1]))
+        if dry:
+            return obj
         if key[:2] == CRDS:   # its custom resources go with it, as the real server's finalizer removes them
             names = (obj.get("spec") or {}).get("names") or {}
             for k in [k for k in list(self.store.objects) if k[:2] == ((obj.get("spec") or {}).get("group"),
@@ -993,6 +999,11 @@ class Server:
             return obj
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                 "details": {"name": key[3], "group": key[0], "kind": key[1], "uid": obj["metadata"].get("uid")}}
+
+
+def dry_run(query, options=None):
+    """dryRun=All as a query parameter, or in a body's DeleteOptions: the request is checked, nothing is stored."""
+    return bool(query.get("dryRun")) or (isinstance(options, dict) and bool(options.get("dryRun")))
 
 
 def read_body(handler):

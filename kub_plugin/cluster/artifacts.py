@@ -1,0 +1,24 @@
+"""What an install brings to a cluster's hosts, read on the machine running cfy before any host changes: the
+repository's signing key, the package versions, containerd's release files."""
+from ..hosts import osdata
+from ..local import containerd, packages
+
+
+def repository_key(settings):
+    """The package repository's armored signing key."""
+    return packages.repository_key(settings)
+
+
+def package_versions(settings, master_facts, archs):
+    """{package: version}, the same for every host: a running cluster's own, else the repository's newest."""
+    wanted = packages.repository_versions(settings, [osdata.SUPPORTED_ARCH[a] for a in archs])
+    if master_facts.recorded and set(wanted) <= set(master_facts.packages):
+        return {package: master_facts.packages[package] for package in wanted}
+    return wanted
+
+
+def containerd_release(settings, arch):
+    """containerd's release files for a host's architecture (`uname -m`), or None where the OS's is used."""
+    if settings.containerd_source != "release":
+        return None
+    return containerd.containerd_release(settings, osdata.SUPPORTED_ARCH[arch])

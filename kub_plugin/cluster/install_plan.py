@@ -1,0 +1,53 @@
+"""The install's plan: every step an install runs on a cluster's hosts, run over hosts opened for a plan
+(hosts.plan), so each script reads as usual, changes nothing and tells what it would change.
+
+The same steps as the install, with the same checks first (a host the install would refuse fails the plan in the
+same words). On fresh hosts the plan lists everything; on an installed cluster no host has a change; after a
+drift (a stopped kubelet, a changed containerd config) it lists only that.
+"""
+from ..hosts.parallel import on_hosts
+from ..hosts.plan import Plan
+from . import artifacts, checks, init, join, preflight, prepare
+
+# the id and mark a plan names where the deployment has none yet (its first install makes them)
+NEW_CLUSTER_ID = "(made by the install)"
+
+
+def install_plan(cluster, minions, cni_manifest, logger):
+    """The Plan of installing `cluster` (cfy.deployment.Cluster) with its minion hosts (SshSettings) and the CNI
+    manifest's text. Nothing changes on any host, nor in the cluster."""
+    settings = cluster.settings
+    master_ip = cluster.master_ssh.ip
+    cluster_id = cluster.id or NEW_CLUSTER_ID
+    mark = f"{cluster_id} {cluster.name}"
+    roles = {master_ip: "master", **{h.ip: "minion" for h in minions}}
+    plan = Plan([master_ip, *(h.ip for h in minions)])
+    hosts = [cluster.master_ssh, *minions]
+    key = artifacts.repository_key(settings)
+
+    def check(host):
+        facts, profile = preflight.checked(host, roles[host.ip], cluster.id, settings)
+        return facts, profile, preflight.registered(facts, host) if host.ip == master_ip else {}
+
+    found = on_hosts(hosts, logger, check, plan=plan)
+    master_facts, _, registered = found[master_ip]
+    checks.unique_names({ip: facts for ip, (facts, _, _) in found.items()}, registered)
+    archs = {facts.arch for facts, _, _ in found.values()}
+    versions = artifacts.package_versions(settings, master_facts, archs)
+    target = join.JoinTarget(master_ip, master_facts.ca_cert_hash if master_facts.initialised else "", registered)
+
+    def steps(host):
+        facts, profile, _ = found[host.ip]
+        prepare.prepare(host, facts, profile, settings, (cluster_id, mark), key, versions,
+                        artifacts.containerd_release(settings, facts.arch))
+        if roles[host.ip] == "master":
+            init.init_master(host, facts, settings, cluster_id)
+            init.user_kubeconfig(host)
+            init.apply_cni(host, cni_manifest)
+            init.record_cni(host)
+        else:
+            join.join(host, facts, settings, target, get_token=None)
+            init.record_cni(host)
+
+    on_hosts(hosts, logger, steps, plan=plan)
+    return plan
