@@ -13,6 +13,7 @@ from cloudify.decorators import operation
 from cloudify.exceptions import NonRecoverableError
 
 from ..cluster import artifacts, checks, init, join, nodes, preflight, prepare
+from ..cluster.install_plan import install_plan
 from ..cluster.kubeadm import host_port
 from ..cluster.properties import check_hosts, drain_settings
 from ..errors import RemoteError
@@ -202,7 +203,8 @@ def _join_minions(logger, cluster, minions, master_timeout, master_failure):
 @operation(resumable=True)
 @cloudify_errors
 def check_status(ctx, **_):
-    """Healthy when the node's Kubernetes nodes are Ready (what `heal` checks first)."""
+    """Healthy when the node's Kubernetes nodes are Ready and its hosts have not drifted from what the install set
+    up (what `heal` checks first, and sets back)."""
     names = ctx.instance.runtime_properties.get("node_names", [])
     cluster = deployment.cluster_of(ctx)
     with Host(cluster.master_ssh, ctx.logger) as master:
@@ -211,6 +213,29 @@ def check_status(ctx, **_):
     if unwell:
         raise NonRecoverableError(f"not Ready: {', '.join(unwell)}")
     ctx.logger.info(f"Ready: {', '.join(names)}")
+    drift = _drift(ctx, cluster)
+    if not drift.empty:
+        raise NonRecoverableError(f"drifted from what install set up (heal sets it back): {'; '.join(drift.lines())}")
+
+
+@operation(resumable=True)
+@cloudify_errors
+def check_drift(ctx, **_):
+    """What differs on the node's hosts from what the install set up: the changes an install (or heal) would make
+    there now, as `kub_plan` tells them: {address: [changes]}, or None when nothing drifted."""
+    drift = _drift(ctx, deployment.cluster_of(ctx))
+    drift.report(ctx.logger, f"the drift of {ctx.node.id}")
+    return None if drift.empty else {ip: drift.changes(ip) for ip in drift.hosts if drift.changes(ip)}
+
+
+def _drift(ctx, cluster):
+    """The plan of installing this node's hosts (the master, or the node's minions): their drift."""
+    if deployment.is_master(ctx):
+        manifest = manifests.cni_manifest(cluster.settings.cni_manifest,
+                                          manifest_sources(ctx, cluster.settings.allow_plain_http), ctx.node.id)
+        return install_plan(cluster, [], manifest, ctx.logger)
+    own = deployment.hosts(ctx.node.properties, ctx.node.id)
+    return install_plan(cluster, own, "", ctx.logger, planned=[h.ip for h in own])
 
 
 @operation(resumable=True)

@@ -66,6 +66,23 @@ def check_status(ctx, **_):
 
 @operation(resumable=True)
 @cloudify_errors
+def check_drift(ctx, **_):
+    """What changed since kub last read the cluster (its API address, its Kubernetes version), told and returned;
+    None when nothing did. A cluster that does not answer fails. kub repairs none of it (heal records it anew)."""
+    recorded = ctx.instance.runtime_properties
+    ip, view = _view(ctx)
+    found = {key: f"{recorded.get(key)} -> {now}" for key, now in (("api_endpoint", view.endpoint),
+                                                                   ("kubernetes_version", view.version))
+             if recorded.get(key) and recorded.get(key) != now}
+    for key, change in found.items():
+        ctx.logger.info(f"[{ip}] drift: {key} {change} (heal records what it is now)")
+    if not found:
+        ctx.logger.info(f"[{ip}] no drift: API at {view.endpoint}, Kubernetes {view.version}")
+    return found or None
+
+
+@operation(resumable=True)
+@cloudify_errors
 def heal(ctx, **_):
     """Nothing to repair on a cluster kub did not install: reads it again and records what it found."""
     _read(ctx)

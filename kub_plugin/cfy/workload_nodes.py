@@ -7,10 +7,11 @@ waits until every object is ready and records them; delete removes exactly what 
 from cloudify.decorators import operation
 from cloudify.exceptions import NonRecoverableError
 
+from ..hosts.plan import Plan
 from ..hosts.runner import StepError
 from ..hosts.ssh import Host
 from ..local import manifests
-from ..workloads import model, ownership, readiness, steps
+from ..workloads import drift, model, ownership, readiness, steps
 from . import deployment
 from .errors import cloudify_errors, save
 from .machine import manifest_sources
@@ -111,7 +112,8 @@ def heal(ctx, **_):
 @operation(resumable=True)
 @cloudify_errors
 def check_status(ctx, **_):
-    """Reports readiness per object; fails when any is not ready (what `heal` checks first)."""
+    """Reports readiness per object; fails when any is not ready, or when any drifted from what this node applies
+    (what `heal` checks first, and sets back)."""
     workload = Workload(ctx)
     with workload.host(ctx.logger) as host:
         found = steps.states(workload.refs, steps.live_objects(host, workload.refs, workload.kubeconfig))
@@ -120,6 +122,36 @@ def check_status(ctx, **_):
     unwell = [f"{ref.label} ({detail})" for ref, (ready, detail) in found.items() if not ready]
     if unwell:
         raise NonRecoverableError(f"not ready: {', '.join(unwell)}")
+    found = _drift(ctx, workload)
+    if found:
+        raise NonRecoverableError(f"drifted from what its blueprint applies (heal sets it back): {'; '.join(found)}")
+
+
+@operation(resumable=True)
+@cloudify_errors
+def check_drift(ctx, **_):
+    """What differs between the workload's objects as this node applies them and as they are live: one line per
+    object that drifted (the fields that differ), or None."""
+    found = _drift(ctx, Workload(ctx))
+    for line in found:
+        ctx.logger.info(f"drift: {line}")
+    if not found:
+        ctx.logger.info(f"workload {ctx.node.id}: no drift")
+    return found or None
+
+
+def _drift(ctx, workload):
+    """The API server's dry run of applying the workload again, and for each object it would change, how it
+    differs live."""
+    plan = Plan([workload.control_plane.ssh.ip])
+    owned = ownership.owned(workload.objects, workload.owner)
+    with Host(workload.control_plane.ssh, ctx.logger, plan) as host:
+        _refuse_strangers(host, workload)
+        changes = steps.apply(host, f"workload {workload.node_id}", owned, workload.settings.namespace,
+                              workload.owner, workload.kubeconfig, workload.control_plane.lock)
+        live = steps.live_objects(host, workload.refs, workload.kubeconfig)
+    applied = dict(zip(workload.refs, owned))   # owned keeps the objects' order
+    return [drift.described(ref, applied[ref], live.get(ref)) for ref in drift.drifted(changes, workload.refs)]
 
 
 @operation(resumable=True)

@@ -13,16 +13,18 @@ from . import artifacts, checks, init, join, preflight, prepare
 NEW_CLUSTER_ID = "(made by the install)"
 
 
-def install_plan(cluster, minions, cni_manifest, logger):
+def install_plan(cluster, minions, cni_manifest, logger, planned=None):
     """The Plan of installing `cluster` (cfy.deployment.Cluster) with its minion hosts (SshSettings) and the CNI
-    manifest's text. Nothing changes on any host, nor in the cluster."""
+    manifest's text; with `planned` (addresses), of those hosts only (the master is read all the same: a minion's
+    join depends on it). Nothing changes on any host, nor in the cluster."""
     settings = cluster.settings
     master_ip = cluster.master_ssh.ip
     cluster_id = cluster.id or NEW_CLUSTER_ID
     mark = f"{cluster_id} {cluster.name}"
     roles = {master_ip: "master", **{h.ip: "minion" for h in minions}}
-    plan = Plan([master_ip, *(h.ip for h in minions)])
     hosts = [cluster.master_ssh, *minions]
+    planned = [h.ip for h in hosts] if planned is None else list(planned)
+    plan = Plan(planned)
     key = artifacts.repository_key(settings)
 
     def check(host):
@@ -49,5 +51,5 @@ def install_plan(cluster, minions, cni_manifest, logger):
             join.join(host, facts, settings, target, get_token=None)
             init.record_cni(host)
 
-    on_hosts(hosts, logger, steps, plan=plan)
+    on_hosts([h for h in hosts if h.ip in planned], logger, steps, plan=plan)
     return plan

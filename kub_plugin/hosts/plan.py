@@ -43,6 +43,10 @@ class Plan:
         return list(self._changes.get(ip, []))
 
     @property
+    def hosts(self):
+        return list(self._changes)
+
+    @property
     def empty(self):
         return not any(self._changes.values())
 

@@ -115,3 +115,32 @@ def test_day_two_workflows_dry_run_tell_their_changes_and_make_none(lab, cluster
     assert cluster_objects(lab) == objects
     for i in HOSTS:
         assert whole_host_state(lab, i) == before[i]
+
+
+def instance_of(cfy, node_id):
+    return [i["id"] for i in cfy.node_instances() if i["node_id"] == node_id][0]
+
+
+def test_check_drift_names_what_drifted_on_hosts_and_heal_sets_it_back(lab, cluster):
+    out = cluster.execute("check_drift").stdout
+    assert "plan of the drift of master: no change" in out and "plan of the drift of minions: no change" in out, out
+    lab.exec(MINION, "systemctl stop kubelet")
+    lab.exec(MASTER, f"sed -i 's/SystemdCgroup = true/SystemdCgroup = false/' {CONFIG}")
+    out = cluster.execute("check_drift").stdout
+    assert f"~ {lab.host_ip(MINION)} started the kubelet" in out, out[-3000:]
+    assert f"~ {lab.host_ip(MASTER)} wrote {CONFIG}: " in out
+    drifts = {i["node_id"]: i["system_properties"].get("configuration_drift", {}).get("result")
+              for i in cluster.node_instances()}
+    assert drifts["minions"] == {lab.host_ip(MINION): ["started the kubelet"]}, drifts
+    assert list(drifts["master"]) == [lab.host_ip(MASTER)] and "restarted containerd" in drifts["master"][
+        lab.host_ip(MASTER)]
+    minor = lab.inputs()["kubernetes_version"]
+    for node_id, set_back in (("minions", f"[{lab.host_ip(MINION)}] Kubernetes {minor} packages: started the kubelet"),
+                              ("master", f"[{lab.host_ip(MASTER)}] containerd: kept the host's own {CONFIG}")):
+        out = cluster.execute("heal", {"node_instance_id": instance_of(cluster, node_id)}).stdout
+        assert "drifted from what install set up (heal sets it back)" in out, out[-3000:]
+        assert set_back in out, out[-3000:]
+    assert lab.exec(MINION, "systemctl is-active kubelet").stdout.strip() == "active"
+    assert "SystemdCgroup = true" in lab.exec(MASTER, f"cat {CONFIG}").stdout
+    out = cluster.execute("check_drift").stdout
+    assert "plan of the drift of master: no change" in out and "plan of the drift of minions: no change" in out

@@ -134,6 +134,33 @@ def test_a_deployment_deleted_by_hand_is_healed(lab, shop):
     assert PASSWORD not in out
 
 
+def test_check_drift_names_what_changed_by_hand_and_heal_sets_it_back(lab, shop):
+    changed_password = base64.b64encode(b"changed-by-hand-secret").decode()
+    lab.exec(1, KUBECTL + "patch configmap probe -n shop -p '{\"data\": {\"target\": \"http://elsewhere/\"}}' && " +
+             KUBECTL + "scale deployment web -n shop --replicas=1 && " +
+             KUBECTL + "patch secret web-credentials -n shop -p " +
+             f"'{{\"data\": {{\"password\": \"{changed_password}\"}}}}'")
+    out = shop.execute("check_drift").stdout
+    assert "drift: ConfigMap shop/probe: data.target applied http://web.shop.svc:80/, live http://elsewhere/" in out, \
+        out[-3000:]
+    assert "drift: Deployment shop/web: spec.replicas applied 2, live 1" in out
+    assert "drift: Secret shop/web-credentials: data.password\n" in out + "\n"   # which key, never its value
+    assert PASSWORD not in out and changed_password not in out and "changed-by-hand" not in out
+    drifts = {i["node_id"]: i["system_properties"]["configuration_drift"]["result"] for i in shop.node_instances()
+              if i["node_id"] in ("web", "probe")}
+    assert len(drifts["web"]) == 2 and len(drifts["probe"]) == 1, drifts
+    for node_id in ("web", "probe"):
+        out = shop.execute("heal", {"node_instance_id": instance(shop, node_id)["id"]}).stdout
+        assert "drifted from what its blueprint applies (heal sets it back)" in out, out[-3000:]
+        assert PASSWORD not in out and changed_password not in out
+    assert kubectl_json(lab, "get configmap probe -n shop")["data"]["target"] == "http://web.shop.svc:80/"
+    assert kubectl_json(lab, "get deployment web -n shop")["spec"]["replicas"] == 2
+    secret = kubectl_json(lab, "get secret web-credentials -n shop")["data"]["password"]
+    assert base64.b64decode(secret).decode() == PASSWORD
+    out = shop.execute("check_drift").stdout
+    assert "workload web: no drift" in out and "workload probe: no drift" in out
+
+
 def test_delete_removes_exactly_what_the_workloads_made(lab, shop):
     # objects made by hand in the same namespace, one of them named like an object of ours would be elsewhere
     lab.exec(1, KUBECTL + "create deployment other -n shop --image=nginx:1.27")
