@@ -90,21 +90,32 @@ release_files() {  # release_files RECORD: removes kub's files that still hold w
   [ "${#left[@]}" -eq 0 ] || echo "note: left what changed since kub wrote it: $(listed "${left[@]}")"
 }
 
-kubectl_changes() {  # kubectl_changes OUTPUT: kubectl's lines as changes; `unchanged` ones skipped, warnings as notes
+kubectl_changes() {  # kubectl_changes OUTPUT [unchanged]: kubectl's lines about objects as changes (with `unchanged`,
+  # the objects it left as they were as notes, else skipped); warnings as notes; its error lines are kubectl_error's
   local line
   while read -r line; do
     # a dry run's lines end in ` (server dry run)` or ` (dry run)`: the same changes
     line=${line% (server dry run)} line=${line% (dry run)}
     case "$line" in
-      ""|*" unchanged") ;;
+      "") ;;
+      *" unchanged") if [ "${2:-}" = unchanged ]; then echo "note: $line"; fi ;;
       Warning:*) echo "note: kubectl: $line" ;;
+      "Error from server"*|error:*|"The "*" is invalid: "*|"Error "*) ;;
       *) changed "$line" ;;
     esac
   done <<< "$1"
 }
 
-kubectl_error() {  # kubectl_error OUTPUT: the line of kubectl's output that says why it failed
-  grep -v '^Warning:' <<< "$1" | tail -n 1
+kubectl_error() {  # kubectl_error OUTPUT: the lines of kubectl's output that say why it failed (each object's)
+  local errors
+  errors=$(grep -E '^(Error from server|error:|The .* is invalid: |Error )' <<< "$1" || true)
+  if [ -z "$errors" ]; then errors=$(grep -v '^Warning:' <<< "$1" | tail -n 1); fi
+  paste -sd '|' <<< "$errors" | sed 's/|/; /g'
+}
+
+kubectl_failed() {  # kubectl_failed OUTPUT [WHAT]: what kubectl did before it failed, as changes; then the failure
+  kubectl_changes "$1"
+  fail "${2:+$2: }$(kubectl_error "$1")"
 }
 
 remove_paths() {  # remove_paths PATH...: those that exist

@@ -24,5 +24,5 @@ if [ -z "$phase" ]; then
 fi
 
 out=$(printf '%s\n' "$KUB_MANIFEST" | "${kubectl[@]}" apply "${dry_run_as[@]}" -f - 2>&1) ||
-  fail "kubectl apply failed: $(kubectl_error "$out")"
+  kubectl_failed "$out" "kubectl apply failed"
 kubectl_changes "$out"

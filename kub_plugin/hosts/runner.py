@@ -26,8 +26,12 @@ def apply(host, label, script, env=None, secret_env=None, timeout=900, secrets=(
     if result.exit_code == LOCK_BUSY:
         raise StepError(f"{host.ip}: another kub run is working on this host (it held {lock} "
                         f"for over {lock_wait} s): let it finish, then run the workflow again")
-    ok_or_raise(host, result, label, secrets)
     lines = result.stdout.splitlines()
+    if not result.ok and host.plan is None:
+        done = [line[len("changed: "):] for line in lines if line.startswith("changed: ")]
+        if done:   # what the step changed before it failed stays changed: the user is told
+            host.log(f"{label}: {'; '.join(done)} (before it failed)")
+    ok_or_raise(host, result, label, secrets)
     if host.plan is not None:
         changes = [line[len("would: "):] for line in lines if line.startswith("would: ")]
         host.plan.add(host.ip, changes)

@@ -68,6 +68,8 @@ def test_apply_a_manifest_beside_the_blueprint_and_inline(lab, cluster):
     assert kubectl(lab, "get configmap inline -n store -o name").strip() == "configmap/inline"
     again = kub(cluster, "kub_apply", manifest="shelf.yaml")
     assert "kubectl apply: no change" in again
+    # each object is told: those kubectl found as they were too
+    assert f"[{lab.host_ip(1)}] configmap/shelf unchanged" in again and "secret/shelf-key unchanged" in again
     assert KEY not in out + again and KEY not in json.dumps(cluster.node_instances())
 
 
@@ -149,6 +151,18 @@ def test_objects_of_a_workload_node_are_refused(lab, cluster):
                   manifest="{apiVersion: v1, kind: ConfigMap, metadata: {name: owned}, data: {a: c}}")
     assert "kub does not apply over it here" in refused.stdout
     assert objects(lab) == before
+
+
+def test_an_apply_refused_part_way_tells_what_it_made_and_why_the_rest_was_refused(lab, cluster):
+    manifest = ("{apiVersion: v1, kind: ConfigMap, metadata: {name: first}, data: {a: b}}\n---\n"
+                "{apiVersion: v1, kind: ConfigMap, metadata: {name: second, namespace: nowhere}}\n")
+    failed = kub(cluster, "kub_apply", check=False, manifest=manifest)
+    assert failed.returncode != 0
+    assert f"[{lab.host_ip(1)}] kubectl apply: configmap/first created (before it failed)" in failed.stdout
+    assert (f'{lab.host_ip(1)}: kubectl apply failed: Error from server (NotFound): error when creating "STDIN": '
+            f'namespaces "nowhere" not found') in failed.stdout, failed.stdout[-2000:]
+    assert kubectl(lab, "get configmap first -o name").strip() == "configmap/first"
+    kubectl(lab, "delete configmap first")
 
 
 def test_kubectl_s_own_error_fails_the_workflow_in_one_line(lab, cluster):
