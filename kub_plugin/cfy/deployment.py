@@ -162,6 +162,15 @@ def deployment_nodes(storage, deployment_id):
                                         _get_all_results=True)
 
 
+def blueprint_nodes(storage, blueprint_id):
+    """The blueprint's nodes as written (their properties' get_input not evaluated): from local mode's storage,
+    else from the manager's REST API."""
+    if is_local(storage):
+        return storage.get_blueprint()["plan"]["nodes"]
+    from cloudify.manager import get_rest_client  # on a manager: its REST API
+    return get_rest_client().blueprints.get(blueprint_id).plan["nodes"]
+
+
 WORKLOAD_RELATIONSHIP = "kub.relationships.deployed_on"
 EXISTING_TYPE = "kub.nodes.ExistingCluster"
 # the node types a workload or a kub_* workflow acts on: a cluster kub installed, or one it only reaches

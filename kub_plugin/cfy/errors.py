@@ -5,7 +5,7 @@ from cloudify.constants import NODE_INSTANCE
 from cloudify.exceptions import NonRecoverableError, RecoverableError
 
 from ..errors import ConfigError, ConnectionLost, RemoteError
-from . import deployment
+from . import deployment, setting_names
 
 # the master's operations its minions wait for (a failure of one of them ends their wait)
 MASTER_STEPS = ("create", "configure", "start", "heal")
@@ -25,7 +25,7 @@ def cloudify_errors(func):
         try:
             return func(*args, **kwargs)
         except Exception as err:
-            error = _task_error(func.__name__, err)
+            error = _task_error(func.__name__, err, lambda message: _as_written(ctx, message))
             if master and (not isinstance(error, RecoverableError) or _last_try(ctx)):
                 save(ctx, **{deployment.MASTER_FAILED: f"{func.__name__}: {error}"})
             raise error from None
@@ -38,13 +38,24 @@ def _last_try(ctx):
     return retries is not None and retries >= 0 and (ctx.operation.retry_number or 0) >= retries
 
 
-def _task_error(operation_name, err):
+def _as_written(ctx, message):
+    """The message naming each setting as the blueprint's user gives it (an input's name where it comes from one)."""
+    try:
+        storage = deployment.operation_storage(ctx) or getattr(ctx.internal.handler, "storage", None)
+        node_id = ctx.node.id if getattr(ctx, "type", None) == NODE_INSTANCE else ""
+        names = setting_names.input_names(deployment.blueprint_nodes(storage, ctx.blueprint.id), node_id)
+    except Exception:   # the message as it is, rather than none
+        return message
+    return setting_names.as_written(message, names)
+
+
+def _task_error(operation_name, err, as_written=str):
     if isinstance(err, ConfigError):
-        return NonRecoverableError(f"bad input: {err}")
+        return NonRecoverableError(f"bad input: {as_written(str(err))}")
     if isinstance(err, ConnectionLost):
-        return RecoverableError(str(err))
+        return RecoverableError(as_written(str(err)))
     if isinstance(err, RemoteError):
-        return NonRecoverableError(str(err))
+        return NonRecoverableError(as_written(str(err)))
     if isinstance(err, (NonRecoverableError, RecoverableError)):
         return err
     first = str(err).splitlines()[0][:200] if str(err) else ""

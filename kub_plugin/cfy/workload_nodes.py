@@ -38,9 +38,11 @@ def _refuse_strangers(host, workload):
     others = ownership.strangers(workload.refs, live, workload.owner)
     if others:
         first = others[0]
-        made_by = ownership.owner_of(live[first]) or "not kub"
-        raise StepError(f"{host.ip}: node {workload.node_id}: {first.label} exists already and was made by "
-                        f"{made_by}, not by this node: kub leaves it alone; delete it or give this workload's object "
+        owner = ownership.owner_of(live[first])
+        whose = (f"belongs to workload {owner}, not to this node" if owner else
+                 f"was not made by kub (it has no {ownership.OWNER_ANNOTATION} annotation)")
+        raise StepError(f"{host.ip}: node {workload.node_id}: {first.label} exists already and {whose}: kub leaves "
+                        f"it alone; delete it or give this workload's object "
                         f"another name" + (f" ({len(others) - 1} more alike)" if len(others) > 1 else ""))
     return live
 

@@ -48,11 +48,15 @@ def host(ip, facts, role, cluster_id, settings):
         raise HostRefused(f"{ip}: the host runs cgroup v1 (/sys/fs/cgroup is {facts.cgroup_fs or 'not cgroup2fs'}), "
                           f"which the kubelet of Kubernetes {minor} refuses: boot the host with cgroup v2 "
                           f"(systemd.unified_cgroup_hierarchy=1), or set cluster.allow_cgroup_v1: true")
-    if settings.containerd_source == "os" and not versions.containerd_supported(minor, profile["containerd_version"]):
-        raise HostRefused(f"{ip}: {facts.os_id} {facts.os_version} ships containerd {profile['containerd_version']}, "
+    os_containerd = profile["containerd_version"]
+    if settings.containerd_source == "os" and not versions.containerd_supported(minor, os_containerd):
+        fitting = versions.minors_for_containerd(os_containerd)
+        raise HostRefused(f"{ip}: {facts.os_id} {facts.os_version} ships containerd {os_containerd}, "
                           f"and Kubernetes {minor} needs {versions.containerd_wanted(minor)}: set "
-                          f"cluster.containerd_source: release (containerd's upstream release), or choose a minor "
-                          f"that supports containerd {profile['containerd_version']}")
+                          f"cluster.containerd_source: release (containerd's upstream release)"
+                          + (f", or cluster.kubernetes_version: '{fitting[-1]}', which runs on containerd "
+                             f"{os_containerd}" if fitting else
+                             f" (no supported minor, {versions.supported()}, runs on containerd {os_containerd})"))
     if ours:
         running(ip, facts.recorded, settings)
     return profile

@@ -46,7 +46,8 @@ def _check_types(settings, cls, prefix, where=""):
         if kind is bool and not isinstance(value, bool):
             raise ConfigError(f"{where}{prefix}{f.name} {value!r} is not true or false")
         if kind is str and not isinstance(value, str):
-            hint = " (quote it in YAML: '1.30' unquoted is the number 1.3)" if isinstance(value, float) else ""
+            hint = (f" (quote it in YAML, e.g. '{versions.DEFAULT_MINOR}': unquoted it is a number)"
+                    if isinstance(value, float) else "")
             raise ConfigError(f"{where}{prefix}{f.name} {value!r} is not a string{hint}")
 
 
@@ -128,11 +129,12 @@ def cluster_settings(props):
 def validate_cluster(settings):
     if not re.fullmatch(r"1\.[0-9]{1,3}", settings.kubernetes_version, re.ASCII):
         raise ConfigError(f"cluster.kubernetes_version {settings.kubernetes_version!r} is not a minor version: "
-                          f"use the form 1.NN, e.g. '1.31' (quote it in YAML)")
+                          f"use the form 1.NN, e.g. '{versions.DEFAULT_MINOR}' (quote it in YAML)")
     if settings.minor < (1, 10):
         raise ConfigError(f"cluster.kubernetes_version {settings.kubernetes_version!r} reads like "
-                          f"{settings.kubernetes_version}0 written without quotes (YAML turns 1.30 into the number "
-                          f"1.3): quote it, e.g. '{settings.kubernetes_version}0'")
+                          f"{settings.kubernetes_version}0 written without quotes (YAML reads an unquoted "
+                          f"{settings.kubernetes_version}0 as the number {settings.kubernetes_version}): quote it; "
+                          f"kub supports {versions.supported()}")
     if settings.kubernetes_version not in versions.MINORS:
         raise ConfigError(f"cluster.kubernetes_version {settings.kubernetes_version!r} is not supported: use one of "
                           f"{versions.supported()} (the minors Kubernetes still supports)")

@@ -36,6 +36,11 @@ def containerd_supported(minor, version):
     return low <= as_tuple(version) < high
 
 
+def minors_for_containerd(version):
+    """The supported minors that run on this containerd version (none for containerd 1.6)."""
+    return [minor for minor in MINORS if containerd_supported(minor, version)]
+
+
 def containerd_wanted(minor):
     """'containerd 1.7 or newer' / 'containerd 2.0 or newer': the words for messages."""
     return f"containerd {MINORS[minor]['containerd'][0]} or newer"

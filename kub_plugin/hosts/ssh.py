@@ -85,14 +85,18 @@ class Host:
         try:
             conn.open()
         except BaseException as err:
+            # whether the host still speaks: a login it refused leaves the connection up, a dead host's is gone
+            answered = conn.client.get_transport() is not None and conn.client.get_transport().is_active()
             conn.close()
             connect_kwargs["sock"].close()
-            raise self._login_error(err) from None
+            raise self._login_error(err, answered) from None
         conn.transport.set_keepalive(KEEPALIVE_SECONDS)
         self._conn = conn
 
-    def _login_error(self, err):
-        """The one-line error for a failed handshake or login (our own RemoteErrors pass as they are)."""
+    def _login_error(self, err, answered=True):
+        """The one-line error for a failed handshake or login (our own RemoteErrors pass as they are). A login
+        that got no answer (the host went silent, its connection closed or reset) is a host that is down, not a
+        refused login."""
         s = self.settings
         if isinstance(err, paramiko.BadHostKeyException):
             return RemoteError(
@@ -100,6 +104,9 @@ class Host:
                 f"{fingerprint(err.expected_key)}: if the host was reinstalled, check the new key on the host, remove "
                 f"the old line (ssh-keygen -R {self.ip} -f {s.known_hosts_path}) and add the new one; otherwise "
                 f"someone may be in between")
+        if isinstance(err, paramiko.AuthenticationException) and (not answered or "timeout" in str(err).lower()):
+            return Unreachable(self.ip, f"the SSH login on port {s.port} got no answer ({short(err)})",
+                               "the host may be down or hung: check that it is up and that sshd answers there")
         if isinstance(err, paramiko.AuthenticationException):
             credential = ("key or password" if s.private_key or s.private_key_path or s.password
                           else "keys in the ssh-agent (SSH_AUTH_SOCK)")

@@ -8,9 +8,9 @@ Contract used by the lab service:
         rebuilt only when the stand-in sources, the served minors or their kubectl binaries change.
 
 Hosts use it exactly like the real repository:
-    curl -fsSL http://<lab>:3142/core:/stable:/v1.31/deb/Release.key \
+    curl -fsSL http://<lab>:3142/core:/stable:/v1.36/deb/Release.key \
         | gpg --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
-    deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] http://<lab>:3142/core:/stable:/v1.31/deb/ /
+    deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] http://<lab>:3142/core:/stable:/v1.36/deb/ /
 """
 import contextlib
 import gzip

@@ -127,9 +127,9 @@ def test_install_from_fresh_state_onto_the_installed_hosts_converges_without_cha
 
 
 @pytest.mark.parametrize("change,expected", [
-    ({"pod_network_cidr": "10.200.0.0/16"}, "cluster.pod_network_cidr 10.200.0.0/16 differs from the running "
+    ({"pod_network_cidr": "10.200.0.0/16"}, "pod_network_cidr 10.200.0.0/16 differs from the running "
                                             "cluster's 10.244.0.0/16"),
-    ({"kubernetes_version": "1.36"}, "cluster.kubernetes_version 1.36 is lower than the running cluster's 1.37"),
+    ({"kubernetes_version": "1.36"}, "kubernetes_version 1.36 is lower than the running cluster's 1.37"),
 ])
 def test_settings_the_running_cluster_cannot_take_are_refused(lab, deployment, change, expected):
     before = {i: host_state(lab, i) for i in HOSTS}

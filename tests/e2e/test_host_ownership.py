@@ -197,7 +197,7 @@ def test_a_mirror_serving_a_changed_containerd_unit_is_refused_before_any_host_c
                                                     containerd_unit_url=url.replace("2.1.9", "{version}")),
                        f"{url} has sha256 {found}, not "
                        f"1941362cbaa89dd591b99c32b050d82c583d3cd2e5fa63085d7017457ec5fca8, that of containerd "
-                       f"2.1.9's upstream unit: point cluster.containerd_unit_url at upstream's containerd.service of "
+                       f"2.1.9's upstream unit: point containerd_unit_url at upstream's containerd.service of "
                        f"v2.1.9 (or a mirror that serves it unchanged)")
     finally:
         server.shutdown()

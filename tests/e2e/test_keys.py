@@ -74,15 +74,15 @@ def test_a_wrong_passphrase_is_one_line(lab, new_cfy, tmp_path):
     cfy = assert_refused(lab, new_cfy, cluster_inputs(lab, master=PASSPHRASE_HOST, minions=(),
                                                       ssh_private_key_path=key,
                                                       ssh_private_key_passphrase="not the passphrase"),
-                         f"{lab.host_ip(PASSPHRASE_HOST)}: ssh.private_key_passphrase does not open "
-                         f"ssh.private_key_path {key}: give that key's passphrase")
+                         f"{lab.host_ip(PASSPHRASE_HOST)}: ssh_private_key_passphrase does not open "
+                         f"ssh_private_key_path {key}: give that key's passphrase")
     assert "not the passphrase" not in cfy.run("node-instances", "-b", cfy.blueprint_id).stdout
 
 
 def test_a_protected_key_without_its_passphrase_names_both_ways_out(lab, new_cfy, tmp_path):
     assert_refused(lab, new_cfy, cluster_inputs(lab, master=PASSPHRASE_HOST, minions=(),
                                                 ssh_private_key_path=protected_copy(lab, tmp_path)),
-                   "is protected by a passphrase: set ssh.private_key_passphrase (on a manager from a secret), or "
+                   "is protected by a passphrase: set ssh_private_key_passphrase (on a manager from a secret), or "
                    "load the key into an ssh-agent (ssh-add) and give no key")
 
 
@@ -99,7 +99,7 @@ def test_an_empty_agent_or_none_is_one_line(lab, new_cfy, agent):
     without.env.pop("SSH_AUTH_SOCK", None)
     without.init(cluster_inputs(lab, master=AGENT_HOST, minions=(), ssh_private_key_path=""))
     result = without.install(check=False)
-    assert f"{lab.host_ip(AGENT_HOST)}: no SSH credential: set ssh.private_key_path, ssh.private_key or " \
+    assert f"{lab.host_ip(AGENT_HOST)}: no SSH credential: set ssh_private_key_path, ssh.private_key or " \
            f"ssh.password, or run cfy with an ssh-agent that holds the key (SSH_AUTH_SOCK)" in result.stdout
 
 

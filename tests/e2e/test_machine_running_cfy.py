@@ -80,7 +80,7 @@ def test_a_cni_manifest_that_is_another_deployments_kubeconfig_is_refused_with_n
     other.write_text(THEIRS)
     before = {i: host_files(lab, i) for i in (A,)}
     cfy = assert_refused(lab, new_cfy, cluster_inputs(lab, master=A, minions=(), cni_manifest=str(other)),
-                         f"bad input: node master: cluster.cni_manifest {other} document 1 (Config) has no "
+                         f"bad input: node master: cni_manifest {other} document 1 (Config) has no "
                          f"metadata.name", hosts=(A,))
     assert files_changed(lab, (A,), before) == {}
     # the file's content is in no message (a second try is refused the same way)
@@ -93,7 +93,7 @@ def test_a_link_local_cni_manifest_url_is_refused_with_nothing_uploaded(lab, new
     url = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
     before = {i: host_files(lab, i) for i in (A,)}
     assert_refused(lab, new_cfy, cluster_inputs(lab, master=A, minions=(), cni_manifest=url),
-                   f"bad input: cluster.cni_manifest {url} is not fetched: 169.254.169.254 resolves to "
+                   f"bad input: cni_manifest {url} is not fetched: 169.254.169.254 resolves to "
                    f"169.254.169.254, a link-local address (loopback, link-local and cloud metadata addresses are "
                    f"refused)", hosts=(A,))
     assert files_changed(lab, (A,), before) == {}
@@ -101,9 +101,9 @@ def test_a_link_local_cni_manifest_url_is_refused_with_nothing_uploaded(lab, new
 
 def test_plain_http_is_refused_unless_allowed(lab, new_cfy):
     inputs = cluster_inputs(lab, master=A, minions=(), allow_plain_http=False)
-    assert_refused(lab, new_cfy, inputs, f"bad input: cluster.package_repository_url "
+    assert_refused(lab, new_cfy, inputs, f"bad input: package_repository_url "
                                          f"'{inputs['package_repository_url']}' is plain http, which anyone on the "
-                                         f"way can change: use https, or set cluster.allow_plain_http: true",
+                                         f"way can change: use https, or set allow_plain_http: true",
                    hosts=(A,))
 
 

@@ -24,7 +24,7 @@ def trixie():
 def test_the_os_containerd_of_debian_13_is_refused_for_1_36(trixie, new_cfy):
     assert_refused(trixie, new_cfy, cluster_inputs(trixie, master=1, minions=(2,), containerd_source="os"),
                    f"{trixie.host_ip(1)}: debian 13 ships containerd 1.7, and Kubernetes 1.36 needs containerd 2.0 "
-                   f"or newer: set cluster.containerd_source: release", hosts=HOSTS)
+                   f"or newer: set containerd_source: release", hosts=HOSTS)
 
 
 def test_1_35_installs_with_the_os_containerd_of_debian_13(trixie, new_cfy):
