@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from cloudify.decorators import operation
 from cloudify.exceptions import NonRecoverableError
 
-from ..cluster import artifacts, checks, init, join, nodes, preflight, prepare
+from ..cluster import checks, init, join, nodes, preflight, prepare
 from ..cluster.install_plan import install_plan
 from ..cluster.kubeadm import host_port
 from ..cluster.properties import check_hosts, drain_settings
@@ -21,6 +21,7 @@ from ..hosts import facts as host_facts
 from ..hosts.parallel import on_hosts
 from ..hosts.ssh import Host
 from ..local import manifests
+from ..local.artifacts import Artifacts
 from . import deployment
 from .errors import cloudify_errors, save
 from .machine import kubeconfig_setting, manifest_sources, save_kubeconfig
@@ -69,7 +70,7 @@ def _create_master(ctx, cluster, master_ssh):
         drain_settings(props, node_id)   # a bad one is refused now, not at uninstall
     check_hosts(master_ssh.ip, [h.ip for h in minions], cluster.settings)
     kubeconfig_setting(ctx)
-    artifacts.repository_key(cluster.settings)
+    Artifacts(cluster.settings).repository_key()
     sources = manifest_sources(ctx, cluster.settings.allow_plain_http)
     manifests.check_url_settings(cluster.settings, sources)
     manifests.cni_manifest(cluster.settings.cni_manifest, sources, ctx.node.id)   # read and parsed into objects
@@ -88,10 +89,11 @@ def _create_master(ctx, cluster, master_ssh):
     master_facts, registered = results[master_ssh.ip]
     checks.unique_names(found, registered)
     archs = {f.arch for f in found.values()}
+    artifacts = Artifacts(cluster.settings)
     for arch in archs:
-        artifacts.containerd_release(cluster.settings, arch)   # downloaded and checked here before any host changes
+        artifacts.containerd_release(arch)   # downloaded and checked here before any host changes
     save(ctx, node_names=[master_facts.node_name], **{deployment.CLUSTER_ID: cluster.id},
-         package_versions=artifacts.package_versions(cluster.settings, master_facts, archs))
+         package_versions=artifacts.package_versions(master_facts, archs))
 
 
 @operation(resumable=True)
@@ -102,7 +104,8 @@ def configure(ctx, **_):
 
 
 def _configure(ctx, cluster):
-    key = artifacts.repository_key(cluster.settings)
+    artifacts = Artifacts(cluster.settings)
+    key = artifacts.repository_key()
     role = deployment.role(ctx)
     versions = (ctx.instance.runtime_properties["package_versions"] if role == "master"
                 else _master_checked(ctx, cluster))
@@ -112,7 +115,7 @@ def _configure(ctx, cluster):
     def prepare_host(host):
         facts, profile = _checked(host, role, cluster)
         prepare.prepare(host, facts, profile, cluster.settings, (cluster.id, cluster.mark), key, versions,
-                        artifacts.containerd_release(cluster.settings, facts.arch))
+                        artifacts.containerd_release(facts.arch))
 
     on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, prepare_host)
 
@@ -233,9 +236,9 @@ def _drift(ctx, cluster):
     if deployment.is_master(ctx):
         manifest = manifests.cni_manifest(cluster.settings.cni_manifest,
                                           manifest_sources(ctx, cluster.settings.allow_plain_http), ctx.node.id)
-        return install_plan(cluster, [], manifest, ctx.logger)
+        return install_plan(cluster, [], manifest, Artifacts(cluster.settings), ctx.logger)
     own = deployment.hosts(ctx.node.properties, ctx.node.id)
-    return install_plan(cluster, own, "", ctx.logger, planned=[h.ip for h in own])
+    return install_plan(cluster, own, "", Artifacts(cluster.settings), ctx.logger, planned=[h.ip for h in own])
 
 
 @operation(resumable=True)

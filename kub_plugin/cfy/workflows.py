@@ -15,6 +15,7 @@ from ..cluster.install_plan import install_plan
 from ..hosts.plan import Plan
 from ..hosts.ssh import Host
 from ..local import manifests
+from ..local.artifacts import Artifacts
 from ..workloads import workflow_commands as commands
 from . import deployment
 from . import workflow_parameters as parameters
@@ -86,7 +87,8 @@ def plan(ctx, node_id="", **_):
         sources = workflow_manifest_sources(ctx, deployment.is_local(storage), cluster.settings.allow_plain_http)
         manifests.check_url_settings(cluster.settings, sources)
         manifest = manifests.cni_manifest(cluster.settings.cni_manifest, sources, master_id)
-        install_plan(cluster, minions, manifest, ctx.logger).report(ctx.logger, f"the install of {cluster.name}")
+        plan = install_plan(cluster, minions, manifest, Artifacts(cluster.settings), ctx.logger)
+        plan.report(ctx.logger, f"the install of {cluster.name}")
     if not chosen:
         ctx.logger.info(f"kub_plan: deployment {ctx.deployment.id} has no {deployment.MASTER_TYPE} node: nothing "
                         f"to install on hosts")

@@ -7,16 +7,17 @@ drift (a stopped kubelet, a changed containerd config) it lists only that.
 """
 from ..hosts.parallel import on_hosts
 from ..hosts.plan import Plan
-from . import artifacts, checks, init, join, preflight, prepare
+from . import checks, init, join, preflight, prepare
 
 # the id and mark a plan names where the deployment has none yet (its first install makes them)
 NEW_CLUSTER_ID = "(made by the install)"
 
 
-def install_plan(cluster, minions, cni_manifest, logger, planned=None):
-    """The Plan of installing `cluster` (cfy.deployment.Cluster) with its minion hosts (SshSettings) and the CNI
-    manifest's text; with `planned` (addresses), of those hosts only (the master is read all the same: a minion's
-    join depends on it). Nothing changes on any host, nor in the cluster."""
+def install_plan(cluster, minions, cni_manifest, artifacts, logger, planned=None):
+    """The Plan of installing `cluster` (cfy.deployment.Cluster) with its minion hosts (SshSettings), the CNI
+    manifest's text and what the install brings (local.artifacts.Artifacts); with `planned` (addresses), of those
+    hosts only (the master is read all the same: a minion's join depends on it). Nothing changes on any host, nor
+    in the cluster."""
     settings = cluster.settings
     master_ip = cluster.master_ssh.ip
     cluster_id = cluster.id or NEW_CLUSTER_ID
@@ -25,7 +26,7 @@ def install_plan(cluster, minions, cni_manifest, logger, planned=None):
     hosts = [cluster.master_ssh, *minions]
     planned = [h.ip for h in hosts] if planned is None else list(planned)
     plan = Plan(planned)
-    key = artifacts.repository_key(settings)
+    key = artifacts.repository_key()
 
     def check(host):
         facts, profile = preflight.checked(host, roles[host.ip], cluster.id, settings)
@@ -35,13 +36,13 @@ def install_plan(cluster, minions, cni_manifest, logger, planned=None):
     master_facts, _, registered = found[master_ip]
     checks.unique_names({ip: facts for ip, (facts, _, _) in found.items()}, registered)
     archs = {facts.arch for facts, _, _ in found.values()}
-    versions = artifacts.package_versions(settings, master_facts, archs)
+    versions = artifacts.package_versions(master_facts, archs)
     target = join.JoinTarget(master_ip, master_facts.ca_cert_hash if master_facts.initialised else "", registered)
 
     def steps(host):
         facts, profile, _ = found[host.ip]
         prepare.prepare(host, facts, profile, settings, (cluster_id, mark), key, versions,
-                        artifacts.containerd_release(settings, facts.arch))
+                        artifacts.containerd_release(facts.arch))
         if roles[host.ip] == "master":
             init.init_master(host, facts, settings, cluster_id)
             init.user_kubeconfig(host)
