@@ -15,7 +15,7 @@ from cloudify.exceptions import NonRecoverableError
 from ..cluster import checks, init, join, nodes, preflight, prepare
 from ..cluster.install_plan import install_plan
 from ..cluster.kubeadm import host_port
-from ..cluster.properties import check_hosts, drain_settings
+from ..cluster.properties import check_hosts, drain_settings, host_addresses
 from ..errors import RemoteError
 from ..hosts import facts as host_facts
 from ..hosts.parallel import on_hosts
@@ -38,7 +38,7 @@ def create(ctx, **_):
     every minion node included, so a bad minion fails the install before the master is touched."""
     cluster = deployment.cluster_of(ctx)
     deployment.settings(ctx)
-    own = deployment.hosts(ctx.node.properties, ctx.node.id)
+    own = deployment.own_hosts(ctx)
     if deployment.is_master(ctx):
         _create_master(ctx, cluster, own[0])
     else:
@@ -47,8 +47,12 @@ def create(ctx, **_):
         check_hosts(cluster.master_ssh.ip, [h.ip for h in own], cluster.settings)
         found = on_hosts(own, ctx.logger, lambda host: _checked(host, "minion", cluster)[0])
         checks.unique_names(found)
+        removed = set(ctx.instance.runtime_properties.get(deployment.REMOVED_HOSTS) or [])
+        for ip in (ip for ip in host_addresses(ctx.node.properties, ctx.node.id) if ip in removed):
+            ctx.logger.warning(f"[{ip}] was removed from the cluster with kub_remove_minions: left out (drop it from "
+                               f"the node's ips, or add it again with kub_add_minions)")
         save(ctx, node_names=[found[h.ip].node_name for h in own],
-             node_hosts={found[h.ip].node_name: h.ip for h in own})
+             node_hosts={found[h.ip].node_name: h.ip for h in own}, **{deployment.HOSTS: [h.ip for h in own]})
 
 
 def _master_checked(ctx, cluster):
@@ -88,6 +92,7 @@ def _create_master(ctx, cluster, master_ssh):
     found = {ip: facts for ip, (facts, _) in results.items()}
     master_facts, registered = results[master_ssh.ip]
     checks.unique_names(found, registered)
+    checks.all_held(master_ssh.ip, registered, [master_ssh.ip, *(h.ip for h in minions)])
     archs = {f.arch for f in found.values()}
     artifacts = Artifacts(cluster.settings)
     for arch in archs:
@@ -117,7 +122,7 @@ def _configure(ctx, cluster):
         prepare.prepare(host, facts, profile, cluster.settings, (cluster.id, cluster.mark), key, versions,
                         artifacts.containerd_release(facts.arch))
 
-    on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, prepare_host)
+    on_hosts(deployment.own_hosts(ctx), ctx.logger, prepare_host)
 
 
 @operation(resumable=True)
@@ -136,7 +141,7 @@ def _wait_minions_ready(ctx, cluster):
     if names:
         with Host(cluster.master_ssh, ctx.logger) as master:
             nodes.wait_ready(master, names, timeout=deployment.settings(ctx).ready_timeout)
-        on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, init.record_cni)
+        on_hosts(deployment.own_hosts(ctx), ctx.logger, init.record_cni)
 
 
 def _start_master(ctx, cluster):
@@ -162,7 +167,7 @@ def join_master(ctx, **_):
     token made on the master, removed again after the joins."""
     cluster = deployment.cluster_of(ctx)
     timeout = deployment.settings_of(ctx.source.node).master_timeout
-    _join_minions(ctx.logger, cluster, deployment.hosts(ctx.source.node.properties, ctx.source.node.id), timeout,
+    _join_minions(ctx.logger, cluster, deployment.own_hosts(ctx), timeout,
                   lambda: deployment.master_failure(ctx))
 
 
@@ -237,7 +242,7 @@ def _drift(ctx, cluster):
         manifest = manifests.cni_manifest(cluster.settings.cni_manifest,
                                           manifest_sources(ctx, cluster.settings.allow_plain_http), ctx.node.id)
         return install_plan(cluster, [], manifest, Artifacts(cluster.settings), ctx.logger)
-    own = deployment.hosts(ctx.node.properties, ctx.node.id)
+    own = deployment.own_hosts(ctx)
     return install_plan(cluster, own, "", Artifacts(cluster.settings), ctx.logger, planned=[h.ip for h in own])
 
 
@@ -251,6 +256,6 @@ def heal(ctx, **_):
     if deployment.is_master(ctx):
         _start_master(ctx, cluster)
     else:
-        _join_minions(ctx.logger, cluster, deployment.hosts(ctx.node.properties, ctx.node.id),
+        _join_minions(ctx.logger, cluster, deployment.own_hosts(ctx),
                       deployment.settings(ctx).master_timeout, lambda: deployment.master_failure(ctx))
         _wait_minions_ready(ctx, cluster)

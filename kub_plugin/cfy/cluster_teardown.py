@@ -67,7 +67,7 @@ def delete(ctx, **_):
                           f"stays on it; run uninstall again once it answers (what is done already is not done "
                           f"again), or, if it is gone for good, with -p '{{\"ignore_failure\": true}}'")
 
-    on_hosts(deployment.hosts(ctx.node.properties, ctx.node.id), ctx.logger, reset_host, unreachable)
+    on_hosts(deployment.own_hosts(ctx), ctx.logger, reset_host, unreachable)
     path = ctx.instance.runtime_properties.get("kubeconfig_path")
     done = kubeconfig.remove(path, ctx.instance.runtime_properties.get("kubeconfig_sha256")) if path else ""
     if done.startswith("removed"):
@@ -85,8 +85,9 @@ def _drain_minions(ctx, cluster, master):
         registered = nodes.nodes(master) if minions else {}
     except StepError:
         return   # the API does not answer: nothing can be drained (the minions' stops said so)
+    held = deployment.minion_hosts(ctx, cluster.master_id)
     for node_id, props in minions.items():
-        ips = {host.ip for host in deployment.hosts(props, node_id)}
+        ips = {host.ip for host in held[node_id]}
         left = {name: address for name, (_, address) in registered.items() if address in ips}
         if left:
             remove_nodes(master, cluster.id, left, drain_settings(props, node_id))

@@ -71,9 +71,33 @@ def role(ctx):
     return "master" if is_master(ctx) else "minion"
 
 
-def hosts(props, node_id):
-    """SSH settings of a node's hosts."""
-    return [ssh_settings(props, ip) for ip in host_addresses(props, node_id)]
+# A minion node instance's record of its hosts (runtime properties): the addresses it holds (the blueprint's, and
+# those kub_add_minions added) and those kub_remove_minions took out (never touched again, even while the blueprint
+# still lists them). Every operation and workflow works on the record; before a node's first create, on the blueprint.
+HOSTS = "hosts"
+REMOVED_HOSTS = "removed_hosts"
+
+
+def recorded_addresses(props, node_id, runtime=None):
+    """The addresses of a node's hosts: its record, with what the blueprint lists beside it (unless removed)."""
+    listed = host_addresses(props, node_id)
+    runtime = runtime or {}
+    if HOSTS not in runtime:
+        return listed
+    held, removed = list(runtime[HOSTS]), set(runtime.get(REMOVED_HOSTS) or [])
+    return held + [ip for ip in listed if ip not in held and ip not in removed]
+
+
+def hosts(props, node_id, runtime=None):
+    """SSH settings of a node's hosts (its record's, when `runtime`, its instance's runtime properties, has one)."""
+    return [ssh_settings(props, ip) for ip in recorded_addresses(props, node_id, runtime)]
+
+
+def own_hosts(ctx):
+    """SSH settings of the hosts of the current node instance (or of a relationship's source)."""
+    if ctx.type == RELATIONSHIP_INSTANCE:
+        return hosts(ctx.source.node.properties, ctx.source.node.id, ctx.source.instance.runtime_properties)
+    return hosts(ctx.node.properties, ctx.node.id, ctx.instance.runtime_properties)
 
 
 def settings(ctx):
@@ -121,8 +145,24 @@ def _master_instance(ctx):
 
 
 def minion_hosts(ctx, master_id):
-    """{minion node id: [SshSettings]} of every minion node connected to this master, from the deployment."""
-    return {node_id: hosts(props, node_id) for node_id, props in minion_nodes(ctx, master_id).items()}
+    """{minion node id: [SshSettings]} of every minion node connected to this master, from the deployment (each
+    node's record of its hosts)."""
+    records = instance_records(operation_storage(ctx), ctx.deployment.id)
+    return {node_id: hosts(props, node_id, records.get(node_id)) for node_id, props in
+            minion_nodes(ctx, master_id).items()}
+
+
+def instance_records(storage, deployment_id):
+    """{node id: its (first) instance's runtime properties}, from local mode's storage or the manager's REST API."""
+    if is_local(storage):
+        found = storage.get_node_instances()
+    else:
+        from cloudify.manager import get_rest_client  # on a manager: its REST API
+        found = get_rest_client().node_instances.list(deployment_id=deployment_id, _get_all_results=True)
+    records = {}
+    for instance in found:
+        records.setdefault(instance.node_id, dict(instance.runtime_properties or {}))
+    return records
 
 
 def minion_nodes(ctx, master_id):

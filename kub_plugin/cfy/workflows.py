@@ -78,12 +78,12 @@ def plan(ctx, node_id="", **_):
     chosen = [parameters.cluster_node("kub_plan", {n: deployment.MASTER_TYPE for n in masters}, node_id)] \
         if node_id or len(masters) == 1 else sorted(masters)
     for master_id in chosen:
-        instances = list(ctx.get_node(master_id).instances)
-        runtime = instances[0].runtime_properties if instances else {}
-        cluster = deployment.Cluster(ctx.deployment.id, master_id, masters[master_id]["properties"] or {}, runtime)
+        records = deployment.instance_records(storage, ctx.deployment.id)
+        cluster = deployment.Cluster(ctx.deployment.id, master_id, masters[master_id]["properties"] or {},
+                                     records.get(master_id))
         minions = [host for minion_id, props in deployment.connected_nodes(found, master_id,
                                                                            deployment.MASTER_RELATIONSHIP).items()
-                   for host in deployment.hosts(props, minion_id)]
+                   for host in deployment.hosts(props, minion_id, records.get(minion_id))]
         sources = workflow_manifest_sources(ctx, deployment.is_local(storage), cluster.settings.allow_plain_http)
         manifests.check_url_settings(cluster.settings, sources)
         manifest = manifests.cni_manifest(cluster.settings.cni_manifest, sources, master_id)

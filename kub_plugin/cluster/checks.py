@@ -95,3 +95,16 @@ def unique_names(facts_by_ip, registered=None):
         if address and address != ip:
             raise HostRefused(f"{ip}: hostname {facts.hostname!r} is already the name of the cluster's node at "
                               f"{address}: rename the host (hostnamectl set-hostname NAME)")
+
+
+def all_held(master_ip, registered, held):
+    """Every node the cluster has is at an address the deployment holds ({name: address} against addresses): a
+    host dropped from the blueprint is never left a node nobody looks after (and that uninstall would not reset)."""
+    stray = sorted((address, name) for name, address in registered.items() if address and address not in held)
+    if stray:
+        listed = ", ".join(f"{name} ({address})" for address, name in stray)
+        ips = ", ".join(f'\"{address}\"' for address, _ in stray)
+        raise HostRefused(f"{master_ip}: the cluster has node{'s' if len(stray) > 1 else ''} {listed} at "
+                          f"address{'es' if len(stray) > 1 else ''} no node of this deployment lists: list "
+                          f"{'them' if len(stray) > 1 else 'it'} again in the minions' ips, or remove "
+                          f"{'them' if len(stray) > 1 else 'it'} with kub_remove_minions (-p '{{\"ips\": [{ips}]}}')")

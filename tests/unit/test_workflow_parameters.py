@@ -115,6 +115,11 @@ def test_every_workflow_in_plugin_yaml_has_its_parameters_checked():
     assert plan["mapping"] == "kub.kub_plugin.cfy.workflows.plan"
     assert plan["parameters"] == {"node_id": {"type": "string", "default": "", "description": plan["parameters"][
         "node_id"]["description"]}}
+    scaling = {name: declared.pop(name) for name in ("kub_add_minions", "kub_remove_minions")}
+    assert {name: w["mapping"] for name, w in scaling.items()} == {
+        "kub_add_minions": "kub.kub_plugin.cfy.scaling.add_minions",
+        "kub_remove_minions": "kub.kub_plugin.cfy.scaling.remove_minions"}
+    assert all(w["parameters"]["dry_run"]["default"] is False for w in scaling.values())
     assert set(declared) == set(parameters.WORKFLOWS)
     for name, workflow in declared.items():
         assert workflow["mapping"] == f"kub.kub_plugin.cfy.workflows.{name[len('kub_'):]}"
