@@ -1,9 +1,7 @@
 """containerd's release files, downloaded here and checked before any host changes; hosts need no internet."""
-import urllib.error
-
 from ..cluster import versions
 from ..errors import ConfigError
-from .downloads import cached, fetch, sha256, why
+from .downloads import DownloadError, cached, fetch, sha256
 
 
 class ContainerdRelease:
@@ -53,8 +51,8 @@ def _check_unit(url, unit, pinned, version):
 def _download(url, setting):
     try:
         return fetch(url, timeout=300)
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        raise ConfigError(f"cannot download {url} ({why(err)}): check cluster.{setting} and the versions in it, "
+    except DownloadError as err:
+        raise ConfigError(f"cannot download {url} ({err}): check cluster.{setting} and the versions in it, "
                           f"and that this machine reaches it (a mirror can replace it)") from None
 
 

@@ -5,7 +5,6 @@ What kub reads here comes only from sources a blueprint may name (see Sources): 
 blueprint must not make a worker read its own files or its cloud's metadata service and ship them to a host."""
 import os
 import re
-import urllib.error
 from dataclasses import dataclass
 
 import yaml
@@ -13,7 +12,7 @@ import yaml
 from ..cluster.settings import URL_SETTINGS
 from ..errors import ConfigError
 from ..workloads import model
-from .downloads import fetch, why
+from .downloads import DownloadError, fetch
 
 
 @dataclass(frozen=True)
@@ -71,8 +70,8 @@ def text_from(source, sources, what):
             body = fetch(source, timeout=60)
         except ConfigError as err:
             raise ConfigError(f"{what} {err}") from None
-        except (urllib.error.URLError, OSError, ValueError) as err:
-            raise ConfigError(f"{where} cannot be fetched ({why(err)}): check the URL and that this machine "
+        except DownloadError as err:
+            raise ConfigError(f"{where} cannot be fetched ({err}): check the URL and that this machine "
                               f"reaches it, or give a local copy's path") from None
     elif os.path.isabs(os.path.expanduser(source)):
         if not sources.local_mode:

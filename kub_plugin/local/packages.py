@@ -1,12 +1,16 @@
 """The package repository, read here: its signing key, and from its index the versions every host installs (in
 dpkg's version order)."""
 import gzip
-import re
-import urllib.error
+
+from debian.deb822 import Packages
+from debian.debian_support import Version
 
 from ..errors import ConfigError
 from ..hosts import state
-from .downloads import fetch, why
+from .downloads import DownloadError, fetch
+
+# the fields of the index kub reads (python-debian parses only these)
+FIELDS = ["Package", "Version", "Architecture"]
 
 
 def repository_key(settings):
@@ -14,12 +18,12 @@ def repository_key(settings):
     url = settings.repository_key_url
     try:
         key = fetch(url).decode(errors="replace").strip()
-    except urllib.error.HTTPError as err:
-        raise ConfigError(f"Kubernetes {settings.kubernetes_version} is not in the package repository "
-                          f"({url} answered {why(err)}): set kubernetes_version to a minor it has, "
-                          f"or fix package_repository_url / package_repository_key_url") from None
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        raise ConfigError(f"cannot fetch the package repository key {url} ({why(err)}): "
+    except DownloadError as err:
+        if err.missing:
+            raise ConfigError(f"Kubernetes {settings.kubernetes_version} is not in the package repository "
+                              f"({url} answered {err}): set kubernetes_version to a minor it has, "
+                              f"or fix package_repository_url / package_repository_key_url") from None
+        raise ConfigError(f"cannot fetch the package repository key {url} ({err}): "
                           f"check package_repository_key_url and that this machine reaches it") from None
     if "BEGIN PGP PUBLIC KEY BLOCK" not in key:
         raise ConfigError(f"{url} is not an armored PGP public key: point package_repository_key_url at the "
@@ -31,33 +35,19 @@ def repository_versions(settings, archs):
     """{package: version} to install on every host: the newest Kubernetes packages of the minor, and the newest
     of their dependencies, that the repository offers for each of the cluster's architectures."""
     base = settings.repository_url
-    text = None
-    for name in ("Packages.gz", "Packages"):
-        try:
-            body = fetch(base + name)
-            text = (gzip.decompress(body) if name.endswith(".gz") else body).decode(errors="replace")
-            break
-        except urllib.error.URLError as err:
-            if isinstance(err, urllib.error.HTTPError) or isinstance(err.reason, FileNotFoundError):
-                continue   # try the next name
-            raise ConfigError(f"cannot read the package index at {base} ({why(err)}): check "
-                              f"package_repository_url and that this machine reaches it") from None
-        except (OSError, ValueError, EOFError) as err:
-            raise ConfigError(f"cannot read the package index at {base} ({why(err)}): check "
-                              f"package_repository_url and that this machine reaches it") from None
+    text = _index_text(base)
     if text is None:
         raise ConfigError(f"no package index (Packages or Packages.gz) at {base}: point package_repository_url at "
                           f"a repository laid out like pkgs.k8s.io")
     offered = {}   # (package, version) -> architectures
-    for stanza in text.split("\n\n"):
-        fields = dict(re.findall(r"^(Package|Version|Architecture): *(\S+)", stanza, re.MULTILINE))
-        if {"Package", "Version", "Architecture"} <= fields.keys():
-            offered.setdefault((fields["Package"], fields["Version"]), set()).add(fields["Architecture"])
+    for stanza in Packages.iter_paragraphs(text, fields=FIELDS, use_apt_pkg=False):
+        if all(stanza.get(field) for field in FIELDS) and _is_version(stanza["Version"]):
+            offered.setdefault((stanza["Package"], stanza["Version"]), set()).add(stanza["Architecture"])
 
     def newest(package, wanted=lambda version: True):
         found = [v for (p, v), arch in offered.items() if p == package and set(archs) <= arch | {"all"}
                  and wanted(v)]
-        return max(found, key=DebianVersion) if found else None
+        return max(found, key=Version) if found else None
 
     of_minor = lambda version: version.split(":")[-1].startswith(settings.kubernetes_version + ".")  # noqa: E731
     # kubelet, kubeadm and kubectl: the newest version all three have
@@ -77,43 +67,31 @@ def repository_versions(settings, archs):
     return versions
 
 
-class DebianVersion:
-    """Orders Debian version strings as dpkg does ([epoch:]upstream[-revision], '~' before anything)."""
+def _index_text(base):
+    """The repository's index as text: its Packages.gz, or its Packages where that is missing; None where neither
+    is there."""
+    def unreadable(reason):
+        return ConfigError(f"cannot read the package index at {base} ({reason}): check package_repository_url and "
+                           f"that this machine reaches it")
+    for name in ("Packages.gz", "Packages"):
+        try:
+            body = fetch(base + name)
+        except DownloadError as err:
+            if err.missing:
+                continue   # try the next name
+            raise unreadable(err) from None
+        try:
+            # gzip's own magic, not the name: a server may have sent Packages.gz unpacked (its Content-Encoding)
+            return (gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body).decode(errors="replace")
+        except (OSError, EOFError) as err:   # a damaged Packages.gz
+            raise unreadable(err) from None
+    return None
 
-    def __init__(self, text):
-        epoch, _, rest = text.rpartition(":") if ":" in text else ("0", "", text)
-        upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "0")
-        self.key = (int(epoch or 0), upstream, revision)
 
-    def __lt__(self, other):
-        if self.key[0] != other.key[0]:
-            return self.key[0] < other.key[0]
-        for mine, theirs in zip(self.key[1:], other.key[1:]):
-            order = _compare_part(mine, theirs)
-            if order:
-                return order < 0
+def _is_version(text):
+    """Whether text is a Debian version (one that is not cannot be ordered, nor installed by apt)."""
+    try:
+        Version(text)
+    except ValueError:
         return False
-
-
-def _char_order(c):
-    if c == "~":
-        return -1
-    if c.isalpha():
-        return ord(c)
-    return ord(c) + 256
-
-
-def _compare_part(a, b):
-    while a or b:
-        letters_a, letters_b = re.match(r"\D*", a).group(), re.match(r"\D*", b).group()
-        a, b = a[len(letters_a):], b[len(letters_b):]
-        for i in range(max(len(letters_a), len(letters_b))):
-            ca = _char_order(letters_a[i]) if i < len(letters_a) else 0
-            cb = _char_order(letters_b[i]) if i < len(letters_b) else 0
-            if ca != cb:
-                return ca - cb
-        digits_a, digits_b = re.match(r"\d*", a).group(), re.match(r"\d*", b).group()
-        a, b = a[len(digits_a):], b[len(digits_b):]
-        if int(digits_a or 0) != int(digits_b or 0):
-            return int(digits_a or 0) - int(digits_b or 0)
-    return 0
+    return True

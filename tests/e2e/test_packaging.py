@@ -26,6 +26,8 @@ def test_pip_install_in_a_fresh_venv_then_pip_check(tmp_path):
     assert versions["cryptography"].startswith("43.")
     assert Version("3.1") <= Version(versions["fabric"]) < Version("4")
     assert versions["paramiko"].startswith("5.")
+    assert versions["python-debian"].startswith("1.") and versions["requests"].startswith("2.")
+    assert Version("2.0.7") <= Version(versions["urllib3"]) < Version("3")
     run([str(venv / "bin/python"), "-c", "import kub_plugin.cfy.cluster_nodes, kub_plugin.cfy.workflows"])
     metadata = run([*pip, "show", "kub"])
     assert "License: Apache-2.0" in metadata

@@ -91,9 +91,31 @@ def test_a_minor_the_repository_lacks_is_refused(repository, tmp_path):
 
 @pytest.mark.parametrize("older,newer", [("1.31.2-1.1", "1.31.10-1.1"), ("1.0~rc1", "1.0"), ("1:0.1", "2:0.0"),
                                          ("1.0-1", "1.0-1.1"), ("1.0a", "1.0b"), ("1.0", "1.0+b1")])
-def test_debian_versions_order_as_dpkg_does(older, newer):
-    assert packages.DebianVersion(older) < packages.DebianVersion(newer)
-    assert not packages.DebianVersion(newer) < packages.DebianVersion(older)
+def test_the_newest_dependency_is_the_newest_in_dpkgs_order(repository, tmp_path, older, newer):
+    for first, second in ((older, newer), (newer, older)):   # wherever each stands in the index
+        index = INDEX.replace("Version: 1.31.1-1.1", f"Version: {first}").replace("Version: 1.31.1~rc1-1.1",
+                                                                                 f"Version: {second}")
+        (tmp_path / "v1.31" / "Packages.gz").write_bytes(gzip.compress(index.encode()))
+        downloads._cache.clear()
+        assert packages.repository_versions(repository, ["amd64"])["cri-tools"] == newer
+
+
+def test_an_index_is_read_unpacked_and_past_what_kub_does_not_read(repository, tmp_path):
+    """Packages where Packages.gz is missing; multi-line fields and a version apt could not install are passed."""
+    (tmp_path / "v1.31" / "Packages.gz").unlink()
+    (tmp_path / "v1.31" / "Packages").write_text(
+        INDEX + "\nPackage: cri-tools\nVersion: 9 not a version\nArchitecture: amd64\n\n"
+                "Package: kubernetes-cni\nVersion: 1.6.0-1.1\nArchitecture: amd64\nDescription: CNI\n"
+                " Version: 9.9.9\n")
+    assert packages.repository_versions(repository, ["amd64"])["cri-tools"] == "1.31.1-1.1"
+    assert packages.repository_versions(repository, ["amd64"])["kubernetes-cni"] == "1.6.0-1.1"
+
+
+def test_a_damaged_index_is_refused_naming_the_setting(repository, tmp_path):
+    (tmp_path / "v1.31" / "Packages.gz").write_bytes(gzip.compress(INDEX.encode())[:40])
+    with pytest.raises(ConfigError, match=f"^cannot read the package index at file://{tmp_path}/v1.31/ .*: check "
+                                          f"package_repository_url"):
+        packages.repository_versions(repository, ["amd64"])
 
 
 HERE = manifests.Sources(lambda path: {"cni/in-blueprint.yaml": CNI}[path], local_mode=True)
@@ -150,34 +172,125 @@ def test_loopback_link_local_and_metadata_hosts_are_refused(url, message):
     assert message in str(err.value)
 
 
-@pytest.mark.parametrize("location,message", [
-    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 resolves to 169.254.169.254, a link-local address"),
-    ("ftp://169.254.169.254/x", "it redirects to ftp://169.254.169.254/x, which is not https or http"),
-])
-def test_a_redirect_to_a_link_local_host_is_refused(monkeypatch, location, message):
+def answer(status, body=b"", headers=(), wait=0):
+    """What a test server says to a GET: status, headers (Content-Length unless given), body."""
+    def respond(handler):
+        time.sleep(wait)
+        handler.send_response(status)
+        for name, value in headers or [("Content-Length", str(len(body)))]:
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(body)
+    return respond
+
+
+@pytest.fixture
+def mirror(monkeypatch):
+    """An HTTP server on this machine that stands for a mirror elsewhere (its loopback address is let through, any
+    other refused as link-local); routes maps a path to what it answers (answer()). Failures are tried again at
+    once, not after a wait."""
     import http.server
     import threading
+    routes, asked = {}, []
 
-    class Redirect(http.server.BaseHTTPRequestHandler):
+    class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            self.send_response(302)
-            self.send_header("Location", location)
-            self.end_headers()
+            asked.append(self.path)
+            routes[self.path](self)
 
         def log_message(self, *args):
             pass
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    # this test's server stands for a mirror elsewhere: its loopback address is let through
     monkeypatch.setattr(downloads, "_why_refused",
                         lambda address: "" if address == "127.0.0.1" else "a link-local address")
-    try:
-        with pytest.raises(ConfigError, match=message):
-            manifests.cni_manifest(f"http://127.0.0.1:{server.server_port}/cni.yaml",
-                                   manifests.Sources(None, local_mode=True, allow_plain_http=True), "master")
-    finally:
-        server.shutdown()
+    monkeypatch.setattr(downloads, "RETRIES", downloads.RETRIES.new(backoff_factor=0))
+    downloads._cache.clear()
+    yield f"http://127.0.0.1:{server.server_port}", routes, asked
+    server.shutdown()
+    downloads._cache.clear()
+
+
+PLAIN_HTTP = manifests.Sources(None, local_mode=True, allow_plain_http=True)
+
+
+@pytest.mark.parametrize("location,message", [
+    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 resolves to 169.254.169.254, a link-local address"),
+    ("ftp://169.254.169.254/x", "it redirects to ftp://169.254.169.254/x, which is not https or http"),
+])
+def test_a_redirect_to_a_link_local_host_is_refused(mirror, location, message):
+    base, routes, asked = mirror
+    routes["/cni.yaml"] = answer(302, headers=[("Location", location)])
+    with pytest.raises(ConfigError, match=f"^cluster.cni_manifest {base}/cni.yaml is not fetched: .*{message}"):
+        manifests.cni_manifest(f"{base}/cni.yaml", PLAIN_HTTP, "master")
+    assert asked == ["/cni.yaml"]
+
+
+def test_redirects_are_followed_here_and_a_loop_is_cut(mirror):
+    base, routes, asked = mirror
+    routes["/a"] = answer(301, headers=[("Location", "/b")])
+    routes["/b"] = answer(307, headers=[("Location", f"{base}/cni.yaml")])
+    routes["/cni.yaml"] = answer(200, CNI)
+    assert "kube-flannel" in manifests.cni_manifest(f"{base}/a", PLAIN_HTTP, "master")
+    assert asked == ["/a", "/b", "/cni.yaml"]
+    routes["/loop"] = answer(302, headers=[("Location", "/loop")])
+    with pytest.raises(ConfigError, match=r"/loop cannot be fetched \(more than 10 redirects\): check the URL"):
+        manifests.cni_manifest(f"{base}/loop", PLAIN_HTTP, "master")
+
+
+def test_a_connection_goes_only_to_the_address_that_was_checked(mirror, monkeypatch):
+    """The host is resolved again when the connection is made: an answer that changed since is refused too."""
+    base, routes, asked = mirror
+    routes["/cni.yaml"] = answer(200, CNI)
+    answers = iter(["", "a loopback address"])
+    monkeypatch.setattr(downloads, "_why_refused", lambda address: next(answers))
+    with pytest.raises(ConfigError, match="is not fetched: 127.0.0.1 resolves to 127.0.0.1, a loopback address"):
+        manifests.cni_manifest(f"{base}/cni.yaml", PLAIN_HTTP, "master")
+    assert asked == []
+
+
+def test_a_server_error_is_tried_again_and_one_that_lasts_is_named(mirror):
+    base, routes, asked = mirror
+    replies = iter([answer(503), answer(502), answer(200, b"index")])
+    routes["/Packages"] = lambda handler: next(replies)(handler)
+    assert downloads.fetch(f"{base}/Packages") == b"index"
+    assert asked == ["/Packages"] * 3
+    routes["/broken"] = answer(500)
+    with pytest.raises(downloads.DownloadError, match="^HTTP 500$") as failed:
+        downloads.fetch(f"{base}/broken")
+    assert failed.value.missing and asked.count("/broken") == 4   # the first try and 3 more
+    routes["/gone"] = answer(404)
+    with pytest.raises(downloads.DownloadError, match="^HTTP 404$"):
+        downloads.fetch(f"{base}/gone")
+    assert asked.count("/gone") == 1
+
+
+def test_a_download_larger_than_its_cap_is_refused(mirror):
+    base, routes, _ = mirror
+    routes["/said"] = answer(200, b"x" * 2048)
+    routes["/unsaid"] = answer(200, b"x" * 2048, headers=[("Content-Type", "application/gzip")])
+    for path in ("/said", "/unsaid"):   # with a Content-Length, and without one (read until the server closes)
+        with pytest.raises(downloads.DownloadError, match="^larger than 0 MiB$"):
+            downloads.fetch(base + path, limit=1024)
+    assert downloads.fetch(base + "/unsaid", limit=4096) == b"x" * 2048
+
+
+def test_an_unreachable_or_silent_server_is_one_line_naming_the_url(mirror):
+    import socket
+    base, routes, _ = mirror
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    with pytest.raises(ConfigError) as refused:
+        manifests.cni_manifest(f"http://127.0.0.1:{port}/cni.yaml", PLAIN_HTTP, "master")
+    assert str(refused.value) == (f"cluster.cni_manifest http://127.0.0.1:{port}/cni.yaml cannot be fetched "
+                                  f"(Connection refused): check the URL and that this machine reaches it, or give a "
+                                  f"local copy's path")
+    routes["/slow"] = answer(200, CNI, wait=2)
+    with pytest.raises(downloads.DownloadError, match="^timed out$"):
+        downloads.fetch(f"{base}/slow", timeout=0.2)
 
 
 def test_kubeconfig_goes_beside_a_file_kub_did_not_write_and_over_its_own(tmp_path):
