@@ -31,9 +31,9 @@ class Deployment:
         master = masters[0]
         self.cluster = deployment.Cluster(ctx.deployment.id, master["id"], master["properties"] or {},
                                           self.records.get(master["id"]))
-        if not self.cluster.id or not self.records.get(master["id"], {}).get("package_versions"):
+        if not self.cluster.id:   # (whether the master is this cluster's, initialised, its hosts say)
             raise ConfigError(f"{workflow_name}: the cluster of {self.cluster.name} is not installed: run install "
-                              f"first")
+                              f"first (after a new cfy init, give the master's cluster_id input)")
         self.minions = {node["id"]: node["properties"] or {} for node in found
                         if MINION_TYPE in node["type_hierarchy"]
                         and node["id"] in deployment.connected_nodes(found, master["id"],

@@ -118,7 +118,7 @@ def test_bad_requests_are_refused_before_any_change(lab, cluster, workflow, para
 
 def test_a_host_dropped_from_the_blueprint_is_named_and_its_removal_cleans_it(lab, cluster):
     # cfy init again, as a user would after editing minion_ips: cfy's record of the added hosts is gone
-    cluster.init({**cluster.inputs, "cluster_id": cluster.outputs()["cluster_id"]["value"],
+    cluster.init({**cluster.inputs, "cluster_id": cluster.outputs()["cluster_id"],
                   "minion_ips": [lab.host_ip(FIRST), lab.host_ip(3)]})
     refused = cluster.install(check=False)
     assert refused.returncode != 0
