@@ -87,7 +87,7 @@ CNI = Script("cni.sh", required=("KUB_MANIFEST",))
 CNI_RECORD = Script("cni-record.sh")
 REMOVE_NODES = Script("remove-nodes.sh",
                       required=("KUB_CLUSTER_ID", "KUB_NODES", "KUB_DRAIN_TIMEOUT", "KUB_FORCE_DRAIN"))
-RESET = Script("reset.sh", required=("KUB_CRI_SOCKET", "KUB_OS_PACKAGES"), optional=("KUB_PURGE",))
+RESET = Script("reset.sh", required=("KUB_CRI_SOCKET",), optional=("KUB_PURGE",))
 WORKLOAD_APPLY = Script("workload-apply.sh", required=("KUB_KUBECONFIG", "KUB_NAMESPACE", "KUB_NAMESPACE_OBJECT"),
                         secret=("KUB_MANIFEST",), fixed=tuple(NO_CACHE.items()))
 WORKLOAD_DELETE = Script("workload-delete.sh", required=("KUB_KUBECONFIG", "KUB_DELETES", "KUB_TIMEOUT"),

@@ -3,8 +3,8 @@
 Plain Python over a `hosts.ssh.Host` (nothing here knows Cloudify). Parameters come checked
 (cfy/workflow_parameters.py) and reach kubectl as separate arguments, each quoted (hosts/commands.py). Reads run as
 plain kubectl commands and log what kubectl prints; changes go through `hosts.runner.apply` (scripts/kubectl-change.sh
-under the host's kub lock, its arguments one a line, never through a shell), which logs kubectl's lines. A manifest travels on standard input, so a Secret's data never
-shows on a command line or in a message.
+under the host's kub lock, its arguments one a line, never through a shell), which logs kubectl's lines. A manifest
+travels on standard input, so a Secret's data never shows on a command line or in a message.
 
 Objects made here are plain cluster objects. An object that carries a Workload's owner annotation belongs to
 that node: kub refuses to apply over it or delete it, and says whose it is.

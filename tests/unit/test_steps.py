@@ -192,7 +192,7 @@ def test_unchanged_step_logs_no_change_and_notes_reach_the_user():
 def test_a_host_locked_by_another_run_is_named():
     host = FakeHost({"reset.sh": Result("", "", LOCK_BUSY)})
     with pytest.raises(runner.StepError, match="10.9.9.9: another kub run is working on this host"):
-        runner.apply(host, "reset", scripts.RESET.call(cri_socket="unix:///c.sock", os_packages="containerd"))
+        runner.apply(host, "reset", scripts.RESET.call(cri_socket="unix:///c.sock"))
 
 
 def test_init_sends_its_token_as_a_secret_and_removes_it_by_id():
