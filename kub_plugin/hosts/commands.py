@@ -81,12 +81,6 @@ class Command:
     def __repr__(self):
         return f"Command({self.masked!r})"
 
-    def __eq__(self, other):
-        return isinstance(other, Command) and other.text == self.text
-
-    def __hash__(self):
-        return hash(self.text)
-
 
 def command_line(command):
     """A Command as it is; text (a fixed command line with no values in it) as one."""
