@@ -3,7 +3,7 @@
 # the files kub wrote (only those that still hold what kub wrote; a host's own file kub replaced is put back);
 # with KUB_PURGE=yes also the packages kub installed and containerd's release files. What is not kub's is left,
 # with a `note:` line saying what and why.
-# Env: KUB_PURGE (yes|no), KUB_CRI_SOCKET, KUB_OS_PACKAGES. Idempotent. KUB_DRY_RUN=yes: `would: ...` lines, and apt's
+# Env: KUB_PURGE (yes|no), KUB_CRI_SOCKET. Idempotent. KUB_DRY_RUN=yes: `would: ...` lines, and apt's
 # simulations read a copy of dpkg's status without kub's holds (kub would lift them first).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh

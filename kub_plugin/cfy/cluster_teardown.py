@@ -7,7 +7,6 @@ from ..cluster.drain import remove_nodes
 from ..cluster.properties import drain_settings
 from ..errors import RemoteError, Unreachable
 from ..hosts import facts as host_facts
-from ..hosts import osdata
 from ..hosts.parallel import on_hosts
 from ..hosts.runner import StepError
 from ..hosts.ssh import Host
@@ -59,8 +58,7 @@ def delete(ctx, **_):
             return
         if deployment.is_master(ctx) and facts.has_admin_conf:
             _drain_minions(ctx, cluster, host)
-        profile = osdata.os_profile(facts) or osdata.FALLBACK_PROFILE
-        reset.reset(host, cluster.settings, profile, cluster.settings.purge_packages)
+        reset.reset(host, cluster.settings, cluster.settings.purge_packages)
 
     def unreachable(err):
         raise RemoteError(f"{err.ip}: not reset, the host cannot be reached ({err.reason}): kub's cluster state "

@@ -1,9 +1,9 @@
 """Nodes leave the cluster: drained and deleted on the master; a drain that PodDisruptionBudgets hold names them."""
 import json
 import re
-import shlex
 
-from ..hosts import state
+from ..hosts import scripts, state
+from ..hosts.commands import Command
 from ..hosts.runner import StepError, apply
 from .nodes import KUBECTL
 
@@ -13,12 +13,11 @@ def remove_nodes(master, cluster_id, addresses, drain):
     Under the master's lock, so it never overlaps a reset of the master. `drain`: a settings.DrainSettings. A drain
     that PodDisruptionBudgets held fails naming them, the pods they protect and the ways out."""
     try:
-        return apply(master, "remove nodes", "remove-nodes.sh",
-                     timeout=drain.drain_timeout * len(addresses) + 120,
-                     lock_wait=state.RESET_LOCK_WAIT_SECONDS,   # other minion nodes' drains may hold it
-                     env={"KUB_CLUSTER_ID": cluster_id, "KUB_DRAIN_TIMEOUT": drain.drain_timeout,
-                          "KUB_FORCE_DRAIN": "yes" if drain.force_drain else "no",
-                          "KUB_NODES": " ".join(f"{name}={address}" for name, address in sorted(addresses.items()))})
+        removal = scripts.REMOVE_NODES.call(
+            cluster_id=cluster_id, drain_timeout=drain.drain_timeout, force_drain="yes" if drain.force_drain else "no",
+            nodes=" ".join(f"{name}={address}" for name, address in sorted(addresses.items())))
+        return apply(master, "remove nodes", removal, timeout=drain.drain_timeout * len(addresses) + 120,
+                     lock_wait=state.RESET_LOCK_WAIT_SECONDS)   # other minion nodes' drains may hold it
     except StepError as err:
         failed = re.search(r"draining node (\S+) failed", str(err))
         budgets = _drain_blockers(master, failed.group(1)) if failed and not drain.force_drain else {}
@@ -35,9 +34,9 @@ def _drain_blockers(master, node):
     """{PodDisruptionBudget 'namespace/name': ['namespace/pod', ...]} of the budgets selecting pods the drain of
     `node` left there (DaemonSet, mirror and finished pods are not drained); {} when they cannot be read."""
     lists = {}
-    for what, command in (("pods", f"get pods -A --field-selector spec.nodeName={shlex.quote(node)} -o json"),
-                          ("budgets", "get poddisruptionbudgets -A -o json")):
-        result = master.run(f"{KUBECTL} {command}", sudo=True, timeout=60)
+    for what, command in (("pods", ("get", "pods", "-A", "--field-selector", f"spec.nodeName={node}", "-o", "json")),
+                          ("budgets", ("get", "poddisruptionbudgets", "-A", "-o", "json"))):
+        result = master.run(Command(KUBECTL, *command), sudo=True, timeout=60)
         if not result.ok:
             return {}
         lists[what] = json.loads(result.stdout).get("items", [])

@@ -1,9 +1,9 @@
 """A cluster kub did not install, read through kubectl on its control-plane host: changes nothing."""
 import json
-import shlex
 from dataclasses import dataclass
 
 from ..hosts import state
+from ..hosts.commands import Command, Raw
 from ..hosts.runner import StepError, error_line, ok_or_raise
 from .nodes import READ_TIMEOUT, kubectl_command, node_states
 
@@ -19,9 +19,8 @@ class ClusterView:
 def cluster_view(host, kubeconfig):
     """Reads a cluster through kubectl on its control-plane host: the API server's URL, its Kubernetes version
     and its nodes. Changes nothing. Each problem is one line naming the host, what is wrong and the fix."""
-    path = shlex.quote(kubeconfig)
-    probe = host.run(f"if ! command -v kubectl >/dev/null; then echo no-kubectl; elif [ ! -f {path} ]; then "
-                     f"echo no-kubeconfig; fi", sudo=True, timeout=READ_TIMEOUT)
+    probe = host.run(Command(Raw("if ! command -v kubectl >/dev/null; then echo no-kubectl; elif [ ! -f"), kubeconfig,
+                             Raw("]; then echo no-kubeconfig; fi")), sudo=True, timeout=READ_TIMEOUT)
     ok_or_raise(host, probe, "looking for kubectl and the kubeconfig")
     if "no-kubectl" in probe.stdout:
         raise StepError(f"{host.ip}: kubectl is not installed on this control-plane host (root finds none in its "
@@ -31,17 +30,17 @@ def cluster_view(host, kubeconfig):
         raise StepError(f"{host.ip}: kubeconfig_path {kubeconfig} is not a file on this host: set kubeconfig_path "
                         f"to the cluster's admin kubeconfig there (kubeadm writes {state.ADMIN_CONF})")
     kubectl = kubectl_command(kubeconfig)
-    server = host.run(f"{kubectl} config view --minify -o jsonpath='{{.clusters[0].cluster.server}}'", sudo=True,
-                      timeout=READ_TIMEOUT)
+    server = host.run(Command(kubectl, "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"),
+                      sudo=True, timeout=READ_TIMEOUT)
     if not server.ok or not server.stdout.strip():
         raise StepError(f"{host.ip}: kubeconfig_path {kubeconfig} is not a usable kubeconfig "
                         f"({error_line(server)[:200] if not server.ok else 'no server in its current context'}): "
                         f"point kubeconfig_path at the cluster's admin kubeconfig on this host")
     endpoint = server.stdout.strip()
-    version = host.run(f"{kubectl} version -o json", sudo=True, timeout=READ_TIMEOUT)
+    version = host.run(Command(kubectl, "version", "-o", "json"), sudo=True, timeout=READ_TIMEOUT)
     answer = json.loads(version.stdout or "{}").get("serverVersion", {}) if version.ok else {}
     if not answer.get("gitVersion"):
         raise StepError(f"{host.ip}: the API server {endpoint} does not answer through kubeconfig_path {kubeconfig} "
-                        f"({error_line(version)[:200]}): check that the cluster runs and that `kubectl "
-                        f"--kubeconfig {kubeconfig} get nodes` works there as root")
+                        f"({error_line(version)[:200]}): check that the cluster runs and that "
+                        f"`{Command('kubectl', '--kubeconfig', kubeconfig, 'get', 'nodes')}` works there as root")
     return ClusterView(endpoint, answer["gitVersion"], node_states(host, kubectl))

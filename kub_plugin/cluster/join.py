@@ -1,10 +1,11 @@
 """The minions' phase: wait for the master, a short-lived token, kubeadm join."""
-import shlex
 import time
 from dataclasses import dataclass
 
-from ..hosts import state
+from ..hosts import scripts, state
+from ..hosts.commands import Command, Quoted, Raw, Secret
 from ..hosts.runner import StepError, apply, ok_or_raise
+from ..hosts.waiting import wait_until
 from . import kubeadm
 from .nodes import node_states
 
@@ -14,9 +15,10 @@ JOIN_TOKEN_TTL = "30m"
 def wait_master(master, gather, cluster_id, timeout, failure=lambda: "", interval=3):
     """Waits until kub has initialised the master of this cluster and its API answers: its facts then.
     Stops within `interval` when the master's own operations failed (failure() says why)."""
-    deadline = time.monotonic() + timeout
-    waited = False
-    while True:
+    facts, waited = None, False
+
+    def initialised():
+        nonlocal facts
         facts = gather(master)
         if facts.owner_id == cluster_id and facts.initialised and facts.ca_cert_pem:
             try:
@@ -30,10 +32,10 @@ def wait_master(master, gather, cluster_id, timeout, failure=lambda: "", interva
         if why:
             raise StepError(f"{master.ip}: the master failed ({why}), so no minion can join: fix that, then run "
                             f"install again")
-        if time.monotonic() > deadline:
-            raise StepError(f"{master.ip}: the master was not initialised within {timeout} s, so no minion could "
-                            f"join: see why the master's install stopped, fix it, then run install again "
-                            f"(or raise master_timeout)")
+        return None
+
+    def pause(_left):
+        nonlocal waited
         if not waited:
             master.log("waiting for the master's kubeadm init before joining")
             waited = True
@@ -42,18 +44,25 @@ def wait_master(master, gather, cluster_id, timeout, failure=lambda: "", interva
         else:
             _await_file(master, state.RECORD_FILE, interval)
 
+    def not_initialised():
+        return StepError(f"{master.ip}: the master was not initialised within {timeout} s, so no minion could "
+                         f"join: see why the master's install stopped, fix it, then run install again "
+                         f"(or raise master_timeout)")
+
+    return wait_until(initialised, timeout, interval, not_initialised, pause)
+
 
 def _await_file(host, path, seconds):
     """Returns once `path` exists on the host (init.sh writes its record last), or after `seconds`: the
     minions join as soon as the master is initialised, without polling it with whole fact gatherings."""
-    host.run(f"timeout {seconds} sh -c 'until [ -s {path} ]; do sleep 0.2; done'", sudo=True,
-             timeout=seconds + 30)
+    until = Command(Raw("until [ -s"), path, Raw("]; do sleep 0.2; done"))
+    host.run(Command("timeout", seconds, "sh", "-c", Quoted(until)), sudo=True, timeout=seconds + 30)
 
 
 def join_token(master):
     """A fresh, short-lived bootstrap token made on the master (a secret: never logged)."""
-    result = master.run(f"kubeadm token create --ttl {JOIN_TOKEN_TTL} --description "
-                        f"{shlex.quote('made by kub for a join; removed after it')}", sudo=True, timeout=120)
+    result = master.run(Command("kubeadm", "token", "create", "--ttl", JOIN_TOKEN_TTL, "--description",
+                                "made by kub for a join; removed after it"), sudo=True, timeout=120)
     token = result.stdout.strip()
     if not result.ok or not kubeadm.TOKEN.fullmatch(token):
         # stdout may hold a token: report stderr only
@@ -64,7 +73,8 @@ def join_token(master):
 
 def delete_token(master, token):
     """Removes a bootstrap token kub made, by its id (the public half)."""
-    ok_or_raise(master, master.run(f"kubeadm token delete {kubeadm.token_id(token)}", sudo=True, timeout=120),
+    ok_or_raise(master, master.run(Command("kubeadm", "token", "delete", Secret(kubeadm.token_id(token))), sudo=True,
+                                   timeout=120),
                 "removing the join token")
 
 
@@ -86,14 +96,13 @@ def join(host, facts, settings, target, get_token):
         return False
     # a join of ours that is stale (the master was rebuilt or the node removed) is reset first, by join.sh
     endpoint = kubeadm.host_port(target.ip)
-    env = {"KUB_API_ENDPOINT": endpoint, "KUB_RESET_FIRST": "yes" if stale else "no",
-           "KUB_RECORD": kubeadm.record(settings), "KUB_CRI_SOCKET": settings.cri_socket}
-    if host.plan is not None:
-        apply(host, "kubeadm join", "join.sh", timeout=120, env=env)
+    variables = {"api_endpoint": endpoint, "reset_first": "yes" if stale else "no",
+                 "record": kubeadm.record(settings), "cri_socket": settings.cri_socket}
+    if host.plan is not None:   # no token is made and no configuration sent
+        apply(host, "kubeadm join", scripts.JOIN.call(**variables, join_config=""), timeout=120)
         return True
     token = get_token()
     config = kubeadm.join_configuration(settings, endpoint, token, target.ca_cert_hash, facts.node_name,
                                         facts.cgroup_v1)
-    apply(host, "kubeadm join", "join.sh", timeout=600, secrets=(token,), env=env,
-          secret_env={"KUB_JOIN_CONFIG": config})
+    apply(host, "kubeadm join", scripts.JOIN.call(**variables, join_config=config), timeout=600, secrets=(token,))
     return True

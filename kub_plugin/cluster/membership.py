@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError, RemoteError, Unreachable
 from ..hosts import facts as host_facts
-from ..hosts import osdata
+from ..hosts.commands import Command
 from ..hosts.parallel import on_hosts
 from ..hosts.runner import StepError
 from ..hosts.ssh import Host
@@ -99,7 +99,7 @@ class Leaving:
 
 def workers(master):
     """The names of the nodes that take pods: those not of the control plane."""
-    result = master.run(f"{KUBECTL} get nodes -o json", sudo=True, timeout=60)
+    result = master.run(Command(KUBECTL, "get", "nodes", "-o", "json"), sudo=True, timeout=60)
     if not result.ok:
         raise StepError(f"{master.ip}: the API server does not answer (kubectl get nodes)")
     return {item["metadata"]["name"] for item in json.loads(result.stdout).get("items", [])
@@ -133,8 +133,7 @@ def remove_minions(cluster, leaving, drain, force, logger, plan=None):
         if facts.owner_id != cluster.id:
             host.log(f"not a host of this cluster (owner: {facts.owner_name or 'none'}): left as it is")
             return
-        reset.reset(host, cluster.settings, osdata.os_profile(facts) or osdata.FALLBACK_PROFILE,
-                    cluster.settings.purge_packages)
+        reset.reset(host, cluster.settings, cluster.settings.purge_packages)
 
     on_hosts([item.ssh for item in leaving if item.ssh.ip not in gone], logger, clean, plan=plan)
     for ip in gone:

@@ -3,31 +3,29 @@ they are Ready."""
 import ipaddress
 import json
 import math
-import shlex
 import time
 
 from ..hosts import state
+from ..hosts.commands import Command
 from ..hosts.runner import StepError, error_line
+from ..hosts.scripts import NO_CACHE as NO_CACHE  # kubectl keeps no cache on a host: hosts/scripts.py says why
+from ..hosts.scripts import NO_CACHE_DIR
+from ..hosts.waiting import wait_until
 
-KUBECTL = f"kubectl --kubeconfig {state.ADMIN_CONF}"
+KUBECTL = Command("kubectl", "--kubeconfig", state.ADMIN_CONF)
 WATCH_SLICE_SECONDS = 30   # the longest single `kubectl wait`; then every node is looked at again
 READ_TIMEOUT = 120
-# kubectl keeps no discovery or HTTP cache on the host (it ignores a cache it cannot write): on a cluster kub did
-# not install, nothing of kub's may stay behind, not even kubectl's cache in root's home. The scripts' kubectl
-# takes it from the environment (KUBECACHEDIR is the default of --cache-dir).
-NO_CACHE_DIR = "/dev/null"
-NO_CACHE = {"KUBECACHEDIR": NO_CACHE_DIR}
 
 
 def kubectl_command(kubeconfig):
-    """kubectl with this kubeconfig (a checked path), keeping no cache on the host."""
-    return f"kubectl --kubeconfig {kubeconfig} --cache-dir {NO_CACHE_DIR}"
+    """kubectl with this kubeconfig, keeping no cache on the host (hosts.scripts.NO_CACHE_DIR)."""
+    return Command("kubectl", "--kubeconfig", kubeconfig, "--cache-dir", NO_CACHE_DIR)
 
 
 def nodes(master, kubectl=KUBECTL):
     """{node name: (Ready status 'True'/'False'/'Unknown', InternalIP)} as the API server sees them (through
     `kubectl`, the command and its options)."""
-    result = master.run(f"{kubectl} get nodes -o json", sudo=True, timeout=60)
+    result = master.run(Command(kubectl, "get", "nodes", "-o", "json"), sudo=True, timeout=60)
     if not result.ok:
         raise StepError(f"{master.ip}: the API server does not answer: {error_line(result)}")
     found = {}
@@ -49,31 +47,38 @@ def wait_ready(master, node_names, timeout=300, interval=1, watch_slice=WATCH_SL
     """Returns once every named node is Ready. A registered node is waited for with `kubectl wait` (a watch:
     it wakes the moment the node turns Ready, and asks the API server nothing meanwhile); while the API or
     a node is not there yet, the nodes are listed every `interval` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
+    waiting, states = {}, {}
+
+    def all_ready():
+        nonlocal waiting, states
         try:
             states = node_states(master)
         except StepError:
             states = {}   # the API may still be coming up
         waiting = {name: states.get(name, "not registered") for name in node_names if states.get(name) != "True"}
-        if not waiting:
-            master.log(f"nodes Ready: {', '.join(node_names)}")
-            return
-        left = deadline - time.monotonic()
-        if left <= 0:
-            detail = ", ".join(f"{name} ({state})" for name, state in sorted(waiting.items()))
-            raise StepError(f"{master.ip}: nodes not Ready after {timeout} s: {detail}: check kubelet and "
-                            f"containerd on them (journalctl -u kubelet) and that the CNI is running")
+        if waiting:
+            return None
+        master.log(f"nodes Ready: {', '.join(node_names)}")
+        return True
+
+    def pause(left):
         registered = sorted(name for name in waiting if name in states)
         if registered:
             # one node per call: kubectl waits for several one after the other, each with the whole timeout
             seconds = max(1, math.ceil(min(left, watch_slice)))
-            waited = master.run(f"{KUBECTL} wait --for=condition=Ready node/{shlex.quote(registered[0])} "
-                                f"--timeout={seconds}s", sudo=True, timeout=seconds + 30)
+            waited = master.run(Command(KUBECTL, "wait", "--for=condition=Ready", f"node/{registered[0]}",
+                                        f"--timeout={seconds}s"), sudo=True, timeout=seconds + 30)
             if waited.ok:
-                continue
+                return
         # not there yet, or the wait failed (e.g. the API server restarting): look again in a moment
         time.sleep(min(interval, left))
+
+    def not_ready():
+        detail = ", ".join(f"{name} ({state})" for name, state in sorted(waiting.items()))
+        return StepError(f"{master.ip}: nodes not Ready after {timeout} s: {detail}: check kubelet and "
+                         f"containerd on them (journalctl -u kubelet) and that the CNI is running")
+
+    wait_until(all_ready, timeout, interval, not_ready, pause)
 
 
 def _canonical(address):

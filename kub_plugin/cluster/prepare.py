@@ -1,5 +1,5 @@
 """Prepare a host: kub's owner mark, kernel and swap, the Kubernetes packages, containerd."""
-from ..hosts import state
+from ..hosts import scripts, state
 from ..hosts.runner import apply, ok_or_raise
 
 
@@ -8,15 +8,15 @@ def prepare(host, facts, profile, settings, owner, repository_key, versions, rel
     packages and containerd: the OS's package, or (with `release`, a local.containerd.ContainerdRelease) containerd's
     upstream release."""
     cluster_id, mark = owner
-    apply(host, "owner mark, kernel and swap", "prepare-host.sh", timeout=120,
-          env={"KUB_CLUSTER_ID": cluster_id, "KUB_OWNER": mark})
-    apply(host, f"Kubernetes {settings.kubernetes_version} packages", "packages.sh",
-          env={"KUB_REPO_URL": settings.repository_url, "KUB_REPO_KEY": repository_key,
-               "KUB_INSTALL": " ".join(f"{p}={v}" for p, v in sorted(versions.items())),
-               "KUB_OS_PACKAGES": profile["containerd_package"] if release is None else ""})
+    apply(host, "owner mark, kernel and swap", scripts.PREPARE_HOST.call(cluster_id=cluster_id, owner=mark),
+          timeout=120)
+    apply(host, f"Kubernetes {settings.kubernetes_version} packages", scripts.PACKAGES.call(
+        repo_url=settings.repository_url, repo_key=repository_key,
+        install=" ".join(f"{p}={v}" for p, v in sorted(versions.items())),
+        os_packages=profile["containerd_package"] if release is None else ""))
     if release is not None:
         install_containerd_release(host, facts, settings, release)
-    apply(host, "containerd", "containerd.sh")
+    apply(host, "containerd", scripts.CONTAINERD)
 
 
 def install_containerd_release(host, facts, settings, release):
@@ -30,4 +30,4 @@ def install_containerd_release(host, facts, settings, release):
     files = (("containerd.tar.gz", release.tarball), ("runc", release.runc), ("containerd.service", release.unit))
     for name, data in files if host.plan is None else ():
         ok_or_raise(host, host.upload(data, f"{state.CONTAINERD_STAGING}/{name}"), f"uploading {name}")
-    apply(host, label, "containerd-release.sh", env={"KUB_RECORD": release.record, **release.sums()})
+    apply(host, label, scripts.CONTAINERD_RELEASE.call(record=release.record, **scripts.keywords(release.sums())))

@@ -7,7 +7,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ..errors import RemoteError
-from . import state
+from . import scripts
 
 
 @dataclass
@@ -83,7 +83,8 @@ def parse(text):
 
 
 def gather(host):
-    result = host.run_script("facts.sh", env=state.SCRIPT_ENV, timeout=60)
+    call = scripts.FACTS.call()
+    result = host.run_script(call.name, env=call.env, timeout=60)
     if not result.ok:
         raise RemoteError(f"{host.ip}: reading host facts failed: {result.stderr.strip()[:200]}")
     return parse(result.stdout)

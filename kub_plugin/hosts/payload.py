@@ -1,8 +1,10 @@
 """What a script run sends to a host: the variables as exports, scripts/lib.sh, then the script (all on stdin, none
 on a command line), and the shell line that runs it under the host's kub lock."""
 import os
-import shlex
+import re
 from importlib import resources
+
+from .commands import Command, Raw, quote
 
 LOCK_BUSY = 75   # exit code of a locked run_script whose lock another holder kept
 
@@ -13,16 +15,21 @@ def script_text(name):
 
 def script_payload(name, env):
     """What `bash -s` reads for scripts/<name>: the variables as exports, then scripts/lib.sh, then the script."""
-    lines = [f"export {k}={shlex.quote(str(v))}" for k, v in env.items()]
+    for variable in env:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):
+            raise TypeError(f"{variable!r} is not the name of a shell variable")
+    lines = [f"export {variable}={quote(value)}" for variable, value in env.items()]
     return "\n".join(lines + [script_text("lib.sh"), script_text(name)]) + "\n"
 
 
 def locked_bash(path, seconds, dry_run=False):
     """A shell line running `bash -s` only while it holds the flock `path` (its folder made when missing); exit
     code LOCK_BUSY when another holder keeps it longer than the seconds."""
-    locked = f"exec flock -w {int(seconds)} -E {LOCK_BUSY} {shlex.quote(path)} bash -s"
+    locked = Command(Raw("exec"), "flock", "-w", int(seconds), "-E", LOCK_BUSY, path, "bash", "-s")
     if dry_run:
         # a dry run leaves nothing behind, the lock and its folder included: it waits for a lock that is there, and
         # where there is none, no kub run has worked on the host yet (a plan may then read a change under way)
-        return f"if [ -e {shlex.quote(path)} ]; then {locked}; else exec bash -s; fi"
-    return f"mkdir -p -m 0700 {shlex.quote(os.path.dirname(path))} && {locked}"
+        line = Command(Raw("if [ -e"), path, Raw("]; then"), locked, Raw("; else exec bash -s; fi"))
+    else:
+        line = Command("mkdir", "-p", "-m", "0700", os.path.dirname(path), Raw("&&"), locked)
+    return line.text

@@ -1,7 +1,8 @@
 """The script runner: every change kub makes on a host is one script of scripts/, run while holding the host's kub
 lock, logged as one line (what changed, or `no change`)."""
 from ..errors import RemoteError
-from . import state
+from . import scripts, state
+from .commands import redact
 from .payload import LOCK_BUSY
 
 
@@ -12,7 +13,7 @@ class StepError(RemoteError):
 def ok_or_raise(host, result, what, secrets=()):
     """The result of a command that must succeed; else a one-line StepError (secrets redacted)."""
     if not result.ok:
-        raise StepError(f"{host.ip}: {what} failed: {_redact(error_line(result), secrets)}")
+        raise StepError(f"{host.ip}: {what} failed: {redact(error_line(result), secrets)}")
     return result
 
 
@@ -20,9 +21,12 @@ def apply(host, label, script, env=None, secret_env=None, timeout=900, secrets=(
           lock_wait=state.LOCK_WAIT_SECONDS, lock=state.LOCK_FILE):
     """Runs one idempotent script under the host's kub lock (`lock`, an flock file) and logs one line: what
     changed, or that nothing had to. Lines the script marks `note:` are told to the user as they are. On a host opened
-    for a plan (hosts.plan) the script runs in plan mode: its `would:` lines go to the plan, and are returned."""
-    result = host.run_script(script, env={**state.SCRIPT_ENV, **(env or {})}, secret_env=secret_env,
-                             timeout=timeout + lock_wait, lock=(lock, lock_wait))
+    for a plan (hosts.plan) the script runs in plan mode: its `would:` lines go to the plan, and are returned.
+    `script`: a scripts.ScriptCall (scripts.RESET.call(...)), or a scripts.Script (or its file's name) with its
+    variables by name in env and secret_env; either way checked against scripts' table before anything is sent."""
+    call = scripts.bound(script, env, secret_env)
+    result = host.run_script(call.name, env=call.env, secret_env=call.secret_env, timeout=timeout + lock_wait,
+                             lock=(lock, lock_wait))
     if result.exit_code == LOCK_BUSY:
         raise StepError(f"{host.ip}: another kub run is working on this host (it held {lock} "
                         f"for over {lock_wait} s): let it finish, then run the workflow again")
@@ -53,9 +57,3 @@ def error_line(result):
             return lines[-1][:300]
     return f"exit code {result.exit_code}"
 
-
-def _redact(text, secrets):
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text

@@ -5,7 +5,6 @@ Every failure becomes a one-line RemoteError that names the host, the problem an
 import logging
 import os
 import select
-import shlex
 import socket
 import time
 from dataclasses import dataclass
@@ -14,8 +13,10 @@ import paramiko
 from fabric import Config, Connection
 
 from ..errors import ConnectionLost, RemoteError, Unreachable, short
+from .commands import Command, Quoted, Raw, command_line
 from .keys import VerifyPolicy, WarnPolicy, check_agent, fingerprint, known_host_keys, load_key
 from .payload import locked_bash, script_payload
+from .scripts import DRY_RUN
 
 # A peer that stops acknowledging for this long is dead: commands fail instead of hanging on a cut link.
 DEAD_PEER_SECONDS = 30
@@ -25,6 +26,9 @@ SEND_SLICE = 256 * 1024
 SEND_POLL_SECONDS = 0.05   # how often a command that takes none of its input is looked at again
 CHANNEL_TIMEOUT_SECONDS = 30   # the longest any one send or receive on a channel may block
 OUTPUT_AFTER_EXIT_SECONDS = 5   # how long output may still arrive after a command's exit status
+SUDO = Command("sudo", "-n")
+# -k: always ask, so the password line is consumed by sudo and never reaches the shell
+SUDO_WITH_PASSWORD = Command("sudo", "-S", "-k", "-p", "")
 
 # paramiko tells of every connect and login at INFO, and its transport thread logs a failed handshake at ERROR
 # with its traceback: kub reports every SSH failure itself, in one line
@@ -157,36 +161,43 @@ class Host:
     # -- running ----------------------------------------------------------------------------------
 
     def run(self, command, stdin="", sudo=False, timeout=DEFAULT_COMMAND_TIMEOUT):
-        """Runs a shell command; `stdin` is sent to it (secrets go there, never on the command line)."""
+        """Runs a command line (a commands.Command; text is taken as a fixed line with no values in it). `stdin` is
+        sent to it (secrets go there, never on the command line). Errors quote it masked."""
+        command = command_line(command)
+        sent = command
         if sudo:
             prefix, password_line = self._sudo()
-            command = f"{prefix} -- sh -c {shlex.quote(command)}" if prefix else command
+            sent = self._as_root(prefix, command) if prefix else command
             stdin = password_line + stdin
-        return self._exec(command, stdin, timeout, "a step")
+        return self._exec(sent.text, stdin, timeout, f"`{command.masked}`")
 
     def run_script(self, name, env=None, secret_env=None, timeout=DEFAULT_COMMAND_TIMEOUT, lock=None):
         """Runs scripts/<name> (after scripts/lib.sh) as root with bash. Variables (secrets too) travel on stdin,
         not argv. With lock=(path, seconds), the script runs only while it holds that flock (its folder is made
         when missing, an existing one is left as it is); if another holder keeps it longer than the seconds, the
         result's exit code is LOCK_BUSY. On a host opened for a plan, the script runs in plan mode."""
-        env = {**(env or {}), **({"KUB_DRY_RUN": "yes"} if self.plan is not None else {})}
+        env = {**(env or {}), **({DRY_RUN: "yes"} if self.plan is not None else {})}
         payload = script_payload(name, {**env, **(secret_env or {})})
-        dry_run = env.get("KUB_DRY_RUN") == "yes"
-        command = f"sh -c {shlex.quote(locked_bash(*lock, dry_run=dry_run))}" if lock else "bash -s"
+        dry_run = env.get(DRY_RUN) == "yes"
+        command = Command("sh", "-c", locked_bash(*lock, dry_run=dry_run)) if lock else Command("bash", "-s")
         prefix, password_line = self._sudo()
-        command = f"{prefix} -- {command}" if prefix else command
-        return self._exec(command, password_line + payload, timeout, name)
+        command = Command(prefix, "--", command) if prefix else command
+        return self._exec(command.text, password_line + payload, timeout, name)
 
     def upload(self, data, path, timeout=DEFAULT_COMMAND_TIMEOUT):
         """Writes bytes to a root-only file on the host (through a partial file renamed into place)."""
         if self.plan is not None:
             raise AssertionError(f"{self.ip}: an upload of {path} in a plan (the step must not upload in one)")
-        target = shlex.quote(path)
-        command = (f"install -d -m 0700 {shlex.quote(os.path.dirname(path))} && umask 077 && "
-                   f"cat > {target}.part && mv -f {target}.part {target}")
+        part = f"{path}.part"
+        command = Command("install", "-d", "-m", "0700", os.path.dirname(path), Raw("&& umask 077 && cat >"), part,
+                          Raw("&& mv -f"), part, path)
         prefix, password_line = self._sudo()
-        command = f"{prefix} -- sh -c {shlex.quote(command)}" if prefix else f"sh -c {shlex.quote(command)}"
-        return self._exec(command, password_line.encode() + data, timeout, f"the upload of {path}")
+        command = self._as_root(prefix, command) if prefix else Command("sh", "-c", Quoted(command))
+        return self._exec(command.text, password_line.encode() + data, timeout, f"the upload of {path}")
+
+    @staticmethod
+    def _as_root(prefix, command):
+        return Command(prefix, "--", "sh", "-c", Quoted(command))
 
     def _exec(self, command, stdin, timeout, what):
         """One command on its own channel, all of it within `timeout`: stdin sent as fast as the command takes it
@@ -242,26 +253,26 @@ class Host:
         return Result(out.decode(errors="replace"), err.decode(errors="replace"), code)
 
     def _sudo(self):
-        """(prefix, stdin line) to become root: nothing for root, `sudo -n`, or `sudo -S` fed the password."""
+        """(prefix, stdin line) to become root: nothing (None) for root, `sudo -n`, or `sudo -S` fed the password."""
         if self._sudo_prefix is None:
             self._sudo_prefix = self._find_sudo()
-        prefix = self._sudo_prefix
-        return prefix, (self.settings.sudo_password + "\n" if prefix.startswith("sudo -S") else "")
+        prefix = self._sudo_prefix if self._sudo_prefix.text else None
+        return prefix, (self.settings.sudo_password + "\n" if prefix == SUDO_WITH_PASSWORD else "")
 
     def _find_sudo(self):
+        """The prefix that makes a command root's (an empty Command for root)."""
         s = self.settings
         if s.user == "root":
-            return ""
-        if self._exec("sudo -n true", "", 60, "sudo").ok:
-            return "sudo -n"
+            return Command()
+        if self._exec(Command(SUDO, "true").text, "", 60, "sudo").ok:
+            return SUDO
         if not s.sudo_password:
             raise RemoteError(f"{self.ip}: sudo for {s.user!r} needs a password: set ssh.sudo_password "
                               f"(or allow {s.user} passwordless sudo, or log in as root)")
-        # -k: always ask, so the password line is consumed by sudo and never reaches the shell
-        if not self._exec("sudo -S -k -p '' true", s.sudo_password + "\n", 60, "sudo").ok:
+        if not self._exec(Command(SUDO_WITH_PASSWORD, "true").text, s.sudo_password + "\n", 60, "sudo").ok:
             raise RemoteError(f"{self.ip}: sudo rejected the password of {s.user!r}: set the right "
                               f"ssh.sudo_password (and check that {s.user} is a sudoer)")
-        return "sudo -S -k -p ''"
+        return SUDO_WITH_PASSWORD
 
 
 def _unread(sent, size):

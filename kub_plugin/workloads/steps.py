@@ -6,15 +6,15 @@ plain kubectl commands. Objects are named to kubectl as stubs (apiVersion, kind,
 input: no object data on command lines, and a Secret's data never in a message.
 """
 import json
-import shlex
-import time
 from dataclasses import dataclass
 
 import yaml
 
-from ..cluster.nodes import NO_CACHE, READ_TIMEOUT, kubectl_command
-from ..hosts import runner, state
+from ..cluster.nodes import READ_TIMEOUT, kubectl_command
+from ..hosts import runner, scripts, state
+from ..hosts.commands import Command
 from ..hosts.runner import StepError, ok_or_raise
+from ..hosts.waiting import wait_until
 from . import model, ownership, readiness
 
 # what Kubernetes itself puts into every namespace (kind, name), and the kind of its records of what happened
@@ -50,8 +50,8 @@ def live_objects(host, refs, kubeconfig=state.ADMIN_CONF):
     """{Ref: the live object} of those refs that exist (read in one kubectl call)."""
     if not refs:
         return {}
-    result = host.run(f"{kubectl_command(kubeconfig)} get -f - -o json --ignore-not-found", stdin=_stubs(refs),
-                      sudo=True, timeout=READ_TIMEOUT)
+    result = host.run(Command(kubectl_command(kubeconfig), "get", "-f", "-", "-o", "json", "--ignore-not-found"),
+                      stdin=_stubs(refs), sudo=True, timeout=READ_TIMEOUT)
     ok_or_raise(host, result, "reading the workload's objects (kubectl get)")
     text = result.stdout.strip()
     found = json.loads(text) if text else {}
@@ -75,18 +75,18 @@ def apply(host, label, objects, namespace, owner, kubeconfig=state.ADMIN_CONF, l
     lock. Returns what changed ([] when kubectl found every object unchanged)."""
     namespace_object = {"apiVersion": "v1", "kind": "Namespace",
                         "metadata": {"name": namespace, "annotations": {ownership.OWNER_ANNOTATION: owner}}}
-    return runner.apply(host, label, "workload-apply.sh", timeout=300, lock=lock,
-                        env={**NO_CACHE, "KUB_KUBECONFIG": kubeconfig, "KUB_NAMESPACE": namespace,
-                             "KUB_NAMESPACE_OBJECT": yaml.safe_dump(namespace_object, sort_keys=False)},
-                        secret_env={"KUB_MANIFEST": model.manifest_text(objects)},
-                        secrets=model.secret_values(objects))
+    workload = scripts.WORKLOAD_APPLY.call(kubeconfig=kubeconfig, namespace=namespace,
+                                           namespace_object=yaml.safe_dump(namespace_object, sort_keys=False),
+                                           manifest=model.manifest_text(objects))
+    return runner.apply(host, label, workload, timeout=300, lock=lock, secrets=model.secret_values(objects))
 
 
 def api_resources(host, kubeconfig=state.ADMIN_CONF):
     """({(group, kind): ApiResource} of every kind the API server lists, complete): `kubectl api-resources`
     (its plain table, which every kubectl prints alike). complete is False when part of discovery failed (an
     aggregated API that does not answer): kubectl then lists the rest and says so."""
-    result = host.run(f"{kubectl_command(kubeconfig)} api-resources --verbs=list", sudo=True, timeout=READ_TIMEOUT)
+    result = host.run(Command(kubectl_command(kubeconfig), "api-resources", "--verbs=list"), sudo=True,
+                      timeout=READ_TIMEOUT)
     lines = result.stdout.splitlines()
     if not lines or not lines[0].startswith("NAME"):
         ok_or_raise(host, result, "reading the kinds the API server serves (kubectl api-resources)")
@@ -114,9 +114,8 @@ def delete(host, label, targets, timeout, kubeconfig=state.ADMIN_CONF, lock=stat
             continue
         namespace = ref.namespace if resource.namespaced else ""
         lines.append("|".join((resource.path(ref), uid, resource.qualified, namespace, ref.name, ref.kubectl_name)))
-    return runner.apply(host, label, "workload-delete.sh", timeout=timeout + 60, lock=lock,
-                        env={**NO_CACHE, "KUB_KUBECONFIG": kubeconfig, "KUB_DELETES": "\n".join(lines),
-                             "KUB_TIMEOUT": str(timeout)})
+    deletes = scripts.WORKLOAD_DELETE.call(kubeconfig=kubeconfig, deletes="\n".join(lines), timeout=str(timeout))
+    return runner.apply(host, label, deletes, timeout=timeout + 60, lock=lock)
 
 
 def namespace_objects(host, namespace, kubeconfig=state.ADMIN_CONF):
@@ -125,7 +124,7 @@ def namespace_objects(host, namespace, kubeconfig=state.ADMIN_CONF):
     goes with its Deployment). complete is False when discovery missed some kinds."""
     served, complete = api_resources(host, kubeconfig)
     kinds = sorted(r.qualified for r in served.values() if r.namespaced and r.kind not in RECORD_KINDS)
-    result = host.run(f"{kubectl_command(kubeconfig)} get {','.join(kinds)} -n {shlex.quote(namespace)} -o json",
+    result = host.run(Command(kubectl_command(kubeconfig), "get", ",".join(kinds), "-n", namespace, "-o", "json"),
                       sudo=True, timeout=READ_TIMEOUT)
     ok_or_raise(host, result, f"listing namespace {namespace}")
     items = json.loads(result.stdout or "{}").get("items", [])
@@ -145,8 +144,10 @@ def states(refs, live):
 
 def wait_ready(host, refs, timeout, kubeconfig=state.ADMIN_CONF, interval=2):
     """Waits until every object is ready (rolled out, complete, with its addresses); returns them live."""
-    deadline = time.monotonic() + timeout
-    while True:
+    waiting = []
+
+    def all_ready():
+        nonlocal waiting
         live = live_objects(host, refs, kubeconfig)
         found = states(refs, live)
         failed = [f"{ref.label} {detail}" for ref, (ready, detail) in found.items() if ready is None]
@@ -154,21 +155,24 @@ def wait_ready(host, refs, timeout, kubeconfig=state.ADMIN_CONF, interval=2):
             raise StepError(f"{host.ip}: {'; '.join(failed)}: see kubectl describe on the control plane, fix the "
                             f"workload, then run the workflow again")
         waiting = [f"{ref.label} ({detail})" for ref, (ready, detail) in found.items() if not ready]
-        if not waiting:
-            host.log(f"ready: {', '.join(ref.label for ref in refs)}")
-            return live
-        if time.monotonic() > deadline:
-            why = _unschedulable(host, {ref.namespace for ref in refs if ref.namespace}, kubeconfig)
-            raise StepError(f"{host.ip}: not ready after {timeout} s: {', '.join(waiting)}{why}: check the pods "
-                            f"(kubectl describe pod) and the nodes, or raise the workload's timeout")
-        time.sleep(interval)
+        if waiting:
+            return None
+        host.log(f"ready: {', '.join(ref.label for ref in refs)}")
+        return live
+
+    def not_ready():
+        why = _unschedulable(host, {ref.namespace for ref in refs if ref.namespace}, kubeconfig)
+        return StepError(f"{host.ip}: not ready after {timeout} s: {', '.join(waiting)}{why}: check the pods "
+                         f"(kubectl describe pod) and the nodes, or raise the workload's timeout")
+
+    return wait_until(all_ready, timeout, interval, not_ready)
 
 
 def _unschedulable(host, namespaces, kubeconfig):
     """Why a pod of these namespaces cannot be scheduled (the scheduler's message), or ''."""
     for namespace in sorted(namespaces):
-        result = host.run(f"{kubectl_command(kubeconfig)} get pods -n {namespace} -o json", sudo=True,
-                          timeout=READ_TIMEOUT)
+        result = host.run(Command(kubectl_command(kubeconfig), "get", "pods", "-n", namespace, "-o", "json"),
+                          sudo=True, timeout=READ_TIMEOUT)
         if not result.ok:
             continue
         for pod in json.loads(result.stdout or "{}").get("items", []):

@@ -1,20 +1,20 @@
 """kubectl commands of the kub_* workflows, run on a control-plane host as root with the cluster's kubeconfig.
 
 Plain Python over a `hosts.ssh.Host` (nothing here knows Cloudify). Parameters come checked
-(cfy/workflow_parameters.py) and reach kubectl as separate arguments, never through a shell. Reads run as plain kubectl
-commands and log what kubectl prints; changes go through `hosts.runner.apply` (scripts/kubectl-change.sh under the
-host's kub lock), which logs kubectl's lines. A manifest travels on standard input, so a Secret's data never
-shows on a command line or in a message.
+(cfy/workflow_parameters.py) and reach kubectl as separate arguments, each quoted (hosts/commands.py). Reads run as
+plain kubectl commands and log what kubectl prints; changes go through `hosts.runner.apply` (scripts/kubectl-change.sh
+under the host's kub lock, its arguments one a line, never through a shell), which logs kubectl's lines. A manifest
+travels on standard input, so a Secret's data never shows on a command line or in a message.
 
 Objects made here are plain cluster objects. An object that carries a Workload's owner annotation belongs to
 that node: kub refuses to apply over it or delete it, and says whose it is.
 """
 import json
-import shlex
 import time
 
-from ..cluster.nodes import NO_CACHE, READ_TIMEOUT, kubectl_command
-from ..hosts import runner
+from ..cluster.nodes import READ_TIMEOUT, kubectl_command
+from ..hosts import runner, scripts
+from ..hosts.commands import Command
 from ..hosts.runner import StepError, ok_or_raise
 from . import model, ownership, readiness, steps
 
@@ -31,7 +31,7 @@ class Kubectl:
         self.lock = control_plane.lock
 
     def _command(self, args):
-        return f"{kubectl_command(self.kubeconfig)} {shlex.join(args)}"
+        return Command(kubectl_command(self.kubeconfig), *args)
 
     def read(self, args, what, timeout=READ_TIMEOUT):
         """kubectl args (a read); its output lines are logged; a failure raises with kubectl's error line."""
@@ -45,10 +45,8 @@ class Kubectl:
     def change(self, label, args, stdin="", secrets=(), timeout=ROLLOUT_TIMEOUT):
         """kubectl args (a change) under the host's kub lock; kubectl's lines are logged, its error line
         raised. `stdin` (a manifest) goes on standard input; `secrets` are redacted from any error."""
-        return runner.apply(self.host, label, "kubectl-change.sh", timeout=timeout + 60, secrets=secrets,
-                            lock=self.lock,
-                            env={**NO_CACHE, "KUB_KUBECONFIG": self.kubeconfig, "KUB_ARGS": "\n".join(args)},
-                            secret_env={"KUB_STDIN": stdin})
+        change = scripts.KUBECTL_CHANGE.call(kubeconfig=self.kubeconfig, args="\n".join(args), stdin=stdin)
+        return runner.apply(self.host, label, change, timeout=timeout + 60, secrets=secrets, lock=self.lock)
 
     def live(self, kind, name, namespace):
         """The live object of that kind and name, or None."""

@@ -77,7 +77,8 @@ class ScenarioHost:
 
     def run(self, command, stdin="", sudo=False, timeout=None):
         self.commands.append(command)
-        return Result(f"{self.kubeadm_version}\n" if command.startswith("kubeadm version") else "", "", 0)
+        text = getattr(command, "text", command)   # a hosts.commands.Command: what the host is sent
+        return Result(f"{self.kubeadm_version}\n" if text.startswith("kubeadm version") else "", "", 0)
 
     def upload(self, data, path):
         self.uploads.append(path)

@@ -9,7 +9,8 @@ import yaml
 from kub_plugin.cluster import checks, drain, init, join, kubeadm, nodes, prepare
 from kub_plugin.cluster.settings import ClusterSettings, DrainSettings, SshSettings
 from kub_plugin.hosts import facts as host_facts
-from kub_plugin.hosts import runner
+from kub_plugin.hosts import runner, scripts
+from kub_plugin.hosts.commands import Command
 from kub_plugin.hosts.payload import LOCK_BUSY, locked_bash
 from kub_plugin.hosts.plan import Plan
 from kub_plugin.hosts.ssh import Result
@@ -21,7 +22,8 @@ TOKEN = "abcdef.0123456789abcdef"
 
 
 class FakeHost:
-    """Records what would run on a host; answers from a table of canned results."""
+    """Records what would run on a host (each command line as it would be sent: kub builds every one as a
+    hosts.commands.Command); answers from a table of canned results."""
 
     def __init__(self, answers=None, user="root", plan=None):
         self.ip = "10.9.9.9"
@@ -34,9 +36,10 @@ class FakeHost:
         self.logged.append(message)
 
     def run(self, command, stdin="", sudo=False, timeout=None):
-        self.commands.append(command)
+        assert isinstance(command, Command), f"a command line not built as a Command: {command!r}"
+        self.commands.append(command.text)
         for prefix, result in self.answers.items():
-            if command.startswith(prefix):
+            if command.text.startswith(prefix):
                 return result
         return Result("", "", 0)
 
@@ -159,7 +162,7 @@ class FakeRelease:
     tarball, runc, unit, record = b"tar", b"runc", b"[Service]", "containerd=2.1.9 aa runc=1.3.3 bb unit cc"
 
     def sums(self):
-        return {"KUB_TARBALL_SHA256": "aa"}
+        return {"KUB_TARBALL_SHA256": "aa", "KUB_RUNC_SHA256": "bb", "KUB_UNIT_SHA256": "cc"}
 
 
 def test_containerd_release_is_uploaded_and_installed_only_where_it_differs():
@@ -182,14 +185,14 @@ def test_containerd_release_is_uploaded_and_installed_only_where_it_differs():
 
 def test_unchanged_step_logs_no_change_and_notes_reach_the_user():
     host = FakeHost({"prepare-host.sh": Result("note: kept your file\n", "", 0)})
-    assert runner.apply(host, "kernel and swap", "prepare-host.sh") == []
+    assert runner.apply(host, "kernel and swap", scripts.PREPARE_HOST.call(cluster_id=CLUSTER_ID, owner=MARK)) == []
     assert host.logged == ["kernel and swap: no change", "kept your file"]
 
 
 def test_a_host_locked_by_another_run_is_named():
     host = FakeHost({"reset.sh": Result("", "", LOCK_BUSY)})
     with pytest.raises(runner.StepError, match="10.9.9.9: another kub run is working on this host"):
-        runner.apply(host, "reset", "reset.sh")
+        runner.apply(host, "reset", scripts.RESET.call(cri_socket="unix:///c.sock"))
 
 
 def test_init_sends_its_token_as_a_secret_and_removes_it_by_id():
@@ -293,8 +296,8 @@ def test_wait_ready_watches_a_registered_node_and_polls_only_for_unregistered_on
 
     class Master(FakeHost):
         def run(self, command, stdin="", sudo=False, timeout=None):
-            self.commands.append(command)
-            return next(listings) if " get nodes " in command else Result("", "", 0)
+            self.commands.append(command.text)
+            return next(listings) if " get nodes " in command.text else Result("", "", 0)
 
     master = Master()
     nodes.wait_ready(master, ["cp", "w1"], timeout=600, interval=0, watch_slice=7)
@@ -310,8 +313,8 @@ def test_wait_ready_pauses_after_a_failed_wait_instead_of_asking_again_at_once(m
 
     class Master(FakeHost):
         def run(self, command, stdin="", sudo=False, timeout=None):
-            self.commands.append(command)
-            return next(listings) if " get nodes " in command else Result("", "error: the server is restarting", 1)
+            self.commands.append(command.text)
+            return next(listings) if " get nodes " in command.text else Result("", "error: the server is restarting", 1)
 
     nodes.wait_ready(Master(), ["cp", "w1"], timeout=600, interval=3)
     assert slept == [3]
@@ -580,6 +583,7 @@ def test_a_host_opened_for_a_plan_runs_scripts_in_plan_mode_and_its_changes_go_t
     plan = Plan([FakeHost().ip])
     host = FakeHost({"packages.sh": Result("would: held kubelet\nchanged: not this\nnote: a note\n", "", 0)},
                     plan=plan)
-    assert runner.apply(host, "packages", "packages.sh") == ["held kubelet"]
+    assert runner.apply(host, "packages", scripts.PACKAGES.call(repo_url="http://r/", repo_key="KEY",
+                                                                install="kubelet=1.36.2-1.1")) == ["held kubelet"]
     assert plan.lines() == [f"~ {host.ip} held kubelet"]
     assert host.logged == ["a note"]   # no `packages: ...` line: the plan tells it
