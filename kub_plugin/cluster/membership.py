@@ -7,6 +7,7 @@ resets each host that carries this cluster's mark. Both can first run as a plan 
 nothing.
 """
 import json
+import threading
 from dataclasses import dataclass
 
 from ..errors import ConfigError, RemoteError, Unreachable
@@ -62,12 +63,13 @@ def add_minions(cluster, new_hosts, held, artifacts, logger, ready_timeout, plan
         versions = artifacts.package_versions(master_facts, archs)
         key = artifacts.repository_key()
         target = join.JoinTarget(master.ip, master_facts.ca_cert_hash, registered)
-        made = []
+        made, lock = [], threading.Lock()
 
-        def token():   # one for all of them, made only when a host needs it; never logged
-            if not made:
-                made.append(join.join_token(master))
-            return made[0]
+        def token():   # one for all of them (hosts join at once), made only when one needs it; never logged
+            with lock:
+                if not made:
+                    made.append(join.join_token(master))
+                return made[0]
 
         def bring(host):
             facts, profile = found[host.ip]
