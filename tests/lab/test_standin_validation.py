@@ -132,6 +132,16 @@ def test_a_deployments_selector_cannot_change(cluster):
     for how in ("apply -f -", "replace -f -", "apply --server-side --force-conflicts -f -"):
         for dry in ("", " --dry-run=server"):
             assert refused(lab, how + dry, wider) == immutable, how + dry
+    # a JSON patch: the spec's errors first, the immutable selector after them
+    narrower = shlex.quote('[{"op": "replace", "path": "/spec/selector/matchLabels/app", "value": "x"}]')
+    shown = ('{"matchLabels":{"app":"x"}}' if json_values(minor) else
+             'v1.LabelSelector{MatchLabels:map[string]string{"app":"x"}, '
+             'MatchExpressions:[]v1.LabelSelectorRequirement(nil)}')
+    assert refused(lab, "patch deployment web --type=json -p " + narrower) == [
+        'The Deployment "web" is invalid:',
+        "* spec.template.metadata.labels: Invalid value: %s: `selector` does not match template `labels`"
+        % labels_shown(minor, {"app": "web"}),
+        "* spec.selector: Invalid value: %s: field is immutable" % shown]
     selector = kubectl(lab, "get deployment web -o jsonpath={.spec.selector}").stdout
     assert json.loads(selector) == {"matchLabels": {"app": "web"}}
     kubectl(lab, "delete deployment web")

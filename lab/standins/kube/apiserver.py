@@ -108,15 +108,7 @@ def selects(selector, labels):
     empty one selects nothing."""
     if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         return False
-    labels = labels or {}
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for e in selector.get("matchExpressions") or []:
-        key, values, op = e.get("key"), e.get("values") or [], e.get("operator")
-        if ((op == "In" and labels.get(key) not in values) or (op == "NotIn" and labels.get(key, None) in values)
-                or (op == "Exists" and key not in labels) or (op == "DoesNotExist" and key in labels)):
-            return False
-    return True
+    return validation.selects(selector, labels)
 
 
 def scaled(value, total):
