@@ -26,7 +26,7 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from kube import apimodel, patches, protobuf, util
+from kube import apimodel, managedfields, patches, protobuf, util, validation
 from kube.client import RESOURCES
 from kube.common import CONTROL_PLANE_FAULT
 from kube.version import BUILD_DATE, GIT_COMMIT, GO_VERSION, VERSION
@@ -108,15 +108,7 @@ def selects(selector, labels):
     empty one selects nothing."""
     if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         return False
-    labels = labels or {}
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for e in selector.get("matchExpressions") or []:
-        key, values, op = e.get("key"), e.get("values") or [], e.get("operator")
-        if ((op == "In" and labels.get(key) not in values) or (op == "NotIn" and labels.get(key, None) in values)
-                or (op == "Exists" and key not in labels) or (op == "DoesNotExist" and key in labels)):
-            return False
-    return True
+    return validation.selects(selector, labels)
 
 
 def scaled(value, total):
@@ -235,6 +227,7 @@ class Identity:
     def __init__(self, user, groups):
         self.user = user
         self.groups = set(groups)
+        self.manager = ""   # the request's field manager (fieldManager, else the client's user agent)
 
 
 class Server:
@@ -243,6 +236,7 @@ class Server:
         low, _, high = node_port_range.partition("-")
         self.node_port_range = (int(low), int(high or low))
         self.version = version
+        self.minor = validation.minor_of(version)
         self.advertise = advertise
         self.service_cidr = ipaddress.ip_network(service_cidr, strict=False)
         self._openapi = (None, None)   # (the custom resources it describes, the documents)
@@ -392,6 +386,7 @@ class Server:
         if raw:
             body = self.decode_body(raw, ctype)
         ident = self.authenticate(handler)
+        ident.manager = field_manager(query, handler.headers.get("User-Agent"))
         if u.path in ("/healthz", "/livez", "/readyz"):
             return 200, "ok"
         if u.path == "/version":
@@ -470,12 +465,14 @@ class Server:
                 raise HTTPError(405, "MethodNotAllowed",
                                 "the server does not allow this method on the requested resource")
             self.validate_fields(body, query, resource)
+            self.check_decodable(body, group, resource, kind)
             return 201, self.create(group, resource, ns, body, api_version, query, ident, (namespaced, kind))
         if method == "PUT":
             if sub == "scale" and resource in apimodel.SCALABLE:
                 return 200, self.update_scale(key, api_version, lambda scale: body, dry_run(query))
             self.validate_fields(body, query, resource)
-            return 200, self.update(key, body, sub, api_version, dry_run(query))
+            self.check_decodable(body, group, resource, kind)
+            return 200, self.update(key, body, sub, api_version, dry_run(query), (kind, ident.manager))
         if method == "PATCH":
             if sub == "scale" and resource in apimodel.SCALABLE:
                 return 200, self.update_scale(key, api_version, lambda scale: self.patched(scale, body, ctype),
@@ -483,7 +480,7 @@ class Server:
             if ctype == "application/apply-patch+yaml":
                 self.validate_fields(body, query, resource)
                 return self.apply(key, body, api_version, query, ident, (namespaced, kind))
-            return 200, self.patch(key, body, ctype, sub, api_version, query)
+            return 200, self.patch(key, body, ctype, sub, api_version, query, (kind, ident.manager))
         if method == "DELETE":
             return 200, self.delete(key, api_version, body, kind, dry_run(query, body))
         raise HTTPError(405, "MethodNotAllowed", "method not allowed")
@@ -503,6 +500,25 @@ class Server:
             raise HTTPError(400, "BadRequest", '%s in version "%s" cannot be handled as a %s: strict decoding '
                             'error: %s' % (kind, version.rpartition("/")[2], kind, ", ".join(
                                 'unknown field "%s"' % f for f in unknown)))
+
+    def builtin(self, group, resource):
+        """Is this one of Kubernetes' own resources (not a custom one of the same name)?"""
+        return resource in RESOURCES and RESOURCES[resource][0].rpartition("/")[0] == group
+
+    def check_decodable(self, obj, group, resource, kind):
+        """A body that does not decode into its kind (base64 of a Secret's data) is a 400, as the real server's
+        decoding refuses it."""
+        error = validation.base64_error(resource, obj) if self.builtin(group, resource) else None
+        if error:
+            version = str((obj or {}).get("apiVersion", "v1")).rpartition("/")[2]
+            raise HTTPError(400, "BadRequest", validation.decode_error(kind, version, error))
+
+    def refuse_invalid(self, group, resource, kind, obj, old=None):
+        """422 Invalid with the real server's field errors (validation.py), on every path that writes."""
+        errors = validation.check(resource if self.builtin(group, resource) else None, obj, old)
+        if errors:
+            name = (obj.get("metadata") or {}).get("name") or ""
+            raise HTTPError(422, "Invalid", *validation.invalid(kind, group, name, errors, self.minor))
 
     def discovery(self, path, parts, custom):
         """Discovery and OpenAPI documents for GET path, or None if path is not one of them."""
@@ -659,8 +675,9 @@ class Server:
         return {"kind": kind + "List", "apiVersion": api_version,
                 "metadata": {"resourceVersion": str(self.store.rv)}, "items": items}
 
-    def create(self, group, resource, ns, body, api_version, query, ident, scope=None):
-        """scope: (namespaced, kind) of the resource (those of a built-in resource when None)."""
+    def create(self, group, resource, ns, body, api_version, query, ident, scope=None, managed=None):
+        """scope: (namespaced, kind) of the resource (those of a built-in resource when None). managed: the
+        managedFields of a server-side apply (else the creating manager owns every field)."""
         namespaced, kind = scope or (resource not in CLUSTER_SCOPED, self.kind_of(group, resource))
         if not isinstance(body, dict):
             raise HTTPError(400, "BadRequest", "the body of the request was in an unknown format")
@@ -668,10 +685,7 @@ class Server:
         meta = obj.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
-        name = meta.get("name")
-        if not name:
-            raise HTTPError(422, "Invalid", "%s \"\" is invalid: metadata.name: Required value: name or "
-                            "generateName is required" % kind)
+        name = meta.get("name") or ""
         if namespaced:
             ns = ns or meta.get("namespace") or "default"
             if meta.get("namespace") and meta["namespace"] != ns:
@@ -688,7 +702,10 @@ class Server:
                                     {"reason": "NamespaceTerminating", "field": "metadata.namespace",
                                      "message": "namespace %s is being terminated" % ns}]})
             meta["namespace"] = ns
+        self.refuse_invalid(group, resource, kind, obj)   # after admission (the namespace), as the real one
         key = (group, resource, ns or "", name)
+        meta["managedFields"] = managed if managed is not None else managedfields.update(
+            [], ident.manager, api_version, None, obj, util.rfc3339())
         if self.store.get(key) is not None:
             raise HTTPError(409, "AlreadyExists", '%s "%s" already exists' % (qualified(group, resource), name),
                             {"name": name, "group": group, "kind": resource})
@@ -787,7 +804,8 @@ class Server:
             port["nodePort"] = wanted
             used.add(wanted)
 
-    def update(self, key, body, sub, api_version, dry=False):
+    def update(self, key, body, sub, api_version, dry=False, writer=("", "")):
+        """writer: (kind, field manager)."""
         cur = self.store.get(key)
         if cur is None:
             raise self.not_found(key)
@@ -800,9 +818,10 @@ class Server:
             new = copy.deepcopy(body)
             if "status" in cur:
                 new["status"] = cur["status"]
+            self.written(key, cur, new, api_version, writer)
         return new if dry else self.save(key, cur, new)
 
-    def patch(self, key, patch, ctype, sub, api_version, query=None):
+    def patch(self, key, patch, ctype, sub, api_version, query=None, writer=("", "")):
         cur = self.store.get(key)
         if cur is None:
             raise self.not_found(key)
@@ -812,9 +831,19 @@ class Server:
             status_only = copy.deepcopy(cur)
             status_only["status"] = new.get("status", {})
             new = status_only
-        elif "status" in cur:
-            new["status"] = cur["status"]
+        else:
+            if "status" in cur:
+                new["status"] = cur["status"]
+            self.check_decodable(new, key[0], key[1], writer[0])
+            self.written(key, cur, new, api_version, writer)
         return new if dry_run(query or {}) else self.save(key, cur, new)
+
+    def written(self, key, cur, new, api_version, writer):
+        """An update of the object itself: validated against the stored one, its writer's fields recorded."""
+        kind, manager = writer
+        self.refuse_invalid(key[0], key[1], kind or self.kind_of(key[0], key[1]), new, cur)
+        new.setdefault("metadata", {})["managedFields"] = managedfields.update(
+            cur["metadata"].get("managedFields"), manager, api_version, cur, new, util.rfc3339())
 
     def apply(self, key, body, api_version, query, ident, scope=None):
         """Server-side apply: create, or merge the applied configuration and drop what this field manager
@@ -829,31 +858,28 @@ class Server:
         if (body.get("metadata") or {}).get("name") not in (None, name):
             raise HTTPError(400, "BadRequest", "the name of the object (%s) does not match the name on the URL (%s)"
                             % (body["metadata"]["name"], name))
-        entry = {"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": util.rfc3339(),
-                 "fieldsType": "FieldsV1", "fieldsV1": patches.fieldset(body)}
-        cur = self.store.get(key)
-        if cur is None:
-            obj = copy.deepcopy(body)
-            obj.setdefault("metadata", {})["name"] = name
-            obj["metadata"]["managedFields"] = [entry]
-            return 201, self.create(group, resource, ns or None, obj, api_version, query, ident, scope)
-        managed = cur["metadata"].get("managedFields") or []
-        previous = next((m.get("fieldsV1") for m in managed
-                         if m.get("manager") == manager and m.get("operation") == "Apply"), None)
         applied = copy.deepcopy(body)
         applied.get("metadata", {}).pop("managedFields", None)
-        new = patches.apply_config(cur, applied, previous)
+        self.check_decodable(applied, group, resource, (scope or (None, body["kind"]))[1])
+        now = util.rfc3339()
+        cur = self.store.get(key)
+        if cur is None:
+            obj = copy.deepcopy(applied)
+            obj.setdefault("metadata", {})["name"] = name
+            managed = managedfields.apply([], manager, api_version, {}, obj, applied, now)
+            return 201, self.create(group, resource, ns or None, obj, api_version, query, ident, scope, managed)
+        managed = cur["metadata"].get("managedFields") or []
+        new = managedfields.prune(patches.strategic_merge(cur, applied), managed, manager, applied)
         if "status" in cur:
             new["status"] = cur["status"]
-        new["metadata"]["managedFields"] = [m for m in managed if not (
-            m.get("manager") == manager and m.get("operation") == "Apply")] + [entry]
+        conflicts = managedfields.conflicts(managed, manager, cur, new)
+        if conflicts and query.get("force") not in ("true", "1"):
+            raise HTTPError(409, "Conflict", *managedfields.conflict_status(conflicts))
+        self.refuse_invalid(group, resource, (scope or (None, body["kind"]))[1], new, cur)
+        new["metadata"]["managedFields"] = managedfields.apply(managed, manager, api_version, cur, new, applied, now)
         if query.get("dryRun"):
             return 200, new
-        unchanged = self.store.get(key)
-        saved = self.save(key, cur, new)
-        if saved == unchanged:
-            return 200, cur
-        return 200, saved
+        return 200, self.save(key, cur, new)
 
     def access_review(self, ident, body):
         """SelfSubjectAccessReview (`kubectl auth can-i`): would the fixed policy allow the caller?"""
@@ -999,6 +1025,12 @@ class Server:
             return obj
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                 "details": {"name": key[3], "group": key[0], "kind": key[1], "uid": obj["metadata"].get("uid")}}
+
+
+def field_manager(query, agent):
+    """The request's field manager: fieldManager, else the user agent up to its first `/` (printable, at most
+    128 characters), as the real server names it."""
+    return query.get("fieldManager") or "".join(c for c in (agent or "").split("/")[0] if c.isprintable())[:128]
 
 
 def dry_run(query, options=None):

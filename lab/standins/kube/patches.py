@@ -1,5 +1,5 @@
 """The API server's patch types: JSON merge patch (RFC 7386), JSON patch (RFC 6902), strategic merge patch
-and server-side apply, over plain JSON objects.
+(also server-side apply's merge), over plain JSON objects.
 
 Strategic merge knows the merge keys of the built-in types' lists by field name (containers by name, ports
 by containerPort, ...), as the Go types declare them; other lists are replaced whole.
@@ -74,7 +74,7 @@ def json_patch(target, ops):
     return doc
 
 
-def _merge_key(field, parent_path):
+def merge_key(field, parent_path):
     if field == "ports":  # a container's ports merge on containerPort, a Service's on port
         return "containerPort" if parent_path[-1:] in (["containers"], ["initContainers"]) else "port"
     return MERGE_KEYS.get(field, False)
@@ -101,7 +101,7 @@ def strategic_merge(target, patch, path=()):
         if v is None:
             result.pop(k, None)
             continue
-        key = _merge_key(k, list(path))
+        key = merge_key(k, list(path))
         if isinstance(v, list) and key is not False and isinstance(result.get(k), list):
             result[k] = _merge_list(result[k], v, key, list(path) + [k])
             order = patch.get("$setElementOrder/" + k)
@@ -147,54 +147,3 @@ def _merge_list(current, patch, key, path):
 def _order(items, order, key):
     rank = {o.get(key): i for i, o in enumerate(order) if isinstance(o, dict)}
     return sorted(items, key=lambda x: rank.get(x.get(key), len(rank)) if isinstance(x, dict) else len(rank))
-
-
-# ---- server-side apply -----------------------------------------------------------------------------------
-
-def fieldset(obj, path=()):
-    """The fields an applied configuration sets, in managedFields' fieldsV1 shape (f:<field>, k:<merge key>)."""
-    if not isinstance(obj, dict):
-        return {}
-    out = {}
-    for k, v in obj.items():
-        if not path and k in ("apiVersion", "kind"):
-            continue
-        if path == ("metadata",) and k in ("name", "namespace"):
-            out["f:" + k] = {}
-            continue
-        key = _merge_key(k, list(path))
-        if isinstance(v, dict):
-            out["f:" + k] = dict(fieldset(v, path + (k,)), **{".": {}}) if v else {}
-        elif isinstance(v, list) and key and all(isinstance(i, dict) and key in i for i in v):
-            out["f:" + k] = {"k:{\"%s\":%s}" % (key, _json_scalar(i[key])): dict(fieldset(i, path + (k,)),
-                                                                                  **{".": {}}) for i in v}
-        else:
-            out["f:" + k] = {}
-    return out
-
-
-def _json_scalar(v):
-    return '"%s"' % v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
-
-
-def remove_unapplied(obj, old, new):
-    """Drop from obj the fields an earlier apply set (old fieldset) that this apply no longer sets (new)."""
-    if not isinstance(obj, dict):
-        return obj
-    for f, sub in old.items():
-        if not f.startswith("f:"):
-            continue
-        name = f[2:]
-        if f not in new:
-            obj.pop(name, None)
-        elif sub and isinstance(obj.get(name), dict):
-            remove_unapplied(obj[name], sub, new[f])
-    return obj
-
-
-def apply_config(current, applied, previous_fields):
-    """The object after a server-side apply of `applied` over `current` by one field manager."""
-    merged = strategic_merge(current, applied)
-    if previous_fields:
-        remove_unapplied(merged, previous_fields, fieldset(applied))
-    return merged
