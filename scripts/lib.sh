@@ -100,7 +100,7 @@ kubectl_changes() {  # kubectl_changes OUTPUT [unchanged]: kubectl's lines about
       "") ;;
       *" unchanged") if [ "${2:-}" = unchanged ]; then echo "note: $line"; fi ;;
       Warning:*) echo "note: kubectl: $line" ;;
-      "Error from server"*|error:*|"The "*" is invalid: "*|"Error "*) ;;
+      "Error from server"*|error:*|"The "*" is invalid:"*|"Error "*|"* "*) ;;
       *) changed "$line" ;;
     esac
   done <<< "$1"
@@ -108,8 +108,15 @@ kubectl_changes() {  # kubectl_changes OUTPUT [unchanged]: kubectl's lines about
 
 kubectl_error() {  # kubectl_error OUTPUT: the lines of kubectl's output that say why it failed (each object's)
   local errors
-  errors=$(grep -E '^(Error from server|error:|The .* is invalid: |Error )' <<< "$1" || true)
-  if [ -z "$errors" ]; then errors=$(grep -v '^Warning:' <<< "$1" | tail -n 1); fi
+  # an object's invalid fields come one a line (`* field: why`) after `The Kind "name" is invalid:`: one line each
+  errors=$(awk '
+    function flush() { if (invalid != "") print invalid; invalid = "" }
+    /^\* / && invalid != "" { sub(/^\* /, ""); invalid = invalid (invalid ~ /:$/ ? " " : "; ") $0; next }
+    { flush() }
+    /^The .* is invalid:/ { invalid = $0; next }
+    /^(Error from server|error:|Error )/ { print }
+    END { flush() }' <<< "$1")
+  if [ -z "$errors" ]; then errors=$(grep -v -e '^Warning:' -e '^$' <<< "$1" | tail -n 1); fi
   paste -sd '|' <<< "$errors" | sed 's/|/; /g'
 }
 

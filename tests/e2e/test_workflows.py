@@ -165,6 +165,24 @@ def test_an_apply_refused_part_way_tells_what_it_made_and_why_the_rest_was_refus
     kubectl(lab, "delete configmap first")
 
 
+def test_what_the_api_server_refuses_is_told_per_object_in_its_words(lab, cluster):
+    manifest = ("{apiVersion: v1, kind: ConfigMap, metadata: {name: valid}}\n---\n"
+                "{apiVersion: apps/v1, kind: Deployment, metadata: {name: noselector}, spec: {template: {metadata: "
+                "{labels: {app: x}}, spec: {containers: [{name: x, image: nginx}]}}}}\n---\n"
+                "{apiVersion: v1, kind: Service, metadata: {name: farport}, spec: {ports: [{port: 99999}]}}\n")
+    failed = kub(cluster, "kub_apply", check=False, manifest=manifest)
+    assert failed.returncode != 0
+    assert f"[{lab.host_ip(1)}] kubectl apply: configmap/valid created (before it failed)" in failed.stdout
+    # each refused object with the API server's reason, as kubectl apply prints it
+    assert ('kubectl apply failed: Error from server (Invalid): error when creating "STDIN": Deployment.apps '
+            '"noselector" is invalid: [spec.selector: Required value, spec.template.metadata.labels: Invalid value: '
+            ) in failed.stdout, failed.stdout[-2000:]
+    assert ('; Error from server (Invalid): error when creating "STDIN": Service "farport" is invalid: '
+            '[spec.ports[0].port: Invalid value: 99999: must be between 1 and 65535, inclusive') in failed.stdout
+    assert kubectl(lab, "get deployment noselector service farport --ignore-not-found -o name").strip() == ""
+    kubectl(lab, "delete configmap valid")
+
+
 def test_kubectl_s_own_error_fails_the_workflow_in_one_line(lab, cluster):
     before = objects(lab)
     failed = kub(cluster, "kub_scale", check=False, name="nosuch", replicas=2)
