@@ -1,8 +1,9 @@
-"""Shared fixtures. `lab`: one lab of 5 hosts for the whole test session (index $KUB_LAB_INDEX, default 5)."""
+"""Shared fixtures. `lab`: one lab of 5 hosts for the whole test session (tests/lab_indexes.py names every index the tests use)."""
 import concurrent.futures
 import os
 
 import pytest
+from lab_indexes import LAB_INDEX
 
 LAB_HOSTS = 5
 
@@ -28,7 +29,7 @@ def home_of_its_own(tmp_path_factory):
 def lab():
     from kub_lab.lab import Lab
 
-    lab = Lab(index=int(os.environ.get("KUB_LAB_INDEX", 5)))
+    lab = Lab(index=LAB_INDEX)
     lab.down()   # leftovers of an interrupted earlier run
     lab.up(LAB_HOSTS, fresh=True)   # no disk state from earlier sessions
     yield lab

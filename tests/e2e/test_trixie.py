@@ -1,10 +1,10 @@
 """Debian 13 hosts, with the distribution's own containerd (1.7): fine for Kubernetes 1.35, the last minor
 that supports containerd 1.x, and refused for 1.36 and later."""
 import json
-import os
 
 import pytest
 from e2e_support import assert_refused, cluster_inputs
+from lab_indexes import SECOND_LAB_INDEX
 
 pytestmark = pytest.mark.lab
 HOSTS = (1, 2)
@@ -14,7 +14,7 @@ HOSTS = (1, 2)
 def trixie():
     """A second lab, of Debian 13 hosts."""
     from kub_lab.lab import Lab
-    lab = Lab(index=int(os.environ.get("KUB_LAB_SECOND_INDEX", 6)))
+    lab = Lab(index=SECOND_LAB_INDEX)
     lab.down()
     lab.up(len(HOSTS), fresh=True, release="trixie")
     yield lab

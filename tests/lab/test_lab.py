@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from lab_indexes import SECOND_LAB_INDEX
 
 from kub_lab import system
 from kub_lab.lab import Lab
@@ -20,7 +21,7 @@ from kub_lab.system import LabError
 pytestmark = pytest.mark.lab
 
 # an index nobody else uses: "not up" checks and the second-lab test (KUB_LAB_SECOND_INDEX beside other labs)
-SECOND_INDEX = int(os.environ.get("KUB_LAB_SECOND_INDEX", 6))
+SECOND_INDEX = SECOND_LAB_INDEX
 
 
 def ssh(lab, i, command, user="root", known_hosts=None, connect_timeout=5, timeout=30, input=None,

@@ -2,7 +2,6 @@
 (built from Debian's real packages), the inputs pointing at them, and Debian 13 (trixie) hosts."""
 import hashlib
 import http.client
-import os
 import subprocess
 import sys
 import threading
@@ -10,6 +9,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from lab_indexes import SECOND_LAB_INDEX
 
 from kub_lab.lab import CONTAINERD_INPUTS, Lab
 from kub_lab.service import LabServer
@@ -17,7 +17,7 @@ from kub_lab.service import LabServer
 pytestmark = pytest.mark.lab
 
 # a second lab for the trixie hosts: the session's lab stays Debian 12
-TRIXIE_INDEX = int(os.environ.get("KUB_LAB_SECOND_INDEX", "11"))
+TRIXIE_INDEX = SECOND_LAB_INDEX
 
 INSTALL = r"""
 set -eu
