@@ -38,7 +38,12 @@ for item in $KUB_NODES; do
   fi
   out=$("${kubectl[@]}" drain "$name" "${drain[@]}" "${server_dry_run[@]}" 2>&1) || {
     # the node takes pods again, as before: the cluster keeps working until a re-run drains it
-    act "${kubectl[@]}" uncordon "$name" >/dev/null 2>&1 || true
+    uncordoned=no
+    for try in 1 2 3; do
+      if act "${kubectl[@]}" uncordon "$name" >/dev/null 2>&1; then uncordoned=yes; break; fi
+      [ "$try" = 3 ] || sleep 2
+    done
+    [ "$uncordoned" = yes ] || echo "note: node $name stays cordoned (uncordon failed): kubectl uncordon $name"
     fail "draining node $name failed: $(kubectl_error "$out")"
   }
   out=$("${kubectl[@]}" delete node "$name" --ignore-not-found "${server_dry_run[@]}" 2>&1) ||

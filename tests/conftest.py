@@ -1,4 +1,5 @@
-"""Shared fixtures. `lab`: one lab of 5 hosts for the whole test session (tests/lab_indexes.py names every index the tests use)."""
+"""Shared fixtures. `lab`: one lab of 5 hosts for the whole test session (tests/lab_indexes.py names every
+index the tests use)."""
 import concurrent.futures
 import os
 

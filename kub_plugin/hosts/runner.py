@@ -31,10 +31,13 @@ def apply(host, label, script, env=None, secret_env=None, timeout=900, secrets=(
         raise StepError(f"{host.ip}: another kub run is working on this host (it held {lock} "
                         f"for over {lock_wait} s): let it finish, then run the workflow again")
     lines = result.stdout.splitlines()
+    notes = [line[len("note: "):] for line in lines if line.startswith("note: ")]
     if not result.ok and host.plan is None:
         done = [line[len("changed: "):] for line in lines if line.startswith("changed: ")]
         if done:   # what the step changed before it failed stays changed: the user is told
             host.log(f"{label}: {'; '.join(done)} (before it failed)")
+        for note in notes:
+            host.log(note)
     ok_or_raise(host, result, label, secrets)
     if host.plan is not None:
         changes = [line[len("would: "):] for line in lines if line.startswith("would: ")]
@@ -42,7 +45,7 @@ def apply(host, label, script, env=None, secret_env=None, timeout=900, secrets=(
     else:
         changes = [line[len("changed: "):] for line in lines if line.startswith("changed: ")]
         host.log(f"{label}: {'; '.join(changes) if changes else 'no change'}")
-    for note in (line[len("note: "):] for line in lines if line.startswith("note: ")):
+    for note in notes:
         host.log(note)
     return changes
 
