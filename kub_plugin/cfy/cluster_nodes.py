@@ -216,11 +216,16 @@ def check_status(ctx, **_):
     names = ctx.instance.runtime_properties.get("node_names", [])
     cluster = deployment.cluster_of(ctx)
     with Host(cluster.master_ssh, ctx.logger) as master:
-        states = nodes.node_states(master)
+        registered = nodes.nodes(master)
+    states = {name: ready for name, (ready, _) in registered.items()}
     unwell = [f"{name} ({states.get(name, 'not registered')})" for name in names if states.get(name) != "True"]
     if unwell:
         raise NonRecoverableError(f"not Ready: {', '.join(unwell)}")
     ctx.logger.info(f"Ready: {', '.join(names)}")
+    if deployment.is_master(ctx):   # a node no record holds (a host dropped from the blueprint, one forced out)
+        held = [cluster.master_ssh.ip, *(h.ip for hosts in deployment.minion_hosts(ctx, ctx.node.id).values()
+                                         for h in hosts)]
+        checks.all_held(cluster.master_ssh.ip, {name: address for name, (_, address) in registered.items()}, held)
     drift = _drift(ctx, cluster)
     if not drift.empty:
         raise NonRecoverableError(f"drifted from what install set up (heal sets it back): {'; '.join(drift.lines())}")

@@ -5,6 +5,7 @@ PodDisruptionBudget; hosts 3 and 4 added; host 4 dropped from the blueprint and 
 move, the budget holds); host 4 added again, crashed and removed with force; uninstall resets what the record holds.
 """
 import json
+import time
 
 import pytest
 from e2e_support import cluster_inputs, host_files, whole_host_state
@@ -145,6 +146,18 @@ def test_a_crashed_minion_is_removed_only_with_force(lab, cluster):
     assert f"[{lab.host_ip(4)}] not cleaned: the host cannot be reached" in out, out[-3000:]
     assert "kubh4" not in nodes(lab)
     assert record(cluster)["hosts"] == [lab.host_ip(3)]
+    # booted again without a wipe, it registers its node again: check_status names it
+    lab.boot(4)
+    deadline = time.monotonic() + 120
+    while "kubh4" not in nodes(lab):
+        assert time.monotonic() < deadline, "the booted host did not register its node again"
+        time.sleep(2)
+    failed = cluster.execute("check_status", check=False)
+    assert failed.returncode != 0
+    assert f"the cluster has node kubh4 ({lab.host_ip(4)}) at address no node of this deployment lists" in \
+        failed.stdout, failed.stdout[-2000:]
+    lab.wipe(4)
+    lab.exec(MASTER, KUBECTL + "delete node kubh4")
 
 
 def test_drift_checks_and_uninstall_work_on_what_the_record_holds_and_never_touch_removed_hosts(lab, cluster):
