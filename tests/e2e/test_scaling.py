@@ -128,6 +128,11 @@ def test_a_host_dropped_from_the_blueprint_is_named_and_its_removal_cleans_it(la
 
 
 def test_removing_a_minion_drains_it_within_the_budget_and_cleans_it(lab, cluster):
+    before = {i: whole_host_state(lab, i) for i in (MASTER, FIRST)}
+    planned = kub(cluster, "kub_remove_minions", nodes=["kubh2"], dry_run=True)
+    assert f"- {lab.host_ip(MASTER)} drained and deleted node kubh2" in planned, planned[-3000:]
+    assert f"- {lab.host_ip(FIRST)} kubeadm reset" in planned
+    assert {i: whole_host_state(lab, i) for i in (MASTER, FIRST)} == before and "kubh2" in nodes(lab)
     out = kub(cluster, "kub_remove_minions", nodes=["kubh2"])
     assert "drained and deleted node kubh2" in out, out[-3000:]
     assert "kubh2" not in nodes(lab) and clean(lab, FIRST)
