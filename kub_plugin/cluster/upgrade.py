@@ -132,10 +132,10 @@ def upgrade(cluster, minion_hosts, drains, target, batch_size, logger, ready_tim
             hop = Hop(cluster, master, minor, wanted[minor], key, logger, ready_timeout, plan)
             todo = [m for m in members if version_tuple(m.minor) < version_tuple(minor)]
             if todo and todo[0] is members[0]:
-                hop.master(members[0])
+                hop.upgrade_master(members[0])
             minions = [m for m in todo if m is not members[0]]
             for start in range(0, len(minions), max(1, batch_size)):
-                hop.minions(minions[start:start + max(1, batch_size)])
+                hop.upgrade_minions(minions[start:start + max(1, batch_size)])
     return wanted[steps[-1]]
 
 
@@ -158,7 +158,7 @@ class Hop:
         apply(host, f"upgrade {step}", scripts.UPGRADE_NODE.call(
             cluster_id=self.cluster.id, step=step, minor=self.minor, target=self.target), timeout=900)
 
-    def master(self, member):
+    def upgrade_master(self, member):
         host = self.master
         self.packages(host, UPGRADED)
         self.step(host, "apply")
@@ -176,7 +176,7 @@ class Hop:
             uncordon_node(self.master, self.cluster.id, member.node_name)
         self.step(host, "record")
 
-    def minions(self, batch):
+    def upgrade_minions(self, batch):
         def one(host):
             member = next(m for m in batch if m.ssh.ip == host.ip)
             self.packages(host, UPGRADED)
