@@ -77,7 +77,8 @@ def running(ip, recorded, settings):
                               f"running cluster's {now}, and Kubernetes cannot be downgraded: set it back to "
                               f"'{now}', or uninstall the cluster and install it anew")
         raise HostRefused(f"{ip}: cluster.kubernetes_version {settings.kubernetes_version} is higher than the "
-                          f"running cluster's {now}: upgrades are not done by install; set it back to '{now}'")
+                          f"running cluster's {now}: upgrades are not done by install; set it back to '{now}', or "
+                          f"upgrade the cluster with kub_upgrade")
 
 
 def unique_names(facts_by_ip, registered=None):

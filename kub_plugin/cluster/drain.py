@@ -30,6 +30,27 @@ def remove_nodes(master, cluster_id, addresses, drain):
                         f"eviction)") from None
 
 
+def drain_node(master, cluster_id, node, timeout):
+    """Cordons and drains one node (its pods evicted, PodDisruptionBudgets honoured); one that a budget holds past
+    `timeout` seconds is uncordoned again and fails naming the budget and the pods it protects."""
+    try:
+        return apply(master, f"drain {node}", scripts.DRAIN_NODE.call(
+            cluster_id=cluster_id, node=node, action="drain", drain_timeout=timeout), timeout=timeout + 120)
+    except StepError:
+        budgets = _drain_blockers(master, node)
+        if not budgets:
+            raise
+        held = "; ".join(f"{budget} (protecting {', '.join(pods)})" for budget, pods in sorted(budgets.items()))
+        raise StepError(f"{master.ip}: draining node {node} did not finish within {timeout} s, held by "
+                        f"PodDisruptionBudget{'s' if len(budgets) > 1 else ''} {held}: raise drain_timeout, or change "
+                        f"the budget; the node takes pods again, run the upgrade again to resume") from None
+
+
+def uncordon_node(master, cluster_id, node):
+    return apply(master, f"uncordon {node}", scripts.DRAIN_NODE.call(
+        cluster_id=cluster_id, node=node, action="uncordon", drain_timeout=0))
+
+
 def _drain_blockers(master, node):
     """{PodDisruptionBudget 'namespace/name': ['namespace/pod', ...]} of the budgets selecting pods the drain of
     `node` left there (DaemonSet, mirror and finished pods are not drained); {} when they cannot be read."""

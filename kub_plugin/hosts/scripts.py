@@ -87,6 +87,8 @@ CNI = Script("cni.sh", required=("KUB_MANIFEST",))
 CNI_RECORD = Script("cni-record.sh")
 REMOVE_NODES = Script("remove-nodes.sh",
                       required=("KUB_CLUSTER_ID", "KUB_NODES", "KUB_DRAIN_TIMEOUT", "KUB_FORCE_DRAIN"))
+UPGRADE_NODE = Script("upgrade-node.sh", required=("KUB_CLUSTER_ID", "KUB_STEP", "KUB_MINOR", "KUB_TARGET"))
+DRAIN_NODE = Script("drain-node.sh", required=("KUB_CLUSTER_ID", "KUB_NODE", "KUB_ACTION", "KUB_DRAIN_TIMEOUT"))
 RESET = Script("reset.sh", required=("KUB_CRI_SOCKET",), optional=("KUB_PURGE",))
 WORKLOAD_APPLY = Script("workload-apply.sh", required=("KUB_KUBECONFIG", "KUB_NAMESPACE", "KUB_NAMESPACE_OBJECT"),
                         secret=("KUB_MANIFEST",), fixed=tuple(NO_CACHE.items()))
@@ -97,7 +99,7 @@ KUBECTL_CHANGE = Script("kubectl-change.sh", required=("KUB_KUBECONFIG", "KUB_AR
 
 SCRIPTS = {script.name: script for script in (
     FACTS, PREPARE_HOST, PACKAGES, CONTAINERD_RELEASE, CONTAINERD, INIT, JOIN, USER_KUBECONFIG, CNI, CNI_RECORD,
-    REMOVE_NODES, RESET, WORKLOAD_APPLY, WORKLOAD_DELETE, KUBECTL_CHANGE)}
+    REMOVE_NODES, UPGRADE_NODE, DRAIN_NODE, RESET, WORKLOAD_APPLY, WORKLOAD_DELETE, KUBECTL_CHANGE)}
 
 
 def named(name):

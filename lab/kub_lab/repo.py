@@ -365,9 +365,10 @@ def _build_minor(deb_dir, minor, spec, work, kubectl):
         _zipapp(app, version, build, spec["cri-tools"])
         deb_version = version + REVISION
         for arch in ARCHES:
+            # no minor bound on kubelet and kubectl: the kubeadm upgrade docs install the next minor's kubeadm
+            # beside the running kubelet, and its kubelet only after `kubeadm upgrade`
             _deb(deb_dir, "kubeadm", deb_version, arch,
-                 "kubelet (>= %s.0), kubectl (>= %s.0), cri-tools (>= %s.0), kubernetes-cni (>= 1.2.0), %s"
-                 % (minor, minor, minor, PYTHON_DEPS),
+                 "kubelet, kubectl, cri-tools (>= %s.0), kubernetes-cni (>= 1.2.0), %s" % (minor, PYTHON_DEPS),
                  "Command-line utility for administering a Kubernetes cluster",
                  {"/usr/bin/kubeadm": app})
             files = dict(kubelet_files_common)

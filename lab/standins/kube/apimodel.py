@@ -40,6 +40,7 @@ SUBRESOURCES = {
     "daemonsets": {"status": (None, None, "DaemonSet", ["get", "patch", "update"])},
     "jobs": {"status": (None, None, "Job", ["get", "patch", "update"])},
     "cronjobs": {"status": (None, None, "CronJob", ["get", "patch", "update"])},
+    "poddisruptionbudgets": {"status": (None, None, "PodDisruptionBudget", ["get", "patch", "update"])},
     "certificatesigningrequests": {"status": (None, None, "CertificateSigningRequest", ["get", "patch", "update"]),
                                    "approval": (None, None, "CertificateSigningRequest", ["get", "patch", "update"])},
 }

@@ -26,7 +26,7 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from kube import apimodel, managedfields, patches, protobuf, util, validation
+from kube import apimodel, disruption, managedfields, patches, protobuf, util, validation
 from kube.client import RESOURCES
 from kube.common import CONTROL_PLANE_FAULT
 from kube.version import BUILD_DATE, GIT_COMMIT, GO_VERSION, VERSION
@@ -101,26 +101,6 @@ def field_value(obj, path):
             return None
         cur = cur.get(p)
     return cur
-
-
-def selects(selector, labels):
-    """A LabelSelector (matchLabels, matchExpressions) as the eviction subresource reads a budget's: a missing or
-    empty one selects nothing."""
-    if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
-        return False
-    return validation.selects(selector, labels)
-
-
-def scaled(value, total):
-    """An IntOrString of a budget: a number, or a percentage of `total` rounded up."""
-    if isinstance(value, str) and value.endswith("%"):
-        return -(-int(value[:-1]) * total // 100)
-    return int(value)
-
-
-def pod_ready(pod):
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
 
 
 def match_fields(obj, selector):
@@ -933,7 +913,7 @@ class Server:
             raise self.not_found(key)
         if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed", "Pending"):
             budgets = [pdb for pdb in self.store.list("policy", "poddisruptionbudgets", key[2])
-                       if selects((pdb.get("spec") or {}).get("selector"), pod["metadata"].get("labels"))]
+                       if disruption.selects((pdb.get("spec") or {}).get("selector"), pod["metadata"].get("labels"))]
             if len(budgets) > 1:
                 raise HTTPError(500, "InternalError", "Internal error occurred: This pod has more than one "
                                 "PodDisruptionBudget, which the eviction subresource does not support.")
@@ -944,18 +924,9 @@ class Server:
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     def check_budget(self, pdb, pod, namespace):
-        spec = pdb.get("spec") or {}
-        covered = [p for p in self.store.list("", "pods", namespace)
-                   if selects(spec.get("selector"), p["metadata"].get("labels"))
-                   and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
-        healthy = sum(1 for p in covered if pod_ready(p))
-        expected = len(covered)
-        if "maxUnavailable" in spec:
-            desired = max(0, expected - scaled(spec["maxUnavailable"], expected))
-        else:
-            desired = scaled(spec.get("minAvailable", 0), expected)
+        healthy, desired, _ = disruption.counts(pdb, self.store.list("", "pods", namespace))
         # an unhealthy pod may go while the budget holds (unhealthyPodEvictionPolicy IfHealthyBudget, the default)
-        if not pod_ready(pod) and healthy >= desired > 0:
+        if not disruption.pod_ready(pod) and healthy >= desired > 0:
             return
         if healthy - desired <= 0:
             raise HTTPError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption "

@@ -6,6 +6,7 @@
 - nodeipam: give each node a podCIDR from --cluster-cidr when --allocate-node-cidrs=true
 - tokencleaner: delete expired bootstrap token secrets
 - daemonset, deployment (+ a simple scheduler), podgc
+- disruption: each PodDisruptionBudget's status (disruptionsAllowed, currentHealthy, desiredHealthy, expectedPods)
 """
 import base64
 import hashlib
@@ -15,7 +16,7 @@ import random
 import time
 
 from kube import client as kclient
-from kube import pki, util
+from kube import disruption, pki, util
 from kube.components import flag_values, self_signed_context, serve_health
 
 KUBELET_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
@@ -35,7 +36,7 @@ DEFAULT_TOLERATIONS = [
 # nodes go silent: the resync sees to those)
 WATCHED = ("/api/v1/nodes", "/apis/certificates.k8s.io/v1/certificatesigningrequests", "/api/v1/pods",
            "/apis/apps/v1/daemonsets", "/apis/apps/v1/deployments", "/apis/apps/v1/replicasets",
-           "/apis/apps/v1/statefulsets", "/apis/batch/v1/jobs")
+           "/apis/apps/v1/statefulsets", "/apis/batch/v1/jobs", "/apis/policy/v1/poddisruptionbudgets")
 RESYNC = 1.0  # seconds between passes when nothing changed
 
 # owners whose dependents (ReplicaSets, Pods) the garbage collector removes once the owner is gone
@@ -91,7 +92,7 @@ class Controllers:
         nodes = self.api.get("/api/v1/nodes")["items"]
         for step in (self.sign_csrs, lambda: self.node_lifecycle(nodes), lambda: self.node_ipam(nodes),
                      self.clean_tokens, lambda: self.daemonsets(nodes), self.deployments, self.replicasets,
-                     self.statefulsets, self.jobs, self.garbage_collect, lambda: self.schedule(nodes),
+                     self.statefulsets, self.jobs, self.budgets, self.garbage_collect, lambda: self.schedule(nodes),
                      lambda: self.pod_gc(nodes)):
             try:
                 step()
@@ -314,6 +315,16 @@ class Controllers:
             if r.get("status") != st:
                 self.api.replace("/apis/apps/v1/namespaces/%s/replicasets/%s/status" % (ns, name), dict(r, status=st))
 
+    def budgets(self):
+        """The disruption controller: each budget's status from the pods it selects (kube/disruption.py)."""
+        pods = self.api.get("/api/v1/pods")["items"]
+        for pdb in self.api.get("/apis/policy/v1/poddisruptionbudgets")["items"]:
+            ns, name = pdb["metadata"]["namespace"], pdb["metadata"]["name"]
+            st = disruption.status(pdb, pods, util.rfc3339())
+            if pdb.get("status") != st:
+                self.api.replace("/apis/policy/v1/namespaces/%s/poddisruptionbudgets/%s/status" % (ns, name),
+                                 dict(pdb, status=st))
+
     def statefulsets(self):
         """Pods <name>-0 .. <name>-(replicas-1), made in order, each once the one before is Ready (OrderedReady),
         removed from the highest ordinal down; a changed template replaces the pods from the highest down."""
@@ -412,7 +423,7 @@ class Controllers:
         """Deletes ReplicaSets and Pods whose owners are all gone (background cascading deletion)."""
         owners = set()
         for path in ("/apis/apps/v1/deployments", "/apis/apps/v1/replicasets", "/apis/apps/v1/daemonsets",
-                     "/apis/apps/v1/statefulsets", "/apis/batch/v1/jobs"):
+                     "/apis/apps/v1/statefulsets", "/apis/batch/v1/jobs", "/apis/policy/v1/poddisruptionbudgets"):
             owners |= {o["metadata"]["uid"] for o in self.api.get(path)["items"]}
         for path in ("/apis/apps/v1/replicasets", "/api/v1/pods"):
             for obj in self.api.get(path)["items"]:

@@ -1,4 +1,5 @@
-"""kubeadm: init, join, reset, token, version, config images — the parts an installer drives."""
+"""kubeadm: init, join, reset, token, version, config images — the parts an installer drives (upgrade:
+kubeadm_upgrade.py)."""
 import base64
 import ipaddress
 import json
@@ -1221,6 +1222,7 @@ Available Commands:
   join        Run this on any machine you wish to join an existing cluster
   reset       Performs a best effort revert of changes made to this host by 'kubeadm init' or 'kubeadm join'
   token       Manage bootstrap tokens
+  upgrade     Upgrade your cluster smoothly to a newer version with this command
   version     Print the version of kubeadm
 """
 
@@ -1231,6 +1233,9 @@ def main(argv):
     try:
         if cmd == "init" and rest[:1] == ["phase"]:
             return cmd_init_phase(rest[1:])
+        if cmd == "upgrade":
+            from kube import kubeadm_upgrade  # it builds on this module's helpers
+            return kubeadm_upgrade.main(rest)
         handler = {"init": cmd_init, "join": cmd_join, "reset": cmd_reset, "token": cmd_token,
                    "version": cmd_version, "config": cmd_config}.get(cmd)
         if cmd in ("", "help", "--help", "-h"):

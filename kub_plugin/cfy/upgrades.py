@@ -1,0 +1,57 @@
+"""The workflow kub_upgrade: the deployment's cluster upgraded minor by minor (cluster.upgrade), then the master's
+record of the cluster's package versions (runtime property package_versions) says the new ones, so later installs,
+heals and kub_add_minions use them. Through the workflow context only, so the same on a Cloudify Manager."""
+from cloudify.decorators import workflow
+
+from ..cluster import upgrade as cluster_upgrade
+from ..cluster.properties import drain_settings, node_settings, ssh_settings
+from ..cluster.settings import DrainSettings
+from ..errors import ConfigError
+from ..hosts.plan import Plan
+from .errors import cloudify_errors
+from .scaling import Deployment
+
+
+def _whole(value, name, low):
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"kub_upgrade: {name} {value!r} must be a whole number of at least {low}, e.g. "
+                          f"-p '{{\"{name}\": {max(low, 1)}}}'")
+    return value
+
+
+@workflow
+@cloudify_errors
+def upgrade(ctx, kubernetes_version="", batch_size=1, drain_timeout=0, dry_run=False, **_):
+    """kub_upgrade: the cluster to the minor `kubernetes_version`, one minor per hop; the master first, then the
+    minions in batches of batch_size."""
+    target = str(kubernetes_version or "").strip()
+    if not target:
+        raise ConfigError("kub_upgrade: kubernetes_version is missing: give the minor to upgrade to, e.g. "
+                          "-p '{\"kubernetes_version\": \"1.37\"}'")
+    batch_size = _whole(batch_size, "batch_size", 1)
+    drain_timeout = _whole(drain_timeout, "drain_timeout", 0)
+    found = Deployment(ctx, "kub_upgrade")
+    master_ssh = found.cluster.master_ssh
+    drains = {master_ssh.ip: drain_timeout or DrainSettings.drain_timeout}
+    hosts = []
+    for node_id, props in sorted(found.minions.items()):
+        own = drain_timeout or drain_settings(props, node_id).drain_timeout
+        for ip in found.held(node_id):
+            hosts.append(ssh_settings(props, ip))
+            drains[ip] = own
+    ready_timeout = max([node_settings(props, node_id).ready_timeout for node_id, props in found.minions.items()]
+                        or [node_settings({}, "").ready_timeout])
+    plan = Plan([master_ssh.ip, *(h.ip for h in hosts)]) if dry_run else None
+    versions = cluster_upgrade.upgrade(found.cluster, hosts, drains, target, batch_size, ctx.logger,
+                                       ready_timeout=ready_timeout, plan=plan)
+    if plan is not None:
+        plan.report(ctx.logger, f"kub_upgrade to {target}")
+        return
+    if versions is None:
+        return
+    instance = list(ctx.get_node(found.cluster.master_id).instances)[0]
+    runtime = dict(instance.runtime_properties or {})
+    runtime["package_versions"] = versions
+    ctx.update_node_instance(instance.id, runtime_properties=runtime, force=True)
+    ctx.logger.info(f"the cluster runs Kubernetes {target} ({versions['kubelet']}): raise the blueprint's "
+                    f"kubernetes_version input to '{target}' before the next install, heal or cfy init")
