@@ -8,6 +8,7 @@ from ..cluster.properties import drain_settings, node_settings, ssh_settings
 from ..cluster.settings import DrainSettings
 from ..errors import ConfigError
 from ..hosts.plan import Plan
+from ..local.artifacts import Artifacts
 from .errors import cloudify_errors
 from .scaling import Deployment
 
@@ -42,8 +43,9 @@ def upgrade(ctx, kubernetes_version="", batch_size=1, drain_timeout=0, dry_run=F
     ready_timeout = max([node_settings(props, node_id).ready_timeout for node_id, props in found.minions.items()]
                         or [node_settings({}, "").ready_timeout])
     plan = Plan([master_ssh.ip, *(h.ip for h in hosts)]) if dry_run else None
-    versions = cluster_upgrade.upgrade(found.cluster, hosts, drains, target, batch_size, ctx.logger,
-                                       ready_timeout=ready_timeout, plan=plan)
+    versions = cluster_upgrade.upgrade(found.cluster, hosts, drains, target, batch_size,
+                                       Artifacts(found.cluster.settings), ctx.logger, ready_timeout=ready_timeout,
+                                       plan=plan)
     if plan is not None:
         plan.report(ctx.logger, f"kub_upgrade to {target}")
         return

@@ -13,11 +13,10 @@ from dataclasses import dataclass, replace
 
 from ..errors import ConfigError
 from ..hosts import facts as host_facts
-from ..hosts import osdata, scripts
+from ..hosts import scripts
 from ..hosts.parallel import on_hosts
 from ..hosts.runner import apply
 from ..hosts.ssh import Host
-from ..local import packages
 from . import versions
 from .drain import drain_node, uncordon_node
 from .nodes import nodes, wait_ready
@@ -47,8 +46,9 @@ def hops(current, target):
     return [f"{major}.{minor}" for minor in range(low + 1, high + 1)]
 
 
-def preflight(cluster, members, target, logger):
-    """One line per problem, before any change; returns (hops, {minor: {package: version}})."""
+def preflight(cluster, members, target, artifacts, logger):
+    """One line per problem, before any change; returns (hops, {minor: {package: version}}). `artifacts`: what the
+    cluster's install brings (local.artifacts.Artifacts), asked for each hop's minor."""
     settings = cluster.settings
     if target not in versions.MINORS:
         raise ConfigError(f"kub_upgrade: kubernetes_version {target!r} is not a minor kub supports "
@@ -77,9 +77,8 @@ def preflight(cluster, members, target, logger):
             raise ConfigError(f"{master.ssh.ip}: Kubernetes {minor} needs {versions.containerd_wanted(minor)}, not "
                               f"containerd_version {settings.containerd_version}: raise containerd_version, install "
                               f"again, then upgrade")
-    archs = sorted({osdata.SUPPORTED_ARCH[m.arch] for m in members})
-    wanted = {minor: packages.repository_versions(replace(settings, kubernetes_version=minor), archs)
-              for minor in steps}
+    archs = {m.arch for m in members}
+    wanted = {minor: artifacts.of_minor(minor).newest_versions(archs) for minor in steps}
     return steps, wanted
 
 
@@ -112,15 +111,15 @@ def all_ready(master, members):
                           f"remove them (kub_remove_minions), then upgrade; nothing was changed")
 
 
-def upgrade(cluster, minion_hosts, drains, target, batch_size, logger, ready_timeout=300, plan=None):
+def upgrade(cluster, minion_hosts, drains, target, batch_size, artifacts, logger, ready_timeout=300, plan=None):
     """Upgrades the cluster (its master, then minion_hosts [SshSettings]) to `target` (a minor). `drains`: {address:
-    drain timeout}. Returns {package: version} of the last hop (the cluster's packages), or None when nothing was
-    to do."""
+    drain timeout}; `artifacts`: what its install brings (local.artifacts.Artifacts). Returns {package: version} of
+    the last hop (the cluster's packages), or None when nothing was to do."""
     members = members_of(cluster, minion_hosts, drains, logger, plan)
     with Host(cluster.master_ssh, logger, plan) as master:
         all_ready(master, members)
-        steps, wanted = preflight(cluster, members, target, logger)
-        key = packages.repository_key(replace(cluster.settings, kubernetes_version=target))
+        steps, wanted = preflight(cluster, members, target, artifacts, logger)
+        key = artifacts.of_minor(target).repository_key()
         if not steps:
             logger.info(f"every node runs Kubernetes {target} already: nothing to do")
             return None
