@@ -53,6 +53,12 @@ def test_1_35_installs_with_the_os_containerd_of_debian_13(trixie, new_cfy):
         assert trixie.exec(i, "containerd --version").stdout.split()[2].startswith("1.7."), i
         assert trixie.exec(i, "kubelet --version").stdout.startswith("Kubernetes v1.35."), i
         assert trixie.exec(i, ". /etc/os-release; echo $VERSION_ID").stdout == "13\n"
+    # an upgrade to 1.36 needs containerd 2, which Debian 13's is not: refused before any change, naming the fix
+    refused = cfy.execute("kub_upgrade", {"kubernetes_version": "1.36"}, check=False, options=("--task-retries", "0"))
+    assert refused.returncode != 0
+    assert (f"{trixie.host_ip(1)}: Kubernetes 1.36 needs containerd 2.0 or newer, which the OS's packages do not "
+            f"give: set containerd_source: release") in refused.stdout, refused.stdout[-2000:]
+    assert all(trixie.exec(i, "kubelet --version").stdout.startswith("Kubernetes v1.35.") for i in HOSTS)
     # on the master, docker.io comes after kub, and takes the containerd kub installed
     trixie.exec(1, "DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends docker.io",
                 timeout=900)
