@@ -69,6 +69,7 @@ bench: venv
 	$(PY) bench/lab_bench.py
 	$(PY) bench/install_bench.py
 	$(PY) bench/scaling_bench.py
+	$(PY) bench/upgrade_bench.py
 
 # kub against an Ansible fan-out of the same host steps, per cluster size (slow: minutes per size)
 bench-ansible: venv
