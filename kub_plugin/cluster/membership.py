@@ -94,7 +94,7 @@ def add_minions(cluster, new_hosts, held, artifacts, logger, ready_timeout, plan
 
 @dataclass(frozen=True)
 class Leaving:
-    """A host to remove: its SSH settings and the node it is (None when the cluster has no node at its address)."""
+    """A host to remove: its SSH settings and the node it is ('' when the cluster has no node at its address)."""
     ssh: object
     node_name: str
 
@@ -138,7 +138,7 @@ def remove_minions(cluster, leaving, drain, force, logger, plan=None):
         reset.reset(host, cluster.settings, cluster.settings.purge_packages)
 
     on_hosts([item.ssh for item in leaving if item.ssh.ip not in gone], logger, clean, plan=plan)
-    for ip in gone:
+    for ip in gone if plan is None else ():
         logger.warning(f"[{ip}] not cleaned: the host cannot be reached; it still holds this cluster's kubelet "
                        f"credentials and registers its node again when it boots: wipe it first (kubeadm reset -f), "
                        f"or remove it again once it answers")
