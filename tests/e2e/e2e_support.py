@@ -6,6 +6,25 @@ from pathlib import Path
 
 MASTER, MINIONS = 1, (2, 3)        # the cluster's hosts
 SPARE = (4, 5)                     # hosts for bad-input cases
+# a Deployment of two replicas and a PodDisruptionBudget that keeps one of them (the day-2 workflows' workload)
+WEB = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx}]}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: web}}
+"""
 TOKEN = re.compile(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b")   # a kubeadm bootstrap token
 
 

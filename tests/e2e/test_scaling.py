@@ -8,7 +8,7 @@ import json
 import time
 
 import pytest
-from e2e_support import cluster_inputs, host_files, whole_host_state
+from e2e_support import WEB, cluster_inputs, host_files, whole_host_state
 
 from kub_lab.cfy import LocalCfy
 
@@ -17,24 +17,6 @@ MASTER, FIRST, ADDED = 1, 2, (3, 4)
 HOSTS = (MASTER, FIRST, *ADDED)
 KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf "
 OPTIONS = ("--task-retries", "0")
-WEB = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, image: nginx}]}
----
-apiVersion: policy/v1
-kind: PodDisruptionBudget
-metadata: {name: web}
-spec:
-  minAvailable: 1
-  selector: {matchLabels: {app: web}}
-"""
 
 
 @pytest.fixture(scope="module")
