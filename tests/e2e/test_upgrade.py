@@ -2,7 +2,9 @@
 containerd from its release files) with a Deployment of two replicas and a PodDisruptionBudget of minAvailable 1.
 A dry run tells the plan and changes nothing; a NotReady minion is refused before any change; the upgrade to 1.37
 goes in two hops in one run, the Deployment never below one ready replica; a re-run changes nothing; a downgrade
-is refused. Hosts 1-3 are wiped at the end."""
+is refused. A second cluster (host 4 the master, host 5 a minion, on 1.36) has its minion crashed in the middle of
+its upgrade; booted, the re-run finishes it without redoing the master or the minion's finished steps. Hosts 1-5 are
+wiped at the end."""
 import json
 import threading
 import time
@@ -16,6 +18,7 @@ from kub_lab.cfy import LocalCfy
 pytestmark = pytest.mark.lab
 MASTER, MINIONS = 1, (2, 3)
 HOSTS = (MASTER, *MINIONS)
+CRASH_MASTER, CRASHED = 4, 5
 KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf "
 OPTIONS = ("--task-retries", "0")
 
@@ -136,3 +139,52 @@ def test_a_rerun_changes_nothing_and_a_downgrade_is_refused(lab, cluster):
     assert ("kubernetes_version 1.36 is lower than the running cluster's 1.37, and Kubernetes cannot be downgraded"
             in result.stdout)
     assert snapshot(lab) == before
+
+
+@pytest.fixture(scope="module")
+def crash_cluster(lab, tmp_path_factory):
+    cfy = LocalCfy(tmp_path_factory.mktemp("upgrade-crash"), blueprint_id="upgrade-crash")
+    cfy.stage()
+    cfy.init(cluster_inputs(lab, master=CRASH_MASTER, minions=(CRASHED,), kubernetes_version="1.36",
+                            containerd_source="release"))
+    try:
+        cfy.install()
+        yield cfy
+    finally:   # (a wipe boots a crashed host too)
+        for i in (CRASH_MASTER, CRASHED):
+            lab.wipe(i)
+
+
+def test_a_minion_crashed_mid_upgrade_is_finished_by_a_rerun_without_redoing_the_master(lab, crash_cluster):
+    crashed_at, name = [], lab.exec(CRASHED, "hostname").stdout.strip()
+
+    def crash_after_kubeadm_upgrade_node():   # the master is done; the minion's drain and kubelet are next
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            steps = lab.exec(CRASHED, "cat /var/lib/kub/upgrade-1.37 2>/dev/null; true").stdout.split()
+            if "node" in steps:
+                lab.crash(CRASHED)
+                crashed_at.append(steps)
+                return
+            time.sleep(0.1)
+
+    crasher = threading.Thread(target=crash_after_kubeadm_upgrade_node, daemon=True)
+    crasher.start()
+    first = kub_upgrade(crash_cluster, check=False, kubernetes_version="1.37")
+    crasher.join()
+    assert crashed_at and first.returncode != 0, first.stdout[-3000:]
+    assert lab.host_ip(CRASHED) in first.stdout, first.stdout[-3000:]
+    master_name = lab.exec(CRASH_MASTER, "hostname").stdout.strip()
+    lab.boot(CRASHED)
+    assert "kubernetes_version=1.36" in lab.exec(CRASHED, "cat /var/lib/kub/cluster.env").stdout
+    lab.exec(CRASH_MASTER, KUBECTL + f"wait --for=condition=Ready node/{name} --timeout=120s", timeout=150)
+
+    out = kub_upgrade(crash_cluster, kubernetes_version="1.37")
+    assert f"= {master_name} ({lab.host_ip(CRASH_MASTER)}): 1.37 already" in out, out[-3000:]
+    assert "kubeadm upgrade apply" not in out and "kubeadm upgrade node" not in out, out[-3000:]
+    target = "v" + newest("1.37")
+    items = json.loads(lab.exec(CRASH_MASTER, KUBECTL + "get nodes -o json").stdout)["items"]
+    assert {i["status"]["nodeInfo"]["kubeletVersion"] for i in items} == {target}
+    assert lab.exec(CRASH_MASTER, KUBECTL + f"get node {name} -o jsonpath={{.spec.unschedulable}}").stdout == ""
+    assert "kubernetes_version=1.37" in lab.exec(CRASHED, "cat /var/lib/kub/cluster.env").stdout
+    assert lab.exec(CRASHED, "ls /var/lib/kub/upgrade-1.37 2>/dev/null; true").stdout == ""
