@@ -18,6 +18,12 @@ listening=$(awk 'FNR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }' /proc/
   while read -r hex; do echo $((16#$hex)); done | sort -nu | tr '\n' ' ')
 echo "listening=${listening% }"
 
+# global addresses with their prefix and interface (`dev=address/prefix`): where a virtual IP can live
+addresses=$(ip -o addr show scope global 2>/dev/null | awk '{ print $2 "=" $4 }' | tr '\n' ' ')
+echo "addresses=${addresses% }"
+# kub's load balancer of the API (haproxy and keepalived) is set up here: the port it holds is its own
+[ -e "$KUB_API_HAPROXY_UNIT" ] && echo "api_balancer=yes"
+
 for f in /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf; do
   [ -e "$f" ] && echo "has_$(basename "$f" .conf)_conf=yes"
 done

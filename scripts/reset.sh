@@ -126,8 +126,20 @@ config_before=$(file_sum /etc/containerd/config.toml 2>/dev/null || true)
 # in a dry run the file stays: release_files would take it (or put the host's own back) while it holds kub's
 config_released=no
 if owned_unchanged "$KUB_OWNED_FILES" /etc/containerd/config.toml; then config_released=yes; fi
+# kub's load balancer of the API: stopped (keepalived gives the virtual IP up) and disabled before its units go
+balancer_units=no
+for unit in "$KUB_API_KEEPALIVED_UNIT" "$KUB_API_HAPROXY_UNIT"; do
+  owned_unchanged "$KUB_OWNED_FILES" "$unit" || continue
+  balancer_units=yes
+  name=$(basename "$unit" .service)
+  if systemctl is-enabled --quiet "$name" 2>/dev/null || systemctl is-active --quiet "$name"; then
+    act systemctl disable --now --quiet "$name"
+    changed "stopped and disabled $name"
+  fi
+done
 release_files "$KUB_OWNED_FILES"
-act rmdir /etc/containerd 2>/dev/null || true
+act rmdir /etc/containerd "$KUB_API_BALANCER_DIR" 2>/dev/null || true
+[ "$balancer_units" = no ] || act systemctl daemon-reload
 if [ "${KUB_PURGE:-no}" != yes ] && systemctl is-active --quiet containerd &&
     if dry_run; then [ "$config_released" = yes ]; else
       [ "$(file_sum /etc/containerd/config.toml 2>/dev/null || true)" != "$config_before" ]; fi; then

@@ -44,7 +44,7 @@ def create(ctx, **_):
     else:
         _master_checked(ctx, cluster)
         drain_settings(ctx.node.properties, ctx.node.id)
-        check_hosts(cluster.master_ssh.ip, [h.ip for h in own], cluster.settings)
+        check_hosts([h.ip for h in cluster.master_hosts], [h.ip for h in own], cluster.settings)
         found = on_hosts(own, ctx.logger, lambda host: _checked(host, "minion", cluster)[0])
         checks.unique_names(found)
         removed = set(ctx.instance.runtime_properties.get(deployment.REMOVED_HOSTS) or [])
@@ -139,7 +139,7 @@ def start(ctx, **_):
 def _wait_minions_ready(ctx, cluster):
     names = ctx.instance.runtime_properties.get("node_names", [])
     if names:
-        with Host(cluster.master_ssh, ctx.logger) as master:
+        with cluster.open_master(ctx.logger) as master:
             nodes.wait_ready(master, names, timeout=deployment.settings(ctx).ready_timeout)
         on_hosts(deployment.own_hosts(ctx), ctx.logger, init.record_cni)
 
@@ -198,7 +198,7 @@ def _join_minions(logger, cluster, minions, master_timeout, master_failure):
         joins = pool.submit(on_hosts, minions, logger, join_host)
         try:
             master_facts = join.wait_master(master, host_facts.gather, cluster.id, master_timeout, master_failure)
-            targets.append(join.JoinTarget(master.ip, master_facts.ca_cert_hash, nodes.nodes(master)))
+            targets.append(join.JoinTarget(cluster.api_address, master_facts.ca_cert_hash, nodes.nodes(master)))
         finally:
             master_up.set()
             try:
@@ -215,7 +215,7 @@ def check_status(ctx, **_):
     up (what `heal` checks first, and sets back)."""
     names = ctx.instance.runtime_properties.get("node_names", [])
     cluster = deployment.cluster_of(ctx)
-    with Host(cluster.master_ssh, ctx.logger) as master:
+    with cluster.open_master(ctx.logger) as master:
         registered = nodes.nodes(master)
     states = {name: ready for name, (ready, _) in registered.items()}
     unwell = [f"{name} ({states.get(name, 'not registered')})" for name in names if states.get(name) != "True"]

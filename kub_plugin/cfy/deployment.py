@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 from cloudify.constants import RELATIONSHIP_INSTANCE
 
+from ..cluster.control_plane import api_address, check_masters
 from ..cluster.properties import cluster_settings, host_addresses, node_settings, ssh_settings
 from ..errors import ConfigError
 from ..hosts import state
+from ..hosts.failover import first_answering
 
 MASTER_TYPE = "kub.nodes.Master"
 MASTER_RELATIONSHIP = "kub.relationships.connected_to_master"
@@ -23,7 +25,8 @@ CLUSTER_ID_FORM = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[
 
 
 class Cluster:
-    """A master node's cluster: its settings, its master host and the id that marks its hosts as its own.
+    """A master node's cluster: its settings, its master hosts (the first initialises it), the endpoint of its API
+    (cluster.control_plane) and the id that marks its hosts as its own.
 
     The id is random, made at the master's first create and kept in its runtime properties, so another
     deployment is another cluster whatever its name; `name` (deployment/master node) only names it in messages.
@@ -33,10 +36,21 @@ class Cluster:
         if not master_props.get("ip"):
             raise ConfigError(f"master node {master_id} has no ip: set its ip property")
         self.settings = cluster_settings(master_props)
-        self.master_ssh = ssh_settings(master_props, master_props["ip"])
+        self.master_hosts = [ssh_settings(master_props, ip) for ip in host_addresses(master_props, master_id)]
+        self.master_ssh = self.master_hosts[0]
+        self.endpoint = check_masters(master_id, [h.ip for h in self.master_hosts], self.settings)
         self.master_id = master_id
         self.name = f"{deployment_id}/{master_id}"
         self.id = given_cluster_id(master_props, master_id) or (master_runtime or {}).get(CLUSTER_ID, "")
+
+    @property
+    def api_address(self):
+        """host:port where nodes and clients reach the API: its endpoint, or its one master."""
+        return api_address(self.endpoint, self.master_ssh.ip)
+
+    def open_master(self, logger, plan=None):
+        """An open Host of the first of its masters that answers: where kubectl and kubeadm's tokens run."""
+        return first_answering(self.master_hosts, logger, plan)
 
     def make_id(self):
         """A new random id, for a master's first create (kept by its caller in the master's runtime properties)."""
@@ -227,6 +241,11 @@ class ControlPlane:
     node_id: str
     lock: str = state.LOCK_FILE
     allow_plain_http: bool = False   # whether its workloads' manifests may come from http:// URLs
+    standby: tuple = ()  # the other masters of a cluster with several, tried in turn when `ssh` does not answer
+
+    def open(self, logger, plan=None):
+        """An open Host (a context manager) of the first of its masters that answers."""
+        return first_answering((self.ssh, *self.standby), logger, plan)
 
 
 def control_plane(deployment_id, node_id, type_hierarchy, props):
@@ -234,7 +253,8 @@ def control_plane(deployment_id, node_id, type_hierarchy, props):
     if MASTER_TYPE in type_hierarchy:
         cluster = Cluster(deployment_id, node_id, props)
         return ControlPlane(cluster.master_ssh, state.ADMIN_CONF, node_id,
-                            allow_plain_http=cluster.settings.allow_plain_http)
+                            allow_plain_http=cluster.settings.allow_plain_http,
+                            standby=tuple(cluster.master_hosts[1:]))
     if EXISTING_TYPE in type_hierarchy:
         if not props.get("ip"):
             raise ConfigError(f"node {node_id} has no ip: set the ip of a control-plane host of the cluster")

@@ -13,7 +13,6 @@ from cloudify.decorators import workflow
 
 from ..cluster.install_plan import install_plan
 from ..hosts.plan import Plan
-from ..hosts.ssh import Host
 from ..local import manifests
 from ..local.artifacts import Artifacts
 from ..workloads import workflow_commands as commands
@@ -48,7 +47,7 @@ class Target:
         """kubectl on the control plane; with dry_run, its changes are the API server's dry runs, told as a plan
         once the workflow's work is done."""
         plan = Plan([self.control_plane.ssh.ip]) if self.dry_run else None
-        with Host(self.control_plane.ssh, logger, plan) as host:
+        with self.control_plane.open(logger, plan) as host:
             yield commands.Kubectl(host, self.control_plane)
         if plan is not None:
             plan.report(logger, self.label)

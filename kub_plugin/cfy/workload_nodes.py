@@ -9,7 +9,6 @@ from cloudify.exceptions import NonRecoverableError
 
 from ..hosts.plan import Plan
 from ..hosts.runner import StepError
-from ..hosts.ssh import Host
 from ..local import manifests
 from ..workloads import drift, model, ownership, readiness, steps
 from . import deployment
@@ -30,7 +29,7 @@ class Workload:
         self.kubeconfig = self.control_plane.kubeconfig
 
     def host(self, logger):
-        return Host(self.control_plane.ssh, logger)
+        return self.control_plane.open(logger)
 
 
 def _refuse_strangers(host, workload):
@@ -147,7 +146,7 @@ def _drift(ctx, workload):
     differs live."""
     plan = Plan([workload.control_plane.ssh.ip])
     owned = ownership.owned(workload.objects, workload.owner)
-    with Host(workload.control_plane.ssh, ctx.logger, plan) as host:
+    with workload.control_plane.open(ctx.logger, plan) as host:
         _refuse_strangers(host, workload)
         changes = steps.apply(host, f"workload {workload.node_id}", owned, workload.settings.namespace,
                               workload.owner, workload.kubeconfig, workload.control_plane.lock)
@@ -172,7 +171,7 @@ def delete(ctx, **_):
     control_plane = deployment.workload_cluster(ctx)
     timeout = model.settings(ctx.node.properties, ctx.node.id).timeout
     namespace = ctx.instance.runtime_properties.get("namespace", "")
-    with Host(control_plane.ssh, ctx.logger) as host:
+    with control_plane.open(ctx.logger) as host:
         live = steps.live_objects(host, refs, control_plane.kubeconfig)
         for ref in ownership.strangers(refs, live, owner):
             host.log(f"{ref.label} was not made by this node ({ownership.owner_of(live[ref]) or 'not by kub'}): "

@@ -80,8 +80,9 @@ def delete_token(master, token):
 
 @dataclass(frozen=True)
 class JoinTarget:
-    """The master minions join: its address, its CA pin and the nodes it has ({name: (Ready, address)})."""
-    ip: str
+    """Where minions join: the cluster's API (host:port: its endpoint, or its one master), its CA pin and the nodes it
+    has ({name: (Ready, address)})."""
+    endpoint: str
     ca_cert_hash: str
     registered: dict
 
@@ -95,7 +96,7 @@ def join(host, facts, settings, target, get_token):
             host.log("kubeadm join: already a node of this cluster, no change")
         return False
     # a join of ours that is stale (the master was rebuilt or the node removed) is reset first, by join.sh
-    endpoint = kubeadm.host_port(target.ip)
+    endpoint = target.endpoint
     variables = {"api_endpoint": endpoint, "reset_first": "yes" if stale else "no",
                  "record": kubeadm.record(settings), "cri_socket": settings.cri_socket}
     if host.plan is not None:   # no token is made and no configuration sent

@@ -15,7 +15,6 @@ from ..hosts import facts as host_facts
 from ..hosts.commands import Command
 from ..hosts.parallel import on_hosts
 from ..hosts.runner import StepError
-from ..hosts.ssh import Host
 from . import checks, init, join, preflight, prepare, reset
 from .drain import remove_nodes
 from .nodes import KUBECTL, wait_ready
@@ -25,7 +24,7 @@ CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 
 def registered_nodes(cluster, logger):
     """{node name: address} of the cluster's nodes, read on its master."""
-    with Host(cluster.master_ssh, logger) as master:
+    with cluster.open_master(logger) as master:
         return _registered(master, cluster)[1]
 
 
@@ -45,11 +44,11 @@ def add_minions(cluster, new_hosts, held, artifacts, logger, ready_timeout, plan
     them instead. Returns {address: node name}."""
     settings = cluster.settings
     for host in new_hosts:
-        if host.ip == cluster.master_ssh.ip:
-            raise ConfigError(f"{host.ip}: is the cluster's master: give the addresses of new minion hosts")
+        if host.ip in {master.ip for master in cluster.master_hosts}:
+            raise ConfigError(f"{host.ip}: is a master of the cluster: give the addresses of new minion hosts")
         if host.ip in held:
             raise ConfigError(f"{host.ip}: is already a host of this cluster: give the addresses of new hosts only")
-    with Host(cluster.master_ssh, logger) as master:
+    with cluster.open_master(logger) as master:
         master_facts, registered = _registered(master, cluster)
         taken = {address: name for name, address in registered.items()}
         for host in new_hosts:
@@ -62,7 +61,7 @@ def add_minions(cluster, new_hosts, held, artifacts, logger, ready_timeout, plan
         archs = {facts.arch for facts, _ in found.values()}
         versions = artifacts.package_versions(master_facts, archs)
         key = artifacts.repository_key()
-        target = join.JoinTarget(master.ip, master_facts.ca_cert_hash, registered)
+        target = join.JoinTarget(cluster.api_address, master_facts.ca_cert_hash, registered)
         made, lock = [], threading.Lock()
 
         def token():   # one for all of them (hosts join at once), made only when one needs it; never logged
@@ -113,7 +112,7 @@ def remove_minions(cluster, leaving, drain, force, logger, plan=None):
     cluster's mark. A host that cannot be reached is refused (nothing done), unless `force`: its node is deleted
     all the same and it is told that the host was not cleaned. With a plan, tells what it would change instead.
     Returns the addresses that could not be cleaned."""
-    with Host(cluster.master_ssh, logger, plan) as master:
+    with cluster.open_master(logger, plan) as master:
         _, registered = _registered(master, cluster)
         remaining = workers(master) - {item.node_name for item in leaving}
         if not remaining:

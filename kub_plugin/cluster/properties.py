@@ -9,7 +9,7 @@ import string
 from dataclasses import fields
 
 from ..errors import ConfigError
-from . import versions
+from . import control_plane, versions
 from .settings import (
     CONTAINERD_SOURCES,
     DEFAULT_CRI_SOCKET,
@@ -89,7 +89,7 @@ def ssh_settings(props, ip):
 
 
 def host_addresses(props, node_id):
-    """A node's addresses: a master's `ip`; a minion's `ip` and/or `ips` (may be none)."""
+    """A node's addresses: `ip` and/or `ips` (a master has `ip`, the first; a minion may have none)."""
     ips = props.get("ips") or []
     if not isinstance(ips, list):
         raise ConfigError(f"node {node_id}: ips {ips!r} is not a list: give a YAML list of addresses")
@@ -139,6 +139,7 @@ def validate_cluster(settings):
         raise ConfigError(f"cluster.kubernetes_version {settings.kubernetes_version!r} is not supported: use one of "
                           f"{versions.supported()} (the minors Kubernetes still supports)")
     _containerd(settings)
+    control_plane.endpoint(settings)
     pods = _network(settings, "pod_network_cidr")
     services = _network(settings, "service_cidr")
     if pods.version == services.version and pods.overlaps(services):
@@ -206,9 +207,14 @@ def _containerd(settings):
                           f"supports, e.g. '{ClusterSettings.containerd_version}'")
 
 
-def check_hosts(master_ip, minion_ips, cluster):
-    """No host listed twice across the cluster, and no host inside the pod or service network."""
-    seen = {master_ip: "the master"}
+def check_hosts(master_ips, minion_ips, cluster):
+    """No host listed twice across the cluster, and no host inside the pod or service network. `master_ips`: one
+    address or a list."""
+    masters, seen = [master_ips] if isinstance(master_ips, str) else master_ips, {}
+    for ip in masters:
+        if ip in seen:
+            raise ConfigError(f"{ip}: listed twice as a master: give each host once")
+        seen[ip] = "a master" if len(masters) > 1 else "the master"
     for ip in minion_ips:
         if ip in seen:
             raise ConfigError(f"{ip}: listed as a minion but it is already {seen[ip]}: "

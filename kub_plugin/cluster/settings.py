@@ -14,6 +14,9 @@ DEFAULT_CONTAINERD_URL = ("https://github.com/containerd/containerd/releases/dow
 DEFAULT_RUNC_URL = "https://github.com/opencontainers/runc/releases/download/v{runc_version}/runc.{arch}"
 DEFAULT_CONTAINERD_UNIT_URL = "https://raw.githubusercontent.com/containerd/containerd/v{version}/containerd.service"
 CONTAINERD_SOURCES = ("release", "os")
+# who balances the API of several masters: the user's own (an endpoint that is theirs), or kub's haproxy and
+# keepalived on the masters with a virtual IP; '' is the user's when an endpoint is given, else none
+API_LOAD_BALANCERS = ("", "external", "keepalived")
 # the cluster settings that are URLs kub fetches on the machine running cfy (https, or http where allowed)
 URL_SETTINGS = ("cni_manifest", "package_repository_url", "package_repository_key_url", "containerd_url",
                 "runc_url", "containerd_unit_url")
@@ -53,6 +56,8 @@ class ClusterSettings:
     runc_url: str = DEFAULT_RUNC_URL
     containerd_unit_url: str = DEFAULT_CONTAINERD_UNIT_URL
     allow_plain_http: bool = False
+    control_plane_endpoint: str = ""
+    api_load_balancer: str = ""
 
     @property
     def repository_url(self):

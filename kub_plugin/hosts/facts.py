@@ -1,6 +1,7 @@
 """Host facts: read with scripts/facts.sh (changes nothing), parsed here."""
 import base64
 import hashlib
+import ipaddress
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -19,6 +20,8 @@ class Facts:
     cgroup_fs: str = ""
     containerd_release: str = ""
     listening: frozenset = frozenset()
+    addresses: tuple = ()           # (interface, ipaddress.ip_interface) of each global address
+    api_balancer: bool = False      # kub's haproxy and keepalived are set up here
     has_admin_conf: bool = False
     has_kubelet_conf: bool = False
     # the owner mark: `<cluster id> <deployment>/<master node>` (state.OWNER_FILE)
@@ -32,6 +35,10 @@ class Facts:
     def node_name(self):
         # kubeadm registers a node under its lowercased hostname
         return self.hostname.lower()
+
+    def interface_of(self, ip):
+        """(interface, ip_interface) holding the address ip, or None."""
+        return next((item for item in self.addresses if str(item[1].ip) == ip), None)
 
     @property
     def cgroup_v1(self):
@@ -73,6 +80,8 @@ def parse(text):
         cgroup_fs=raw.get("cgroup_fs", ""),
         containerd_release=raw.get("containerd_release", ""),
         listening=frozenset(int(p) for p in raw.get("listening", "").split()),
+        addresses=tuple(_address(item) for item in raw.get("addresses", "").split()),
+        api_balancer=raw.get("api_balancer") == "yes",
         has_admin_conf=raw.get("has_admin_conf") == "yes",
         has_kubelet_conf=raw.get("has_kubelet_conf") == "yes",
         owner=raw.get("owner", ""),
@@ -80,6 +89,11 @@ def parse(text):
         packages=packages,
         ca_cert_pem=base64.b64decode(raw["ca_cert"]).decode() if raw.get("ca_cert") else "",
     )
+
+
+def _address(item):
+    dev, _, address = item.partition("=")
+    return dev, ipaddress.ip_interface(address)
 
 
 def gather(host):

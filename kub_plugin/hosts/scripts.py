@@ -78,6 +78,8 @@ PACKAGES = Script("packages.sh", required=("KUB_REPO_URL", "KUB_REPO_KEY", "KUB_
 CONTAINERD_RELEASE = Script("containerd-release.sh",
                             required=("KUB_RECORD", "KUB_TARBALL_SHA256", "KUB_RUNC_SHA256", "KUB_UNIT_SHA256"))
 CONTAINERD = Script("containerd.sh")
+API_BALANCER = Script("api-balancer.sh", required=("KUB_HAPROXY_CONFIG", "KUB_KEEPALIVED_CONFIG", "KUB_CHECK_SCRIPT",
+                                                   "KUB_HAPROXY_UNIT", "KUB_KEEPALIVED_UNIT"))
 INIT = Script("init.sh", required=("KUB_INIT_TOKEN_ID", "KUB_RECORD", "KUB_CRI_SOCKET", "KUB_CLUSTER_ID"),
               secret=("KUB_INIT_CONFIG",))
 JOIN = Script("join.sh", required=("KUB_API_ENDPOINT", "KUB_RESET_FIRST", "KUB_RECORD", "KUB_CRI_SOCKET"),
@@ -98,8 +100,8 @@ KUBECTL_CHANGE = Script("kubectl-change.sh", required=("KUB_KUBECONFIG", "KUB_AR
                         fixed=tuple(NO_CACHE.items()))
 
 SCRIPTS = {script.name: script for script in (
-    FACTS, PREPARE_HOST, PACKAGES, CONTAINERD_RELEASE, CONTAINERD, INIT, JOIN, USER_KUBECONFIG, CNI, CNI_RECORD,
-    REMOVE_NODES, UPGRADE_NODE, DRAIN_NODE, RESET, WORKLOAD_APPLY, WORKLOAD_DELETE, KUBECTL_CHANGE)}
+    FACTS, PREPARE_HOST, PACKAGES, CONTAINERD_RELEASE, CONTAINERD, API_BALANCER, INIT, JOIN, USER_KUBECONFIG, CNI,
+    CNI_RECORD, REMOVE_NODES, UPGRADE_NODE, DRAIN_NODE, RESET, WORKLOAD_APPLY, WORKLOAD_DELETE, KUBECTL_CHANGE)}
 
 
 def named(name):

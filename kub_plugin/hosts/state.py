@@ -38,6 +38,15 @@ ADMIN_CONF = "/etc/kubernetes/admin.conf"
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
 CA_CERT = "/etc/kubernetes/pki/ca.crt"
 
+# kub's load balancer of the API on the masters (api_load_balancer keepalived): its own units and configuration, so
+# a haproxy or keepalived of the host's own is left alone
+API_HAPROXY_UNIT = "/etc/systemd/system/kub-api-haproxy.service"
+API_KEEPALIVED_UNIT = "/etc/systemd/system/kub-api-keepalived.service"
+API_BALANCER_DIR = "/etc/kub"
+API_BALANCER_PACKAGES = ("haproxy", "keepalived")
+# etcd's client, on the masters of a cluster with several: kub removes a lost master's member with it
+ETCD_CLIENT_PACKAGES = ("etcd-client",)
+
 KUBERNETES_PACKAGES = ("kubelet", "kubeadm", "kubectl")
 # what the Kubernetes packages pull in: installed at the repository's newest version on every host, so a
 # cluster's hosts end up alike, and purged with the rest
@@ -64,6 +73,9 @@ SCRIPT_ENV = {
     "KUB_CNI_BEFORE": CNI_BEFORE,
     "KUB_CNI_FILES": CNI_FILES,
     "KUB_STAGING": CONTAINERD_STAGING,
+    "KUB_API_HAPROXY_UNIT": API_HAPROXY_UNIT,
+    "KUB_API_KEEPALIVED_UNIT": API_KEEPALIVED_UNIT,
+    "KUB_API_BALANCER_DIR": API_BALANCER_DIR,
     "KUB_PACKAGES": " ".join(KUBERNETES_PACKAGES),
     "KUB_DEPENDENCIES": " ".join(KUBERNETES_DEPENDENCIES),
 }

@@ -185,3 +185,10 @@ def test_an_ssh_agent_is_a_credential_and_a_passphrase_needs_its_key(monkeypatch
     monkeypatch.delenv("SSH_AUTH_SOCK")
     with pytest.raises(ConfigError, match="or run cfy with an ssh-agent that holds the key"):
         ssh_settings({"ssh": {}}, "10.0.0.1")
+
+
+def test_masters_listed_twice_or_as_minions():
+    with pytest.raises(ConfigError, match="10.0.0.1: listed twice as a master"):
+        check_hosts(["10.0.0.1", "10.0.0.2", "10.0.0.1"], [], ClusterSettings())
+    with pytest.raises(ConfigError, match="10.0.0.2: listed as a minion but it is already a master"):
+        check_hosts(["10.0.0.1", "10.0.0.2", "10.0.0.3"], ["10.0.0.2"], ClusterSettings())

@@ -118,7 +118,7 @@ def run_steps(case, host, settings):
         return
     master = host_facts.parse(facts_output(case["master"]))
     registered = {name: ("True", f"10.9.9.{n}") for n, name in enumerate(case.get("registered", []), 1)}
-    join.join(host, facts, settings, join.JoinTarget(MASTER_IP, master.ca_cert_hash, registered),
+    join.join(host, facts, settings, join.JoinTarget(MASTER_IP + ":6443", master.ca_cert_hash, registered),
               lambda: JOIN_TOKEN)
 
 

@@ -225,7 +225,7 @@ def test_admin_conf_without_kubs_record_is_a_failed_init_done_again():
 def test_join_sends_the_token_as_a_secret_and_never_logs_it():
     host = FakeHost()
     joined = join.join(host, facts_of({"hostname": "w1"}), ClusterSettings(),
-                       join.JoinTarget("10.0.0.1", "sha256:aa", {}), lambda: TOKEN)
+                       join.JoinTarget("10.0.0.1:6443", "sha256:aa", {}), lambda: TOKEN)
     assert joined
     name, env, secret_env, _ = host.scripts[0]
     assert name == "join.sh"
@@ -238,7 +238,7 @@ def test_failed_join_error_has_the_token_redacted():
     host = FakeHost({"join.sh": Result("", f"error: kubeadm said {TOKEN} is bad\n", 1)})
     with pytest.raises(runner.StepError) as err:
         join.join(host, facts_of({"hostname": "w1"}), ClusterSettings(),
-                  join.JoinTarget("10.0.0.1", "sha256:aa", {}), lambda: TOKEN)
+                  join.JoinTarget("10.0.0.1:6443", "sha256:aa", {}), lambda: TOKEN)
     assert TOKEN not in str(err.value) and "***" in str(err.value)
 
 
@@ -264,7 +264,7 @@ def test_join_is_skipped_for_a_registered_node_of_this_cluster(ca_pem):
     host = FakeHost()
     facts = facts_of({"hostname": "w1", "has_kubelet_conf": True, "owner": MARK, "ca_cert_pem": ca_pem})
     asked = []
-    target = join.JoinTarget("10.0.0.1", host_facts.ca_cert_hash(ca_pem), {"w1": ("True", "10.9.9.9")})
+    target = join.JoinTarget("10.0.0.1:6443", host_facts.ca_cert_hash(ca_pem), {"w1": ("True", "10.9.9.9")})
     joined = join.join(host, facts, ClusterSettings(), target, lambda: asked.append(1))
     assert not joined and not asked and not host.scripts and not host.commands
 
@@ -272,7 +272,7 @@ def test_join_is_skipped_for_a_registered_node_of_this_cluster(ca_pem):
 def test_stale_join_of_ours_is_reset_then_joined_again():
     host = FakeHost()
     facts = facts_of({"hostname": "w1", "has_kubelet_conf": True, "owner": MARK})
-    join.join(host, facts, ClusterSettings(), join.JoinTarget("10.0.0.1", "sha256:new", {}), lambda: TOKEN)
+    join.join(host, facts, ClusterSettings(), join.JoinTarget("10.0.0.1:6443", "sha256:new", {}), lambda: TOKEN)
     assert host.scripts[0][0] == "join.sh" and host.scripts[0][1]["KUB_RESET_FIRST"] == "yes"
 
 
