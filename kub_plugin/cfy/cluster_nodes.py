@@ -8,13 +8,14 @@ waits for the master's API. Their stop and delete (uninstall) are in cluster_tea
 """
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 
 from cloudify.decorators import operation
 from cloudify.exceptions import NonRecoverableError
 
-from ..cluster import checks, init, join, nodes, preflight, prepare
+from ..cluster import api_balancer, checks, init, join, masters, nodes, preflight, prepare
+from ..cluster.control_plane import master_packages
 from ..cluster.install_plan import install_plan
-from ..cluster.kubeadm import host_port
 from ..cluster.properties import check_hosts, drain_settings, host_addresses
 from ..errors import RemoteError
 from ..hosts import facts as host_facts
@@ -40,7 +41,7 @@ def create(ctx, **_):
     deployment.settings(ctx)
     own = deployment.own_hosts(ctx)
     if deployment.is_master(ctx):
-        _create_master(ctx, cluster, own[0])
+        _create_master(ctx, cluster)
     else:
         _master_checked(ctx, cluster)
         drain_settings(ctx.node.properties, ctx.node.id)
@@ -67,12 +68,13 @@ def _master_checked(ctx, cluster):
     return master["package_versions"]
 
 
-def _create_master(ctx, cluster, master_ssh):
+def _create_master(ctx, cluster):
     cluster.make_id()   # the first create's; recorded below, once every host passed its checks
+    masters = cluster.master_hosts
     minions = [h for node_hosts in deployment.minion_hosts(ctx, ctx.node.id).values() for h in node_hosts]
     for node_id, props in deployment.minion_nodes(ctx, ctx.node.id).items():
         drain_settings(props, node_id)   # a bad one is refused now, not at uninstall
-    check_hosts(master_ssh.ip, [h.ip for h in minions], cluster.settings)
+    check_hosts([h.ip for h in masters], [h.ip for h in minions], cluster.settings)
     kubeconfig_setting(ctx)
     Artifacts(cluster.settings).repository_key()
     sources = manifest_sources(ctx, cluster.settings.allow_plain_http)
@@ -80,7 +82,7 @@ def _create_master(ctx, cluster, master_ssh):
     manifests.cni_manifest(cluster.settings.cni_manifest, sources, ctx.node.id)   # read and parsed into objects
     for node_id, props in deployment.workload_nodes(ctx, ctx.node.id).items():
         manifests.workload(props, node_id, sources)   # the workloads' manifests and objects, checked
-    roles = {master_ssh.ip: "master", **{h.ip: "minion" for h in minions}}
+    roles = {**{h.ip: "master" for h in masters}, **{h.ip: "minion" for h in minions}}
 
     def check(host):
         facts, _ = _checked(host, roles[host.ip], cluster)
@@ -88,11 +90,13 @@ def _create_master(ctx, cluster, master_ssh):
         registered = preflight.registered(facts, host) if roles[host.ip] == "master" else {}
         return facts, registered
 
-    results = on_hosts([master_ssh] + minions, ctx.logger, check)
+    results = on_hosts(masters + minions, ctx.logger, check)
     found = {ip: facts for ip, (facts, _) in results.items()}
-    master_facts, registered = results[master_ssh.ip]
+    # the cluster as a master kub initialised sees it (the first, unless only another one runs it now)
+    source = next((h.ip for h in masters if found[h.ip].initialised), masters[0].ip)
+    master_facts, registered = results[source]
     checks.unique_names(found, registered)
-    checks.all_held(master_ssh.ip, registered, [master_ssh.ip, *(h.ip for h in minions)])
+    checks.all_held(source, registered, [h.ip for h in masters + minions])
     archs = {f.arch for f in found.values()}
     artifacts = Artifacts(cluster.settings)
     for arch in archs:
@@ -117,10 +121,15 @@ def _configure(ctx, cluster):
     # from here on, delete has something to undo on these hosts
     save(ctx, prepared=True)
 
+    balanced = role == "master" and cluster.endpoint is not None and cluster.endpoint.virtual_ip
+    extra = master_packages(cluster.endpoint, len(cluster.master_hosts)) if role == "master" else ()
+
     def prepare_host(host):
         facts, profile = _checked(host, role, cluster)
         prepare.prepare(host, facts, profile, cluster.settings, (cluster.id, cluster.mark), key, versions,
-                        artifacts.containerd_release(facts.arch))
+                        artifacts.containerd_release(facts.arch), extra)
+        if balanced:
+            api_balancer.set_up(host, cluster.endpoint, [h.ip for h in cluster.master_hosts], facts, cluster.id)
 
     on_hosts(deployment.own_hosts(ctx), ctx.logger, prepare_host)
 
@@ -145,19 +154,29 @@ def _wait_minions_ready(ctx, cluster):
 
 
 def _start_master(ctx, cluster):
+    """kubeadm init on the first master (unless a master of the cluster runs it already: a master healed after its
+    host was lost joins the others instead), the CNI, then the other masters join the control plane one by one."""
     manifest = manifests.cni_manifest(cluster.settings.cni_manifest,
                                       manifest_sources(ctx, cluster.settings.allow_plain_http), ctx.node.id)
-    with Host(cluster.master_ssh, ctx.logger) as master:
-        facts, _ = _checked(master, "master", cluster)
-        init.init_master(master, facts, cluster.settings, cluster.id)
-        init.user_kubeconfig(master)
-        init.apply_cni(master, manifest)
-        nodes.wait_ready(master, [facts.node_name], timeout=deployment.settings(ctx).ready_timeout)
-        init.record_cni(master)
-        facts = host_facts.gather(master)
-        kubeconfig_path = save_kubeconfig(ctx, init.read_admin_kubeconfig(master))
-    save(ctx, api_endpoint=f"https://{host_port(master.ip)}", node_names=[facts.node_name],
-         ca_cert_hash=facts.ca_cert_hash, kubeconfig_path=kubeconfig_path)
+    with ExitStack() as opened:
+        hosts = [opened.enter_context(Host(ssh, ctx.logger)) for ssh in cluster.master_hosts]
+        found = {host.ip: _checked(host, "master", cluster)[0] for host in hosts}
+        source = next((host for host in hosts if found[host.ip].initialised), hosts[0])
+        init.init_master(source, found[source.ip], cluster.settings, cluster.id, cluster.api_address)
+        init.user_kubeconfig(source)
+        init.apply_cni(source, manifest)
+        source_facts = host_facts.gather(source)
+        target = join.JoinTarget(cluster.api_address, source_facts.ca_cert_hash, nodes.nodes(source))
+        for host in masters.join_masters(source, [h for h in hosts if h is not source], found, cluster.settings,
+                                         target):
+            init.user_kubeconfig(host)
+        names = [found[host.ip].node_name for host in hosts]
+        nodes.wait_ready(source, names, timeout=deployment.settings(ctx).ready_timeout)
+        for host in hosts:
+            init.record_cni(host)
+        kubeconfig_path = save_kubeconfig(ctx, init.read_admin_kubeconfig(source))
+    save(ctx, api_endpoint=f"https://{cluster.api_address}", node_names=names,
+         ca_cert_hash=source_facts.ca_cert_hash, kubeconfig_path=kubeconfig_path)
 
 
 @operation(resumable=True)
@@ -175,7 +194,7 @@ def _join_minions(logger, cluster, minions, master_timeout, master_failure):
     """The minions are connected to and checked while the master is awaited; each joins once its API answers."""
     if not minions:
         return
-    with Host(cluster.master_ssh, logger) as master, ThreadPoolExecutor(max_workers=1) as pool:
+    with cluster.open_master(logger) as master, ThreadPoolExecutor(max_workers=1) as pool:
         master_up = threading.Event()   # set when the master's API answers, or when waiting for it failed
         targets, made, lock = [], [], threading.Lock()
 

@@ -9,7 +9,6 @@ from ..errors import RemoteError, Unreachable
 from ..hosts import facts as host_facts
 from ..hosts.parallel import on_hosts
 from ..hosts.runner import StepError
-from ..hosts.ssh import Host
 from ..local import kubeconfig
 from . import deployment
 from .errors import cloudify_errors
@@ -26,9 +25,8 @@ def stop(ctx, **_):
         return
     cluster = deployment.cluster_of(ctx)
     drain = drain_settings(ctx.node.properties, ctx.node.id)
-    master = Host(cluster.master_ssh, ctx.logger)
     try:
-        master.open()
+        master = cluster.open_master(ctx.logger)
     except Unreachable as err:
         ctx.logger.warning(f"[{err.ip}] the master {cluster.master_id} cannot be reached ({err.reason}): nodes "
                            f"{', '.join(sorted(addresses))} were not drained and stay registered until the master is "
@@ -56,8 +54,6 @@ def delete(ctx, **_):
             ctx.logger.warning(f"[{host.ip}] not a host of this deployment's cluster (owner: "
                                f"{facts.owner_name or 'none'}): left as it is")
             return
-        if deployment.is_master(ctx) and facts.has_admin_conf:
-            _drain_minions(ctx, cluster, host)
         reset.reset(host, cluster.settings, cluster.settings.purge_packages)
 
     def unreachable(err):
@@ -65,6 +61,8 @@ def delete(ctx, **_):
                           f"stays on it; run uninstall again once it answers (what is done already is not done "
                           f"again), or, if it is gone for good, with -p '{{\"ignore_failure\": true}}'")
 
+    if deployment.is_master(ctx):   # while every master still runs (etcd keeps quorum until they are reset)
+        _drain_minions(ctx, cluster)
     on_hosts(deployment.own_hosts(ctx), ctx.logger, reset_host, unreachable)
     path = ctx.instance.runtime_properties.get("kubeconfig_path")
     done = kubeconfig.remove(path, ctx.instance.runtime_properties.get("kubeconfig_sha256")) if path else ""
@@ -74,13 +72,26 @@ def delete(ctx, **_):
         ctx.logger.warning(done)
 
 
-def _drain_minions(ctx, cluster, master):
-    """Before the master is reset: what its minion nodes' stops have not drained yet (Cloudify runs the master's
+def _drain_minions(ctx, cluster):
+    """Before the masters are reset: what its minion nodes' stops have not drained yet (Cloudify runs the master's
     delete beside them), drained and deleted as they would, so that a drain they could not finish leaves the
-    cluster running rather than reset under its pods."""
+    cluster running rather than reset under its pods. Nothing when no master of this cluster answers."""
     minions = deployment.minion_nodes(ctx, cluster.master_id)
+    if not minions:
+        return
     try:
-        registered = nodes.nodes(master) if minions else {}
+        master = cluster.open_master(ctx.logger)
+    except Unreachable:
+        return   # the masters' reset names each one it cannot reach
+    with master:
+        facts = host_facts.gather(master)
+        if facts.owner_id == cluster.id and facts.has_admin_conf:
+            _drain_left(ctx, cluster, master, minions)
+
+
+def _drain_left(ctx, cluster, master, minions):
+    try:
+        registered = nodes.nodes(master)
     except StepError:
         return   # the API does not answer: nothing can be drained (the minions' stops said so)
     held = deployment.minion_hosts(ctx, cluster.master_id)

@@ -32,8 +32,8 @@ def upgrade(ctx, kubernetes_version="", batch_size=1, drain_timeout=0, dry_run=F
     batch_size = _whole(batch_size, "batch_size", 1)
     drain_timeout = _whole(drain_timeout, "drain_timeout", 0)
     found = Deployment(ctx, "kub_upgrade")
-    master_ssh = found.cluster.master_ssh
-    drains = {master_ssh.ip: drain_timeout or DrainSettings.drain_timeout}
+    masters = found.cluster.master_hosts
+    drains = {h.ip: drain_timeout or DrainSettings.drain_timeout for h in masters}
     hosts = []
     for node_id, props in sorted(found.minions.items()):
         own = drain_timeout or drain_settings(props, node_id).drain_timeout
@@ -42,7 +42,7 @@ def upgrade(ctx, kubernetes_version="", batch_size=1, drain_timeout=0, dry_run=F
             drains[ip] = own
     ready_timeout = max([node_settings(props, node_id).ready_timeout for node_id, props in found.minions.items()]
                         or [node_settings({}, "").ready_timeout])
-    plan = Plan([master_ssh.ip, *(h.ip for h in hosts)]) if dry_run else None
+    plan = Plan([*(h.ip for h in masters), *(h.ip for h in hosts)]) if dry_run else None
     versions = cluster_upgrade.upgrade(found.cluster, hosts, drains, target, batch_size,
                                        Artifacts(found.cluster.settings), ctx.logger, ready_timeout=ready_timeout,
                                        plan=plan)

@@ -5,9 +5,6 @@ its haproxy stops, speaking VRRP by unicast to its peers (many networks filter m
 units with kub's own configuration, so a haproxy or keepalived of the host's is left alone. Rendered from data
 here; scripts/api-balancer.sh writes them and (re)starts what changed.
 """
-import ipaddress
-
-from ..errors import ConfigError
 from ..hosts import scripts, state
 from ..hosts.runner import apply
 from ..hosts.state import API_PORT
@@ -18,28 +15,12 @@ HAPROXY_CONFIG = f"{state.API_BALANCER_DIR}/api-haproxy.cfg"
 KEEPALIVED_CONFIG = f"{state.API_BALANCER_DIR}/api-keepalived.conf"
 
 
-def check(ip, facts, endpoint):
-    """The virtual IP belongs on the interface that holds the host's address: in its subnet, and not the address
-    of any host. (Run on every master's facts before any change.)"""
-    held = facts.interface_of(ip)
-    if held is None:
-        raise ConfigError(f"{ip}: the address kub logs in at is on none of the host's interfaces "
-                          f"({', '.join(f'{dev} {net}' for dev, net in facts.addresses) or 'none'}), so keepalived "
-                          f"cannot tell where the virtual IP {endpoint.virtual_ip} goes: log in at the host's own "
-                          f"address, or use api_load_balancer external")
-    dev, interface = held
-    if ipaddress.ip_address(endpoint.virtual_ip) not in interface.network:
-        raise ConfigError(f"{ip}: the virtual IP {endpoint.virtual_ip} is outside the subnet {interface.network} of "
-                          f"{dev}, where the masters meet: give an unused address of {interface.network} as "
-                          f"cluster.control_plane_endpoint")
-
-
 def variables(endpoint, masters, own_ip, facts, cluster_id):
-    """The api-balancer.sh variables of one master: `masters` [(node name, address)] in the cluster's order."""
+    """The api-balancer.sh variables of one master: `masters`, their addresses in the cluster's order."""
     dev, interface = facts.interface_of(own_ip)
-    rank = [ip for _, ip in masters].index(own_ip)
+    rank = masters.index(own_ip)
     return {"haproxy_config": haproxy_config(endpoint, masters),
-            "keepalived_config": keepalived_config(endpoint, own_ip, [ip for _, ip in masters if ip != own_ip],
+            "keepalived_config": keepalived_config(endpoint, own_ip, [ip for ip in masters if ip != own_ip],
                                                    dev, interface.network.prefixlen, 150 - 10 * rank, cluster_id),
             "check_script": check_script(endpoint),
             "haproxy_unit": HAPROXY_UNIT, "keepalived_unit": KEEPALIVED_UNIT}
@@ -52,7 +33,7 @@ def set_up(host, endpoint, masters, facts, cluster_id):
 
 
 def haproxy_config(endpoint, masters):
-    servers = "\n".join(f"    server {name} {_host_port(ip, API_PORT)}" for name, ip in masters)
+    servers = "\n".join(f"    server {ip} {_host_port(ip, API_PORT)}" for ip in masters)
     return f"""{HEADER}
 global
     log stdout format raw local0 warning

@@ -1,9 +1,11 @@
 """Verdicts on hosts from their facts: what kub must refuse before it changes anything. No I/O here."""
+import ipaddress
 import re
 
 from ..errors import RemoteError
 from ..hosts import osdata, state
 from . import versions
+from .control_plane import endpoint as api_endpoint
 from .settings import version_tuple
 
 NODE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -39,6 +41,8 @@ def host(ip, facts, role, cluster_id, settings):
             ports = ", ".join(map(str, busy))
             raise HostRefused(f"{ip}: port {ports} already in use, {role} needs it: stop what listens there "
                               f"(ss -ltnp 'sport = :{busy[0]}') or use another host")
+    if role == "master":
+        virtual_ip(ip, facts, api_endpoint(settings))
     if len(facts.node_name) > 253 or not NODE_NAME.fullmatch(facts.node_name):
         raise HostRefused(f"{ip}: hostname {facts.hostname!r} is not a valid Kubernetes node name (letters, "
                           f"digits, '-' and '.', starting and ending with a letter or digit): rename the host "
@@ -60,6 +64,28 @@ def host(ip, facts, role, cluster_id, settings):
     if ours:
         running(ip, facts.recorded, settings)
     return profile
+
+
+def virtual_ip(ip, facts, endpoint):
+    """A master of a cluster whose endpoint is kub's virtual IP: the address kub logs in at is on one of its interfaces,
+    the virtual IP in that interface's subnet, and the endpoint's port free (or held by kub's own haproxy)."""
+    if endpoint is None or not endpoint.virtual_ip:
+        return
+    held = facts.interface_of(ip)
+    if held is None:
+        found = ", ".join(f"{dev} {net}" for dev, net in facts.addresses) or "none"
+        raise HostRefused(f"{ip}: the address kub logs in at is on none of the host's interfaces ({found}), so "
+                          f"keepalived cannot tell where the virtual IP {endpoint.virtual_ip} goes: log in at the "
+                          f"host's own address, or use cluster.api_load_balancer external")
+    dev, interface = held
+    if ipaddress.ip_address(endpoint.virtual_ip) not in interface.network:
+        raise HostRefused(f"{ip}: the virtual IP {endpoint.virtual_ip} is outside the subnet {interface.network} of "
+                          f"{dev}, where the masters meet: give an unused address of {interface.network} as "
+                          f"cluster.control_plane_endpoint")
+    if endpoint.port in facts.listening and not facts.api_balancer:
+        raise HostRefused(f"{ip}: port {endpoint.port} is already in use, and kub's haproxy listens there for the "
+                          f"endpoint {endpoint.address}: stop what listens there (ss -ltnp 'sport = "
+                          f":{endpoint.port}') or give the endpoint another port")
 
 
 def running(ip, recorded, settings):

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from ..hosts import state
 from ..hosts.state import API_PORT
 
 DEFAULT_PORT = {"keepalived": 8443, "external": API_PORT}
@@ -118,3 +119,11 @@ def api_address(cluster_endpoint, master_ip):
     if cluster_endpoint is None:
         return f"[{master_ip}]:{API_PORT}" if ":" in master_ip else f"{master_ip}:{API_PORT}"
     return cluster_endpoint.address
+
+
+def master_packages(cluster_endpoint, count):
+    """What each of `count` masters takes from the OS besides Kubernetes: etcd's client where there are several (kub
+    removes a lost master's member with it), haproxy and keepalived where kub holds the endpoint's virtual IP."""
+    several = state.ETCD_CLIENT_PACKAGES if count > 1 else ()
+    balanced = state.API_BALANCER_PACKAGES if cluster_endpoint is not None and cluster_endpoint.virtual_ip else ()
+    return several + balanced

@@ -5,7 +5,7 @@ from ..hosts.runner import StepError, apply, ok_or_raise
 from . import kubeadm
 
 
-def init_master(host, facts, settings, cluster_id):
+def init_master(host, facts, settings, cluster_id, api_address=""):
     """kubeadm init, once. Initialised means kub's record there, which init.sh writes last: a host this deployment
     initialised is left as it is. kubeadm writes admin.conf before its control plane is up, so an admin.conf
     without the record (on a host marked as this cluster's: checks.host refuses others) is an init that failed
@@ -27,11 +27,12 @@ def init_master(host, facts, settings, cluster_id):
         raise StepError(f"{host.ip}: kubeadm does not answer `kubeadm version`: run install again to "
                         f"reinstall the Kubernetes packages")
     token = kubeadm.new_token()
-    config = kubeadm.init_configuration(settings, host.ip, facts.node_name, version, token, facts.cgroup_v1)
+    config = kubeadm.init_configuration(settings, host.ip, facts.node_name, version, token, facts.cgroup_v1,
+                                        api_address)
     apply(host, "kubeadm init",
           scripts.INIT.call(**variables, init_token_id=kubeadm.token_id(token), init_config=config),
           timeout=900, secrets=(token,))
-    host.log(f"kubeadm init: Kubernetes {version}, API at {kubeadm.host_port(host.ip)}")
+    host.log(f"kubeadm init: Kubernetes {version}, API at {api_address or kubeadm.host_port(host.ip)}")
     return True
 
 

@@ -87,9 +87,10 @@ class JoinTarget:
     registered: dict
 
 
-def join(host, facts, settings, target, get_token):
-    """Joins a minion to target's cluster, or leaves it when it already is a node of that cluster. (A plan makes
-    no token: join.sh tells what it would do.)"""
+def join(host, facts, settings, target, get_token, certificate_key=None):
+    """Joins a minion to target's cluster, or leaves it when it already is a node of that cluster. With
+    `certificate_key` (the key of the control-plane certificates a master uploaded), joins a master to the control
+    plane. (A plan makes no token: join.sh tells what it would do.)"""
     stale = facts.has_kubelet_conf
     if stale and facts.ca_cert_hash == target.ca_cert_hash and facts.node_name in target.registered:
         if host.plan is None:
@@ -98,12 +99,14 @@ def join(host, facts, settings, target, get_token):
     # a join of ours that is stale (the master was rebuilt or the node removed) is reset first, by join.sh
     endpoint = target.endpoint
     variables = {"api_endpoint": endpoint, "reset_first": "yes" if stale else "no",
-                 "record": kubeadm.record(settings), "cri_socket": settings.cri_socket}
+                 "record": kubeadm.record(settings), "cri_socket": settings.cri_socket,
+                 "control_plane": "yes" if certificate_key else "no"}
     if host.plan is not None:   # no token is made and no configuration sent
         apply(host, "kubeadm join", scripts.JOIN.call(**variables, join_config=""), timeout=120)
         return True
     token = get_token()
     config = kubeadm.join_configuration(settings, endpoint, token, target.ca_cert_hash, facts.node_name,
-                                        facts.cgroup_v1)
-    apply(host, "kubeadm join", scripts.JOIN.call(**variables, join_config=config), timeout=600, secrets=(token,))
+                                        facts.cgroup_v1, (host.ip, certificate_key) if certificate_key else None)
+    apply(host, "kubeadm join", scripts.JOIN.call(**variables, join_config=config), timeout=600,
+          secrets=(token, certificate_key or token))
     return True

@@ -27,9 +27,9 @@ def token_id(token):
     return token.split(".", 1)[0]
 
 
-def init_configuration(settings, ip, node_name, kubeadm_version, token, cgroup_v1):
-    """InitConfiguration + ClusterConfiguration (+ KubeletConfiguration) for the master. Holds a bootstrap
-    token: a secret."""
+def init_configuration(settings, ip, node_name, kubeadm_version, token, cgroup_v1, api_address=""):
+    """InitConfiguration + ClusterConfiguration (+ KubeletConfiguration) for the master. `api_address`: the
+    control plane's endpoint (host:port; '' is this master itself). Holds a bootstrap token: a secret."""
     api = versions.kubeadm_api(settings.kubernetes_version)
     init = {
         "apiVersion": api, "kind": "InitConfiguration",
@@ -42,7 +42,7 @@ def init_configuration(settings, ip, node_name, kubeadm_version, token, cgroup_v
         "apiVersion": api, "kind": "ClusterConfiguration",
         # pinned to the installed kubeadm, so no lookup of the latest release on the internet
         "kubernetesVersion": kubeadm_version,
-        "controlPlaneEndpoint": host_port(ip),
+        "controlPlaneEndpoint": api_address or host_port(ip),
         "networking": {"podSubnet": settings.pod_network_cidr, "serviceSubnet": settings.service_cidr},
     }
     documents = [init, clustered]
@@ -53,14 +53,26 @@ def init_configuration(settings, ip, node_name, kubeadm_version, token, cgroup_v
     return yaml.safe_dump_all(documents, sort_keys=False)
 
 
-def join_configuration(settings, endpoint, token, ca_cert_hash, node_name, cgroup_v1):
-    """JoinConfiguration for a minion. Holds a bootstrap token: a secret."""
-    return yaml.safe_dump({
+def join_configuration(settings, endpoint, token, ca_cert_hash, node_name, cgroup_v1, control_plane=None):
+    """JoinConfiguration for a minion, or with `control_plane` ((its address, the certificate key of the uploaded
+    control-plane certificates)) for another master. Holds a bootstrap token (and the key): secrets."""
+    config = {
         "apiVersion": versions.kubeadm_api(settings.kubernetes_version), "kind": "JoinConfiguration",
         "discovery": {"bootstrapToken": {"apiServerEndpoint": endpoint, "token": token,
                                          "caCertHashes": [ca_cert_hash]}},
         "nodeRegistration": _node_registration(settings, node_name, cgroup_v1),
-    }, sort_keys=False)
+    }
+    if control_plane:
+        ip, certificate_key = control_plane
+        config["controlPlane"] = {"localAPIEndpoint": {"advertiseAddress": ip, "bindPort": API_PORT},
+                                  "certificateKey": certificate_key}
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def new_certificate_key():
+    """The key kubeadm encrypts the uploaded control-plane certificates with (as `kubeadm certs certificate-key`
+    makes: 32 random bytes, hex). A secret."""
+    return secrets.token_hex(32)
 
 
 def _node_registration(settings, node_name, cgroup_v1):

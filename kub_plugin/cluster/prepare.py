@@ -3,17 +3,17 @@ from ..hosts import scripts, state
 from ..hosts.runner import apply, ok_or_raise
 
 
-def prepare(host, facts, profile, settings, owner, repository_key, versions, release=None):
+def prepare(host, facts, profile, settings, owner, repository_key, versions, release=None, os_packages=()):
     """Marks the host as the cluster's (`owner`: (cluster id, the mark's line)), then kernel, swap, the Kubernetes
-    packages and containerd: the OS's package, or (with `release`, a local.containerd.ContainerdRelease) containerd's
-    upstream release."""
+    packages (with `os_packages`, more from the OS: a master's load balancer, etcd's client) and containerd: the OS's
+    package, or (with `release`, a local.containerd.ContainerdRelease) containerd's upstream release."""
     cluster_id, mark = owner
     apply(host, "owner mark, kernel and swap", scripts.PREPARE_HOST.call(cluster_id=cluster_id, owner=mark),
           timeout=120)
     apply(host, f"Kubernetes {settings.kubernetes_version} packages", scripts.PACKAGES.call(
         repo_url=settings.repository_url, repo_key=repository_key,
         install=" ".join(f"{p}={v}" for p, v in sorted(versions.items())),
-        os_packages=profile["containerd_package"] if release is None else ""))
+        os_packages=" ".join(([profile["containerd_package"]] if release is None else []) + list(os_packages))))
     if release is not None:
         install_containerd_release(host, facts, settings, release)
     apply(host, "containerd", scripts.CONTAINERD)

@@ -84,7 +84,7 @@ def preflight(cluster, members, target, artifacts, logger):
 
 def members_of(cluster, minion_hosts, drains, logger, plan):
     """[Member], the master first, read on the hosts (each under its lock: another kub run there is refused now)."""
-    all_hosts = [cluster.master_ssh, *minion_hosts]
+    all_hosts = [*cluster.master_hosts, *minion_hosts]
 
     def read(host):
         apply(host, "check", scripts.UPGRADE_NODE.call(cluster_id=cluster.id, step="check", minor="-", target="-"),
@@ -127,12 +127,16 @@ def upgrade(cluster, minion_hosts, drains, target, batch_size, artifacts, logger
         for member in members:   # the plan, one line per node
             logger.info(f"~ {member.node_name} ({member.ssh.ip}): {release(member.kubelet)} -> {final}"
                         if member.minor != target else f"= {member.node_name} ({member.ssh.ip}): {target} already")
+        others = len(cluster.master_hosts) - 1
         for minor in steps:
             hop = Hop(cluster, master, minor, wanted[minor], key, logger, ready_timeout, plan)
             todo = [m for m in members if version_tuple(m.minor) < version_tuple(minor)]
             if todo and todo[0] is members[0]:
                 hop.upgrade_master(members[0])
-            minions = [m for m in todo if m is not members[0]]
+            # the other masters one at a time (`kubeadm upgrade node` upgrades their control plane), then the minions
+            for member in [m for m in todo if m in members[1:1 + others]]:
+                hop.upgrade_minions([member])
+            minions = [m for m in todo if m in members[1 + others:]]
             for start in range(0, len(minions), max(1, batch_size)):
                 hop.upgrade_minions(minions[start:start + max(1, batch_size)])
     return wanted[steps[-1]]

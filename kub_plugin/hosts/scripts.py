@@ -83,7 +83,10 @@ API_BALANCER = Script("api-balancer.sh", required=("KUB_HAPROXY_CONFIG", "KUB_KE
 INIT = Script("init.sh", required=("KUB_INIT_TOKEN_ID", "KUB_RECORD", "KUB_CRI_SOCKET", "KUB_CLUSTER_ID"),
               secret=("KUB_INIT_CONFIG",))
 JOIN = Script("join.sh", required=("KUB_API_ENDPOINT", "KUB_RESET_FIRST", "KUB_RECORD", "KUB_CRI_SOCKET"),
-              secret=("KUB_JOIN_CONFIG",))
+              optional=("KUB_CONTROL_PLANE",), secret=("KUB_JOIN_CONFIG",))
+CONTROL_PLANE_CERTS = Script("control-plane-certs.sh", required=("KUB_ACTION",), optional=(),
+                             secret=("KUB_CERTIFICATE_KEY",))
+ETCD_MEMBER = Script("etcd-member.sh", required=("KUB_PEER_URL",))
 USER_KUBECONFIG = Script("user-kubeconfig.sh", required=("KUB_USER",))
 CNI = Script("cni.sh", required=("KUB_MANIFEST",))
 CNI_RECORD = Script("cni-record.sh")
@@ -101,7 +104,8 @@ KUBECTL_CHANGE = Script("kubectl-change.sh", required=("KUB_KUBECONFIG", "KUB_AR
 
 SCRIPTS = {script.name: script for script in (
     FACTS, PREPARE_HOST, PACKAGES, CONTAINERD_RELEASE, CONTAINERD, API_BALANCER, INIT, JOIN, USER_KUBECONFIG, CNI,
-    CNI_RECORD, REMOVE_NODES, UPGRADE_NODE, DRAIN_NODE, RESET, WORKLOAD_APPLY, WORKLOAD_DELETE, KUBECTL_CHANGE)}
+    CNI_RECORD, CONTROL_PLANE_CERTS, ETCD_MEMBER, REMOVE_NODES, UPGRADE_NODE, DRAIN_NODE, RESET, WORKLOAD_APPLY,
+    WORKLOAD_DELETE, KUBECTL_CHANGE)}
 
 
 def named(name):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from kub_plugin.cluster import api_balancer
+from kub_plugin.cluster import api_balancer, checks
 from kub_plugin.cluster.control_plane import Endpoint
 from kub_plugin.cluster.properties import ssh_settings
 from kub_plugin.hosts import facts as host_facts
@@ -37,8 +37,7 @@ def masters(lab):
     for i in HOSTS:
         lab.exec(i, "apt-get -q update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -q -y install "
                     "--no-install-recommends haproxy keepalived >/dev/null", timeout=600)
-    names = [(lab.exec(i, "hostname").stdout.strip(), lab.host_ip(i)) for i in HOSTS]
-    yield names, Endpoint(lab.host_ip(1).rsplit(".", 1)[0] + ".200", 8443, "keepalived")
+    yield [lab.host_ip(i) for i in HOSTS], Endpoint(lab.host_ip(1).rsplit(".", 1)[0] + ".200", 8443, "keepalived")
     for i in HOSTS:
         lab.wipe(i)
 
@@ -49,7 +48,7 @@ def set_up(lab, masters, endpoint, plan=None):
     for i in HOSTS:
         with open_host(lab, i, plan) as host:
             facts = host_facts.gather(host)
-            api_balancer.check(host.ip, facts, endpoint)
+            checks.virtual_ip(host.ip, facts, endpoint)
             result = apply(host, "API load balancer", scripts.API_BALANCER.call(
                 **api_balancer.variables(endpoint, masters, host.ip, facts, CLUSTER_ID)), timeout=120)
             told[i] = result
