@@ -94,8 +94,8 @@ def add_minions(ctx, ips=None, node_id="", dry_run=False, **_):
         raise ConfigError("kub_add_minions: ips is missing: give the new hosts' addresses, e.g. "
                           "-p '{\"ips\": [\"10.0.0.14\"]}'")
     props = found.minions[node_id]
-    others = {found.cluster.master_ssh.ip} | {ip for other in found.minions if other != node_id
-                                              for ip in found.held(other)}
+    others = {h.ip for h in found.cluster.master_hosts} | {ip for other in found.minions if other != node_id
+                                                          for ip in found.held(other)}
     plan = Plan(ips) if dry_run else None
     names = membership.add_minions(
         found.cluster, [ssh_settings(props, ip) for ip in ips], others, Artifacts(found.cluster.settings), ctx.logger,
@@ -127,8 +127,8 @@ def remove_minions(ctx, ips=None, nodes=None, force=False, dry_run=False, drain_
     fallback = found.minion_node(node_id) if node_id or len(found.minions) == 1 else ""
     leaving = {}
     for ip in dict.fromkeys(ips + [registered[name] for name in names]):
-        if ip == found.cluster.master_ssh.ip:
-            raise ConfigError(f"{ip}: is the cluster's master: kub_remove_minions removes minions only")
+        if ip in {h.ip for h in found.cluster.master_hosts}:
+            raise ConfigError(f"{ip}: is a master of the cluster: kub_remove_minions removes minions only")
         if ip not in owners and ip not in by_address:
             raise ConfigError(f"{ip}: is not a host of this cluster (no node of the deployment holds it, and the "
                               f"cluster has no node at that address): give the address of one of its minions")

@@ -1,11 +1,13 @@
 """The control plane's endpoint and the masters' count: checked from the settings alone, each refusal one line
 naming the setting and the fix."""
 import pytest
+import yaml
 
-from kub_plugin.cluster import control_plane
+from kub_plugin.cluster import api_balancer, checks, control_plane, kubeadm
 from kub_plugin.cluster.properties import cluster_settings
 from kub_plugin.cluster.settings import ClusterSettings
 from kub_plugin.errors import ConfigError
+from kub_plugin.hosts import facts as host_facts
 
 THREE = ["10.0.0.11", "10.0.0.12", "10.0.0.13"]
 
@@ -70,3 +72,59 @@ def test_several_masters_need_an_endpoint_beyond_each():
         control_plane.check_masters("master", THREE, settings())
     with pytest.raises(ConfigError, match="10.0.0.12: cluster.control_plane_endpoint is a master's own address"):
         control_plane.check_masters("master", THREE, settings("10.0.0.12:8443", "keepalived"))
+
+
+# -- the masters' hosts: the virtual IP's subnet, the endpoint's port, the joins ------------------------------------
+
+def master_facts(addresses="eth0=10.0.0.11/24", listening=(), balancer=False):
+    return host_facts.parse(f"hostname=m1\naddresses={addresses}\nlistening={' '.join(map(str, listening))}\n"
+                            + ("api_balancer=yes\n" if balancer else ""))
+
+
+def test_the_virtual_ip_lives_in_the_subnet_of_the_masters_own_address():
+    endpoint = control_plane.endpoint(settings("10.0.0.100:8443", "keepalived"))
+    checks.virtual_ip("10.0.0.11", master_facts(), endpoint)
+    checks.virtual_ip("10.0.0.11", master_facts(listening=(8443,), balancer=True), endpoint)   # kub's haproxy
+    checks.virtual_ip("10.0.0.11", master_facts(), control_plane.endpoint(settings("api.example.com", "external")))
+    with pytest.raises(checks.HostRefused, match=r"10.0.1.11: the virtual IP 10.0.0.100 is outside the subnet "
+                                                 r"10.0.1.0/24 of eth0, where the masters meet: give an unused "
+                                                 r"address of 10.0.1.0/24"):
+        checks.virtual_ip("10.0.1.11", master_facts("eth0=10.0.1.11/24"), endpoint)
+    with pytest.raises(checks.HostRefused, match=r"10.0.0.11: the address kub logs in at is on none of the host's "
+                                                 r"interfaces \(eth0 192.168.1.5/24\)"):
+        checks.virtual_ip("10.0.0.11", master_facts("eth0=192.168.1.5/24"), endpoint)
+    with pytest.raises(checks.HostRefused, match=r"10.0.0.11: port 8443 is already in use, and kub's haproxy "
+                                                 r"listens there for the endpoint 10.0.0.100:8443"):
+        checks.virtual_ip("10.0.0.11", master_facts(listening=(8443,)), endpoint)
+
+
+def test_what_masters_take_from_the_os():
+    keepalived = control_plane.endpoint(settings("10.0.0.100", "keepalived"))
+    external = control_plane.endpoint(settings("api.example.com", "external"))
+    assert control_plane.master_packages(None, 1) == ()
+    assert control_plane.master_packages(keepalived, 1) == ("haproxy", "keepalived")
+    assert control_plane.master_packages(keepalived, 3) == ("etcd-client", "haproxy", "keepalived")
+    assert control_plane.master_packages(external, 3) == ("etcd-client",)
+
+
+def test_the_balancer_is_rendered_from_data():
+    endpoint = control_plane.endpoint(settings("10.0.0.100:8443", "keepalived"))
+    found = api_balancer.variables(endpoint, THREE, "10.0.0.12", master_facts("eth0=10.0.0.12/24"),
+                                   "5b0e2c1a-7d4f-4e8a-9c3b-2f1e0d9c8b7a")
+    assert "    bind :::8443 v4v6\n" in found["haproxy_config"]
+    assert [line.split()[1:] for line in found["haproxy_config"].splitlines() if line.startswith("    server ")] \
+        == [[ip, f"{ip}:6443"] for ip in THREE]
+    keepalived = found["keepalived_config"]
+    assert "priority 140" in keepalived and "unicast_src_ip 10.0.0.12" in keepalived
+    assert "        10.0.0.11\n        10.0.0.13\n" in keepalived and "10.0.0.100/24 dev eth0" in keepalived
+    assert f"virtual_router_id {api_balancer.router_id('5b0e2c1a-7d4f-4e8a-9c3b-2f1e0d9c8b7a')}" in keepalived
+    assert "</dev/tcp/127.0.0.1/8443" in found["check_script"]
+
+
+def test_a_master_joins_the_control_plane_with_the_key_as_a_secret():
+    config = yaml.safe_load(kubeadm.join_configuration(ClusterSettings(), "10.0.0.100:8443", "abcdef.0123456789abcdef",
+                                                       "sha256:aa", "m2", False, ("10.0.0.12", "k" * 64)))
+    assert config["controlPlane"] == {"localAPIEndpoint": {"advertiseAddress": "10.0.0.12", "bindPort": 6443},
+                                      "certificateKey": "k" * 64}
+    assert config["discovery"]["bootstrapToken"]["apiServerEndpoint"] == "10.0.0.100:8443"
+    assert len(kubeadm.new_certificate_key()) == 64 and kubeadm.new_certificate_key() != kubeadm.new_certificate_key()
