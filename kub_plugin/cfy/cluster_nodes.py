@@ -242,8 +242,8 @@ def check_status(ctx, **_):
         raise NonRecoverableError(f"not Ready: {', '.join(unwell)}")
     ctx.logger.info(f"Ready: {', '.join(names)}")
     if deployment.is_master(ctx):   # a node no record holds (a host dropped from the blueprint, one forced out)
-        held = [cluster.master_ssh.ip, *(h.ip for hosts in deployment.minion_hosts(ctx, ctx.node.id).values()
-                                         for h in hosts)]
+        held = [*(h.ip for h in cluster.master_hosts),
+                *(h.ip for hosts in deployment.minion_hosts(ctx, ctx.node.id).values() for h in hosts)]
         checks.all_held(cluster.master_ssh.ip, {name: address for name, (_, address) in registered.items()}, held)
     drift = _drift(ctx, cluster)
     if not drift.empty:
