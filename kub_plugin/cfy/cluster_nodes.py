@@ -97,6 +97,9 @@ def _create_master(ctx, cluster):
     master_facts, registered = results[source]
     checks.unique_names(found, registered)
     checks.all_held(source, registered, [h.ip for h in masters + minions])
+    if cluster.endpoint is not None:
+        with Host(masters[0], ctx.logger) as first:
+            preflight.endpoint_ready(first, cluster.endpoint, [found[h.ip] for h in masters])
     archs = {f.arch for f in found.values()}
     artifacts = Artifacts(cluster.settings)
     for arch in archs:
