@@ -83,6 +83,24 @@ def test_an_even_count_of_masters_is_refused_before_any_change(lab, tmp_path):
     assert {i: host_state(lab, i) for i in (1, 2)} == before
 
 
+@pytest.mark.parametrize("endpoint,balancer,message", [
+    ("{spare}:8443", "keepalived", "{ip1}: the virtual IP {spare} is in use already (a connection to {spare}:8443 "
+                                   "refused): give an unused address of the masters' subnet"),
+    ("{free}:6443", "external", "{ip1}: the endpoint {free}:6443 does not answer from this master (unreachable): "
+                                "set your load balancer up"),
+])
+def test_an_endpoint_taken_or_not_answering_is_refused_before_any_change(lab, tmp_path, endpoint, balancer, message):
+    names = {"spare": lab.host_ip(5), "free": virtual_ip(lab).rsplit(".", 1)[0] + ".201", "ip1": lab.host_ip(1)}
+    before = host_state(lab, 1)
+    cfy = LocalCfy(tmp_path, blueprint_id="ha-endpoint")
+    cfy.stage()
+    cfy.init(cluster_inputs(lab, master=1, minions=(), control_plane_endpoint=endpoint.format(**names),
+                            api_load_balancer=balancer))
+    result = cfy.install(check=False)
+    assert result.returncode != 0 and message.format(**names) in result.stdout, result.stdout[-3000:]
+    assert host_state(lab, 1) == before
+
+
 def test_every_node_is_ready_and_etcd_has_three_members(lab, cluster):
     names = [lab.exec(i, "hostname").stdout.strip() for i in HOSTS]
     assert all(ready(lab, 2).get(name) == "True" for name in names), ready(lab, 2)
