@@ -20,7 +20,10 @@ from ..hosts.ssh import Host
 from . import versions
 from .drain import drain_node, uncordon_node
 from .nodes import nodes, wait_ready
-from .settings import version_tuple
+from .prepare import install_containerd_release
+from .settings import ClusterSettings, version_tuple
+
+DEFAULT_CONTAINERD = ClusterSettings.containerd_version
 
 UPGRADED = ("kubeadm", "cri-tools")          # first, before `kubeadm upgrade`
 AFTER_DRAIN = ("kubelet", "kubectl")         # once the node is drained
@@ -37,6 +40,7 @@ class Member:
     drain_timeout: int
     arch: str
     kubelet: str
+    containerd: str      # the record of the containerd release kub installed there ('' for the OS's)
 
 
 def hops(current, target):
@@ -48,8 +52,9 @@ def hops(current, target):
 
 def preflight(cluster, members, target, artifacts, logger):
     """One line per problem, before any change; returns (hops, {minor: {package: version}}). `artifacts`: what the
-    cluster's install brings (local.artifacts.Artifacts), asked for each hop's minor."""
-    settings = cluster.settings
+    upgrade brings (local.artifacts.Artifacts of the cluster's settings, with the containerd release it upgrades to),
+    asked for each hop's minor."""
+    settings = artifacts.settings
     if target not in versions.MINORS:
         raise ConfigError(f"kub_upgrade: kubernetes_version {target!r} is not a minor kub supports "
                           f"({versions.supported()}): give one of them, e.g. '1.37'")
@@ -75,8 +80,9 @@ def preflight(cluster, members, target, artifacts, logger):
         if settings.containerd_source == "release" and not versions.containerd_supported(
                 minor, settings.containerd_version):
             raise ConfigError(f"{master.ssh.ip}: Kubernetes {minor} needs {versions.containerd_wanted(minor)}, not "
-                              f"containerd_version {settings.containerd_version}: raise containerd_version, install "
-                              f"again, then upgrade")
+                              f"containerd {settings.containerd_version}: give kub_upgrade a containerd_version it "
+                              f"supports, e.g. -p '{{\"containerd_version\": \"{DEFAULT_CONTAINERD}\"}}' (kub "
+                              f"upgrades containerd on each node in its turn)")
     archs = {m.arch for m in members}
     wanted = {minor: artifacts.of_minor(minor).newest_versions(archs) for minor in steps}
     return steps, wanted
@@ -93,7 +99,8 @@ def members_of(cluster, minion_hosts, drains, logger, plan):
 
     found = on_hosts(all_hosts, logger, read, plan=plan)
     return [Member(ssh, found[ssh.ip].node_name, found[ssh.ip].recorded.get("kubernetes_version", ""),
-                   drains[ssh.ip], found[ssh.ip].arch, found[ssh.ip].packages.get("kubelet", ""))
+                   drains[ssh.ip], found[ssh.ip].arch, found[ssh.ip].packages.get("kubelet", ""),
+                   found[ssh.ip].containerd_release)
             for ssh in all_hosts]
 
 
@@ -129,7 +136,7 @@ def upgrade(cluster, minion_hosts, drains, target, batch_size, artifacts, logger
                         if member.minor != target else f"= {member.node_name} ({member.ssh.ip}): {target} already")
         others = len(cluster.master_hosts) - 1
         for minor in steps:
-            hop = Hop(cluster, master, minor, wanted[minor], key, logger, ready_timeout, plan)
+            hop = Hop(cluster, master, minor, wanted[minor], key, logger, ready_timeout, plan, artifacts)
             todo = [m for m in members if version_tuple(m.minor) < version_tuple(minor)]
             if todo and todo[0] is members[0]:
                 hop.upgrade_master(members[0])
@@ -145,11 +152,12 @@ def upgrade(cluster, minion_hosts, drains, target, batch_size, artifacts, logger
 class Hop:
     """One minor's upgrade of the cluster's nodes."""
 
-    def __init__(self, cluster, master, minor, versions_wanted, key, logger, ready_timeout, plan):
+    def __init__(self, cluster, master, minor, versions_wanted, key, logger, ready_timeout, plan, artifacts):
         self.cluster, self.master, self.minor, self.key = cluster, master, minor, key
         self.versions, self.logger, self.ready_timeout, self.plan = versions_wanted, logger, ready_timeout, plan
         self.target = "v" + release(versions_wanted["kubeadm"])
-        self.settings = replace(cluster.settings, kubernetes_version=minor)
+        self.settings = replace(artifacts.settings, kubernetes_version=minor)
+        self.artifacts = artifacts
         self.on_master = threading.Lock()   # the master's connection serves one batch member at a time
 
     def packages(self, host, names):
@@ -171,6 +179,7 @@ class Hop:
         """Drained, kubelet and kubectl upgraded, restarted, uncordoned, Ready, recorded."""
         with self.on_master:
             drain_node(self.master, self.cluster.id, member.node_name, member.drain_timeout)
+        self.containerd(host, member)
         self.packages(host, AFTER_DRAIN)
         self.step(host, "restart")
         with self.on_master:
@@ -178,6 +187,16 @@ class Hop:
                 wait_ready(self.master, [member.node_name], timeout=self.ready_timeout)
             uncordon_node(self.master, self.cluster.id, member.node_name)
         self.step(host, "record")
+
+    def containerd(self, host, member):
+        """containerd's release, upgraded on a drained node when the upgrade brings another one (its configuration
+        written anew for it, containerd restarted); the OS's containerd is left to the OS."""
+        wanted = self.artifacts.containerd_release(member.arch)
+        if wanted is None or member.containerd == wanted.record:
+            return
+        facts = host_facts.gather(host)   # (a re-run after a failure may find it done)
+        install_containerd_release(host, facts, self.settings, wanted)
+        apply(host, "containerd", scripts.CONTAINERD, timeout=300)
 
     def upgrade_minions(self, batch):
         def one(host):

@@ -124,7 +124,7 @@ def test_every_workflow_in_plugin_yaml_has_its_parameters_checked():
     assert upgrade["mapping"] == "kub.kub_plugin.cfy.upgrades.upgrade"
     assert {key: (p["type"], p.get("default")) for key, p in upgrade["parameters"].items()} == {
         "kubernetes_version": ("string", None), "batch_size": ("integer", 1), "drain_timeout": ("integer", 0),
-        "dry_run": ("boolean", False)}
+        "containerd_version": ("string", ""), "dry_run": ("boolean", False)}
     assert set(declared) == set(parameters.WORKFLOWS)
     for name, workflow in declared.items():
         assert workflow["mapping"] == f"kub.kub_plugin.cfy.workflows.{name[len('kub_'):]}"
