@@ -14,12 +14,13 @@ from dataclasses import dataclass, replace
 from ..errors import ConfigError
 from ..hosts import facts as host_facts
 from ..hosts import scripts
+from ..hosts.commands import Command
 from ..hosts.parallel import on_hosts
 from ..hosts.runner import apply
 from ..hosts.ssh import Host
 from . import versions
 from .drain import drain_node, uncordon_node
-from .nodes import nodes, wait_ready
+from .nodes import KUBECTL, nodes, wait_ready
 from .prepare import install_containerd_release
 from .settings import ClusterSettings, version_tuple
 
@@ -109,6 +110,15 @@ def release(package_version):
     return package_version.split(":")[-1].split("-")[0] or "?"
 
 
+def etcd_healthy(master):
+    """The API server's own check of its etcd (`/readyz/etcd`): an upgrade writes to it all along."""
+    result = master.run(Command(KUBECTL, "get", "--raw", "/readyz/etcd"), sudo=True, timeout=60)
+    if not result.ok or result.stdout.strip() != "ok":
+        detail = (result.stdout.strip() or result.stderr.strip() or f"exit code {result.exit_code}").splitlines()[-1]
+        raise ConfigError(f"{master.ip}: the cluster's etcd is not healthy (/readyz/etcd: {detail[:200]}): bring its "
+                          f"masters back (heal) or restore it, then upgrade; nothing was changed")
+
+
 def all_ready(master, members):
     states = nodes(master)
     not_ready = [f"{m.node_name} ({m.ssh.ip}): {states.get(m.node_name, ('not registered',))[0]}" for m in members
@@ -125,6 +135,7 @@ def upgrade(cluster, minion_hosts, drains, target, batch_size, artifacts, logger
     members = members_of(cluster, minion_hosts, drains, logger, plan)
     with Host(cluster.master_ssh, logger, plan) as master:
         all_ready(master, members)
+        etcd_healthy(master)
         steps, wanted = preflight(cluster, members, target, artifacts, logger)
         key = artifacts.of_minor(target).repository_key()
         if not steps:

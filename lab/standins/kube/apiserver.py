@@ -369,6 +369,9 @@ class Server:
         ident.manager = field_manager(query, handler.headers.get("User-Agent"))
         if u.path in ("/healthz", "/livez", "/readyz"):
             return 200, "ok"
+        if u.path in ("/healthz/etcd", "/livez/etcd", "/readyz/etcd"):   # the storage's own check
+            healthy = getattr(self.store, "healthy", lambda: True)()
+            return (200, "ok") if healthy else (500, "[-]etcd failed: reason withheld\nhealthz check failed")
         if u.path == "/version":
             major, minor = self.version.lstrip("v").split(".")[:2]
             return 200, {"major": major, "minor": minor, "gitVersion": self.version,
