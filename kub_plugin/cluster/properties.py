@@ -155,6 +155,7 @@ def validate_cluster(settings):
         _url_template(name, getattr(settings, name), ("version",))
     for name in ("containerd_url", "runc_url", "containerd_unit_url"):
         _url_template(name, getattr(settings, name), ("version", "runc_version", "arch"))
+    _url_template("etcd_url", settings.etcd_url, ("version", "arch"))
     for name in URL_SETTINGS:
         if getattr(settings, name).lower().startswith("http://") and not settings.allow_plain_http:
             raise ConfigError(f"cluster.{name} {getattr(settings, name)!r} is plain http, which anyone on the way "

@@ -13,13 +13,15 @@ DEFAULT_CONTAINERD_URL = ("https://github.com/containerd/containerd/releases/dow
                           "containerd-{version}-linux-{arch}.tar.gz")
 DEFAULT_RUNC_URL = "https://github.com/opencontainers/runc/releases/download/v{runc_version}/runc.{arch}"
 DEFAULT_CONTAINERD_UNIT_URL = "https://raw.githubusercontent.com/containerd/containerd/v{version}/containerd.service"
+# etcd's release, for its tools (etcdctl, etcdutl) at the cluster's etcd version (backups); SHA256SUMS is beside it
+DEFAULT_ETCD_URL = "https://github.com/etcd-io/etcd/releases/download/v{version}/etcd-v{version}-linux-{arch}.tar.gz"
 CONTAINERD_SOURCES = ("release", "os")
 # who balances the API of several masters: the user's own (an endpoint that is theirs), or kub's haproxy and
 # keepalived on the masters with a virtual IP; '' is the user's when an endpoint is given, else none
 API_LOAD_BALANCERS = ("", "external", "keepalived")
 # the cluster settings that are URLs kub fetches on the machine running cfy (https, or http where allowed)
 URL_SETTINGS = ("cni_manifest", "package_repository_url", "package_repository_key_url", "containerd_url",
-                "runc_url", "containerd_unit_url")
+                "runc_url", "containerd_unit_url", "etcd_url")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class ClusterSettings:
     containerd_url: str = DEFAULT_CONTAINERD_URL
     runc_url: str = DEFAULT_RUNC_URL
     containerd_unit_url: str = DEFAULT_CONTAINERD_UNIT_URL
+    etcd_url: str = DEFAULT_ETCD_URL
     allow_plain_http: bool = False
     control_plane_endpoint: str = ""
     api_load_balancer: str = ""

@@ -93,6 +93,10 @@ CNI = Script("cni.sh", required=("KUB_MANIFEST",))
 CNI_RECORD = Script("cni-record.sh")
 REMOVE_NODES = Script("remove-nodes.sh",
                       required=("KUB_CLUSTER_ID", "KUB_NODES", "KUB_DRAIN_TIMEOUT", "KUB_FORCE_DRAIN"))
+ETCD_TOOLS = Script("etcd-tools.sh", required=("KUB_RECORD", "KUB_TARBALL_SHA256"))
+BACKUP = Script("backup.sh", required=("KUB_ACTION",))
+RESTORE = Script("restore.sh", required=("KUB_STEP", "KUB_SNAPSHOT_SHA256", "KUB_NAME", "KUB_PEER_URL",
+                                         "KUB_INITIAL_CLUSTER"))
 UPGRADE_NODE = Script("upgrade-node.sh", required=("KUB_CLUSTER_ID", "KUB_STEP", "KUB_MINOR", "KUB_TARGET"))
 DRAIN_NODE = Script("drain-node.sh", required=("KUB_CLUSTER_ID", "KUB_NODE", "KUB_ACTION", "KUB_DRAIN_TIMEOUT"))
 RESET = Script("reset.sh", required=("KUB_CRI_SOCKET",), optional=("KUB_PURGE",))
@@ -106,7 +110,7 @@ KUBECTL_CHANGE = Script("kubectl-change.sh", required=("KUB_KUBECONFIG", "KUB_AR
 SCRIPTS = {script.name: script for script in (
     FACTS, ENDPOINT_CHECK, PREPARE_HOST, PACKAGES, CONTAINERD_RELEASE, CONTAINERD, API_BALANCER, INIT, JOIN,
     USER_KUBECONFIG, CNI, CNI_RECORD, CONTROL_PLANE_CERTS, ETCD_MEMBER, REMOVE_NODES, UPGRADE_NODE, DRAIN_NODE, RESET,
-    WORKLOAD_APPLY, WORKLOAD_DELETE, KUBECTL_CHANGE)}
+    WORKLOAD_APPLY, WORKLOAD_DELETE, KUBECTL_CHANGE, ETCD_TOOLS, BACKUP, RESTORE)}
 
 
 def named(name):

@@ -34,6 +34,11 @@ CNI_FILES = f"{KUB_DIR}/cni.sha256"
 # containerd from its release: what kub installed (version and checksums)
 CONTAINERD_RECORD = f"{KUB_DIR}/containerd-release"
 CONTAINERD_STAGING = f"{KUB_DIR}/staging"
+# etcd's own tools (kub_backup, kub_restore) and their work: kub's, removed with KUB_DIR at uninstall
+ETCD_TOOLS_DIR = f"{KUB_DIR}/etcd"
+BACKUP_DIR = f"{KUB_DIR}/backup"
+RESTORE_DIR = f"{KUB_DIR}/restore"
+ETCD_MANIFEST = "/etc/kubernetes/manifests/etcd.yaml"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
 CA_CERT = "/etc/kubernetes/pki/ca.crt"

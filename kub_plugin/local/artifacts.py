@@ -3,7 +3,7 @@ repository's signing key, the package versions, containerd's release files."""
 from dataclasses import replace
 
 from ..hosts import osdata
-from . import containerd, packages
+from . import containerd, etcd_release, packages
 
 
 class Artifacts:
@@ -36,3 +36,7 @@ class Artifacts:
         if self.settings.containerd_source != "release":
             return None
         return containerd.containerd_release(self.settings, osdata.SUPPORTED_ARCH[arch])
+
+    def etcd_release(self, version, arch):
+        """etcd's release at the cluster's etcd version, for a host's architecture (`uname -m`): its tools."""
+        return etcd_release.etcd_release(self.settings, version, osdata.SUPPORTED_ARCH[arch])

@@ -11,9 +11,9 @@ class ContainerdRelease:
     def __init__(self, settings, arch):
         urls = settings.containerd_downloads(arch)
         unit_sha256 = _pinned_unit_sha256(settings.containerd_version)
-        self.tarball = _fetch_checked(urls["containerd"], urls["containerd"] + ".sha256sum", "containerd_url")
+        self.tarball = fetch_checked(urls["containerd"], urls["containerd"] + ".sha256sum", "containerd_url")
         runc_sums = urls["runc"].rsplit("/", 1)[0] + "/runc.sha256sum"
-        self.runc = _fetch_checked(urls["runc"], runc_sums, "runc_url")
+        self.runc = fetch_checked(urls["runc"], runc_sums, "runc_url")
         self.unit = _download(urls["unit"], "containerd_unit_url")
         _check_unit(urls["unit"], self.unit, unit_sha256, settings.containerd_version)
         self.record = " ".join([f"containerd={settings.containerd_version}", sha256(self.tarball),
@@ -56,7 +56,7 @@ def _download(url, setting):
                           f"and that this machine reaches it (a mirror can replace it)") from None
 
 
-def _fetch_checked(url, sums_url, setting):
+def fetch_checked(url, sums_url, setting):
     """The file at url, whose sha256 must be the one the sums file beside it lists for its name."""
     body = _download(url, setting)
     name = url.rsplit("/", 1)[-1]

@@ -120,6 +120,11 @@ def test_every_workflow_in_plugin_yaml_has_its_parameters_checked():
         "kub_add_minions": "kub.kub_plugin.cfy.scaling.add_minions",
         "kub_remove_minions": "kub.kub_plugin.cfy.scaling.remove_minions"}
     assert all(w["parameters"]["dry_run"]["default"] is False for w in scaling.values())
+    backups = {name: declared.pop(name) for name in ("kub_backup", "kub_restore")}
+    assert {name: w["mapping"] for name, w in backups.items()} == {
+        "kub_backup": "kub.kub_plugin.cfy.backups.backup", "kub_restore": "kub.kub_plugin.cfy.backups.restore"}
+    assert "default" not in backups["kub_backup"]["parameters"]["path"]
+    assert backups["kub_restore"]["parameters"]["dry_run"]["default"] is False
     upgrade = declared.pop("kub_upgrade")
     assert upgrade["mapping"] == "kub.kub_plugin.cfy.upgrades.upgrade"
     assert {key: (p["type"], p.get("default")) for key, p in upgrade["parameters"].items()} == {
