@@ -8,9 +8,21 @@ kernel-wide here and would leak into every other host on the machine.
 import json
 
 import pytest
-from kubeadm_cluster import ADMIN, join_command, kubeadm_cluster, nodes, ok, ready, run, wait_for
+from kubeadm_cluster import (
+    ADMIN,
+    ETCD_IMAGE,
+    ETCD_VERSION,
+    ETCDCTL,
+    join_command,
+    kubeadm_cluster,
+    nodes,
+    ok,
+    ready,
+    run,
+    wait_for,
+)
 
-from kub_lab import repo
+from kub_lab import releases, repo
 
 pytestmark = pytest.mark.lab
 
@@ -64,6 +76,27 @@ def test_join_command_pins_the_ca_public_key(cluster):
                         "2>/dev/null | openssl dgst -sha256 -hex | sed 's/^.* //'").strip()
     assert words[6] == "sha256:" + digest
     assert words[4] in ok(lab, 1, "kubeadm token list")
+
+
+def test_etcd_is_the_real_etcd_with_kubeadms_flags_and_certificates(cluster):
+    lab = cluster
+    released = releases.versions(releases.ensure_releases())["etcd"]
+    assert ETCD_VERSION == released + "-0"   # the tag kubeadm writes is the etcd the lab serves
+    manifest = ok(lab, 1, "cat /etc/kubernetes/manifests/etcd.yaml")
+    assert "image: registry.k8s.io/etcd:%s" % ETCD_VERSION in manifest
+    # the etcd static pod runs the real binary pulled as its image, with exactly the manifest's flags
+    cmdline = ok(lab, 1, "cat /proc/$(pgrep -x etcd)/cmdline | tr '\\0' '\\n'").split()
+    flags = [line.strip()[2:] for line in manifest.splitlines() if line.strip().startswith("- --")]
+    assert cmdline[0] == ETCD_IMAGE + "/etcd" and cmdline[1:] == flags
+    assert ("Version: %s" % released) in ok(lab, 1, ETCD_IMAGE + "/etcd --version")
+    # TLS with the cluster's etcd CA, client certificates required (kubeadm's healthcheck client certificate)
+    health = ok(lab, 1, ETCDCTL + "endpoint health -w json")
+    assert json.loads(health)[0]["health"] is True
+    members = json.loads(ok(lab, 1, ETCDCTL + "member list -w json"))["members"]
+    assert [(m["name"], m["peerURLs"]) for m in members] == [("kubh1", ["https://%s:2380" % lab.host_ip(1)])]
+    anonymous = run(lab, 1, ETCDCTL.split(" --cert")[0] + " endpoint health")
+    assert anonymous.returncode != 0 and "unhealthy" in anonymous.stderr
+    assert ok(lab, 1, "curl -s http://127.0.0.1:2381/livez").strip() == "ok"
 
 
 def test_missing_node_is_not_found(cluster):
