@@ -5,6 +5,7 @@ Hosts 1-3 are used and wiped at the end. Swap is shown to a host by bind-mountin
 swap device over the host's own /proc/swaps (only that host's mount namespace sees it): real swap is
 kernel-wide here and would leak into every other host on the machine.
 """
+import base64
 import json
 
 import pytest
@@ -97,6 +98,31 @@ def test_etcd_is_the_real_etcd_with_kubeadms_flags_and_certificates(cluster):
     anonymous = run(lab, 1, ETCDCTL.split(" --cert")[0] + " endpoint health")
     assert anonymous.returncode != 0 and "unhealthy" in anonymous.stderr
     assert ok(lab, 1, "curl -s http://127.0.0.1:2381/livez").strip() == "ok"
+
+
+def test_the_api_servers_objects_are_in_etcd(cluster):
+    lab = cluster
+    keys = ok(lab, 1, ETCDCTL + "get /registry --prefix --keys-only").split()
+    for key in ("/registry/minions/kubh1", "/registry/namespaces/kube-system",
+                "/registry/configmaps/kube-system/kubeadm-config",
+                "/registry/daemonsets/kube-system/kube-proxy", "/registry/services/specs/kube-system/kube-dns"):
+        assert key in keys, keys
+    # an object's resourceVersion is its key's mod_revision; a write through kubectl shows in etcd at once
+    ok(lab, 1, ADMIN + "kubectl create configmap in-etcd --from-literal=colour=blue")
+    rv = ok(lab, 1, ADMIN + "kubectl get configmap in-etcd -o jsonpath='{.metadata.resourceVersion}'")
+    stored = json.loads(ok(lab, 1, ETCDCTL + "get /registry/configmaps/default/in-etcd -w json"))["kvs"][0]
+    assert str(stored["mod_revision"]) == rv
+    assert json.loads(base64.b64decode(stored["value"]))["data"] == {"colour": "blue"}
+    # a write that names an older resourceVersion lost its race: 409 Conflict, as from the real server
+    ok(lab, 1, ADMIN + "kubectl label configmap in-etcd moved=yes")
+    stale = run(lab, 1, "export " + ADMIN + "; kubectl get configmap in-etcd -o json | sed 's/\"resourceVersion\": \"[0-9]*\"/"
+                "\"resourceVersion\": \"%s\"/' | kubectl replace -f -" % rv)
+    assert stale.returncode == 1
+    assert ('Error from server (Conflict): error when replacing "STDIN": Operation cannot be fulfilled on configmaps '
+            '"in-etcd": the object has been modified; please apply your changes to the latest version and try '
+            'again') in stale.stderr
+    ok(lab, 1, ADMIN + "kubectl delete configmap in-etcd")
+    assert ok(lab, 1, ETCDCTL + "get /registry/configmaps/default/in-etcd --keys-only").strip() == ""
 
 
 def test_missing_node_is_not_found(cluster):
