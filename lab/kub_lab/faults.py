@@ -3,8 +3,9 @@ a power-on, a fresh disk. Mixed into Lab; each names the host by its number.
 
 Where each acts (see lab/README.md, "Faults"): cut takes the root-side veth down; loss drops packets with nft
 rules in the bridge, unseen by the host; slow puts tbf on both ends of the link; crash kills every process of
-the host but keeps its network namespace (clients see "connection refused"); boot and wipe start it with a
-fresh one, which clears cut, loss and slow.
+the host and takes its network namespace and cable away with it, as a machine whose power is cut goes silent
+(nothing answers for its addresses, not even ARP); boot and wipe start it with a fresh one, which clears cut,
+loss and slow.
 """
 import re
 import shutil
@@ -74,10 +75,11 @@ table bridge {table} {{
         self._wait_ssh([i])
 
     def crash(self, i):
-        """Power host i off hard: every process dies at once, the disk is kept. Its network namespace stays
-        until boot (clients see "connection refused"); boot starts it with a fresh one, faults cleared."""
+        """Power host i off hard: every process dies at once, the disk is kept. Its network namespace and link go
+        with it, so its addresses (a virtual IP it held too) get no answer at all, as a dead machine's: clients
+        time out, or get "no route to host" once their ARP entry is gone. boot starts it with a fresh one."""
         self._require_host(i)
-        self._stop_hosts([i], keep_network=True)
+        self._stop_hosts([i])
 
     def boot(self, i):
         """Power host i on again (after crash or a poweroff inside it); returns when it answers ssh."""

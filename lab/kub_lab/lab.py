@@ -451,10 +451,9 @@ table inet {self._cgroup} {{
         shutil.copy(self.state_dir / "kubpw.hash", run_dir / "kubpw.hash")
         return run_dir
 
-    def _stop_hosts(self, indexes, keep_network=False):
+    def _stop_hosts(self, indexes):
         """Power off hosts at once: kill their PID 1 (takes the whole PID namespace down) and anything else
-        in their cgroups, remove their cgroups and (unless keep_network) their network namespaces and veths.
-        Disks stay."""
+        in their cgroups, remove their cgroups, network namespaces and veths. Disks stay."""
         for i in indexes:
             for pid in (self._power_pid(i), self._init_pid(i)):
                 if pid:
@@ -467,10 +466,9 @@ table inet {self._cgroup} {{
             return not alive
         if not system.wait_until(empty, timeout=20, interval=0.05):
             raise LabError(f"processes of lab {self.index} did not die within 20s; try `down` again")
-        if not keep_network:
-            present_netns = set(system.netns_list())
-            system.ip_batch([f"link del {self._veth(i)}" for i in indexes if system.link_exists(self._veth(i))])
-            system.ip_batch([f"netns del {self._netns(i)}" for i in indexes if self._netns(i) in present_netns])
+        present_netns = set(system.netns_list())
+        system.ip_batch([f"link del {self._veth(i)}" for i in indexes if system.link_exists(self._veth(i))])
+        system.ip_batch([f"netns del {self._netns(i)}" for i in indexes if self._netns(i) in present_netns])
         for i in indexes:
             self._remove_cgroup(self._host_cgroup(i))
             for name in ("power.pid", "init.pid"):

@@ -10,7 +10,10 @@ The lab has no internet, so it makes the same files, at the same paths under its
 - runc: Debian 12's `runc` package. Debian 13's runc (1.1.15+ds1-2+b4) needs GLIBC_2.38 and unstable's 1.3.x
   too, so neither runs on Debian 12; Debian 12's runs on both releases. It links libseccomp.so.2, which
   every lab host has (systemd depends on it);
-- containerd.service: upstream's unit file of that release (kub_lab/upstream/containerd.service).
+- containerd.service: upstream's unit file of that release (kub_lab/upstream/containerd.service);
+- the etcd image kubeadm's etcd static pod runs (registry.k8s.io/etcd:<version>-0): the real etcd, etcdctl and
+  etcdutl of Debian 13's `etcd-server` and `etcd-client` packages (3.5.x, libc >= 2.34), laid out as
+  registry.k8s.io/etcd/<version>-0/{etcd,etcdctl,etcdutl}, where the stand-in kubelet pulls it from.
 
 Packages come from the Debian mirror the lab uses for everything (rootfs.MIRROR): the suite's InRelease,
 checked with gpgv against this machine's Debian archive keyring, gives the Packages.xz checksum, Packages
@@ -49,13 +52,16 @@ CONTAINERD = {"package": "containerd", "suite": "sid", "series": "2.1",
                            "usr/bin/ctr": "bin/ctr"},
               "required": ("bin/containerd", "bin/containerd-shim-runc-v2", "bin/ctr")}
 RUNC = {"package": "runc", "suite": "bookworm", "series": "1.1", "binary": "usr/sbin/runc"}
+# the etcd image: its binaries from Debian's packages; the tag is upstream's image tag (<version>-0)
+ETCD = {"suite": "trixie", "series": "3.5",
+        "binaries": {"etcd-server": ("usr/bin/etcd", "usr/bin/etcdutl"), "etcd-client": ("usr/bin/etcdctl",)}}
 UNIT = Path(__file__).resolve().with_name("upstream") / "containerd.service"
 TAR_MTIME = 1735689600   # fixed: the same inputs give the same tarball (and checksum)
 TIMEOUT = 120
 
 
 def recipe():
-    return {"containerd": CONTAINERD, "runc": RUNC, "arch": ARCH, "mirror": MIRROR,
+    return {"containerd": CONTAINERD, "runc": RUNC, "etcd": ETCD, "arch": ARCH, "mirror": MIRROR,
             "unit": hashlib.sha256(UNIT.read_bytes()).hexdigest(), "format": 1}
 
 
@@ -80,6 +86,11 @@ def runc_paths(version, arch=ARCH):
 
 def unit_path(version):
     return f"raw.githubusercontent.com/containerd/containerd/v{version}/containerd.service"
+
+
+def etcd_image_path(version):
+    """Where the etcd image's binaries are, under the releases directory (and the lab service's URL)."""
+    return f"registry.k8s.io/etcd/{version}-0"
 
 
 def ensure_releases(log=sys.stderr):
@@ -240,6 +251,7 @@ def _build(root):
         runc.chmod(0o755)
         (root / runc_sum_rel).write_text(_sha256_line(runc))
 
+    e_version, e_from = _etcd_image(root)
     unit = root / unit_path(c_version)
     unit.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(UNIT, unit)
@@ -247,7 +259,26 @@ def _build(root):
         "containerd": c_version, "runc": r_version, "arch": ARCH,
         "containerd_from": f"Debian {CONTAINERD['suite']} {c_stanza['Package']} {c_stanza['Version']}",
         "runc_from": f"Debian {RUNC['suite']} {r_stanza['Package']} {r_stanza['Version']}",
+        "etcd": e_version, "etcd_from": e_from,
     }, indent=1) + "\n")
+
+
+def _etcd_image(root):
+    """The etcd image's binaries (etcd, etcdutl, etcdctl) out of Debian's packages; (version, where from)."""
+    found = []
+    with tempfile.TemporaryDirectory() as work:
+        for package, binaries in ETCD["binaries"].items():
+            stanza, version, deb = _part({"package": package, "suite": ETCD["suite"], "series": ETCD["series"]})
+            found.append((version, f"{package} {stanza['Version']}"))
+            tree = _unpacked(deb, Path(work) / package)
+            for binary in binaries:
+                dest = root / etcd_image_path(version) / Path(binary).name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(tree / binary, dest)
+                dest.chmod(0o755)
+    if len({v for v, _ in found}) != 1:
+        raise system.LabError(f"Debian {ETCD['suite']}'s etcd packages differ in version ({found}); try again later")
+    return found[0][0], f"Debian {ETCD['suite']} " + ", ".join(f for _, f in found)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,8 @@ MAINTAINER = "Kubernetes Authors <dev@kubernetes.io>"
 PYTHON_DEPS = "python3, python3-yaml, openssl"
 CNI_PLUGINS = ("bandwidth", "bridge", "dhcp", "firewall", "host-device", "host-local", "ipvlan", "loopback",
                "macvlan", "portmap", "ptp", "sbr", "static", "tuning", "vlan", "vrf")
-IMAGE_PROGRAMS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
+# the control-plane images that are stand-ins (etcd is real: the kubelet pulls it from the lab, kub_lab.releases)
+IMAGE_PROGRAMS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 ZIP_TIME = (2024, 10, 22, 0, 0, 0)
 
 

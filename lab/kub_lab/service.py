@@ -5,7 +5,7 @@
 - the local Kubernetes package repository: /core:/stable:/... is served from a directory, whether asked
   as a plain path or as a proxy request addressed to the service itself.
 - containerd and runc releases at their upstream paths, /github.com/... and /raw.githubusercontent.com/...,
-  from another directory (kub_lab.releases).
+  and the etcd image's binaries at /registry.k8s.io/etcd/<tag>/, from another directory (kub_lab.releases).
 Anything else: 403 for a proxy target that is not allowed, 404 for an unknown local path.
 
 usage: python -m kub_lab.service --bind IP --port 3142 --cache DIR --repo DIR [--releases DIR]
@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 UPSTREAMS = {"deb.debian.org", "security.debian.org"}
 REPO_PREFIX = "/core:/stable:/"
-RELEASE_PREFIXES = ("/github.com/", "/raw.githubusercontent.com/")
+RELEASE_PREFIXES = ("/github.com/", "/raw.githubusercontent.com/", "/registry.k8s.io/")
 UPSTREAM_TIMEOUT = 60
 
 

@@ -4,11 +4,20 @@ repository, `kubeadm init`, `kubeadm join`, then the lab CNI manifest applied wi
 import concurrent.futures
 import contextlib
 import json
+import sys
 import time
 
 from kub_lab import repo
 
+sys.path.insert(0, str(repo.STANDINS))
+from kube.common import ETCD_VERSION  # noqa: E402
+
 ADMIN = "KUBECONFIG=/etc/kubernetes/admin.conf "
+# the etcd image as the kubelet pulled it, and its etcdctl with kubeadm's healthcheck client certificate
+ETCD_IMAGE = "/var/lib/containerd/io.containerd.content.v1.standin/registry.k8s.io/etcd/" + ETCD_VERSION
+ETCDCTL = (ETCD_IMAGE + "/etcdctl --endpoints https://127.0.0.1:2379 --cacert /etc/kubernetes/pki/etcd/ca.crt "
+           "--cert /etc/kubernetes/pki/etcd/healthcheck-client.crt "
+           "--key /etc/kubernetes/pki/etcd/healthcheck-client.key ")
 
 SETUP = r"""
 set -e

@@ -6,7 +6,6 @@ No lab hosts: the server is the one the minor's kubelet package of the lab repos
 its own CA; nodes are plain objects.
 """
 import json
-import os
 import re
 import shlex
 import socket
@@ -15,6 +14,7 @@ import sys
 import time
 
 import pytest
+from local_etcd import LocalEtcd
 
 from kub_lab import repo
 
@@ -71,12 +71,12 @@ def server(request, tmp_path_factory):
                                       % (minor, real["gitVersion"].lstrip("v"), repo.REVISION))
     subprocess.run(["dpkg-deb", "-x", str(deb), str(d / "pkg")], check=True)
     (d / "kube-apiserver").symlink_to(d / "pkg/usr/bin/kubelet")   # the programs pick their part by name
-    env = dict(os.environ, KUBE_APISERVER_STORE=str(d / "store"))
+    store = LocalEtcd(d / "etcd")
     proc = subprocess.Popen([str(d / "kube-apiserver"), "--secure-port=%d" % port, "--bind-address=127.0.0.1",
                              "--tls-cert-file=%s" % (d / "apiserver.crt"),
                              "--tls-private-key-file=%s" % (d / "apiserver.key"),
-                             "--client-ca-file=%s" % (d / "ca.crt")],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--client-ca-file=%s" % (d / "ca.crt")] + store.flags(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     base = [real["binary"], "--kubeconfig", str(d / "kubeconfig"), "--cache-dir", str(d / "cache")]
 
@@ -97,6 +97,7 @@ def server(request, tmp_path_factory):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        store.stop()
 
 
 def test_version_without_skew(server):

@@ -256,11 +256,17 @@ def test_killed_sshd_refuses_until_started(lab):
 
 def test_crash_keeps_the_disk_and_boot_brings_the_host_back(lab):
     assert ssh(lab, 3, "echo before-crash > /root/kept").returncode == 0
+    vip = lab.host_ip(3).rsplit(".", 1)[0] + ".203"   # an extra address, as a keepalived holding a virtual IP
+    lab.exec(3, f"ip addr add {vip}/24 dev eth0")
+    assert lab.exec(1, f"ping -c1 -W2 {vip}", check=False).returncode == 0
     old_init = lab.status()["hosts"][3]["pid"]
     try:
         lab.crash(3)
-        result = ssh(lab, 3, "true")
-        assert result.returncode == 255 and "Connection refused" in result.stderr
+        # silent as a dead machine: no answer at all, neither for its own address nor for the extra one
+        result = ssh(lab, 3, "true", connect_timeout=2)
+        assert result.returncode == 255 and "timed out" in result.stderr, result.stderr
+        for address in (lab.host_ip(3), vip):
+            assert lab.exec(1, f"ping -c1 -W2 {address}", check=False).returncode == 1
         assert 3 not in lab.hosts()
         assert not system.process_alive(old_init)
         with pytest.raises(LabError):
@@ -271,6 +277,7 @@ def test_crash_keeps_the_disk_and_boot_brings_the_host_back(lab):
         if 3 not in lab.hosts():
             lab.boot(3)
     assert ssh(lab, 3, "cat /root/kept").stdout == "before-crash\n"
+    assert lab.exec(3, f"ip -4 -o addr show dev eth0 | grep -c {vip}", check=False).stdout.strip() == "0"
     assert lab.hosts() == [1, 2, 3, 4, 5]
 
 

@@ -9,7 +9,6 @@ minutes away, so only a watch can have caused it.
 import base64
 import itertools
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import threading
 import time
 
 import pytest
+from local_etcd import LocalEtcd
 
 from kub_lab import repo
 
@@ -31,10 +31,12 @@ SERVER = ("import sys; sys.path.insert(0, %r); from kube import apiserver; sys.e
 
 
 class ApiServer:
-    """The stand-in API server with its own CA; restart() keeps its store but not its watch history."""
+    """The stand-in API server with its own CA, on a real etcd; restart() keeps its store (etcd) but not its
+    watch history (its cache)."""
 
     def __init__(self, d):
         self.dir = d
+        self.etcd = LocalEtcd(d / "etcd")
         self.ca, self.ca_key = pki.new_ca("kubernetes")
         crt, key = pki.sign(self.ca, self.ca_key, "kube-apiserver", ips=["127.0.0.1"], server=True)
         for name, data in (("ca.crt", self.ca), ("ca.key", self.ca_key), ("apiserver.crt", crt),
@@ -64,8 +66,7 @@ class ApiServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SERVER, "--secure-port=%d" % self.port, "--bind-address=127.0.0.1",
              "--tls-cert-file=%s" % (d / "apiserver.crt"), "--tls-private-key-file=%s" % (d / "apiserver.key"),
-             "--client-ca-file=%s" % (d / "ca.crt")],
-            env=dict(os.environ, KUBE_APISERVER_STORE=str(d / "store")), stdout=subprocess.DEVNULL,
+             "--client-ca-file=%s" % (d / "ca.crt")] + self.etcd.flags(), stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while True:
@@ -92,6 +93,7 @@ def server(tmp_path_factory):
         yield srv
     finally:
         srv.stop()
+        srv.etcd.stop()
 
 
 def configmap(name, **labels):
@@ -181,8 +183,7 @@ def test_changes_wakes_at_once_and_follows_a_restarted_server(server):
         api.patch(CONFIGMAPS + "/woken", {"data": {"a": "4"}})
         time.sleep(0.5)
         assert changes.wait(0) and not changes.wait(0)   # changes before a wait count once
-        # the last version it saw, a deletion, is one the restarted server does not reach: the watch breaks,
-        # is refused when it starts again (too large), and lists again
+        # the watch breaks with the server, and starts again from the last version it saw (a deletion)
         api.delete(CONFIGMAPS + "/woken")
         assert changes.wait(10)
         server.restart()

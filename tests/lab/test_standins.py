@@ -5,12 +5,25 @@ Hosts 1-3 are used and wiped at the end. Swap is shown to a host by bind-mountin
 swap device over the host's own /proc/swaps (only that host's mount namespace sees it): real swap is
 kernel-wide here and would leak into every other host on the machine.
 """
+import base64
 import json
 
 import pytest
-from kubeadm_cluster import ADMIN, join_command, kubeadm_cluster, nodes, ok, ready, run, wait_for
+from kubeadm_cluster import (
+    ADMIN,
+    ETCD_IMAGE,
+    ETCD_VERSION,
+    ETCDCTL,
+    join_command,
+    kubeadm_cluster,
+    nodes,
+    ok,
+    ready,
+    run,
+    wait_for,
+)
 
-from kub_lab import repo
+from kub_lab import releases, repo
 
 pytestmark = pytest.mark.lab
 
@@ -64,6 +77,52 @@ def test_join_command_pins_the_ca_public_key(cluster):
                         "2>/dev/null | openssl dgst -sha256 -hex | sed 's/^.* //'").strip()
     assert words[6] == "sha256:" + digest
     assert words[4] in ok(lab, 1, "kubeadm token list")
+
+
+def test_etcd_is_the_real_etcd_with_kubeadms_flags_and_certificates(cluster):
+    lab = cluster
+    released = releases.versions(releases.ensure_releases())["etcd"]
+    assert ETCD_VERSION == released + "-0"   # the tag kubeadm writes is the etcd the lab serves
+    manifest = ok(lab, 1, "cat /etc/kubernetes/manifests/etcd.yaml")
+    assert "image: registry.k8s.io/etcd:%s" % ETCD_VERSION in manifest
+    # the etcd static pod runs the real binary pulled as its image, with exactly the manifest's flags
+    cmdline = ok(lab, 1, "cat /proc/$(pgrep -x etcd)/cmdline | tr '\\0' '\\n'").split()
+    flags = [line.strip()[2:] for line in manifest.splitlines() if line.strip().startswith("- --")]
+    assert cmdline[0] == ETCD_IMAGE + "/etcd" and cmdline[1:] == flags
+    assert ("Version: %s" % released) in ok(lab, 1, ETCD_IMAGE + "/etcd --version")
+    # TLS with the cluster's etcd CA, client certificates required (kubeadm's healthcheck client certificate)
+    health = ok(lab, 1, ETCDCTL + "endpoint health -w json")
+    assert json.loads(health)[0]["health"] is True
+    members = json.loads(ok(lab, 1, ETCDCTL + "member list -w json"))["members"]
+    assert [(m["name"], m["peerURLs"]) for m in members] == [("kubh1", ["https://%s:2380" % lab.host_ip(1)])]
+    anonymous = run(lab, 1, ETCDCTL.split(" --cert")[0] + " endpoint health")
+    assert anonymous.returncode != 0 and "unhealthy" in anonymous.stderr
+    assert ok(lab, 1, "curl -s http://127.0.0.1:2381/livez").strip() == "ok"
+
+
+def test_the_api_servers_objects_are_in_etcd(cluster):
+    lab = cluster
+    keys = ok(lab, 1, ETCDCTL + "get /registry --prefix --keys-only").split()
+    for key in ("/registry/minions/kubh1", "/registry/namespaces/kube-system",
+                "/registry/configmaps/kube-system/kubeadm-config",
+                "/registry/daemonsets/kube-system/kube-proxy", "/registry/services/specs/kube-system/kube-dns"):
+        assert key in keys, keys
+    # an object's resourceVersion is its key's mod_revision; a write through kubectl shows in etcd at once
+    ok(lab, 1, ADMIN + "kubectl create configmap in-etcd --from-literal=colour=blue")
+    rv = ok(lab, 1, ADMIN + "kubectl get configmap in-etcd -o jsonpath='{.metadata.resourceVersion}'")
+    stored = json.loads(ok(lab, 1, ETCDCTL + "get /registry/configmaps/default/in-etcd -w json"))["kvs"][0]
+    assert str(stored["mod_revision"]) == rv
+    assert json.loads(base64.b64decode(stored["value"]))["data"] == {"colour": "blue"}
+    # a write that names an older resourceVersion lost its race: 409 Conflict, as from the real server
+    ok(lab, 1, ADMIN + "kubectl label configmap in-etcd moved=yes")
+    stale = run(lab, 1, "export " + ADMIN + "; kubectl get configmap in-etcd -o json | sed 's/\"resourceVersion\": \"[0-9]*\"/"
+                "\"resourceVersion\": \"%s\"/' | kubectl replace -f -" % rv)
+    assert stale.returncode == 1
+    assert ('Error from server (Conflict): error when replacing "STDIN": Operation cannot be fulfilled on configmaps '
+            '"in-etcd": the object has been modified; please apply your changes to the latest version and try '
+            'again') in stale.stderr
+    ok(lab, 1, ADMIN + "kubectl delete configmap in-etcd")
+    assert ok(lab, 1, ETCDCTL + "get /registry/configmaps/default/in-etcd --keys-only").strip() == ""
 
 
 def test_missing_node_is_not_found(cluster):

@@ -1,4 +1,4 @@
-"""kube-apiserver: an HTTPS REST server with the Kubernetes URL layout, storing objects as JSON files.
+"""kube-apiserver: an HTTPS REST server with the Kubernetes URL layout, storing objects in etcd (etcdstore.py).
 
 What a real client needs of it: discovery (/api, /apis, resource lists), OpenAPI v3, Table answers for
 `get`, watch streams, merge/JSON/strategic-merge patches and server-side apply, and the status, scale and
@@ -9,7 +9,6 @@ Authentication: client certificates signed by --client-ca-file (user = CN, group
 anonymous. Authorization is a fixed policy shaped like kubeadm's RBAC + the Node authorizer.
 """
 import base64
-import collections
 import copy
 import hashlib
 import hmac
@@ -26,12 +25,12 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from kube import apimodel, disruption, managedfields, patches, protobuf, util, validation
+from kube import apimodel, disruption, etcdstore, managedfields, patches, protobuf, util, validation
+from kube import etcd as etcdclient
 from kube.client import RESOURCES
 from kube.common import CONTROL_PLANE_FAULT
 from kube.version import BUILD_DATE, GIT_COMMIT, GO_VERSION, VERSION
 
-DEFAULT_STORE = "/var/lib/etcd/registry"
 CLUSTER_SCOPED = {p for p, v in RESOURCES.items() if not v[2]} | {"componentstatuses", "flowschemas",
                                                                    "prioritylevelconfigurations",
                                                                    "podsecuritypolicies", "csinodes",
@@ -114,93 +113,20 @@ def match_fields(obj, selector):
     return True
 
 
-class Store:
-    """Objects in memory, written through to one JSON file each under the data dir."""
+RETRIES = 5   # a write that lost its race to another writer is done again on what won, as the real server does
 
-    def __init__(self, root):
-        self.root = root
-        self.lock = threading.RLock()
-        self.changed = threading.Condition(self.lock)
-        self.objects = {}
-        self.rv = 0
-        self.events = collections.deque(maxlen=10000)  # (resourceVersion, type, key, object) for watches
-        os.makedirs(root, exist_ok=True)
-        for dirpath, _, files in os.walk(root):
-            for fn in files:
-                if not fn.endswith(".json"):
-                    continue
-                try:
-                    with open(os.path.join(dirpath, fn)) as f:
-                        rec = json.load(f)
-                except (OSError, ValueError):
-                    continue
-                key = tuple(rec["key"])
-                self.objects[key] = rec["object"]
-                self.rv = max(self.rv, int(rec["object"].get("metadata", {}).get("resourceVersion", "0")))
 
-    def _path(self, key):
-        group, resource, ns, name = key
-        return os.path.join(self.root, group or "core", resource, ns or "_cluster", name + ".json")
-
-    def next_rv(self):
-        self.rv += 1
-        return str(self.rv)
-
-    def put(self, key, obj):
-        with self.lock:
-            obj.setdefault("metadata", {})["resourceVersion"] = self.next_rv()
-            kind = "MODIFIED" if key in self.objects else "ADDED"
-            self.objects[key] = obj
-            util.write_file(self._path(key), json.dumps({"key": list(key), "object": obj}))
-            self._event(kind, key, obj)
-            return copy.deepcopy(obj)
-
-    def _event(self, kind, key, obj):
-        self.events.append((self.rv, kind, key, copy.deepcopy(obj)))
-        self.changed.notify_all()
-
-    def events_after(self, rv):
-        """The events newer than rv, oldest first; read from the newest end (the deque is in resourceVersion
-        order), so a watcher woken by a change pays for the new events only. Call with the lock held."""
-        out = []
-        for e in reversed(self.events):
-            if e[0] <= rv:
-                break
-            out.append(e)
-        out.reverse()
-        return out
-
-    def oldest_event_rv(self):
-        with self.lock:
-            return self.events[0][0] if self.events else self.rv + 1
-
-    def get(self, key):
-        with self.lock:
-            o = self.objects.get(key)
-            return copy.deepcopy(o) if o is not None else None
-
-    def delete(self, key):
-        with self.lock:
-            o = self.objects.pop(key, None)
+def retried(method):
+    """A write without a precondition of the client's, done again (on the object as it now is) when another
+    writer changed the object between this one's read and its write."""
+    def run(self, key, *args, **kwargs):
+        for attempt in range(RETRIES):
             try:
-                os.unlink(self._path(key))
-            except OSError:
-                pass
-            if o is not None:
-                o["metadata"]["resourceVersion"] = self.next_rv()
-                self._event("DELETED", key, o)
-            return o
-
-    def list(self, group, resource, ns=None):
-        with self.lock:
-            out = [copy.deepcopy(o) for (g, r, n, _), o in self.objects.items()
-                   if g == group and r == resource and (ns is None or n == ns)]
-        out.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
-        return out
-
-    def keys_in_namespace(self, ns):
-        with self.lock:
-            return [k for k in self.objects if k[2] == ns]
+                return method(self, key, *args, **kwargs)
+            except etcdstore.Conflict:
+                if attempt == RETRIES - 1:
+                    raise self.conflict(key) from None
+    return run
 
 
 class Identity:
@@ -368,6 +294,8 @@ class Server:
         ident = self.authenticate(handler)
         ident.manager = field_manager(query, handler.headers.get("User-Agent"))
         if u.path in ("/healthz", "/livez", "/readyz"):
+            if not self.store.healthy():
+                return 500, "[+]ping ok\n[-]etcd failed: reason withheld\n%s check failed" % u.path.strip("/")
             return 200, "ok"
         if u.path in ("/healthz/etcd", "/livez/etcd", "/readyz/etcd"):   # the storage's own check
             healthy = getattr(self.store, "healthy", lambda: True)()
@@ -424,6 +352,8 @@ class Server:
                                                                    "metadata.name=" + name]))
             self.watch(handler, group, resource, ns, selector, api_version, accept, kind)
             return None
+        if method == "GET" and query.get("resourceVersion") != "0":
+            self.store.sync()   # a consistent read: what etcd holds now, whichever API server wrote it
         if method == "GET" and name:
             if sub == "scale" and resource in apimodel.SCALABLE:
                 return 200, self.scale_of(self.get(key, api_version))
@@ -568,6 +498,8 @@ class Server:
             return json.dumps({"type": kind_, "object": obj}).encode() + b"\n"
 
         out = []
+        if since.isdigit() and int(since) > store.rv:
+            store.wait_for(int(since), 3)   # a version another API server wrote: this cache may lag a moment
         with store.lock:
             if since in ("", "0") or initial_events:
                 out = [encode("ADDED", o) for k, o in sorted(store.objects.items()) if matches(k, o)]
@@ -583,8 +515,8 @@ class Server:
                     out = [json.dumps({"type": "ERROR", "object": expired}).encode() + b"\n"]
                     cursor = None
                 elif cursor > store.rv:
-                    # a version this store has not reached: it was reset (kubeadm reset), or lost deletions
-                    # when it restarted. Waiting would miss the writes that reuse those numbers
+                    # a version etcd has not reached: its data was reset (kubeadm reset). Waiting would miss the
+                    # writes that reuse those numbers
                     ahead = status(504, "Timeout", "Too large resource version: %d, current: %d" % (cursor, store.rv),
                                    {"causes": [{"reason": "ResourceVersionTooLarge",
                                                 "message": "Too large resource version"}], "retryAfterSeconds": 1})
@@ -689,11 +621,13 @@ class Server:
         key = (group, resource, ns or "", name)
         meta["managedFields"] = managed if managed is not None else managedfields.update(
             [], ident.manager, api_version, None, obj, util.rfc3339())
+        exists = HTTPError(409, "AlreadyExists", '%s "%s" already exists' % (qualified(group, resource), name),
+                           {"name": name, "group": group, "kind": resource})
         if self.store.get(key) is not None:
-            raise HTTPError(409, "AlreadyExists", '%s "%s" already exists' % (qualified(group, resource), name),
-                            {"name": name, "group": group, "kind": resource})
+            raise exists
         if query.get("dryRun"):
             return obj
+        meta.pop("resourceVersion", None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = util.rfc3339()
         if resource not in ("nodes", "pods", "configmaps", "secrets", "namespaces", "events", "leases"):
@@ -725,7 +659,10 @@ class Server:
             fold_string_data(obj)
         if (group, resource) == CRDS:
             accept_names(obj)
-        return self.store.put(key, obj)
+        try:
+            return self.store.put(key, obj)
+        except etcdstore.Conflict:
+            raise exists from None
 
     def service_defaults(self, obj, current=None):
         """A Service's defaults: a cluster IP from --service-cluster-ip-range and, for NodePort and
@@ -787,6 +724,7 @@ class Server:
             port["nodePort"] = wanted
             used.add(wanted)
 
+    @retried
     def update(self, key, body, sub, api_version, dry=False, writer=("", "")):
         """writer: (kind, field manager)."""
         cur = self.store.get(key)
@@ -797,6 +735,8 @@ class Server:
         if sub in ("status", "approval"):
             new = copy.deepcopy(cur)
             new["status"] = body.get("status", {})
+            if (body.get("metadata") or {}).get("resourceVersion"):
+                new["metadata"]["resourceVersion"] = body["metadata"]["resourceVersion"]
         else:
             new = copy.deepcopy(body)
             if "status" in cur:
@@ -804,6 +744,7 @@ class Server:
             self.written(key, cur, new, api_version, writer)
         return new if dry else self.save(key, cur, new)
 
+    @retried
     def patch(self, key, patch, ctype, sub, api_version, query=None, writer=("", "")):
         cur = self.store.get(key)
         if cur is None:
@@ -828,6 +769,7 @@ class Server:
         new.setdefault("metadata", {})["managedFields"] = managedfields.update(
             cur["metadata"].get("managedFields"), manager, api_version, cur, new, util.rfc3339())
 
+    @retried
     def apply(self, key, body, api_version, query, ident, scope=None):
         """Server-side apply: create, or merge the applied configuration and drop what this field manager
         applied before and no longer does. Fields are owned per manager in metadata.managedFields."""
@@ -893,6 +835,7 @@ class Server:
                 "status": {"replicas": st.get("replicas", 0),
                            "selector": ",".join("%s=%s" % kv for kv in sorted(ml.items()))}}
 
+    @retried
     def update_scale(self, key, api_version, change, dry=False):
         cur = self.store.get(key)
         if cur is None:
@@ -906,6 +849,7 @@ class Server:
         new.setdefault("spec", {})["replicas"] = replicas
         return self.scale_of(new if dry else self.save(key, cur, new))
 
+    @retried
     def evict(self, key, body, dry=False):
         """The pods/eviction subresource, as kube-apiserver's: a finished or pending pod is deleted at once; else the
         one PodDisruptionBudget selecting it (two: refused) must allow a disruption, else 429 with the real message
@@ -953,9 +897,17 @@ class Server:
         def strip(o):
             return {k: v for k, v in o.items() if k != "metadata"} | {
                 "metadata": {k: v for k, v in o["metadata"].items() if k != "resourceVersion"}}
+        # the writer's resourceVersion is a precondition; without one the write is of the version read here
+        if meta.get("resourceVersion", cur["metadata"]["resourceVersion"]) != cur["metadata"]["resourceVersion"]:
+            raise self.conflict(key)
         if strip(new) == strip(cur):
             return cur
-        return self.store.put(key, new)
+        return self.store.put(key, new, cur["metadata"]["resourceVersion"])
+
+    def conflict(self, key):
+        return HTTPError(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": the object has been modified; '
+                         'please apply your changes to the latest version and try again'
+                         % (qualified(key[0], key[1]), key[3]), {"name": key[3], "group": key[0], "kind": key[1]})
 
     def terminate_namespace(self, key, obj):
         """Like the namespace controller: the namespace is Terminating at once (no new content), its content
@@ -963,18 +915,27 @@ class Server:
         if not obj["metadata"].get("deletionTimestamp"):
             obj["metadata"]["deletionTimestamp"] = util.rfc3339()
             obj.setdefault("status", {})["phase"] = "Terminating"
-            obj = self.store.put(key, obj)
+            obj = self.store.put(key, obj, obj["metadata"]["resourceVersion"])
             self.finish_namespace(key)
         return obj
 
     def finish_namespace(self, key):
         def finish():
             time.sleep(NAMESPACE_CLEANUP_DELAY)
-            for k in self.store.keys_in_namespace(key[3]):
-                self.store.delete(k)
-            self.store.delete(key)
+            for _ in range(RETRIES):   # objects changed meanwhile, or another API server finishing it too
+                try:
+                    for k in self.store.keys_in_namespace(key[3]):
+                        self.store.delete(k)
+                    self.store.delete(key)
+                    return
+                except etcdstore.Conflict:
+                    continue
+                except etcdclient.EtcdError as e:
+                    util.klog("E", "namespace %s: deleting its content failed: %s" % (key[3], e))
+                    time.sleep(1)
         threading.Thread(target=finish, daemon=True).start()
 
+    @retried
     def delete(self, key, api_version, options=None, kind=None, dry=False):
         """DELETE with its DeleteOptions: preconditions (uid, resourceVersion) are checked against the stored
         object before anything goes, with the real server's Conflict (rest.BeforeDelete). A dry run stops there."""
@@ -1098,6 +1059,8 @@ def make_handler(server):
                 ctype = answer[2] if len(answer) > 2 else None
             except HTTPError as e:
                 code, body, ctype = e.code, e.body, None
+            except etcdclient.EtcdError as e:   # etcd away or without a quorum: its words, as the real server
+                code, body, ctype = 500, status(500, "", str(e)), None
             except Exception as e:  # keep serving; report like the real server's 500
                 util.klog("E", "request %s %s failed: %r" % (method, self.path, e))
                 code, body, ctype = 500, status(500, "InternalError", "Internal error occurred: %s" % e), None
@@ -1157,10 +1120,13 @@ def bootstrap_namespaces(store):
     for ns in INITIAL_NAMESPACES:
         key = ("", "namespaces", "", ns)
         if store.get(key) is None:
-            store.put(key, {"apiVersion": "v1", "kind": "Namespace",
-                            "metadata": {"name": ns, "uid": str(uuid.uuid4()), "creationTimestamp": util.rfc3339(),
-                                         "labels": {"kubernetes.io/metadata.name": ns}},
-                            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+            try:
+                store.put(key, {"apiVersion": "v1", "kind": "Namespace",
+                                "metadata": {"name": ns, "uid": str(uuid.uuid4()), "creationTimestamp": util.rfc3339(),
+                                             "labels": {"kubernetes.io/metadata.name": ns}},
+                                "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+            except etcdstore.Conflict:
+                pass   # another API server made it
 
 
 def main(argv):
@@ -1174,7 +1140,9 @@ def main(argv):
             opts[k] = v if _ else "true"
     port = int(opts.get("secure-port", "6443"))
     bind = opts.get("bind-address", "0.0.0.0")
-    store_dir = os.environ.get("KUBE_APISERVER_STORE", DEFAULT_STORE)
+    if not opts.get("etcd-servers"):
+        util.klog("E", '"command failed" err="[--etcd-servers must be specified]"')
+        return 1
     image = os.environ.get("KUBE_IMAGE", "")
     version = image.rsplit(":", 1)[1] if ":" in image else "v" + VERSION
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -1182,7 +1150,9 @@ def main(argv):
                         opts.get("tls-private-key-file", "/etc/kubernetes/pki/apiserver.key"))
     ctx.load_verify_locations(opts.get("client-ca-file", "/etc/kubernetes/pki/ca.crt"))
     ctx.verify_mode = ssl.CERT_OPTIONAL
-    store = Store(store_dir)
+    store = etcdstore.Store(etcdclient.Client(opts["etcd-servers"], opts.get("etcd-cafile"),
+                                              opts.get("etcd-certfile"), opts.get("etcd-keyfile")),
+                            opts.get("etcd-prefix", etcdstore.PREFIX))
     bootstrap_namespaces(store)
     srv = Server(store, version, "%s:%d" % (opts.get("advertise-address", bind), port),
                  opts.get("service-cluster-ip-range", "10.96.0.0/12"),

@@ -20,7 +20,7 @@ CNI_CONF_DIR = "/etc/cni/net.d"
 DEFAULT_CRI_SOCKET = "unix:///var/run/containerd/containerd.sock"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 STATIC_POD_UNIT_PREFIX = "kubepods-static-"
-ETCD_VERSION = "3.5.15-0"
+ETCD_VERSION = "3.5.16-0"   # the real etcd the lab serves as this image (kub_lab.releases)
 COREDNS_VERSION = "v1.11.3"
 # A lab fault, set by a test on a host (never by kub): while this file is there, the control plane's first start
 # fails as a real one that never gets healthy does. The kube-apiserver exits at start (the kubelet restarts it),

@@ -1,6 +1,5 @@
-"""Control-plane components that only need to be present: kube-scheduler and etcd hold their ports and
-answer health checks. (Scheduling is done in kube-controller-manager's loop; etcd's data lives in the
-API server's store under /var/lib/etcd.)"""
+"""Control-plane components that only need to be present: kube-scheduler holds its port and answers health
+checks (scheduling is done in kube-controller-manager's loop). etcd is the real one (kube/images.py)."""
 import os
 import ssl
 import tempfile
@@ -15,9 +14,7 @@ class _Health(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
-        body = b"ok" if self.path.split("?")[0] in ("/healthz", "/livez", "/readyz", "/health") else b"404"
-        if self.path.startswith("/health") and self.server.json_health:
-            body = b'{"health":"true","reason":""}'
+        body = b"ok" if self.path.split("?")[0] in ("/healthz", "/livez", "/readyz") else b"404"
         self.send_response(200 if body != b"404" else 404)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -41,7 +38,7 @@ def self_signed_context(cn):
     return ctx
 
 
-def serve_health(bind, port, ctx=None, json_health=False):
+def serve_health(bind, port, ctx=None):
     """Listen on bind:port (retrying while the port is busy) and answer /healthz in a thread."""
     import time
     while True:
@@ -52,7 +49,6 @@ def serve_health(bind, port, ctx=None, json_health=False):
             util.klog("E", "failed to listen on %s:%d: %s" % (bind, port, e))
             time.sleep(1)
     httpd.daemon_threads = True
-    httpd.json_health = json_health
     if ctx is not None:
         httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
     t = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -71,26 +67,11 @@ def flag_values(argv):
 
 
 def main(argv):
-    import sys
     import time
-    name = os.path.basename(sys.argv[0])
     opts = flag_values(argv)
-    if name == "etcd":
-        # clients on 127.0.0.1 and the advertise address; peers on the advertise address (like kubeadm's etcd)
-        addrs = [u.split("//", 1)[-1] for u in opts.get("listen-client-urls", "https://127.0.0.1:2379").split(",")]
-        peers = [u.split("//", 1)[-1] for u in opts.get("listen-peer-urls", "https://127.0.0.1:2380").split(",")]
-        ctx = self_signed_context("etcd")
-        for hp in addrs + peers:
-            host, _, port = hp.rpartition(":")
-            serve_health(host, int(port), ctx, json_health=True)
-        metrics = opts.get("listen-metrics-urls", "http://127.0.0.1:2381").split("//", 1)[-1]
-        host, _, port = metrics.rpartition(":")
-        serve_health(host, int(port), json_health=True)
-        util.klog("I", "serving client traffic securely on %s" % ",".join(addrs))
-    else:
-        serve_health(opts.get("bind-address", "127.0.0.1"), int(opts.get("secure-port", "10259")),
-                     self_signed_context("kube-scheduler"))
-        util.klog("I", "Serving securely on %s:%s" % (opts.get("bind-address", "127.0.0.1"),
-                                                      opts.get("secure-port", "10259")))
+    serve_health(opts.get("bind-address", "127.0.0.1"), int(opts.get("secure-port", "10259")),
+                 self_signed_context("kube-scheduler"))
+    util.klog("I", "Serving securely on %s:%s" % (opts.get("bind-address", "127.0.0.1"),
+                                                  opts.get("secure-port", "10259")))
     while True:
         time.sleep(3600)

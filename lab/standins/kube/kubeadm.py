@@ -15,6 +15,7 @@ import urllib.request
 
 from kube import client as kclient
 from kube import common, pki, rules, util
+from kube import images as image_store
 from kube.apiserver import jws_detached
 from kube.version import VERSION
 
@@ -304,6 +305,17 @@ def wait_kubelet_healthy(timeout):
                                       "with error: %s" % last)
 
 
+def pull_images(ignored, wanted):
+    """kubeadm's ImagePull preflight: each image the node will run, pulled (kube/images.py)."""
+    c = Checks(ignored)
+    for image in wanted:
+        try:
+            image_store.pull(image)
+        except image_store.PullError as e:
+            c.add("ImagePull", 'failed to pull image %s: failed to pull image "%s": %s' % (image, image, e))
+    c.finish()
+
+
 def control_plane_fault():
     """The lab's fault (common.CONTROL_PLANE_FAULT): how long this init waits for a control plane that fails, or
     None."""
@@ -438,6 +450,7 @@ def cmd_init(argv):
     out("[preflight] Pulling images required for setting up a Kubernetes cluster")
     out("[preflight] This might take a minute or two, depending on the speed of your internet connection")
     out("[preflight] You can also perform this action beforehand using 'kubeadm config images pull'")
+    pull_images(ignored, ["%s/etcd:%s" % (repo, common.ETCD_VERSION)])
 
     # certificates
     pki_dir = clusc.get("certificatesDir") or f["cert-dir"]
@@ -1177,6 +1190,10 @@ def cmd_config(argv):
         if p.returncode != 0:
             raise PhaseError(None, "failed to create new CRI runtime service: %s" % (p.stdout + p.stderr).strip())
         for i in imgs:
+            try:
+                image_store.pull(i)
+            except image_store.PullError as e:
+                raise PhaseError(None, 'failed to pull image "%s": %s' % (i, e))
             out("[config/images] Pulled %s" % i)
         return 0
     if argv[:2] == ["print", "init-defaults"] or argv[:2] == ["print", "join-defaults"]:

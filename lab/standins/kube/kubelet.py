@@ -21,10 +21,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from kube import client as kclient
-from kube import common, cri, pki, rules, util
+from kube import common, cri, images, pki, rules, util
 from kube.version import VERSION
 
-IMAGES_DIR = "/usr/libexec/kubernetes/images"
 DEFAULT_STATUS_FREQUENCY = 4.0  # seconds (the real default is 10s; the lab wants quick NotReady/Ready)
 # until its node is first reported Ready, the real kubelet checks every 100 ms whether it could be, and then
 # reports it at once (fastStatusUpdateOnce), instead of waiting for the next regular status update
@@ -181,17 +180,19 @@ class StaticPods:
     def start(self, name, pod, h):
         c = ((pod.get("spec") or {}).get("containers") or [{}])[0]
         image = c.get("image", "")
-        repo = image.rsplit("/", 1)[-1].split(":")[0].split("@")[0]
         argv = list(c.get("command") or []) + list(c.get("args") or [])
-        prog = os.path.join(IMAGES_DIR, repo)
+        try:
+            prog = images.program(image, argv[0] if argv else "")
+        except images.PullError as e:
+            util.klog("E", 'static pod %s: Failed to pull image "%s": %s (ErrImagePull)' % (name, image, e))
+            return
         if not argv or not os.path.exists(prog):
             util.klog("E", 'static pod %s: image "%s" not found (ErrImagePull)' % (name, image))
             return
         cmd = ["systemd-run", "--quiet", "--collect", "--unit=" + common.STATIC_POD_UNIT_PREFIX + name,
                "--slice=kubepods.slice",
                "--description=Kubernetes static pod %s-%s (manifest %s)" % (name, self.node, h),
-               "-p", "Restart=always", "-p", "RestartSec=2", "--setenv=KUBE_IMAGE=" + image,
-               os.path.join(IMAGES_DIR, argv[0] if os.path.exists(os.path.join(IMAGES_DIR, argv[0])) else repo)]
+               "-p", "Restart=always", "-p", "RestartSec=2", "--setenv=KUBE_IMAGE=" + image, prog]
         cmd += argv[1:]
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:

@@ -19,7 +19,7 @@ def main():
         from kube import apiserver as mod
     elif name == "kube-controller-manager":
         from kube import controllers as mod
-    elif name in ("kube-scheduler", "etcd"):
+    elif name == "kube-scheduler":
         from kube import components as mod
     else:
         sys.stderr.write("unknown program name %r\n" % name)
