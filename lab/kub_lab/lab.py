@@ -344,6 +344,9 @@ class Lab(Identities, Faults):
         if cni_manifest is not None:
             values["cni_manifest"] = str(cni_manifest)
         values.update(self.containerd_inputs())
+        # etcd's release as the lab serves it (the binaries of its etcd image), for kub_backup and kub_restore
+        values["etcd_url"] = (self.service_url + "/github.com/etcd-io/etcd/releases/download/v{version}/"
+                                                 "etcd-v{version}-linux-{arch}.tar.gz")
         return values
 
     def containerd_inputs(self):

@@ -62,7 +62,7 @@ TIMEOUT = 120
 
 def recipe():
     return {"containerd": CONTAINERD, "runc": RUNC, "etcd": ETCD, "arch": ARCH, "mirror": MIRROR,
-            "unit": hashlib.sha256(UNIT.read_bytes()).hexdigest(), "format": 1}
+            "unit": hashlib.sha256(UNIT.read_bytes()).hexdigest(), "format": 2}
 
 
 def releases_path():
@@ -86,6 +86,12 @@ def runc_paths(version, arch=ARCH):
 
 def unit_path(version):
     return f"raw.githubusercontent.com/containerd/containerd/v{version}/containerd.service"
+
+
+def etcd_release_paths(version, arch=ARCH):
+    """etcd's release tarball (etcd, etcdctl, etcdutl under etcd-v<version>-linux-<arch>/) and its SHA256SUMS."""
+    base = f"github.com/etcd-io/etcd/releases/download/v{version}/"
+    return base + f"etcd-v{version}-linux-{arch}.tar.gz", base + "SHA256SUMS"
 
 
 def etcd_image_path(version):
@@ -252,6 +258,12 @@ def _build(root):
         (root / runc_sum_rel).write_text(_sha256_line(runc))
 
     e_version, e_from = _etcd_image(root)
+    # the same binaries as etcd's release publishes them, for the tools kub runs at the cluster's etcd version
+    tarball_rel, sums_rel = etcd_release_paths(e_version)
+    top = f"etcd-v{e_version}-linux-{ARCH}"
+    image = root / etcd_image_path(e_version)
+    _tarball(root / tarball_rel, [(f"{top}/{name}", image / name) for name in ("etcd", "etcdctl", "etcdutl")])
+    (root / sums_rel).write_text(_sha256_line(root / tarball_rel))
     unit = root / unit_path(c_version)
     unit.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(UNIT, unit)

@@ -3,7 +3,8 @@ etcd), host 4 a minion, the API at a virtual IP that kub's haproxy and keepalive
 of masters is refused before any change; all nodes Ready and three started etcd members; master 1 crashed: the API
 answers through the virtual IP within seconds, kub's workflows and kubectl work and etcd keeps quorum; booted, it is a
 healthy member again; a wiped master is healed (its old member removed, joined anew); uninstall leaves no etcd data,
-virtual IP or load balancer on any host. Hosts 1-4 are wiped at the end."""
+virtual IP or load balancer on any host. A backup restored onto the three members brings the cluster back to it.
+Hosts 1-4 are wiped at the end."""
 import json
 import time
 
@@ -145,6 +146,19 @@ def test_a_wiped_master_is_healed_as_a_new_member(lab, cluster):
     assert f"removed etcd member {name}" in out, out[-3000:]
     assert members(lab, 1) == {lab.exec(i, "hostname").stdout.strip(): "started" for i in MASTERS}
     assert ready(lab, 1)[name] == "True"
+
+
+def test_a_backup_restored_onto_three_members(lab, cluster, tmp_path_factory):
+    path = tmp_path_factory.mktemp("ha-backups") / "kub" / "ha.tar.gz"
+    cluster.execute("kub_backup", {"path": str(path)}, options=OPTIONS)
+    lab.exec(2, KUBECTL + "create configmap made-after-the-backup")
+    out = cluster.execute("kub_restore", {"path": str(path)}, options=OPTIONS).stdout
+    assert out.count("restored etcd's data from the snapshot as member") == 3, out[-3000:]
+    assert members(lab, 1) == {lab.exec(i, "hostname").stdout.strip(): "started" for i in MASTERS}
+    assert wait_for(lambda: lab.exec(1, ETCDCTL + "endpoint health --cluster").stdout.count("is healthy") == 3, 60)
+    assert lab.exec(3, KUBECTL + "get configmap made-after-the-backup", check=False).returncode != 0
+    assert "written-without-master-1" in lab.exec(3, KUBECTL + "get configmaps").stdout
+    assert all(status == "True" for status in ready(lab, 1).values()), ready(lab, 1)
 
 
 def test_uninstall_leaves_no_etcd_virtual_ip_or_load_balancer(lab, cluster):

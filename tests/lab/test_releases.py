@@ -2,8 +2,10 @@
 (built from Debian's real packages), the inputs pointing at them, and Debian 13 (trixie) hosts."""
 import hashlib
 import http.client
+import io
 import subprocess
 import sys
+import tarfile
 import threading
 import urllib.error
 import urllib.request
@@ -11,6 +13,7 @@ import urllib.request
 import pytest
 from lab_indexes import SECOND_LAB_INDEX
 
+from kub_lab import releases
 from kub_lab.lab import CONTAINERD_INPUTS, Lab
 from kub_lab.service import LabServer
 
@@ -196,3 +199,17 @@ def test_service_serves_release_paths_only_from_the_releases_directory(tmp_path)
         for server in (with_releases, without):
             server.shutdown()
             server.server_close()
+
+
+def test_etcds_release_is_served_as_etcd_publishes_it(lab):
+    """etcd's release tarball (the binaries of the lab's etcd image) and its SHA256SUMS, at the path the lab's
+    etcd_url input names, for kub's backups."""
+    inputs = lab.inputs()
+    version = releases.versions(releases.ensure_releases())["etcd"]
+    url = inputs["etcd_url"].format(version=version, arch="amd64")
+    tarball = get(url)
+    sums = get(url.rsplit("/", 1)[0] + "/SHA256SUMS").decode().splitlines()
+    assert f"{hashlib.sha256(tarball).hexdigest()}  etcd-v{version}-linux-amd64.tar.gz" in sums
+    with tarfile.open(fileobj=io.BytesIO(tarball)) as tar:
+        names = tar.getnames()
+    assert {f"etcd-v{version}-linux-amd64/{name}" for name in ("etcd", "etcdctl", "etcdutl")} <= set(names)

@@ -115,8 +115,8 @@ def test_the_api_servers_objects_are_in_etcd(cluster):
     assert json.loads(base64.b64decode(stored["value"]))["data"] == {"colour": "blue"}
     # a write that names an older resourceVersion lost its race: 409 Conflict, as from the real server
     ok(lab, 1, ADMIN + "kubectl label configmap in-etcd moved=yes")
-    stale = run(lab, 1, "export " + ADMIN + "; kubectl get configmap in-etcd -o json | sed 's/\"resourceVersion\": \"[0-9]*\"/"
-                "\"resourceVersion\": \"%s\"/' | kubectl replace -f -" % rv)
+    stale = run(lab, 1, "export " + ADMIN + "; kubectl get configmap in-etcd -o json | "
+                "sed 's/\"resourceVersion\": \"[0-9]*\"/\"resourceVersion\": \"%s\"/' | kubectl replace -f -" % rv)
     assert stale.returncode == 1
     assert ('Error from server (Conflict): error when replacing "STDIN": Operation cannot be fulfilled on configmaps '
             '"in-etcd": the object has been modified; please apply your changes to the latest version and try '
