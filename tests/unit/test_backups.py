@@ -61,3 +61,25 @@ def test_a_truncated_or_changed_archive_is_refused(tmp_path):
             archive.addfile(info, io.BytesIO(body))
     with pytest.raises(ConfigError, match="is not the one its kub-backup.json lists"):
         backups.read(other)
+
+
+def test_the_clusters_etcd_version_comes_from_its_static_pod():
+    from kub_plugin.cluster import etcd_backup
+    from kub_plugin.hosts.ssh import Result
+
+    class Master:
+        ip = "10.0.0.11"
+
+        def __init__(self, manifest):
+            self.manifest = manifest
+
+        def run(self, command, sudo=False, timeout=None):
+            assert command.text == "cat /etc/kubernetes/manifests/etcd.yaml"
+            return Result(self.manifest, "", 0)
+
+    manifest = "spec:\n  containers:\n  - command: [etcd]\n    image: registry.k8s.io/etcd:3.5.16-0\n"
+    assert etcd_backup.etcd_version(Master(manifest)) == "3.5.16"
+    assert etcd_backup.etcd_version(Master(manifest.replace("registry.k8s.io/etcd:3.5.16-0",
+                                                            "mirror.example/etcd:v3.6.5-0"))) == "3.6.5"
+    with pytest.raises(Exception, match="10.0.0.11: /etc/kubernetes/manifests/etcd.yaml names no etcd image"):
+        etcd_backup.etcd_version(Master("spec: {}\n"))
