@@ -250,6 +250,11 @@ class Server:
                 return
             if resource == "nodes" and verb == "get":
                 return
+            # kubeadm's kubeadm:kubeadm-certs Role, bound to the default node token's group: a control-plane join
+            # downloads the shared certificates with its bootstrap token
+            if resource == "secrets" and ns == "kube-system" and name == "kubeadm-certs" and verb == "get" and \
+                    "system:bootstrappers:kubeadm:default-node-token" in ident.groups:
+                return
         what = 'resource "%s" in API group "%s"' % (resource if not sub else resource + "/" + sub, group)
         scope = 'in the namespace "%s"' % ns if ns else "at the cluster scope"
         target = '%s "%s"' % (qualified(group, resource), name) if name else qualified(group, resource)

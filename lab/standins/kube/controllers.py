@@ -16,7 +16,7 @@ import random
 import time
 
 from kube import client as kclient
-from kube import disruption, pki, util
+from kube import disruption, leaderelection, pki, util
 from kube.components import flag_values, self_signed_context, serve_health
 
 KUBELET_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
@@ -183,12 +183,20 @@ class Controllers:
                     break
 
     def clean_tokens(self):
+        """Expired bootstrap tokens go, and with them the Secrets they own (kubeadm-certs: garbage collection)."""
         from kube.apiserver import token_expired
-        for sec in self.api.get("/api/v1/namespaces/kube-system/secrets")["items"]:
+        secrets = self.api.get("/api/v1/namespaces/kube-system/secrets")["items"]
+        for sec in secrets:
             if sec.get("type") != "bootstrap.kubernetes.io/token":
                 continue
             data = {k: base64.b64decode(v).decode() for k, v in (sec.get("data") or {}).items()}
             if token_expired(data):
+                self.api.delete("/api/v1/namespaces/kube-system/secrets/" + sec["metadata"]["name"])
+                secrets = [s for s in secrets if s is not sec]
+        alive = {s["metadata"]["uid"] for s in secrets}
+        for sec in secrets:
+            refs = sec["metadata"].get("ownerReferences") or []
+            if refs and all(r.get("kind") == "Secret" and r.get("uid") not in alive for r in refs):
                 self.api.delete("/api/v1/namespaces/kube-system/secrets/" + sec["metadata"]["name"])
 
     def daemonsets(self, nodes):
@@ -602,4 +610,6 @@ def main(argv):
         except (kclient.ApiError, kclient.ConnectError, OSError, ValueError) as e:
             util.klog("E", "controller loop: %s" % e)
             time.sleep(1)
+    if opts.get("leader-elect", "true") == "true":   # one controller manager acts at a time (HA control planes)
+        leaderelection.LeaderElector(api, opts, "kube-controller-manager").acquire()
     run(ctrl, watch(api))

@@ -150,6 +150,15 @@ def common_checks(c, cri_socket, k8s_version):
         c.add("FileContent--proc-sys-net-ipv4-ip_forward", "/proc/sys/net/ipv4/ip_forward contents are not set to 1")
 
 
+def control_plane_checks(c, bind_port):
+    """What a node about to run a control plane must have free (init, and a control-plane join)."""
+    for port in (bind_port, 10259, 10257):
+        if not port_free(port):
+            c.add("Port-%d" % port, "Port %d is in use" % port)
+    for comp in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"):
+        file_available(c, os.path.join(common.MANIFESTS_DIR, comp + ".yaml"))
+
+
 def dir_available(c, path):
     if os.path.isdir(path) and os.listdir(path):
         c.add("DirAvailable-" + path.replace("/", "-"), "%s is not empty" % path)
@@ -341,6 +350,163 @@ def api_ready(api):
 
 # ---- init -----------------------------------------------------------------------------------------------
 
+def apiserver_sans(node_name, advertise, svc_cidr, domain, endpoint, extra):
+    """(DNS names, IPs) of the API server's serving certificate: kubeadm's, the endpoint's host and certSANs."""
+    svc_net = ipaddress.ip_network(svc_cidr.split(",")[0], strict=False)
+    dns_names = ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc." + domain,
+                 node_name]
+    ips = [str(svc_net.network_address + 1), advertise]
+    sans = list(extra)
+    ep_host = endpoint.rsplit(":", 1)[0].strip("[]") if endpoint else ""
+    if ep_host:
+        sans.append(ep_host)
+    for s in sans:
+        if pki.is_ip(s):
+            if s not in ips:
+                ips.append(s)
+        elif s not in dns_names:
+            dns_names.append(s)
+    return dns_names, ips
+
+
+def leaf_certs(pki_dir, node_name, advertise, dns_names, ips):
+    """A control-plane node's own certificates, signed by the cluster's CAs (in pki_dir): init's and a
+    control-plane join's."""
+    def ca(name):
+        return (util.read_text(os.path.join(pki_dir, name + ".crt")).encode(),
+                util.read_text(os.path.join(pki_dir, name + ".key")).encode())
+
+    def issue(name, signer, cn, orgs=(), note=None, **kinds):
+        out('[certs] Generating "%s" certificate and key' % name)
+        if note:
+            out(note)
+        cert, key = pki.sign(*ca(signer), cn, list(orgs), **kinds)
+        util.write_file(os.path.join(pki_dir, name + ".crt"), cert, 0o644)
+        util.write_file(os.path.join(pki_dir, name + ".key"), key, 0o600)
+
+    issue("apiserver", "ca", "kube-apiserver", dns=dns_names, ips=ips, server=True,
+          note="[certs] apiserver serving cert is signed for DNS names [%s] and IPs [%s]" % (" ".join(dns_names),
+                                                                                           " ".join(ips)))
+    issue("apiserver-kubelet-client", "ca", "kube-apiserver-kubelet-client", ["kubeadm:cluster-admins"], client=True)
+    issue("front-proxy-client", "front-proxy-ca", "front-proxy-client", client=True)
+    for n in ("etcd/server", "etcd/peer"):
+        issue(n, "etcd/ca", node_name, dns=[node_name, "localhost"], ips=[advertise, "127.0.0.1", "::1"],
+              server=True, client=True, note="[certs] %s serving cert is signed for DNS names [%s localhost] and "
+              "IPs [%s 127.0.0.1 ::1]" % (n, node_name, advertise))
+    issue("etcd/healthcheck-client", "etcd/ca", "kube-etcd-healthcheck-client", client=True)
+    issue("apiserver-etcd-client", "etcd/ca", "kube-apiserver-etcd-client", client=True)
+
+
+def write_etcd_manifest(node_name, advertise, repo, initial_cluster=None):
+    """The local etcd member's static pod: a new cluster of one (init), or a member joining the cluster whose
+    members initial_cluster names (a control-plane join: initial-cluster-state existing)."""
+    etcd_cmd = ["etcd", "--advertise-client-urls=https://%s:2379" % advertise,
+                "--cert-file=/etc/kubernetes/pki/etcd/server.crt", "--client-cert-auth=true",
+                "--data-dir=/var/lib/etcd", "--experimental-initial-corrupt-check=true",
+                "--experimental-watch-progress-notify-interval=5s",
+                "--initial-advertise-peer-urls=https://%s:2380" % advertise,
+                "--initial-cluster=%s" % (initial_cluster or "%s=https://%s:2380" % (node_name, advertise))]
+    if initial_cluster:
+        etcd_cmd.append("--initial-cluster-state=existing")
+    etcd_cmd += ["--key-file=/etc/kubernetes/pki/etcd/server.key",
+                 "--listen-client-urls=https://127.0.0.1:2379,https://%s:2379" % advertise,
+                 "--listen-metrics-urls=http://127.0.0.1:2381", "--listen-peer-urls=https://%s:2380" % advertise,
+                 "--name=%s" % node_name, "--peer-cert-file=/etc/kubernetes/pki/etcd/peer.crt",
+                 "--peer-client-cert-auth=true", "--peer-key-file=/etc/kubernetes/pki/etcd/peer.key",
+                 "--peer-trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt", "--snapshot-count=10000",
+                 "--trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt"]
+    util.write_file(os.path.join(common.MANIFESTS_DIR, "etcd.yaml"), manifest(
+        "etcd", "%s/etcd:%s" % (repo, common.ETCD_VERSION), etcd_cmd,
+        [("etcd-certs", "/etc/kubernetes/pki/etcd", False), ("etcd-data", "/var/lib/etcd", False)],
+        {"kubeadm.kubernetes.io/etcd.advertise-client-urls": "https://%s:2379" % advertise},
+        probe_port=2381, probe_scheme="HTTP"), 0o600)
+
+
+def write_control_plane_manifests(advertise, bind_port, clusc):
+    """kube-apiserver, kube-controller-manager and kube-scheduler as static pods (init, control-plane join), from
+    the cluster's configuration (its networking, image repository, version, extraArgs)."""
+    net = clusc.get("networking") or {}
+    svc_cidr = net.get("serviceSubnet") or "10.96.0.0/12"
+    pod_cidr = net.get("podSubnet") or ""
+    domain = net.get("dnsDomain") or "cluster.local"
+    repo = clusc.get("imageRepository") or "registry.k8s.io"
+    version = clusc.get("kubernetesVersion") or "v" + VERSION
+    cluster = clusc.get("clusterName") or "kubernetes"
+    out('[control-plane] Using manifest folder "%s"' % common.MANIFESTS_DIR)
+    out('[control-plane] Creating static Pod manifest for "kube-apiserver"')
+    api_flags = {"advertise-address": advertise, "allow-privileged": "true", "authorization-mode": "Node,RBAC",
+                 "client-ca-file": "/etc/kubernetes/pki/ca.crt", "enable-admission-plugins": "NodeRestriction",
+                 "enable-bootstrap-token-auth": "true", "etcd-cafile": "/etc/kubernetes/pki/etcd/ca.crt",
+                 "etcd-certfile": "/etc/kubernetes/pki/apiserver-etcd-client.crt",
+                 "etcd-keyfile": "/etc/kubernetes/pki/apiserver-etcd-client.key",
+                 "etcd-servers": "https://127.0.0.1:2379",
+                 "kubelet-client-certificate": "/etc/kubernetes/pki/apiserver-kubelet-client.crt",
+                 "kubelet-client-key": "/etc/kubernetes/pki/apiserver-kubelet-client.key",
+                 "kubelet-preferred-address-types": "InternalIP,ExternalIP,Hostname",
+                 "proxy-client-cert-file": "/etc/kubernetes/pki/front-proxy-client.crt",
+                 "proxy-client-key-file": "/etc/kubernetes/pki/front-proxy-client.key",
+                 "requestheader-allowed-names": "front-proxy-client",
+                 "requestheader-client-ca-file": "/etc/kubernetes/pki/front-proxy-ca.crt",
+                 "requestheader-extra-headers-prefix": "X-Remote-Extra-",
+                 "requestheader-group-headers": "X-Remote-Group", "requestheader-username-headers": "X-Remote-User",
+                 "secure-port": str(bind_port), "service-account-issuer": "https://kubernetes.default.svc." + domain,
+                 "service-account-key-file": "/etc/kubernetes/pki/sa.pub",
+                 "service-account-signing-key-file": "/etc/kubernetes/pki/sa.key",
+                 "service-cluster-ip-range": svc_cidr, "tls-cert-file": "/etc/kubernetes/pki/apiserver.crt",
+                 "tls-private-key-file": "/etc/kubernetes/pki/apiserver.key"}
+    certs_vols = [("ca-certs", "/etc/ssl/certs", True), ("etc-ca-certificates", "/etc/ca-certificates", True),
+                  ("k8s-certs", "/etc/kubernetes/pki", True)]
+    util.write_file(os.path.join(common.MANIFESTS_DIR, "kube-apiserver.yaml"), manifest(
+        "kube-apiserver", "%s/kube-apiserver:%s" % (repo, version),
+        ["kube-apiserver"] + flag_list(api_flags, extra_args(clusc.get("apiServer"))), certs_vols,
+        {"kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint": "%s:%d" % (advertise, bind_port)},
+        probe_port=bind_port, probe_host=advertise), 0o600)
+    out('[control-plane] Creating static Pod manifest for "kube-controller-manager"')
+    cm_flags = {"authentication-kubeconfig": "/etc/kubernetes/controller-manager.conf",
+                "authorization-kubeconfig": "/etc/kubernetes/controller-manager.conf", "bind-address": "127.0.0.1",
+                "client-ca-file": "/etc/kubernetes/pki/ca.crt", "cluster-name": cluster,
+                "cluster-signing-cert-file": "/etc/kubernetes/pki/ca.crt",
+                "cluster-signing-key-file": "/etc/kubernetes/pki/ca.key",
+                "controllers": "*,bootstrapsigner,tokencleaner",
+                "kubeconfig": "/etc/kubernetes/controller-manager.conf", "leader-elect": "true",
+                "requestheader-client-ca-file": "/etc/kubernetes/pki/front-proxy-ca.crt",
+                "root-ca-file": "/etc/kubernetes/pki/ca.crt",
+                "service-account-private-key-file": "/etc/kubernetes/pki/sa.key",
+                "use-service-account-credentials": "true"}
+    if pod_cidr:
+        cm_flags.update({"allocate-node-cidrs": "true", "cluster-cidr": pod_cidr, "service-cluster-ip-range": svc_cidr})
+    util.write_file(os.path.join(common.MANIFESTS_DIR, "kube-controller-manager.yaml"), manifest(
+        "kube-controller-manager", "%s/kube-controller-manager:%s" % (repo, version),
+        ["kube-controller-manager"] + flag_list(cm_flags, extra_args(clusc.get("controllerManager"))),
+        certs_vols + [("kubeconfig", "/etc/kubernetes/controller-manager.conf", True)], probe_port=10257), 0o600)
+    out('[control-plane] Creating static Pod manifest for "kube-scheduler"')
+    util.write_file(os.path.join(common.MANIFESTS_DIR, "kube-scheduler.yaml"), manifest(
+        "kube-scheduler", "%s/kube-scheduler:%s" % (repo, version),
+        ["kube-scheduler"] + flag_list({"authentication-kubeconfig": "/etc/kubernetes/scheduler.conf",
+                                        "authorization-kubeconfig": "/etc/kubernetes/scheduler.conf",
+                                        "bind-address": "127.0.0.1", "kubeconfig": "/etc/kubernetes/scheduler.conf",
+                                        "leader-elect": "true"}, extra_args(clusc.get("scheduler"))),
+        [("kubeconfig", "/etc/kubernetes/scheduler.conf", True)], probe_port=10259), 0o600)
+
+
+def mark_control_plane(api, node_name, taints, timeout):
+    """The node's control-plane labels and taints (taints None: kubeadm's default NoSchedule one)."""
+    out("[mark-control-plane] Marking the node %s as control-plane by adding the labels: "
+        "[node-role.kubernetes.io/control-plane node.kubernetes.io/exclude-from-external-load-balancers]" % node_name)
+    if taints is None:
+        taints = [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
+    out("[mark-control-plane] Marking the node %s as control-plane by adding the taints [%s]"
+        % (node_name, " ".join("%s:%s" % (t["key"], t["effect"]) for t in taints)))
+    node = util.wait_until(lambda: get_or_none(api, "/api/v1/nodes/" + node_name), timeout, 0.5)
+    if not node:
+        raise PhaseError("mark-control-plane", 'timed out waiting for the condition: nodes "%s" not found' % node_name)
+    existing = [t for t in (node.get("spec") or {}).get("taints") or []
+                if t["key"] not in {x["key"] for x in taints}]
+    api.patch("/api/v1/nodes/" + node_name, {
+        "metadata": {"labels": {"node-role.kubernetes.io/control-plane": "",
+                                "node.kubernetes.io/exclude-from-external-load-balancers": ""}},
+        "spec": {"taints": existing + taints}})
+
 def manifest(name, image, command, volumes, extra_annotations=None, probe_port=None, probe_host="127.0.0.1",
              probe_scheme="HTTPS"):
     mounts = [{"mountPath": p, "name": n, "readOnly": ro} for n, p, ro in volumes]
@@ -436,11 +602,7 @@ def cmd_init(argv):
         c.add("KubernetesVersion", "Kubernetes version is greater than kubeadm version. Please consider to upgrade "
                                    "kubeadm. Kubernetes version: %s. Kubeadm version: %s.x"
               % (version.lstrip("v"), ".".join(VERSION.split(".")[:2])), error=False)
-    for port in (bind_port, 10259, 10257):
-        if not port_free(port):
-            c.add("Port-%d" % port, "Port %d is in use" % port)
-    for comp in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"):
-        file_available(c, os.path.join(common.MANIFESTS_DIR, comp + ".yaml"))
+    control_plane_checks(c, bind_port)
     common_checks(c, cri_socket, version)
     for port in (2379, 2380):
         if not port_free(port):
@@ -456,54 +618,20 @@ def cmd_init(argv):
     pki_dir = clusc.get("certificatesDir") or f["cert-dir"]
     out('[certs] Using certificateDir folder "%s"' % pki_dir)
     svc_net = ipaddress.ip_network(svc_cidr.split(",")[0], strict=False)
-    api_svc_ip = str(svc_net.network_address + 1)
     dns_ip = str(svc_net.network_address + 10)
-    dns_names = ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc." + domain,
-                 node_name]
-    ips = [api_svc_ip, advertise]
     sans = list((clusc.get("apiServer") or {}).get("certSANs") or []) + list(f["apiserver-cert-extra-sans"])
-    ep_host = endpoint.rsplit(":", 1)[0].strip("[]") if endpoint else ""
-    if ep_host:
-        sans.append(ep_host)
-    for s in sans:
-        if pki.is_ip(s):
-            if s not in ips:
-                ips.append(s)
-        elif s not in dns_names:
-            dns_names.append(s)
+    dns_names, ips = apiserver_sans(node_name, advertise, svc_cidr, domain, endpoint, sans)
 
     def write_pair(name, cert, key):
         util.write_file(os.path.join(pki_dir, name + ".crt"), cert, 0o644)
         util.write_file(os.path.join(pki_dir, name + ".key"), key, 0o600)
 
-    out('[certs] Generating "ca" certificate and key')
-    ca_cert, ca_key = pki.new_ca("kubernetes")
-    write_pair("ca", ca_cert, ca_key)
-    out('[certs] Generating "apiserver" certificate and key')
-    out("[certs] apiserver serving cert is signed for DNS names [%s] and IPs [%s]" % (" ".join(dns_names),
-                                                                                    " ".join(ips)))
-    write_pair("apiserver", *pki.sign(ca_cert, ca_key, "kube-apiserver", dns=dns_names, ips=ips, server=True))
-    out('[certs] Generating "apiserver-kubelet-client" certificate and key')
-    write_pair("apiserver-kubelet-client", *pki.sign(ca_cert, ca_key, "kube-apiserver-kubelet-client",
-                                                     ["kubeadm:cluster-admins"], client=True))
-    out('[certs] Generating "front-proxy-ca" certificate and key')
-    fp_cert, fp_key = pki.new_ca("front-proxy-ca")
-    write_pair("front-proxy-ca", fp_cert, fp_key)
-    out('[certs] Generating "front-proxy-client" certificate and key')
-    write_pair("front-proxy-client", *pki.sign(fp_cert, fp_key, "front-proxy-client", client=True))
-    out('[certs] Generating "etcd/ca" certificate and key')
-    etcd_cert, etcd_key = pki.new_ca("etcd-ca")
-    write_pair("etcd/ca", etcd_cert, etcd_key)
-    for n in ("etcd/server", "etcd/peer"):
-        out('[certs] Generating "%s" certificate and key' % n)
-        out("[certs] %s serving cert is signed for DNS names [%s localhost] and IPs [%s 127.0.0.1 ::1]"
-            % (n, node_name, advertise))
-        write_pair(n, *pki.sign(etcd_cert, etcd_key, node_name, dns=[node_name, "localhost"],
-                                ips=[advertise, "127.0.0.1", "::1"], server=True, client=True))
-    out('[certs] Generating "etcd/healthcheck-client" certificate and key')
-    write_pair("etcd/healthcheck-client", *pki.sign(etcd_cert, etcd_key, "kube-etcd-healthcheck-client", client=True))
-    out('[certs] Generating "apiserver-etcd-client" certificate and key')
-    write_pair("apiserver-etcd-client", *pki.sign(etcd_cert, etcd_key, "kube-apiserver-etcd-client", client=True))
+    for name, cn in (("ca", "kubernetes"), ("front-proxy-ca", "front-proxy-ca"), ("etcd/ca", "etcd-ca")):
+        out('[certs] Generating "%s" certificate and key' % name)
+        write_pair(name, *pki.new_ca(cn))
+    ca_cert = util.read_text(os.path.join(pki_dir, "ca.crt")).encode()
+    ca_key = util.read_text(os.path.join(pki_dir, "ca.key")).encode()
+    leaf_certs(pki_dir, node_name, advertise, dns_names, ips)
     out('[certs] Generating "sa" key and public key')
     sa_key, sa_pub = pki.new_rsa_pair()
     util.write_file(os.path.join(pki_dir, "sa.key"), sa_key, 0o600)
@@ -531,79 +659,10 @@ def cmd_init(argv):
 
     # static pod manifests
     out('[etcd] Creating static Pod manifest for local etcd in "%s"' % common.MANIFESTS_DIR)
-    etcd_cmd = ["etcd", "--advertise-client-urls=https://%s:2379" % advertise,
-                "--cert-file=/etc/kubernetes/pki/etcd/server.crt", "--client-cert-auth=true",
-                "--data-dir=/var/lib/etcd", "--experimental-initial-corrupt-check=true",
-                "--experimental-watch-progress-notify-interval=5s",
-                "--initial-advertise-peer-urls=https://%s:2380" % advertise,
-                "--initial-cluster=%s=https://%s:2380" % (node_name, advertise),
-                "--key-file=/etc/kubernetes/pki/etcd/server.key",
-                "--listen-client-urls=https://127.0.0.1:2379,https://%s:2379" % advertise,
-                "--listen-metrics-urls=http://127.0.0.1:2381", "--listen-peer-urls=https://%s:2380" % advertise,
-                "--name=%s" % node_name, "--peer-cert-file=/etc/kubernetes/pki/etcd/peer.crt",
-                "--peer-client-cert-auth=true", "--peer-key-file=/etc/kubernetes/pki/etcd/peer.key",
-                "--peer-trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt", "--snapshot-count=10000",
-                "--trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt"]
-    util.write_file(os.path.join(common.MANIFESTS_DIR, "etcd.yaml"), manifest(
-        "etcd", "%s/etcd:%s" % (repo, common.ETCD_VERSION), etcd_cmd,
-        [("etcd-certs", "/etc/kubernetes/pki/etcd", False), ("etcd-data", "/var/lib/etcd", False)],
-        {"kubeadm.kubernetes.io/etcd.advertise-client-urls": "https://%s:2379" % advertise},
-        probe_port=2381, probe_scheme="HTTP"), 0o600)
-    out('[control-plane] Using manifest folder "%s"' % common.MANIFESTS_DIR)
-    out('[control-plane] Creating static Pod manifest for "kube-apiserver"')
-    api_flags = {"advertise-address": advertise, "allow-privileged": "true", "authorization-mode": "Node,RBAC",
-                 "client-ca-file": "/etc/kubernetes/pki/ca.crt", "enable-admission-plugins": "NodeRestriction",
-                 "enable-bootstrap-token-auth": "true", "etcd-cafile": "/etc/kubernetes/pki/etcd/ca.crt",
-                 "etcd-certfile": "/etc/kubernetes/pki/apiserver-etcd-client.crt",
-                 "etcd-keyfile": "/etc/kubernetes/pki/apiserver-etcd-client.key",
-                 "etcd-servers": "https://127.0.0.1:2379",
-                 "kubelet-client-certificate": "/etc/kubernetes/pki/apiserver-kubelet-client.crt",
-                 "kubelet-client-key": "/etc/kubernetes/pki/apiserver-kubelet-client.key",
-                 "kubelet-preferred-address-types": "InternalIP,ExternalIP,Hostname",
-                 "proxy-client-cert-file": "/etc/kubernetes/pki/front-proxy-client.crt",
-                 "proxy-client-key-file": "/etc/kubernetes/pki/front-proxy-client.key",
-                 "requestheader-allowed-names": "front-proxy-client",
-                 "requestheader-client-ca-file": "/etc/kubernetes/pki/front-proxy-ca.crt",
-                 "requestheader-extra-headers-prefix": "X-Remote-Extra-",
-                 "requestheader-group-headers": "X-Remote-Group", "requestheader-username-headers": "X-Remote-User",
-                 "secure-port": str(bind_port), "service-account-issuer": "https://kubernetes.default.svc." + domain,
-                 "service-account-key-file": "/etc/kubernetes/pki/sa.pub",
-                 "service-account-signing-key-file": "/etc/kubernetes/pki/sa.key",
-                 "service-cluster-ip-range": svc_cidr, "tls-cert-file": "/etc/kubernetes/pki/apiserver.crt",
-                 "tls-private-key-file": "/etc/kubernetes/pki/apiserver.key"}
-    certs_vols = [("ca-certs", "/etc/ssl/certs", True), ("etc-ca-certificates", "/etc/ca-certificates", True),
-                  ("k8s-certs", "/etc/kubernetes/pki", True)]
-    util.write_file(os.path.join(common.MANIFESTS_DIR, "kube-apiserver.yaml"), manifest(
-        "kube-apiserver", "%s/kube-apiserver:%s" % (repo, version),
-        ["kube-apiserver"] + flag_list(api_flags, extra_args(clusc.get("apiServer"))), certs_vols,
-        {"kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint": "%s:%d" % (advertise, bind_port)},
-        probe_port=bind_port, probe_host=advertise), 0o600)
-    out('[control-plane] Creating static Pod manifest for "kube-controller-manager"')
-    cm_flags = {"authentication-kubeconfig": "/etc/kubernetes/controller-manager.conf",
-                "authorization-kubeconfig": "/etc/kubernetes/controller-manager.conf", "bind-address": "127.0.0.1",
-                "client-ca-file": "/etc/kubernetes/pki/ca.crt", "cluster-name": cluster,
-                "cluster-signing-cert-file": "/etc/kubernetes/pki/ca.crt",
-                "cluster-signing-key-file": "/etc/kubernetes/pki/ca.key",
-                "controllers": "*,bootstrapsigner,tokencleaner",
-                "kubeconfig": "/etc/kubernetes/controller-manager.conf", "leader-elect": "true",
-                "requestheader-client-ca-file": "/etc/kubernetes/pki/front-proxy-ca.crt",
-                "root-ca-file": "/etc/kubernetes/pki/ca.crt",
-                "service-account-private-key-file": "/etc/kubernetes/pki/sa.key",
-                "use-service-account-credentials": "true"}
-    if pod_cidr:
-        cm_flags.update({"allocate-node-cidrs": "true", "cluster-cidr": pod_cidr, "service-cluster-ip-range": svc_cidr})
-    util.write_file(os.path.join(common.MANIFESTS_DIR, "kube-controller-manager.yaml"), manifest(
-        "kube-controller-manager", "%s/kube-controller-manager:%s" % (repo, version),
-        ["kube-controller-manager"] + flag_list(cm_flags, extra_args(clusc.get("controllerManager"))),
-        certs_vols + [("kubeconfig", "/etc/kubernetes/controller-manager.conf", True)], probe_port=10257), 0o600)
-    out('[control-plane] Creating static Pod manifest for "kube-scheduler"')
-    util.write_file(os.path.join(common.MANIFESTS_DIR, "kube-scheduler.yaml"), manifest(
-        "kube-scheduler", "%s/kube-scheduler:%s" % (repo, version),
-        ["kube-scheduler"] + flag_list({"authentication-kubeconfig": "/etc/kubernetes/scheduler.conf",
-                                        "authorization-kubeconfig": "/etc/kubernetes/scheduler.conf",
-                                        "bind-address": "127.0.0.1", "kubeconfig": "/etc/kubernetes/scheduler.conf",
-                                        "leader-elect": "true"}, extra_args(clusc.get("scheduler"))),
-        [("kubeconfig", "/etc/kubernetes/scheduler.conf", True)], probe_port=10259), 0o600)
+    write_etcd_manifest(node_name, advertise, repo)
+    write_control_plane_manifests(advertise, bind_port, dict(clusc, networking=dict(
+        net, podSubnet=pod_cidr, serviceSubnet=svc_cidr, dnsDomain=domain), clusterName=cluster,
+        imageRepository=repo, kubernetesVersion=version))
 
     # kubelet
     kcfg = kubelet_config(docs.get("KubeletConfiguration"), dns_ip, domain)
@@ -635,14 +694,16 @@ def cmd_init(argv):
     api = local_admin
 
     # cluster objects
+    # the whole ClusterConfiguration (extraArgs too): control-plane joins make their manifests from it
     cluster_cfg = {"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration",
-                   "apiServer": {"certSANs": sans} if sans else {}, "caCertificateValidityPeriod": "87600h0m0s",
-                   "certificateValidityPeriod": "8760h0m0s", "certificatesDir": pki_dir, "clusterName": cluster,
-                   "controlPlaneEndpoint": endpoint, "controllerManager": {}, "dns": {},
+                   "apiServer": dict(clusc.get("apiServer") or {}, **({"certSANs": sans} if sans else {})),
+                   "caCertificateValidityPeriod": "87600h0m0s", "certificateValidityPeriod": "8760h0m0s",
+                   "certificatesDir": pki_dir, "clusterName": cluster, "controlPlaneEndpoint": endpoint,
+                   "controllerManager": clusc.get("controllerManager") or {}, "dns": {},
                    "encryptionAlgorithm": "RSA-2048", "etcd": {"local": {"dataDir": "/var/lib/etcd"}},
                    "imageRepository": repo, "kubernetesVersion": version,
                    "networking": {"dnsDomain": domain, "podSubnet": pod_cidr, "serviceSubnet": svc_cidr},
-                   "proxy": {}, "scheduler": {}}
+                   "proxy": {}, "scheduler": clusc.get("scheduler") or {}}
     if not pod_cidr:
         del cluster_cfg["networking"]["podSubnet"]
     out('[upload-config] Storing the configuration used in ConfigMap "kubeadm-config" in the "kube-system" Namespace')
@@ -652,33 +713,16 @@ def cmd_init(argv):
         'kubelets in the cluster')
     create_or_replace(api, "/api/v1/namespaces/kube-system/configmaps", configmap(
         "kubelet-config", "kube-system", {"kubelet": util.yaml_dump(kcfg)}))
+    certificate_key = ""
     if f["upload-certs"]:
-        key = f["certificate-key"] or os.urandom(32).hex()
-        out('[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace')
+        from kube import kubeadm_controlplane as kcp
+        certificate_key = initc.get("certificateKey") or f["certificate-key"] or kcp.new_certificate_key()
+        kcp.upload_certs(api, pki_dir, certificate_key)
         out("[upload-certs] Using certificate key:")
-        out(key)
-        create_or_replace(api, "/api/v1/namespaces/kube-system/secrets", {
-            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": "kubeadm-certs", "namespace": "kube-system"},
-            "data": {"ca.crt": pki.b64(ca_cert), "sa.pub": pki.b64(sa_pub)}})
+        out(certificate_key)
     else:
         out("[upload-certs] Skipping phase. Please see --upload-certs")
-    out("[mark-control-plane] Marking the node %s as control-plane by adding the labels: "
-        "[node-role.kubernetes.io/control-plane node.kubernetes.io/exclude-from-external-load-balancers]" % node_name)
-    taints = nodereg.get("taints")
-    if taints is None:
-        taints = [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
-    out("[mark-control-plane] Marking the node %s as control-plane by adding the taints [%s]"
-        % (node_name, " ".join("%s:%s" % (t["key"], t["effect"]) for t in taints)))
-    node = util.wait_until(lambda: get_or_none(api, "/api/v1/nodes/" + node_name), cp_timeout, 0.5)
-    if not node:
-        raise PhaseError("mark-control-plane", 'timed out waiting for the condition: nodes "%s" not found' % node_name)
-    existing = [t for t in (node.get("spec") or {}).get("taints") or []
-                if t["key"] not in {x["key"] for x in taints}]
-    api.patch("/api/v1/nodes/" + node_name, {
-        "metadata": {"labels": {"node-role.kubernetes.io/control-plane": "",
-                                "node.kubernetes.io/exclude-from-external-load-balancers": ""}},
-        "spec": {"taints": existing + taints}})
+    mark_control_plane(api, node_name, nodereg.get("taints"), cp_timeout)
     out("[bootstrap-token] Using token: %s" % token)
     out("[bootstrap-token] Configuring bootstrap tokens, cluster-info ConfigMap, RBAC Roles")
     out("[bootstrap-token] Configured RBAC rules to allow Node Bootstrap tokens to get nodes")
@@ -729,7 +773,18 @@ def cmd_init(argv):
     shown = "<value withheld>" if f["skip-token-print"] else token
     join_ep = server[len("https://"):]
     cahash = pki.ca_cert_hash(ca_cert)
-    if endpoint:
+    if endpoint and certificate_key:
+        out("You can now join any number of the control-plane node running the following command on each as root:")
+        out("")
+        out("  kubeadm join %s --token %s \\\n\t--discovery-token-ca-cert-hash %s \\\n\t--control-plane "
+            "--certificate-key %s" % (join_ep, shown, cahash, "<value withheld>" if f["skip-certificate-key-print"]
+                                      else certificate_key))
+        out("")
+        out("Please note that the certificate-key gives access to cluster sensitive data, keep it secret!")
+        out("As a safeguard, uploaded-certs will be deleted in two hours; If necessary, you can use")
+        out('"kubeadm init phase upload-certs --upload-certs" to reload certs afterward.')
+        out("")
+    elif endpoint:
         out("You can now join any number of control-plane nodes by copying certificate authorities")
         out("and service account keys on each node and then running the following as root:")
         out("")
@@ -877,6 +932,11 @@ def cmd_join(argv):
     ignored = list(f["ignore-preflight-errors"]) + list(nodereg.get("ignorePreflightErrors") or [])
     cri_socket = common.normalize_socket(nodereg.get("criSocket") or f["cri-socket"])
     node_name = (nodereg.get("name") or f["node-name"] or common.hostname()).lower()
+    cp = joinc.get("controlPlane") or {}
+    certificate_key = f["certificate-key"] or cp.get("certificateKey") or ""
+    cp_advertise = (cp.get("localAPIEndpoint") or {}).get("advertiseAddress") or f["apiserver-advertise-address"] \
+        or common.default_ip()
+    cp_port = int((cp.get("localAPIEndpoint") or {}).get("bindPort") or f["apiserver-bind-port"])
 
     out("[preflight] Running pre-flight checks")
     root_check(ignored)
@@ -887,9 +947,6 @@ def cmd_join(argv):
     if not control_plane:
         file_available(c, os.path.join(common.PKI_DIR, "ca.crt"))
     c.finish()
-    if control_plane:
-        raise PhaseError("preflight", "joining additional control-plane nodes is not available in this environment: "
-                                      "only a single control-plane node is supported")
 
     # discovery (kubeadm's token discovery: fetch cluster-info without trusting the server, then check it)
     tid, tsecret = token.split(".")
@@ -930,7 +987,7 @@ def cmd_join(argv):
         out("[preflight] FYI: You can look at this config file with "
             "'kubectl -n kube-system get cm kubeadm-config -o yaml'")
         kubelet_cm = boot.get("/api/v1/namespaces/kube-system/configmaps/kubelet-config")
-        boot.get("/api/v1/namespaces/kube-system/configmaps/kubeadm-config")
+        kubeadm_cm = boot.get("/api/v1/namespaces/kube-system/configmaps/kubeadm-config")
     except kclient.ConnectError as e:
         raise PhaseError("preflight", "couldn't validate the identity of the API Server: %s" % e.detail)
     except kclient.ApiError as e:
@@ -939,6 +996,11 @@ def cmd_join(argv):
     for k, v in (docs.get("KubeletConfiguration") or {}).items():
         if k not in ("apiVersion", "kind"):
             kcfg[k] = v
+    if control_plane:
+        from kube import kubeadm_controlplane as kcp
+        clusc = util.yaml_load_all((kubeadm_cm.get("data") or {}).get("ClusterConfiguration", ""))[0]
+        kcp.join_preflight(clusc, certificate_key, ignored, cp_port, clusc.get("certificatesDir") or common.PKI_DIR)
+        kcp.prepare(boot, clusc, certificate_key, node_name, cp_advertise, cp_port)
 
     # kubelet-start
     try:
@@ -974,6 +1036,17 @@ def cmd_join(argv):
     finally:
         if os.path.exists(common.BOOTSTRAP_KUBELET_CONF):
             os.unlink(common.BOOTSTRAP_KUBELET_CONF)
+    if control_plane:
+        admin = kclient.client_from_kubeconfig(common.ADMIN_CONF, timeout=10)
+        kcp.join_etcd(admin, clusc, node_name, cp_advertise)
+        out("The 'update-status' phase is deprecated and will be removed in a future release. Currently it performs "
+            "no operation")
+        cp_timeout = timeout_from("KUBEADM_CONTROL_PLANE_TIMEOUT", timeouts.get("controlPlaneComponentHealthCheck"),
+                                  240)
+        mark_control_plane(admin, node_name, nodereg.get("taints"), cp_timeout)
+        kcp.wait_local_api_server(clusc.get("certificatesDir") or common.PKI_DIR, cp_advertise, cp_port, cp_timeout)
+        kcp.joined_message()
+        return 0
     out("")
     out("This node has joined the cluster:")
     out("* Certificate signing request was sent to apiserver and a response was received.")
@@ -1006,9 +1079,18 @@ def cmd_reset(argv):
                     "cleanup-tmp-dir": False, "config": "", "help": False},
                    short={"f": "force", "v": "v", "h": "help"}).parse(argv)
     root_check(f["ignore-preflight-errors"])
+    from kube import kubeadm_controlplane as kcp
+    api, clusc = None, None
     if os.path.exists(f["kubeconfig"]):
         out("[reset] Reading configuration from the cluster...")
         out("[reset] FYI: You can look at this config file with 'kubectl -n kube-system get cm kubeadm-config -o yaml'")
+        try:
+            api = kclient.client_from_kubeconfig(f["kubeconfig"], timeout=20)
+            clusc = kcp.fetch_cluster_configuration(api)
+        except (kclient.ApiError, kclient.ConnectError, OSError, ValueError, IndexError) as e:
+            why = getattr(e, "message", None) or getattr(e, "detail", None) or e
+            util.klog("W", "[reset] Unable to fetch the kubeadm-config ConfigMap from cluster: failed to get config "
+                           "map: %s" % why)
     else:
         util.klog("W", "[reset] Unable to fetch the kubeadm-config ConfigMap from cluster: failed to get config map: "
                        "failed to load admin kubeconfig: open %s: no such file or directory" % f["kubeconfig"])
@@ -1020,6 +1102,16 @@ def cmd_reset(argv):
         if answer not in ("y", "yes"):
             raise PhaseError(None, "aborted reset operation")
     out("[preflight] Running pre-flight checks")
+    etcd_manifest = util.read_text(os.path.join(common.MANIFESTS_DIR, "etcd.yaml"), "")
+    peer = next((a.split("=", 1)[1] for a in etcd_manifest.split() if a.startswith("--initial-advertise-peer-urls=")),
+                None)
+    if clusc is not None and peer and not f["dry-run"]:
+        try:   # remove-etcd-member: before the member stops, so the others go on as a cluster without it
+            kcp.remove_etcd_member(api, clusc.get("certificatesDir") or f["cert-dir"], peer)
+        except (kcp.etcdclient.EtcdError, kclient.ApiError, kclient.ConnectError) as e:
+            why = getattr(e, "message", None) or getattr(e, "detail", None) or e
+            util.klog("W", "[reset] Failed to remove etcd member: %s, please manually remove this etcd member using "
+                           "etcdctl" % why)
     if os.path.exists(os.path.join(common.MANIFESTS_DIR, "etcd.yaml")) or \
             (os.path.isdir(common.ETCD_DIR) and os.listdir(common.ETCD_DIR)):
         etcd_data = True
@@ -1107,7 +1199,11 @@ def cmd_token(argv):
             groups = ",".join(f["groups"]) or DEFAULT_TOKEN_GROUPS
             api.create("/api/v1/namespaces/kube-system/secrets",
                        token_secret(token, ttl, f["description"], groups, usages))
-            out(join_command(f["kubeconfig"], token) if f["print-join-command"] else token)
+            if f["print-join-command"] and f["certificate-key"]:
+                out(join_command(f["kubeconfig"], token) + "--control-plane --certificate-key %s "
+                    % f["certificate-key"])
+            else:
+                out(join_command(f["kubeconfig"], token) if f["print-join-command"] else token)
         elif sub == "list":
             rows = []
             for sec in api.get("/api/v1/namespaces/kube-system/secrets")["items"]:
@@ -1208,15 +1304,17 @@ def cmd_init_phase(argv):
     if argv[:1] == ["upload-certs"]:
         f = util.Flags({"upload-certs": False, "certificate-key": "", "config": "", "kubeconfig": common.ADMIN_CONF,
                         "skip-certificate-key-print": False, "v": "0"}, short={"v": "v"}).parse(argv[1:])
-        api = admin_client(f["kubeconfig"])
-        key = f["certificate-key"] or os.urandom(32).hex()
-        ca = util.read_text(os.path.join(common.PKI_DIR, "ca.crt"), "")
-        create_or_replace(api, "/api/v1/namespaces/kube-system/secrets", {
-            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": "kubeadm-certs", "namespace": "kube-system"}, "data": {"ca.crt": pki.b64(ca)}})
-        out('[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace')
-        out("[upload-certs] Using certificate key:")
-        out(key)
+        if not f["upload-certs"]:
+            out("[upload-certs] Skipping phase. Please see --upload-certs")
+            return 0
+        from kube import kubeadm_controlplane as kcp
+        docs = load_config_docs(f["config"]) if f["config"] else {}
+        key = f["certificate-key"] or (docs.get("InitConfiguration") or {}).get("certificateKey") or \
+            kcp.new_certificate_key()
+        kcp.upload_certs(admin_client(f["kubeconfig"]), common.PKI_DIR, key)
+        if not f["skip-certificate-key-print"]:
+            out("[upload-certs] Using certificate key:")
+            out(key)
         return 0
     raise PhaseError(None, 'unknown command "%s" for "kubeadm init phase"' % " ".join(argv[:1]))
 
