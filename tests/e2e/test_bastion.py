@@ -4,6 +4,10 @@ through it, a kub_* workflow runs through it, the API is reached here through a 
 and uninstall leaves the hosts clean and the bastion as it was; a bastion whose host key is wrong or unknown is
 refused before any host changes, in one line naming the bastion and the fix."""
 import logging
+import os
+import re
+import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -15,7 +19,7 @@ from e2e_support import assert_refused, cluster_inputs, host_files, host_state
 from kub_lab import repo
 from kub_lab.lab import KUBERNETES_VERSION
 from kub_plugin.cluster.properties import ssh_settings
-from kub_plugin.errors import Unreachable
+from kub_plugin.errors import RemoteError, Unreachable
 from kub_plugin.hosts.parallel import on_hosts
 from kub_plugin.hosts.ssh import Host
 
@@ -111,6 +115,38 @@ def test_hosts_closing_beside_a_busy_one_leave_the_bastion_s_connection_working(
         done.set()
         worker.join()
     assert results and all(r.ok and r.stdout == "405264\n" for r in results), results[-1]
+
+
+def test_a_bastion_key_as_text_with_a_passphrase_or_only_in_an_ssh_agent(isolated, tmp_path, monkeypatch, caplog):
+    lab = isolated
+    ip, passphrase = lab.host_ip(MASTER), "bastion passphrase 9"
+    key = tmp_path / "bastion_key"
+    shutil.copy(lab.ssh_private_key_path, key)
+    key.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", passphrase, "-f", str(key)], check=True)
+    caplog.set_level(logging.DEBUG)
+    as_text = settings(lab, ip, private_key_path="", private_key=key.read_text(), private_key_passphrase=passphrase)
+    with Host(as_text, logging.getLogger("kub-test")) as host:
+        assert host.run("hostname").stdout == f"kubh{MASTER}\n"
+    wrong = settings(lab, ip, private_key_path=str(key), private_key_passphrase="not it")
+    with pytest.raises(RemoteError) as err:
+        Host(wrong, logging.getLogger("kub-test")).open()
+    assert str(err.value) == (f"{ip}: bastion {lab.host_ip(BASTION)}: ssh.bastion.private_key_passphrase does not open "
+                              f"ssh.bastion.private_key_path {key}: give that key's passphrase (ssh-keygen -y -f KEY "
+                              f"asks for it and tells)")
+    # neither key nor key text: the ssh-agent's keys log in to the bastion
+    out = subprocess.run(["ssh-agent", "-s", "-a", str(tmp_path / "agent.sock")], check=True, text=True,
+                         capture_output=True).stdout
+    env = dict(re.findall(r"(SSH_AUTH_SOCK|SSH_AGENT_PID)=([^;]+);", out))
+    try:
+        subprocess.run(["ssh-add", "-q", lab.ssh_private_key_path], check=True, env={**os.environ, **env},
+                       capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", env["SSH_AUTH_SOCK"])
+        with Host(settings(lab, ip, private_key_path=""), logging.getLogger("kub-test")) as host:
+            assert host.run("hostname").stdout == f"kubh{MASTER}\n"
+    finally:
+        os.kill(int(env["SSH_AGENT_PID"]), signal.SIGTERM)
+    assert passphrase not in caplog.text and "not it" not in caplog.text
 
 
 @pytest.mark.parametrize("case", ["bastion port", "host port"])
