@@ -12,7 +12,7 @@ from ..errors import RemoteError, Unreachable
 from .login import bastion_login, open_login
 
 _lock = threading.Lock()
-_open = {}   # Login -> _Shared: the bastions open (or being opened) now
+_open = {}   # Login -> Lease: the bastions open (or being opened) now
 
 
 class Lease:

@@ -10,10 +10,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
+import yaml
 from e2e_support import assert_refused, cluster_inputs, host_files, host_state
 
 from kub_lab import repo
@@ -64,7 +66,11 @@ def test_isolated_hosts_are_reached_only_through_the_bastion(isolated):
     assert lab.exec(BASTION, probe.format(lab.host_ip(MASTER), 22)).stdout == "open\n"
     assert lab.exec(MASTER, probe.format(lab.host_ip(MINION), 22)).stdout == "open\n"
     assert lab.exec(MINION, probe.format(lab.bridge_ip, 3142)).stdout == "open\n"
-    lab.unisolate(MINION)
+    # the command line: `kub-lab unisolate I` and `status`
+    cli = [sys.executable, "-m", "kub_lab.cli", "--index", str(lab.index)]
+    subprocess.run([*cli, "unisolate", str(MINION)], check=True)
+    status = yaml.safe_load(subprocess.run([*cli, "status"], check=True, capture_output=True, text=True).stdout)
+    assert {i: host["isolated"] for i, host in status["hosts"].items()} == {i: i == MASTER for i in status["hosts"]}
     assert lab.isolated() == [MASTER] and reaches(lab.host_ip(MINION))
 
 
