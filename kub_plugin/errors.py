@@ -19,7 +19,7 @@ class Unreachable(RemoteError):
 
     def __init__(self, ip, reason, fix):
         super().__init__(f"{ip}: {reason}: {fix}")
-        self.ip, self.reason = ip, reason
+        self.ip, self.reason, self.fix = ip, reason, fix
 
 
 def short(err):

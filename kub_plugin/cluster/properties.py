@@ -6,7 +6,7 @@ import ipaddress
 import os
 import re
 import string
-from dataclasses import fields
+from dataclasses import fields, replace
 
 from ..errors import ConfigError
 from . import control_plane, versions
@@ -14,6 +14,7 @@ from .settings import (
     CONTAINERD_SOURCES,
     DEFAULT_CRI_SOCKET,
     URL_SETTINGS,
+    BastionSettings,
     ClusterSettings,
     DrainSettings,
     NodeSettings,
@@ -25,6 +26,10 @@ from .settings import (
 NODE_POD_PREFIX = {4: 24, 6: 64}
 # kube-apiserver refuses a larger service network (at most 2^20 addresses)
 SERVICE_MIN_PREFIX = {4: 12, 6: 108}
+# a pinned host key, as ssh-keygen -lf prints it
+FINGERPRINT = r"SHA256:[A-Za-z0-9+/]{43}"
+# a DNS name (RFC 1123 labels), for a bastion given by name
+DNS_NAME = r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 
 
 def _known(settings, cls, what, where=""):
@@ -67,6 +72,7 @@ def ssh_settings(props, ip):
     ssh = dict(props.get("ssh") or {})
     _known(ssh, SshSettings, "ssh", f"{ip}: ")
     _check_types(ssh, SshSettings, "ssh.", f"{ip}: ")
+    ssh["bastion"] = bastion_settings(ssh.get("bastion"), ip)
     settings = SshSettings(ip=ip, **{k: v for k, v in ssh.items() if k != "ip"})
     if not settings.user:
         raise ConfigError(f"{ip}: ssh.user is empty: set the login user (e.g. root or a sudoer)")
@@ -82,10 +88,63 @@ def ssh_settings(props, ip):
     if settings.connect_timeout <= 0:
         raise ConfigError(f"{ip}: ssh.connect_timeout {settings.connect_timeout} must be above 0 seconds "
                           f"(the default is 10)")
-    if settings.host_key_fingerprint and not re.fullmatch(r"SHA256:[A-Za-z0-9+/]{43}", settings.host_key_fingerprint):
+    if settings.host_key_fingerprint and not re.fullmatch(FINGERPRINT, settings.host_key_fingerprint):
         raise ConfigError(f"{ip}: ssh.host_key_fingerprint must look like SHA256:<43 base64 characters> "
                           f"(as printed by ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)")
     return settings
+
+
+def bastion_settings(value, ip):
+    """ssh.bastion, the jump host `ip` is reached through; None when it names no address, or names `ip` itself (that
+    host is the bastion of the others: it is reached directly)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{ip}: ssh.bastion {value!r} is not a mapping: give the jump host's address (and its port, "
+                          f"user and key), or leave ssh.bastion out")
+    _known(value, BastionSettings, "ssh.bastion", f"{ip}: ")
+    _check_types(value, BastionSettings, "ssh.bastion.", f"{ip}: ")
+    settings = BastionSettings(**value)
+    if not settings.address.strip():
+        given = [f.name for f in fields(BastionSettings) if getattr(settings, f.name) != f.default]
+        if given:
+            raise ConfigError(f"{ip}: ssh.bastion.{given[0]} is set but ssh.bastion.address is empty: set the "
+                              f"bastion's address, or leave ssh.bastion out to reach the hosts directly")
+        return None
+    settings = replace(settings, address=_bastion_address(settings.address, ip))
+    if settings.address == ip:
+        return None
+    where = f"{ip}: ssh.bastion"
+    if not settings.user:
+        raise ConfigError(f"{where}.user is empty: set the login user on the bastion {settings.address}")
+    if not 1 <= settings.port <= 65535:
+        raise ConfigError(f"{where}.port {settings.port} is not a TCP port: use 1-65535 (the bastion's sshd Port, "
+                          f"22 by default)")
+    if settings.private_key_passphrase and not (settings.private_key_path or settings.private_key):
+        raise ConfigError(f"{where}.private_key_passphrase is set but no key is given: set "
+                          f"ssh.bastion.private_key_path or ssh.bastion.private_key (the key it opens)")
+    if not (settings.private_key_path or settings.private_key or os.environ.get("SSH_AUTH_SOCK")):
+        raise ConfigError(f"{ip}: no SSH credential for the bastion {settings.address}: set "
+                          f"ssh.bastion.private_key_path or ssh.bastion.private_key, or run cfy with an ssh-agent "
+                          f"that holds its key (SSH_AUTH_SOCK)")
+    if settings.host_key_fingerprint and not re.fullmatch(FINGERPRINT, settings.host_key_fingerprint):
+        raise ConfigError(f"{where}.host_key_fingerprint must look like SHA256:<43 base64 characters> (as printed "
+                          f"by ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the bastion)")
+    return settings
+
+
+def _bastion_address(value, ip):
+    """The bastion's IP address (in its one spelling) or DNS name."""
+    value = value.strip()
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    # a name's last label is never all digits: 10.0.0.300 is a mistyped address, not a name
+    if not re.fullmatch(DNS_NAME, value, re.ASCII) or value.rsplit(".", 1)[-1].isdigit():
+        raise ConfigError(f"{ip}: ssh.bastion.address {value!r} is neither an IP address nor a DNS name: give the "
+                          f"jump host's address as this machine reaches it")
+    return value.lower()
 
 
 def host_addresses(props, node_id):

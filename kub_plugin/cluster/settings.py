@@ -25,6 +25,19 @@ URL_SETTINGS = ("cni_manifest", "package_repository_url", "package_repository_ke
 
 
 @dataclass(frozen=True)
+class BastionSettings:
+    """The jump host a node's hosts are reached through (ssh.bastion): its own login, and its own host key, checked
+    against ssh.known_hosts_path or pinned here. No key and no key text: the ssh-agent's keys."""
+    address: str = ""
+    port: int = 22
+    user: str = "root"
+    private_key_path: str = ""
+    private_key: str = field(default="", repr=False)
+    private_key_passphrase: str = field(default="", repr=False)
+    host_key_fingerprint: str = ""
+
+
+@dataclass(frozen=True)
 class SshSettings:
     ip: str
     user: str = "root"
@@ -38,6 +51,7 @@ class SshSettings:
     known_hosts_path: str = "~/.ssh/known_hosts"
     host_key_fingerprint: str = ""
     verify_host_key: bool = True
+    bastion: BastionSettings = None   # None: the hosts are reached directly
 
 
 @dataclass(frozen=True)

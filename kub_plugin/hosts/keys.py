@@ -1,5 +1,6 @@
 """SSH keys: the private key kub logs in with (or the ssh-agent's), and the host keys it trusts (known_hosts or a
-pinned fingerprint; an unknown key is refused, never added)."""
+pinned fingerprint; an unknown key is refused, never added). Each takes a hosts.login.Login: a host's, or its
+bastion's, named as such in every message."""
 import base64
 import hashlib
 import io
@@ -17,73 +18,86 @@ def fingerprint(key):
 
 
 class VerifyPolicy(paramiko.MissingHostKeyPolicy):
-    """Called for keys not in known_hosts: accept only a pinned fingerprint, else explain how to trust."""
+    """Called for keys not in known_hosts: accept only a pinned fingerprint, else explain how to trust.
+    `login`: hosts.login.Login (who to name, which settings)."""
 
-    def __init__(self, settings):
-        self.settings = settings
+    def __init__(self, login):
+        self.login = login
 
     def missing_host_key(self, client, hostname, key):
-        seen = fingerprint(key)
-        pinned = self.settings.host_key_fingerprint
+        login, seen = self.login, fingerprint(key)
+        pinned = login.host_key_fingerprint
         if pinned:
             if seen == pinned:
                 return
             raise RemoteError(
-                f"{self.settings.ip}: host key {seen} ({key.get_name()}) does not match the pinned "
-                f"ssh.host_key_fingerprint {pinned}: if the host was reinstalled, pin the new key after checking it "
-                f"on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub); otherwise someone may be in between")
+                f"{login.who}: host key {seen} ({key.get_name()}) does not match the pinned "
+                f"{login.setting}host_key_fingerprint {pinned}: if the {login.kind} was reinstalled, pin the new key "
+                f"after checking it on the {login.kind} (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub); otherwise "
+                f"someone may be in between")
         raise RemoteError(
-            f"{self.settings.ip}: unknown host key {seen} ({key.get_name()}), not in "
-            f"{self.settings.known_hosts_path}: check it on the host (ssh-keygen -lf "
-            f"/etc/ssh/ssh_host_ed25519_key.pub), then add it (ssh-keyscan -p {self.settings.port} "
-            f"{self.settings.ip} >> {self.settings.known_hosts_path}) or set ssh.host_key_fingerprint: {seen}")
+            f"{login.who}: unknown host key {seen} ({key.get_name()}), not in {login.known_hosts_path}: check it on "
+            f"the {login.kind} (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then add it ({keyscan(login)} >> "
+            f"{login.known_hosts_path}) or set {login.setting}host_key_fingerprint: {seen}")
 
 
 class WarnPolicy(paramiko.MissingHostKeyPolicy):
-    def __init__(self, logger, ip):
-        self.logger, self.ip = logger, ip
+    def __init__(self, logger, login):
+        self.logger, self.login = logger, login
 
     def missing_host_key(self, client, hostname, key):
-        self.logger.warning(f"[{self.ip}] host key NOT verified (ssh.verify_host_key is false): "
+        self.logger.warning(f"[{self.login.who}] host key NOT verified (ssh.verify_host_key is false): "
                             f"accepting {fingerprint(key)}")
 
 
-def check_agent(settings):
+def keyscan(login):
+    """The command that reads the login's host key, run where its SSH port is reached: here, or on the bastion."""
+    scan = f"ssh-keyscan -p {login.port} {login.address}"
+    return f"ssh {login.through} {scan}" if login.through else scan
+
+
+def known_hosts_name(login):
+    """The name known_hosts lists the login's key under: the address, [address]:port on another port than 22."""
+    return login.address if login.port == 22 else f"[{login.address}]:{login.port}"
+
+
+def check_agent(login):
     """No key, key path or password: the keys of the ssh-agent at SSH_AUTH_SOCK (cluster/properties.py made sure it
     is set) log in; it must hold one."""
     agent = paramiko.Agent()
     try:
         if not agent.get_keys():
             where = os.environ.get("SSH_AUTH_SOCK", "")
-            raise RemoteError(f"{settings.ip}: the ssh-agent at SSH_AUTH_SOCK {where} holds no key (or cannot be "
-                              f"reached): ssh-add the key, or set ssh.private_key_path")
+            raise RemoteError(f"{login.who}: the ssh-agent at SSH_AUTH_SOCK {where} holds no key (or cannot be "
+                              f"reached): ssh-add the key, or set {login.setting}private_key_path")
     finally:
         agent.close()
 
 
-def load_key(settings):
-    """The private key (text, or the file at private_key_path), opened with ssh.private_key_passphrase when
-    it has one, as paramiko needs it."""
-    where = "ssh.private_key"
-    text = settings.private_key
+def load_key(login):
+    """The private key (text, or the file at private_key_path), opened with its passphrase when it has one, as
+    paramiko needs it."""
+    who, setting = login.who, login.setting
+    where = f"{setting}private_key"
+    text = login.private_key
     if not text:
-        where = f"ssh.private_key_path {settings.private_key_path}"
-        path = os.path.expanduser(settings.private_key_path)
+        where = f"{setting}private_key_path {login.private_key_path}"
+        path = os.path.expanduser(login.private_key_path)
         try:
             with open(path) as f:
                 text = f.read()
         except FileNotFoundError:
-            raise RemoteError(f"{settings.ip}: {where} does not exist: give the path of the private key on the "
+            raise RemoteError(f"{who}: {where} does not exist: give the path of the private key on the "
                               f"machine running cfy") from None
         except (OSError, UnicodeDecodeError) as err:
-            raise RemoteError(f"{settings.ip}: {where} cannot be read ({short(err)}): give a readable OpenSSH "
+            raise RemoteError(f"{who}: {where} cannot be read ({short(err)}): give a readable OpenSSH "
                               f"or PEM private key") from None
     if not text.strip():
-        raise RemoteError(f"{settings.ip}: {where} is empty: give the whole private key")
+        raise RemoteError(f"{who}: {where} is empty: give the whole private key")
     encrypted = _encrypted(text)
-    passphrase = settings.private_key_passphrase or None
+    passphrase = login.private_key_passphrase or None
     if encrypted and not passphrase:
-        raise RemoteError(f"{settings.ip}: {where} is protected by a passphrase: set ssh.private_key_passphrase "
+        raise RemoteError(f"{who}: {where} is protected by a passphrase: set {setting}private_key_passphrase "
                           f"(on a manager from a secret), or load the key into an ssh-agent (ssh-add) and give "
                           f"no key")
     for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
@@ -92,9 +106,9 @@ def load_key(settings):
         except (paramiko.SSHException, ValueError, TypeError):
             continue
     if encrypted:
-        raise RemoteError(f"{settings.ip}: ssh.private_key_passphrase does not open {where}: give that key's "
+        raise RemoteError(f"{who}: {setting}private_key_passphrase does not open {where}: give that key's "
                           f"passphrase (ssh-keygen -y -f KEY asks for it and tells)")
-    raise RemoteError(f"{settings.ip}: {where} is not an OpenSSH/PEM private key (ed25519, ecdsa or rsa): "
+    raise RemoteError(f"{who}: {where} is not an OpenSSH/PEM private key (ed25519, ecdsa or rsa): "
                       f"give the whole private key file")
 
 
@@ -114,14 +128,14 @@ def _encrypted(text):
     return blob[len(magic) + 4:len(magic) + 4 + size] != b"none"
 
 
-def known_host_keys(settings):
+def known_host_keys(login):
     """(hostnames, key) of every entry in known_hosts_path; a line kub cannot use is refused, not skipped."""
-    path = os.path.expanduser(settings.known_hosts_path)
-    where = f"ssh.known_hosts_path {settings.known_hosts_path}"
+    path = os.path.expanduser(login.known_hosts_path)
+    where = f"ssh.known_hosts_path {login.known_hosts_path}"
     if not os.path.isfile(path):
-        raise RemoteError(f"{settings.ip}: known_hosts file {settings.known_hosts_path} does not exist: create it "
-                          f"with the host's key (ssh-keyscan {settings.ip} >> {settings.known_hosts_path}, after "
-                          f"checking the key) or set ssh.host_key_fingerprint")
+        raise RemoteError(f"{login.who}: known_hosts file {login.known_hosts_path} does not exist: create it "
+                          f"with the {login.kind}'s key ({keyscan(login)} >> {login.known_hosts_path}, after "
+                          f"checking the key) or set {login.setting}host_key_fingerprint")
     entries = []
     with open(path, errors="replace") as f:
         for number, line in enumerate(f, 1):
@@ -140,6 +154,6 @@ def known_host_keys(settings):
                 if entry is not None and entry.key is not None:
                     entries.append((entry.hostnames, entry.key))
                     continue
-            raise RemoteError(f"{settings.ip}: {where} line {number} {problem}: remove or fix that line (or give "
-                              f"kub a known_hosts file of its own), or set ssh.host_key_fingerprint")
+            raise RemoteError(f"{login.who}: {where} line {number} {problem}: remove or fix that line (or give "
+                              f"kub a known_hosts file of its own), or set {login.setting}host_key_fingerprint")
     return entries

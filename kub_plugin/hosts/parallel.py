@@ -38,6 +38,15 @@ def on_hosts(settings_list, logger, work, unreachable=None, plan=None):
     if len(errors) == 1:
         raise errors[0]
     if errors:
-        message = f"{len(errors)} of {len(settings_list)} hosts failed: " + " | ".join(map(str, errors))
+        message = f"{len(errors)} of {len(settings_list)} hosts failed: " + " | ".join(_alike(errors))
         raise (ConnectionLost if all(isinstance(e, ConnectionLost) for e in errors) else RemoteError)(message)
     return results
+
+
+def _alike(errors):
+    """Each failure once, with every host it happened to (hosts behind one bastion fail alike): `A, B: problem`."""
+    hosts = {}
+    for err in map(str, errors):
+        ip, _, problem = err.partition(": ")
+        hosts.setdefault(problem or err, []).append(ip if problem else "")
+    return [f"{', '.join(ips)}: {problem}" if all(ips) else problem for problem, ips in hosts.items()]

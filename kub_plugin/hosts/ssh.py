@@ -1,4 +1,5 @@
-"""SSH to one host with Fabric: host keys verified, sudo handled, secrets kept off command lines.
+"""SSH to one host with Fabric: host keys verified, sudo handled, secrets kept off command lines. A host with a
+bastion (ssh.bastion) is reached through it (bastion.py; the logins themselves: login.py).
 
 Every failure becomes a one-line RemoteError that names the host, the problem and the fix.
 """
@@ -10,17 +11,14 @@ import time
 from dataclasses import dataclass
 
 import paramiko
-from fabric import Config, Connection
 
-from ..errors import ConnectionLost, RemoteError, Unreachable, short
+from ..errors import ConnectionLost, RemoteError, short
+from . import bastion
 from .commands import Command, Quoted, Raw, command_line
-from .keys import VerifyPolicy, WarnPolicy, check_agent, fingerprint, known_host_keys, load_key
+from .login import close, host_login, open_login
 from .payload import locked_bash, script_payload
 from .scripts import DRY_RUN
 
-# A peer that stops acknowledging for this long is dead: commands fail instead of hanging on a cut link.
-DEAD_PEER_SECONDS = 30
-KEEPALIVE_SECONDS = 5
 DEFAULT_COMMAND_TIMEOUT = 900
 SEND_SLICE = 256 * 1024
 SEND_POLL_SECONDS = 0.05   # how often a command that takes none of its input is looked at again
@@ -56,6 +54,7 @@ class Host:
         self.ip = settings.ip
         self.plan = plan
         self._conn = None
+        self._bastion = None   # the lease of its bastion's connection, for a host behind one
         self._sudo_prefix = None
 
     def __enter__(self):
@@ -72,91 +71,22 @@ class Host:
     # -- connecting -------------------------------------------------------------------------------
 
     def open(self):
-        s = self.settings
-        connect_kwargs = {"allow_agent": False, "look_for_keys": False, "banner_timeout": s.connect_timeout,
-                          "auth_timeout": s.connect_timeout}
-        if s.private_key or s.private_key_path:
-            connect_kwargs["pkey"] = load_key(s)
-        if s.password:
-            connect_kwargs["password"] = s.password
-        if not (s.private_key or s.private_key_path or s.password):
-            check_agent(s)
-            connect_kwargs["allow_agent"] = True
-        conn = Connection(s.ip, user=s.user, port=s.port, config=Config(overrides={"load_ssh_configs": False}),
-                          connect_kwargs=connect_kwargs)
-        self._trust_host_keys(conn.client)
-        connect_kwargs["sock"] = self._socket()
+        lease = bastion.acquire(self.settings, self.logger) if self.settings.bastion else None
         try:
-            conn.open()
-        except BaseException as err:
-            # whether the host still speaks: a login it refused leaves the connection up, a dead host's is gone
-            answered = conn.client.get_transport() is not None and conn.client.get_transport().is_active()
-            conn.close()
-            connect_kwargs["sock"].close()
-            raise self._login_error(err, answered) from None
-        conn.transport.set_keepalive(KEEPALIVE_SECONDS)
-        self._conn = conn
-
-    def _login_error(self, err, answered=True):
-        """The one-line error for a failed handshake or login (our own RemoteErrors pass as they are). A login
-        that got no answer (the host went silent, its connection closed or reset) is a host that is down, not a
-        refused login."""
-        s = self.settings
-        if isinstance(err, paramiko.BadHostKeyException):
-            return RemoteError(
-                f"{self.ip}: host key CHANGED: it is now {fingerprint(err.key)}, {s.known_hosts_path} has "
-                f"{fingerprint(err.expected_key)}: if the host was reinstalled, check the new key on the host, remove "
-                f"the old line (ssh-keygen -R {self.ip} -f {s.known_hosts_path}) and add the new one; otherwise "
-                f"someone may be in between")
-        if isinstance(err, paramiko.AuthenticationException) and (not answered or "timeout" in str(err).lower()):
-            return Unreachable(self.ip, f"the SSH login on port {s.port} got no answer ({short(err)})",
-                               "the host may be down or hung: check that it is up and that sshd answers there")
-        if isinstance(err, paramiko.AuthenticationException):
-            credential = ("key or password" if s.private_key or s.private_key_path or s.password
-                          else "keys in the ssh-agent (SSH_AUTH_SOCK)")
-            return RemoteError(
-                f"{self.ip}: SSH login as {s.user!r} was refused: check ssh.user and the {credential} "
-                f"(the public key must be in ~{s.user}/.ssh/authorized_keys on the host)")
-        if isinstance(err, (paramiko.SSHException, EOFError, OSError)):
-            return Unreachable(self.ip, f"SSH handshake on port {s.port} failed ({short(err)})",
-                               "check that sshd answers there")
-        return err
-
-    def _socket(self):
-        s = self.settings
-        try:
-            sock = socket.create_connection((s.ip, s.port), timeout=s.connect_timeout)
-        except ConnectionRefusedError:
-            raise Unreachable(self.ip, f"connection refused on SSH port {s.port}",
-                              "start sshd on the host or set ssh.port") from None
-        except OSError as err:
-            reason = f"no answer within {s.connect_timeout} s" if isinstance(err, socket.timeout) else short(err)
-            raise Unreachable(self.ip, f"cannot reach SSH port {s.port} ({reason})",
-                              f"check the IP, that the host is up and that a firewall lets port {s.port} "
-                              f"through") from None
-        # Linux: give up on a peer that acknowledges nothing for DEAD_PEER_SECONDS (keepalives keep data in
-        # flight), so a cut link fails the step instead of hanging it for the TCP default of ~15 min.
-        if hasattr(socket, "TCP_USER_TIMEOUT"):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, DEAD_PEER_SECONDS * 1000)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        return sock
-
-    def _trust_host_keys(self, client):
-        s = self.settings
-        client.get_host_keys().clear()
-        if not s.verify_host_key:
-            client.set_missing_host_key_policy(WarnPolicy(self.logger, self.ip))
-            return
-        if not s.host_key_fingerprint:
-            for hostnames, key in known_host_keys(s):
-                for name in hostnames:
-                    client.get_host_keys().add(name, key.get_name(), key)
-        client.set_missing_host_key_policy(VerifyPolicy(s))
+            self._conn = open_login(host_login(self.settings), self.logger, lease and lease.gateway)
+        except BaseException:
+            if lease:
+                bastion.release(lease)
+            raise
+        self._bastion = lease
 
     def close(self):
         if self._conn is not None:
-            self._conn.close()
+            close(self._conn)
             self._conn = None
+        if self._bastion is not None:
+            bastion.release(self._bastion)
+            self._bastion = None
 
     # -- running ----------------------------------------------------------------------------------
 

@@ -50,6 +50,10 @@ def _parser():
     command("kill-sshd", "kill sshd in host I", ("I", int))
     command("start-sshd", "start sshd in host I again", ("I", int))
     command("wipe", "give host I a fresh disk (same IP and host key) and boot it", ("I", int))
+    sub = command("isolate", "refuse this machine's new connections to hosts I... (reach them through another)")
+    sub.add_argument("I", type=int, nargs="+")
+    sub = command("unisolate", "let this machine reach hosts I... directly again (none given: all)")
+    sub.add_argument("I", type=int, nargs="*")
     return parser
 
 
@@ -90,6 +94,10 @@ def _run(args):
         lab.loss(args.I, args.PCT)
     elif c == "slow":
         lab.slow(args.I, args.RATE)
+    elif c == "isolate":
+        lab.isolate(*args.I)
+    elif c == "unisolate":
+        lab.unisolate(*args.I)
     else:
         method = {"cut": lab.cut, "heal": lab.heal, "unloss": lab.unloss, "unslow": lab.unslow,
                   "crash": lab.crash, "boot": lab.boot, "kill-sshd": lab.kill_sshd,

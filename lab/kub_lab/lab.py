@@ -170,6 +170,7 @@ class Lab(Identities, Faults):
     def status(self):
         count = self._host_count()
         service_pid = self._service_pid()
+        isolated = self.isolated() if self.is_up() else []
         return {
             "index": self.index,
             "up": self.is_up(),
@@ -179,7 +180,7 @@ class Lab(Identities, Faults):
                         "releases": (self._config() or {}).get("releases_dir")},
             "state_dir": str(self.state_dir),
             "hosts": {i: {"ip": self.host_ip(i), "hostname": hostname(i), "up": self._init_pid(i) is not None,
-                          "pid": self._init_pid(i),
+                          "pid": self._init_pid(i), "isolated": i in isolated,
                           "release": ((self._config() or {}).get("releases") or {}).get(str(i),
                                                                                         rootfs.DEFAULT_RELEASE)}
                       for i in range(1, count + 1)},

@@ -62,6 +62,8 @@ REFUSED_INPUTS = [
     ({"kubernetes_version": "1.40"}, "Value 1.40 of input kubernetes_version violates constraint valid_values(1.35, "
                                      "1.36, 1.37) operator."),
     ({"ssh_port": 0}, "Value 0 of input ssh_port violates constraint in_range(1, 65535)"),
+    ({"ssh_bastion_port": 70000}, "Value 70000 of input ssh_bastion_port violates constraint in_range(1, 65535)"),
+    ({"ssh_bastion_user": ""}, "input ssh_bastion_user violates constraint min_length(1)"),
     ({"ssh_connect_timeout": 0}, "input ssh_connect_timeout violates constraint greater_than(0)"),
     ({"master_ip": "kub-master.example"}, "input master_ip violates constraint pattern"),
     ({"pod_network_cidr": "10.244.0.0"}, "input pod_network_cidr violates constraint pattern"),
@@ -145,9 +147,15 @@ def test_defaults_are_the_same_in_plugin_yaml_the_blueprint_and_the_code():
     plugin = yaml.safe_load((ROOT / "plugin.yaml").read_text())
     blueprint = yaml.safe_load((ROOT / "barevm-blueprint.yaml").read_text())
     code = {cls: {f.name: f.default for f in dataclasses.fields(cls)}
-            for cls in (settings.SshSettings, settings.ClusterSettings, settings.NodeSettings, settings.DrainSettings)}
+            for cls in (settings.SshSettings, settings.BastionSettings, settings.ClusterSettings,
+                        settings.NodeSettings, settings.DrainSettings)}
     code[settings.SshSettings].pop("ip")
-    assert _type_defaults(plugin, "kub.datatypes.Ssh") == code[settings.SshSettings]
+    # no bastion: the code's None, plugin.yaml's empty SshBastion (its address empty)
+    assert code[settings.SshSettings].pop("bastion") is None
+    ssh_type = _type_defaults(plugin, "kub.datatypes.Ssh")
+    assert ssh_type.pop("bastion") == {}
+    assert ssh_type == code[settings.SshSettings]
+    assert _type_defaults(plugin, "kub.datatypes.SshBastion") == code[settings.BastionSettings]
     assert _type_defaults(plugin, "kub.datatypes.Cluster") == code[settings.ClusterSettings]
     host = plugin["node_types"]["kub.nodes.Host"]["properties"]
     assert {name: host[name]["default"] for name in code[settings.NodeSettings]} == code[settings.NodeSettings]
@@ -156,13 +164,14 @@ def test_defaults_are_the_same_in_plugin_yaml_the_blueprint_and_the_code():
     # every blueprint input that feeds a setting has the setting's default
     inputs = {name: spec.get("default") for name, spec in blueprint["inputs"].items()}
     fed = {**{f"ssh_{name}": value for name, value in code[settings.SshSettings].items()},
+           **{f"ssh_bastion_{name}": value for name, value in code[settings.BastionSettings].items()},
            **code[settings.ClusterSettings], **code[settings.DrainSettings]}
     # the one deliberate difference: the blueprint logs in with the usual key file, the type has no key of its
     # own (a node may use key text or a password instead)
     assert inputs.pop("ssh_private_key_path") == "~/.ssh/id_ed25519"
     compared = {name: (inputs[name], fed[name]) for name in inputs if name in fed and "default" in
                 blueprint["inputs"][name]}
-    assert len(compared) >= 12, compared
+    assert len(compared) >= 18, compared
     assert all(given == wanted for given, wanted in compared.values()), compared
 
 

@@ -3,11 +3,11 @@ import paramiko
 
 from kub_plugin.cluster.settings import SshSettings
 from kub_plugin.errors import RemoteError, Unreachable
-from kub_plugin.hosts.ssh import Host
+from kub_plugin.hosts.login import host_login, login_error
 
 
 def error(err, answered):
-    return Host(SshSettings(ip="10.0.0.9", user="root", private_key_path="/k"), None)._login_error(err, answered)
+    return login_error(host_login(SshSettings(ip="10.0.0.9", user="root", private_key_path="/k")), err, answered)
 
 
 def test_a_login_the_host_refused_names_the_user_and_the_key():

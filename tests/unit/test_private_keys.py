@@ -7,6 +7,7 @@ import pytest
 from kub_plugin.cluster.properties import ssh_settings
 from kub_plugin.errors import RemoteError
 from kub_plugin.hosts.keys import fingerprint, load_key
+from kub_plugin.hosts.login import host_login
 
 PASSPHRASE = "correct horse battery"
 
@@ -20,7 +21,7 @@ def keypair(tmp_path, kind, passphrase):
 
 
 def settings(**ssh):
-    return ssh_settings({"ssh": ssh}, "10.0.0.1")
+    return host_login(ssh_settings({"ssh": ssh}, "10.0.0.1"))
 
 
 @pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa"])
