@@ -5,14 +5,12 @@ or, on a Cloudify Manager, its REST API. No host is touched here.
 """
 import re
 import uuid
-from dataclasses import dataclass
 
 from cloudify.constants import RELATIONSHIP_INSTANCE
 
 from ..cluster.control_plane import api_address, check_masters
 from ..cluster.properties import cluster_settings, host_addresses, node_settings, ssh_settings
 from ..errors import ConfigError
-from ..hosts import state
 from ..hosts.failover import first_answering
 
 MASTER_TYPE = "kub.nodes.Master"
@@ -226,74 +224,6 @@ def blueprint_nodes(storage, blueprint_id):
 
 
 WORKLOAD_RELATIONSHIP = "kub.relationships.deployed_on"
-EXISTING_TYPE = "kub.nodes.ExistingCluster"
-# the node types a workload or a kub_* workflow acts on: a cluster kub installed, or one it only reaches
-CLUSTER_TYPES = (MASTER_TYPE, EXISTING_TYPE)
-
-
-@dataclass(frozen=True)
-class ControlPlane:
-    """Where kubectl runs for a cluster: a control-plane host reached by SSH, and the kubeconfig there. Changes
-    run under `lock` (an flock file): kub's host lock on a master; on a cluster kub did not install, the
-    kubeconfig itself, a file that is there already, so that nothing is added to that host."""
-    ssh: object          # cluster.settings.SshSettings
-    kubeconfig: str
-    node_id: str
-    lock: str = state.LOCK_FILE
-    allow_plain_http: bool = False   # whether its workloads' manifests may come from http:// URLs
-    standby: tuple = ()  # the other masters of a cluster with several, tried in turn when `ssh` does not answer
-
-    def open(self, logger, plan=None):
-        """An open Host (a context manager) of the first of its masters that answers."""
-        return first_answering((self.ssh, *self.standby), logger, plan)
-
-
-def control_plane(deployment_id, node_id, type_hierarchy, props):
-    """The control plane of a Master or ExistingCluster node, from its type and properties."""
-    if MASTER_TYPE in type_hierarchy:
-        cluster = Cluster(deployment_id, node_id, props)
-        return ControlPlane(cluster.master_ssh, state.ADMIN_CONF, node_id,
-                            allow_plain_http=cluster.settings.allow_plain_http,
-                            standby=tuple(cluster.master_hosts[1:]))
-    if EXISTING_TYPE in type_hierarchy:
-        if not props.get("ip"):
-            raise ConfigError(f"node {node_id} has no ip: set the ip of a control-plane host of the cluster")
-        ssh = ssh_settings(props, props["ip"])
-        kubeconfig = existing_kubeconfig(props, node_id)
-        allow_plain_http = props.get("allow_plain_http", False)
-        if not isinstance(allow_plain_http, bool):
-            raise ConfigError(f"node {node_id}: allow_plain_http {allow_plain_http!r} is not true or false")
-        return ControlPlane(ssh, kubeconfig, node_id, lock=kubeconfig, allow_plain_http=allow_plain_http)
-    raise ConfigError(f"node {node_id} is neither a {MASTER_TYPE} nor an {EXISTING_TYPE}: point at the node of "
-                      f"the cluster")
-
-
-def existing_kubeconfig(props, node_id):
-    """An ExistingCluster's kubeconfig_path: an absolute path on its control-plane host, safe on a command line."""
-    path = props.get("kubeconfig_path", state.ADMIN_CONF)
-    if not isinstance(path, str) or not path.startswith("/") or path.endswith("/") or \
-            any(c in path for c in "\n\r\t\0 '\"$`\\;&|<>*?()[]{}#~!"):
-        where = f"{props['ip']}: " if isinstance(props.get("ip"), str) and props.get("ip") else ""
-        raise ConfigError(f"{where}node {node_id}: kubeconfig_path {path!r} must be the absolute path of a file on "
-                          f"the control-plane host, without spaces, quotes or shell characters, e.g. "
-                          f"{state.ADMIN_CONF}")
-    return path
-
-
 def workload_nodes(ctx, master_id):
     """{node id: properties} of every Workload node deployed_on this master, from the deployment."""
     return connected_nodes(_deployment_nodes(ctx), master_id, WORKLOAD_RELATIONSHIP)
-
-
-def workload_cluster(ctx):
-    """The control plane a workload is applied on: its deployed_on target's (a Master or an ExistingCluster)."""
-    found = [r for r in ctx.instance.relationships if WORKLOAD_RELATIONSHIP in r.type_hierarchy]
-    if len(found) != 1:
-        raise ConfigError(f"node {ctx.node.id} has {'no' if not found else len(found)} {WORKLOAD_RELATIONSHIP} "
-                          f"relationship{'s' if found else ''}: give each workload one, to the {MASTER_TYPE} or "
-                          f"{EXISTING_TYPE} node of its cluster")
-    target = found[0].target
-    if not any(t in target.node.type_hierarchy for t in CLUSTER_TYPES):
-        raise ConfigError(f"node {ctx.node.id}: {WORKLOAD_RELATIONSHIP} targets {target.node.id}, which is neither a "
-                          f"{MASTER_TYPE} nor an {EXISTING_TYPE}: point it at the node of its cluster")
-    return control_plane(ctx.deployment.id, target.node.id, target.node.type_hierarchy, target.node.properties)

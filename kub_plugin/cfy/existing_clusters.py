@@ -11,13 +11,13 @@ from cloudify.exceptions import NonRecoverableError
 from ..cluster.existing import cluster_view
 from ..hosts.ssh import Host
 from ..local import manifests
-from . import deployment
+from . import control_planes, deployment
 from .errors import cloudify_errors, save
 from .machine import manifest_sources
 
 
 def _control_plane(ctx):
-    return deployment.control_plane(ctx.deployment.id, ctx.node.id, ctx.node.type_hierarchy, ctx.node.properties)
+    return control_planes.control_plane(ctx.deployment.id, ctx.node.id, ctx.node.type_hierarchy, ctx.node.properties)
 
 
 def _view(ctx):

@@ -16,7 +16,7 @@ from ..hosts.plan import Plan
 from ..local import manifests
 from ..local.artifacts import Artifacts
 from ..workloads import workflow_commands as commands
-from . import deployment
+from . import control_planes, deployment
 from . import workflow_parameters as parameters
 from .errors import cloudify_errors
 from .machine import workflow_manifest_sources
@@ -31,7 +31,7 @@ class Target:
         self.local_mode = deployment.is_local(storage)
         found = deployment.deployment_nodes(storage, ctx.deployment.id)
         nodes = {node["id"]: node for node in found
-                 if any(t in node["type_hierarchy"] for t in deployment.CLUSTER_TYPES)}
+                 if any(t in node["type_hierarchy"] for t in control_planes.CLUSTER_TYPES)}
         node_id = parameters.cluster_node(name, {n: node["type"] for n, node in nodes.items()},
                                           params.get("node_id") or "")
         self.node_id = node_id
@@ -39,7 +39,7 @@ class Target:
         self.dry_run = False
         self.values = parameters.checked(name, node_id, params)
         node = nodes[node_id]
-        self.control_plane = deployment.control_plane(ctx.deployment.id, node_id, node["type_hierarchy"],
+        self.control_plane = control_planes.control_plane(ctx.deployment.id, node_id, node["type_hierarchy"],
                                                       node["properties"] or {})
 
     @contextlib.contextmanager

@@ -11,7 +11,7 @@ from ..hosts.plan import Plan
 from ..hosts.runner import StepError
 from ..local import manifests
 from ..workloads import drift, model, ownership, readiness, steps
-from . import deployment
+from . import control_planes
 from .errors import cloudify_errors, save
 from .machine import manifest_sources
 
@@ -21,7 +21,7 @@ class Workload:
 
     def __init__(self, ctx):
         self.node_id = ctx.node.id
-        self.control_plane = deployment.workload_cluster(ctx)
+        self.control_plane = control_planes.workload_cluster(ctx)
         self.settings, self.objects = manifests.workload(
             ctx.node.properties, ctx.node.id, manifest_sources(ctx, self.control_plane.allow_plain_http))
         self.refs = [ref for _, ref in self.objects]
@@ -168,7 +168,7 @@ def delete(ctx, **_):
     recorded = {model.Ref.of(record): record.get("uid", "") for record in records}
     refs = list(recorded)
     owner = f"{ctx.deployment.id}/{ctx.instance.id}"
-    control_plane = deployment.workload_cluster(ctx)
+    control_plane = control_planes.workload_cluster(ctx)
     timeout = model.settings(ctx.node.properties, ctx.node.id).timeout
     namespace = ctx.instance.runtime_properties.get("namespace", "")
     with control_plane.open(ctx.logger) as host:

@@ -23,7 +23,7 @@ ROLLOUT_TIMEOUT = 300
 
 class Kubectl:
     """kubectl on a control-plane host (an open `hosts.ssh.Host`), the kubeconfig kubectl uses there and the lock its
-    changes take (cfy.deployment.ControlPlane: on a cluster kub did not install, nothing is added to the host)."""
+    changes take (cfy.control_planes.ControlPlane: on a cluster kub did not install, nothing is added to the host)."""
 
     def __init__(self, host, control_plane):
         self.host = host

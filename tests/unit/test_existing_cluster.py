@@ -7,7 +7,7 @@ import pytest
 import yaml
 from test_steps import FakeHost
 
-from kub_plugin.cfy import deployment
+from kub_plugin.cfy import control_planes
 from kub_plugin.cluster import existing
 from kub_plugin.errors import ConfigError
 from kub_plugin.hosts import state
@@ -41,18 +41,18 @@ BAD_INPUTS = [
 def test_bad_inputs(props, expected, monkeypatch):
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     with pytest.raises(ConfigError) as err:
-        deployment.control_plane("dep", "cluster", EXISTING, props)
+        control_planes.control_plane("dep", "cluster", EXISTING, props)
     assert expected in str(err.value) and "\n" not in str(err.value)
 
 
 def test_its_control_plane_locks_on_its_kubeconfig_a_masters_on_kubs_host_lock():
-    existing = deployment.control_plane("dep", "cluster", EXISTING,
+    existing = control_planes.control_plane("dep", "cluster", EXISTING,
                                         {"ip": "10.0.0.1", "ssh": SSH, "kubeconfig_path": "/root/.kube/config"})
     assert (existing.ssh.ip, existing.kubeconfig, existing.lock) == ("10.0.0.1", "/root/.kube/config",
                                                                      "/root/.kube/config")
-    default = deployment.control_plane("dep", "cluster", EXISTING, {"ip": "10.0.0.1", "ssh": SSH})
+    default = control_planes.control_plane("dep", "cluster", EXISTING, {"ip": "10.0.0.1", "ssh": SSH})
     assert default.kubeconfig == default.lock == state.ADMIN_CONF
-    master = deployment.control_plane("dep", "m", ["kub.nodes.Master"], {"ip": "10.0.0.2", "ssh": SSH})
+    master = control_planes.control_plane("dep", "m", ["kub.nodes.Master"], {"ip": "10.0.0.2", "ssh": SSH})
     assert (master.kubeconfig, master.lock) == (state.ADMIN_CONF, state.LOCK_FILE)
 
 
@@ -130,7 +130,7 @@ def test_workload_changes_run_under_the_control_planes_lock():
 def test_workflow_commands_take_the_control_planes_lock_and_keep_no_kubectl_cache():
     """kub_* workflows on a cluster kub did not install add nothing to its host either."""
     from kub_plugin.workloads import workflow_commands
-    existing = deployment.control_plane("dep", "cluster", EXISTING,
+    existing = control_planes.control_plane("dep", "cluster", EXISTING,
                                         {"ip": "10.0.0.1", "ssh": SSH, "kubeconfig_path": KUBECONFIG})
     host = FakeHost({"kubectl": Result("", "", 0)})
     cluster = workflow_commands.Kubectl(host, existing)
