@@ -30,10 +30,11 @@ class ControlPlane:
         return first_answering((self.ssh, *self.standby), logger, plan)
 
 
-def control_plane(deployment_id, node_id, type_hierarchy, props):
-    """The control plane of a Master or ExistingCluster node, from its type and properties."""
+def control_plane(deployment_id, node_id, type_hierarchy, props, runtime=None):
+    """The control plane of a Master or ExistingCluster node, from its type and properties (and a Master's record of
+    its hosts, its instance's runtime properties)."""
     if MASTER_TYPE in type_hierarchy:
-        cluster = Cluster(deployment_id, node_id, props)
+        cluster = Cluster(deployment_id, node_id, props, runtime)
         return ControlPlane(cluster.master_ssh, state.ADMIN_CONF, node_id,
                             allow_plain_http=cluster.settings.allow_plain_http,
                             standby=tuple(cluster.master_hosts[1:]))
@@ -73,4 +74,5 @@ def workload_cluster(ctx):
     if not any(t in target.node.type_hierarchy for t in CLUSTER_TYPES):
         raise ConfigError(f"node {ctx.node.id}: {WORKLOAD_RELATIONSHIP} targets {target.node.id}, which is neither a "
                           f"{MASTER_TYPE} nor an {EXISTING_TYPE}: point it at the node of its cluster")
-    return control_plane(ctx.deployment.id, target.node.id, target.node.type_hierarchy, target.node.properties)
+    return control_plane(ctx.deployment.id, target.node.id, target.node.type_hierarchy, target.node.properties,
+                         target.instance.runtime_properties)

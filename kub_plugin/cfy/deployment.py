@@ -34,7 +34,9 @@ class Cluster:
         if not master_props.get("ip"):
             raise ConfigError(f"master node {master_id} has no ip: set its ip property")
         self.settings = cluster_settings(master_props)
-        self.master_hosts = [ssh_settings(master_props, ip) for ip in host_addresses(master_props, master_id)]
+        # the record's masters (the blueprint's, less those kub_remove_masters took out)
+        self.master_hosts = [ssh_settings(master_props, ip)
+                             for ip in recorded_addresses(master_props, master_id, master_runtime)]
         self.master_ssh = self.master_hosts[0]
         self.endpoint = check_masters(master_id, [h.ip for h in self.master_hosts], self.settings)
         self.master_id = master_id

@@ -1,11 +1,14 @@
 """The workflows kub_add_minions and kub_remove_minions: minions join and leave a live cluster
 (cluster.membership), and the minion node instance's record of its hosts follows (deployment.HOSTS): uninstall,
-heal, check_status and every later workflow work on what it holds. Through the workflow context only, so the same
-on a Cloudify Manager."""
+heal, check_status and every later workflow work on what it holds. kub_remove_masters: masters leave the control
+plane (cluster.masters), and the master node instance's record follows alike. Through the workflow context only,
+so the same on a Cloudify Manager."""
 from cloudify.decorators import workflow
 
+from ..cluster import masters as membership_masters
 from ..cluster import membership
 from ..cluster.properties import drain_settings, host_ip, node_settings, ssh_settings
+from ..cluster.settings import DrainSettings
 from ..errors import ConfigError
 from ..hosts.plan import Plan
 from ..local.artifacts import Artifacts
@@ -150,3 +153,37 @@ def remove_minions(ctx, ips=None, nodes=None, force=False, dry_run=False, drain_
             ctx.logger.info(f"removed from {owner}: {', '.join(mine)}")
     if plan is not None:
         plan.report(ctx.logger, "kub_remove_minions")
+
+
+@workflow
+@cloudify_errors
+def remove_masters(ctx, ips=None, force=False, dry_run=False, drain_timeout=0, **_):
+    """kub_remove_masters: masters leave the control plane (an odd count stays): drained, deleted, reset, their etcd
+    members removed; the master node instance's record of its hosts follows."""
+    found = Deployment(ctx, "kub_remove_masters")
+    ips = _listed("kub_remove_masters", ips or [], "ips", "10.0.0.13")
+    if not ips:
+        raise ConfigError("kub_remove_masters: ips is missing: give the leaving masters' addresses, e.g. "
+                          "-p '{\"ips\": [\"10.0.0.13\"]}'")
+    masters = {host.ip: host for host in found.cluster.master_hosts}
+    stray = [ip for ip in ips if ip not in masters]
+    if stray:
+        raise ConfigError(f"{', '.join(stray)}: not a master of this cluster (its masters: {', '.join(masters)}): give "
+                          f"the addresses of masters to remove")
+    drain = DrainSettings(drain_timeout=drain_timeout or DrainSettings.drain_timeout)
+    plan = Plan([*ips, *(ip for ip in masters if ip not in ips)]) if dry_run else None
+    gone = membership_masters.remove_masters(found.cluster, [masters[ip] for ip in ips], drain, force, ctx.logger,
+                                             plan)
+    if plan is not None:
+        plan.report(ctx.logger, "kub_remove_masters")
+        return
+    master_id = found.cluster.master_id
+    instance = list(ctx.get_node(master_id).instances)[0]
+    runtime = dict(instance.runtime_properties or {})
+    listed = set(deployment.host_addresses(ctx.get_node(master_id).properties, master_id))
+    runtime.update({deployment.HOSTS: [ip for ip in masters if ip not in ips],
+                    deployment.REMOVED_HOSTS: sorted(set(runtime.get(deployment.REMOVED_HOSTS) or []) |
+                                                     (set(ips) & listed))})
+    ctx.update_node_instance(instance.id, runtime_properties=runtime, force=True)
+    ctx.logger.info(f"removed from the control plane: {', '.join(ips)}"
+                    + (f" ({', '.join(gone)} not cleaned: wipe before it boots again)" if gone else ""))

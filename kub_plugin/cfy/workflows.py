@@ -39,8 +39,9 @@ class Target:
         self.dry_run = False
         self.values = parameters.checked(name, node_id, params)
         node = nodes[node_id]
+        records = deployment.instance_records(storage, ctx.deployment.id)
         self.control_plane = control_planes.control_plane(ctx.deployment.id, node_id, node["type_hierarchy"],
-                                                      node["properties"] or {})
+                                                          node["properties"] or {}, records.get(node_id))
 
     @contextlib.contextmanager
     def connected(self, logger):

@@ -5,6 +5,7 @@ import json
 import math
 import time
 
+from ..errors import ConfigError
 from ..hosts import state
 from ..hosts.commands import Command
 from ..hosts.runner import StepError, error_line
@@ -86,3 +87,12 @@ def _canonical(address):
         return str(ipaddress.ip_address(address))
     except ValueError:
         return address
+
+
+def etcd_healthy(master):
+    """The API server's own check of its etcd (`/readyz/etcd`), before a workflow that changes the control plane."""
+    result = master.run(Command(KUBECTL, "get", "--raw", "/readyz/etcd"), sudo=True, timeout=60)
+    if not result.ok or result.stdout.strip() != "ok":
+        detail = (result.stdout.strip() or result.stderr.strip() or f"exit code {result.exit_code}").splitlines()[-1]
+        raise ConfigError(f"{master.ip}: the cluster's etcd is not healthy (/readyz/etcd: {detail[:200]}): bring its "
+                          f"masters back (heal) or restore it, then run the workflow again; nothing was changed")

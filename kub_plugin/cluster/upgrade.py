@@ -14,13 +14,12 @@ from dataclasses import dataclass, replace
 from ..errors import ConfigError
 from ..hosts import facts as host_facts
 from ..hosts import scripts
-from ..hosts.commands import Command
 from ..hosts.parallel import on_hosts
 from ..hosts.runner import apply
 from ..hosts.ssh import Host
 from . import versions
 from .drain import drain_node, uncordon_node
-from .nodes import KUBECTL, nodes, wait_ready
+from .nodes import etcd_healthy, nodes, wait_ready
 from .prepare import install_containerd_release
 from .settings import ClusterSettings, version_tuple
 
@@ -108,15 +107,6 @@ def members_of(cluster, minion_hosts, drains, logger, plan):
 def release(package_version):
     """1.36.3 of the package version 1.36.3-1.1."""
     return package_version.split(":")[-1].split("-")[0] or "?"
-
-
-def etcd_healthy(master):
-    """The API server's own check of its etcd (`/readyz/etcd`): an upgrade writes to it all along."""
-    result = master.run(Command(KUBECTL, "get", "--raw", "/readyz/etcd"), sudo=True, timeout=60)
-    if not result.ok or result.stdout.strip() != "ok":
-        detail = (result.stdout.strip() or result.stderr.strip() or f"exit code {result.exit_code}").splitlines()[-1]
-        raise ConfigError(f"{master.ip}: the cluster's etcd is not healthy (/readyz/etcd: {detail[:200]}): bring its "
-                          f"masters back (heal) or restore it, then upgrade; nothing was changed")
 
 
 def all_ready(master, members):

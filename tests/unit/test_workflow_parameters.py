@@ -115,10 +115,11 @@ def test_every_workflow_in_plugin_yaml_has_its_parameters_checked():
     assert plan["mapping"] == "kub.kub_plugin.cfy.workflows.plan"
     assert plan["parameters"] == {"node_id": {"type": "string", "default": "", "description": plan["parameters"][
         "node_id"]["description"]}}
-    scaling = {name: declared.pop(name) for name in ("kub_add_minions", "kub_remove_minions")}
+    scaling = {name: declared.pop(name) for name in ("kub_add_minions", "kub_remove_minions", "kub_remove_masters")}
     assert {name: w["mapping"] for name, w in scaling.items()} == {
         "kub_add_minions": "kub.kub_plugin.cfy.scaling.add_minions",
-        "kub_remove_minions": "kub.kub_plugin.cfy.scaling.remove_minions"}
+        "kub_remove_minions": "kub.kub_plugin.cfy.scaling.remove_minions",
+        "kub_remove_masters": "kub.kub_plugin.cfy.scaling.remove_masters"}
     assert all(w["parameters"]["dry_run"]["default"] is False for w in scaling.values())
     backups = {name: declared.pop(name) for name in ("kub_backup", "kub_restore")}
     assert {name: w["mapping"] for name, w in backups.items()} == {
