@@ -115,8 +115,8 @@ def test_the_api_servers_objects_are_in_etcd(cluster):
     assert json.loads(base64.b64decode(stored["value"]))["data"] == {"colour": "blue"}
     # a write that names an older resourceVersion lost its race: 409 Conflict, as from the real server
     ok(lab, 1, ADMIN + "kubectl label configmap in-etcd moved=yes")
-    stale = run(lab, 1, "export " + ADMIN + "; kubectl get configmap in-etcd -o json | sed 's/\"resourceVersion\": \"[0-9]*\"/"
-                "\"resourceVersion\": \"%s\"/' | kubectl replace -f -" % rv)
+    stale = run(lab, 1, "export " + ADMIN + "; kubectl get configmap in-etcd -o json | "
+                "sed 's/\"resourceVersion\": \"[0-9]*\"/\"resourceVersion\": \"%s\"/' | kubectl replace -f -" % rv)
     assert stale.returncode == 1
     assert ('Error from server (Conflict): error when replacing "STDIN": Operation cannot be fulfilled on configmaps '
             '"in-etcd": the object has been modified; please apply your changes to the latest version and try '
@@ -187,6 +187,13 @@ def test_reset_worker_then_failed_joins_leave_no_kubelet_conf(cluster):
                 "failed to request the cluster-info ConfigMap: Get \"https://%s:6443/api/v1/namespaces/kube-public/"
                 "configmaps/cluster-info?timeout=10s\": dial tcp %s:6443: connect: connection refused"
                 % (lab.host_ip(2), lab.host_ip(2)), env="KUBEADM_DISCOVERY_TIMEOUT=3s ")
+
+    # a cluster made without --control-plane-endpoint takes no more control planes, as kubeadm says
+    failed_join(" ".join(good) + " --control-plane --certificate-key " + "0" * 64,
+                "error execution phase preflight: \nOne or more conditions for hosting a new control plane instance "
+                "is not satisfied.\n\nunable to add a new control plane instance to a cluster that doesn't have a "
+                "stable controlPlaneEndpoint address\n\nPlease ensure that:\n* The cluster has a stable "
+                "controlPlaneEndpoint address.\n")
 
     ok(lab, 3, "systemctl stop containerd")
     try:
