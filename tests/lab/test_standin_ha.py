@@ -162,9 +162,11 @@ def test_a_crashed_control_plane_leaves_a_quorum_and_another_controller_manager_
     try:
         # the two left answer and write: etcd has its quorum (once its members have elected a new leader, if the
         # crashed one led: a write meanwhile times out, as with the real etcd)
+        def created(i):
+            p = kubectl(lab, i, "create configmap during-crash-%d --from-literal=a=b" % i, check=False)
+            return p.returncode == 0 or "AlreadyExists" in p.stderr
         for i in others:
-            assert wait_for(lambda: (lambda p: p.returncode == 0 or "AlreadyExists" in p.stderr)(kubectl(
-                lab, i, "create configmap during-crash-%d --from-literal=a=b" % i, check=False)), 60)
+            assert wait_for(lambda i=i: created(i), 60)
         assert kubectl(lab, others[0], "get configmap during-crash-%d -o name" % others[1]).strip()
         # the lease runs out (15 s) and a controller manager of another host takes it, and acts
         spec = wait_for(lambda: (lambda s: s if s.get("holderIdentity", "").split("_")[0] in

@@ -188,6 +188,13 @@ def test_reset_worker_then_failed_joins_leave_no_kubelet_conf(cluster):
                 "configmaps/cluster-info?timeout=10s\": dial tcp %s:6443: connect: connection refused"
                 % (lab.host_ip(2), lab.host_ip(2)), env="KUBEADM_DISCOVERY_TIMEOUT=3s ")
 
+    # a cluster made without --control-plane-endpoint takes no more control planes, as kubeadm says
+    failed_join(" ".join(good) + " --control-plane --certificate-key " + "0" * 64,
+                "error execution phase preflight: \nOne or more conditions for hosting a new control plane instance "
+                "is not satisfied.\n\nunable to add a new control plane instance to a cluster that doesn't have a "
+                "stable controlPlaneEndpoint address\n\nPlease ensure that:\n* The cluster has a stable "
+                "controlPlaneEndpoint address.\n")
+
     ok(lab, 3, "systemctl stop containerd")
     try:
         failed_join(" ".join(good), "[ERROR CRI]: container runtime is not running:")
