@@ -4,7 +4,7 @@ of masters is refused before any change; all nodes Ready and three started etcd 
 answers through the virtual IP within seconds, kub's workflows and kubectl work and etcd keeps quorum; booted, it is a
 healthy member again; a wiped master is healed (its old member removed, joined anew); uninstall leaves no etcd data,
 virtual IP or load balancer on any host. A backup restored onto the three members brings the cluster back to it.
-Hosts 1-4 are wiped at the end."""
+Two masters removed leave one (one alone would leave an even count, refused). Hosts 1-4 are wiped at the end."""
 import json
 import time
 
@@ -164,6 +164,30 @@ def test_a_backup_restored_onto_three_members(lab, cluster, tmp_path_factory):
     assert lab.exec(3, KUBECTL + "get configmap made-after-the-backup", check=False).returncode != 0
     assert "written-without-master-1" in lab.exec(3, KUBECTL + "get configmaps").stdout
     assert all(status == "True" for status in ready(lab, 1).values()), ready(lab, 1)
+
+
+def test_removing_masters_keeps_an_odd_count_with_quorum(lab, cluster):
+    refused = cluster.execute("kub_remove_masters", {"ips": [lab.host_ip(3)]}, check=False, options=OPTIONS)
+    assert refused.returncode != 0
+    assert (f"removing {lab.host_ip(3)} would leave 2 masters: etcd keeps quorum only with an odd count"
+            in refused.stdout), refused.stdout[-2000:]
+    assert len(members(lab, 1)) == 3
+    leaving = [lab.host_ip(i) for i in (2, 3)]
+    out = cluster.execute("kub_remove_masters", {"ips": leaving}, options=OPTIONS).stdout
+    assert f"removed from the control plane: {', '.join(leaving)}" in out, out[-3000:]
+    assert members(lab, 1) == {lab.exec(1, "hostname").stdout.strip(): "started"}
+    names = set(ready(lab, 1))
+    assert names == {lab.exec(i, "hostname").stdout.strip() for i in (1, MINION)}, names
+    assert all(status == "True" for status in ready(lab, 1).values())
+    for i in (2, 3):
+        assert lab.exec(i, LEFT).stdout.split() == [lab.host_ip(i) + "/24"], i
+    config = lab.exec(1, "cat /etc/kub/api-haproxy.cfg").stdout
+    assert f"server {lab.host_ip(1)} " in config and lab.host_ip(2) not in config
+    # the deployment works on with the master that stays: a kub_* workflow, a heal of the master node
+    assert lab.exec(1, "hostname").stdout.strip() in cluster.execute("kub_get", {"kind": "nodes"},
+                                                                     options=OPTIONS).stdout
+    master = [n for n in cluster.node_instances() if n["node_id"] == "master"][0]
+    assert master["runtime_properties"]["hosts"] == [lab.host_ip(1)]
 
 
 def test_uninstall_leaves_no_etcd_virtual_ip_or_load_balancer(lab, cluster):
