@@ -6,6 +6,7 @@ from ..errors import RemoteError
 from ..hosts import osdata, state
 from . import versions
 from .control_plane import endpoint as api_endpoint
+from .kubeadm import recorded_value
 from .settings import version_tuple
 
 NODE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -90,12 +91,12 @@ def virtual_ip(ip, facts, endpoint):
 
 def running(ip, recorded, settings):
     """Settings a running cluster of this deployment cannot take are refused, naming the running value."""
-    for key in ("pod_network_cidr", "service_cidr", "cri_socket"):
-        now = recorded.get(key)
-        if now and now != getattr(settings, key):
-            raise HostRefused(f"{ip}: cluster.{key} {getattr(settings, key)} differs from the running cluster's "
-                              f"{now}, which it cannot change: set it back to {now}, or uninstall the cluster "
-                              f"and install it anew")
+    for key in ("pod_network_cidr", "service_cidr", "cri_socket", "control_plane_endpoint"):
+        now, wanted = recorded.get(key), recorded_value(settings, key)
+        if now and now != wanted:
+            back = "'' (none)" if now == "none" else now
+            raise HostRefused(f"{ip}: cluster.{key} {wanted} differs from the running cluster's {now}, which it "
+                              f"cannot change: set it back to {back}, or uninstall the cluster and install it anew")
     now = recorded.get("kubernetes_version")
     if now and now != settings.kubernetes_version:
         if version_tuple(settings.kubernetes_version) < version_tuple(now):

@@ -7,6 +7,7 @@ import yaml
 
 from ..hosts.state import API_PORT
 from . import versions
+from .control_plane import endpoint
 
 INIT_TOKEN_TTL = "15m"
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
@@ -86,8 +87,17 @@ def _node_registration(settings, node_name, cgroup_v1):
 
 def record(settings):
     """The settings a host is initialised or joined with, as kub records them on the host (key=value lines)."""
-    return "\n".join(f"{key}={getattr(settings, key)}" for key in RECORDED)
+    return "\n".join(f"{key}={recorded_value(settings, key)}" for key in RECORDED)
+
+
+def recorded_value(settings, key):
+    """A setting as kub records it: the endpoint as host:port, or `none` (a cluster made without one cannot get one:
+    kubeadm cannot turn a cluster of one master without an endpoint into one of several)."""
+    if key == "control_plane_endpoint":
+        found = endpoint(settings)
+        return found.address if found else "none"
+    return getattr(settings, key)
 
 
 # what a running cluster cannot change by a re-install
-RECORDED = ("kubernetes_version", "pod_network_cidr", "service_cidr", "cri_socket")
+RECORDED = ("kubernetes_version", "pod_network_cidr", "service_cidr", "cri_socket", "control_plane_endpoint")

@@ -128,3 +128,18 @@ def test_a_master_joins_the_control_plane_with_the_key_as_a_secret():
                                       "certificateKey": "k" * 64}
     assert config["discovery"]["bootstrapToken"]["apiServerEndpoint"] == "10.0.0.100:8443"
     assert len(kubeadm.new_certificate_key()) == 64 and kubeadm.new_certificate_key() != kubeadm.new_certificate_key()
+
+
+def test_a_running_cluster_keeps_its_endpoint():
+    one = settings()
+    recorded = dict(line.split("=", 1) for line in kubeadm.record(one).splitlines())
+    assert recorded["control_plane_endpoint"] == "none"
+    checks.running("10.0.0.11", recorded, one)
+    with pytest.raises(checks.HostRefused, match=r"10.0.0.11: cluster.control_plane_endpoint 10.0.0.100:8443 differs "
+                                                 r"from the running cluster's none, which it cannot change: set it "
+                                                 r"back to '' \(none\)"):
+        checks.running("10.0.0.11", recorded, settings("10.0.0.100", "keepalived"))
+    ha = settings("10.0.0.100", "keepalived")
+    checks.running("10.0.0.11", {"control_plane_endpoint": "10.0.0.100:8443"},
+                   settings("10.0.0.100:8443", "keepalived"))
+    assert kubeadm.recorded_value(ha, "control_plane_endpoint") == "10.0.0.100:8443"
