@@ -195,9 +195,20 @@ def join_etcd(api, clusc, node_name, advertise):
     peer = "https://%s:2380" % advertise
     try:
         etcd = cluster_client(api, pki_dir)
-        added = etcd.add_member([peer], learner=True)
     except (etcdclient.EtcdError, kclient.ApiError, kclient.ConnectError) as e:
         raise PhaseError(phase, "error creating local etcd static pod manifest file: %s" % getattr(e, "message", e))
+    # kubeadm's addRemoveBackoff (8 steps from 500 ms, factor 1.5): etcd refuses a new member while a member added
+    # just before has not been connected for its health interval ("etcdserver: unhealthy cluster")
+    delay = 0.5
+    for step in range(8):
+        try:
+            added = etcd.add_member([peer], learner=True)
+            break
+        except etcdclient.EtcdError as e:
+            if step == 7:
+                raise PhaseError(phase, "error creating local etcd static pod manifest file: %s" % e)
+            time.sleep(delay)
+            delay *= 1.5
     new_id = added["member"]["ID"]
     initial = ["%s=%s" % (node_name if m["ID"] == new_id else m.get("name", ""), m["peerURLs"][0])
                for m in added.get("members") or []]
