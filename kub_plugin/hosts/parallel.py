@@ -44,9 +44,10 @@ def on_hosts(settings_list, logger, work, unreachable=None, plan=None):
 
 
 def _alike(errors):
-    """Each failure once, with every host it happened to (hosts behind one bastion fail alike): `A, B: problem`."""
+    """Each host's failure, but a bastion's once, with every host behind it (they fail alike): `A, B: bastion ...`."""
     hosts = {}
     for err in map(str, errors):
         ip, _, problem = err.partition(": ")
-        hosts.setdefault(problem or err, []).append(ip if problem else "")
+        key = problem if problem.startswith("bastion ") else err
+        hosts.setdefault(key, []).append(ip if key == problem else "")
     return [f"{', '.join(ips)}: {problem}" if all(ips) else problem for problem, ips in hosts.items()]

@@ -165,3 +165,9 @@ def test_hosts_that_failed_alike_behind_one_bastion_are_told_once():
                            + [RemoteError("10.0.0.14: sudo needs a password"), RemoteError("no host named")])
     assert told == [f"{HOST}, 10.0.0.13: bastion 10.0.0.5: unknown host key", "10.0.0.14: sudo needs a password",
                     "no host named"]
+
+
+def test_hosts_that_failed_alike_on_their_own_are_each_named():
+    from kub_plugin.hosts import parallel
+    told = parallel._alike([RemoteError(f"{ip}: belongs to another kub cluster (c/m)") for ip in (HOST, "10.0.0.13")])
+    assert told == [f"{HOST}: belongs to another kub cluster (c/m)", "10.0.0.13: belongs to another kub cluster (c/m)"]
