@@ -22,7 +22,7 @@ from ..hosts.runner import StepError, apply, ok_or_raise
 from ..hosts.ssh import Host
 from ..hosts.waiting import wait_until
 from .masters import peer_url
-from .nodes import nodes, wait_ready
+from .nodes import answering, wait_ready
 
 ETCD_IMAGE = re.compile(r"^\s*image:\s*\S*/etcd:v?([0-9]+\.[0-9]+\.[0-9]+)", re.MULTILINE)
 
@@ -115,12 +115,6 @@ def restore(cluster, artifacts, snapshot, meta, logger, ready_timeout=300, plan=
 
 def _wait_api(master, timeout):
     """The cluster's node names once its API answers again."""
-    def answer():
-        try:
-            return nodes(master)
-        except StepError:
-            return None
-
-    return wait_until(answer, timeout, 2, lambda: StepError(
+    return wait_until(lambda: answering(master), timeout, 2, lambda: StepError(
         f"{master.ip}: the API did not answer within {timeout} s of the restore: see the etcd and kube-apiserver "
         f"logs on the masters (journalctl -u 'kubepods-*' or crictl logs), then run kub_restore again"))

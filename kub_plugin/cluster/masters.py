@@ -9,11 +9,12 @@ from ..hosts import facts as host_facts
 from ..hosts import scripts
 from ..hosts.failover import first_answering
 from ..hosts.parallel import on_hosts
-from ..hosts.runner import apply
+from ..hosts.runner import StepError, apply
 from ..hosts.ssh import Host
+from ..hosts.waiting import wait_until
 from . import api_balancer, join, kubeadm, reset
 from .drain import remove_nodes
-from .nodes import etcd_healthy, nodes
+from .nodes import answering, etcd_healthy, nodes
 
 ETCD_PEER_PORT = 2380
 
@@ -101,4 +102,10 @@ def remove_masters(cluster, leaving, drain, force, logger, plan=None):
     if cluster.endpoint is not None and cluster.endpoint.virtual_ip:
         on_hosts(staying, logger, lambda host: api_balancer.set_up(
             host, cluster.endpoint, [h.ip for h in staying], found[host.ip], cluster.id), plan=plan)
+    if plan is None:   # the endpoint answers again (a virtual IP a leaving master held has moved to one that stays)
+        with first_answering(staying, logger) as source:
+            wait_until(lambda: answering(source), 120, 1, lambda: StepError(
+                f"{source.ip}: the API does not answer at {cluster.api_address} since the masters left: see kub's "
+                f"keepalived and haproxy on the masters (journalctl -u kub-api-keepalived -u kub-api-haproxy)"))
     return gone
+

@@ -96,3 +96,11 @@ def etcd_healthy(master):
         detail = (result.stdout.strip() or result.stderr.strip() or f"exit code {result.exit_code}").splitlines()[-1]
         raise ConfigError(f"{master.ip}: the cluster's etcd is not healthy (/readyz/etcd: {detail[:200]}): bring its "
                           f"masters back (heal) or restore it, then run the workflow again; nothing was changed")
+
+
+def answering(master):
+    """The cluster's nodes when its API answers (through the master's admin kubeconfig), else None: for waits."""
+    try:
+        return nodes(master)
+    except StepError:
+        return None
