@@ -1,6 +1,7 @@
 """Uninstall of kub.nodes.Master and kub.nodes.Minion: a minion's stop drains and deletes its nodes, every delete
 resets its hosts (only those this cluster owns); a master first drains what its minions' stops have not."""
 from cloudify.decorators import operation
+from cloudify.exceptions import NonRecoverableError
 
 from ..cluster import nodes, reset
 from ..cluster.drain import remove_nodes
@@ -46,6 +47,12 @@ def delete(ctx, **_):
     if not ctx.instance.runtime_properties.get("prepared"):
         ctx.logger.info("nothing to undo: this deployment never changed these hosts")
         return
+    if deployment.is_master(ctx) and getattr(ctx, "workflow_id", "") == "heal":
+        # Cloudify's heal reinstalls a node whose heal operation failed: for the master that would reset every
+        # master, the cluster's etcd with them
+        raise NonRecoverableError("heal does not reinstall the master: a reset would take the cluster's control plane "
+                                  "and its etcd down; the cluster is left as it is: see why the master's heal "
+                                  "operation failed (above), fix that, and heal again")
     cluster = deployment.cluster_of(ctx)
 
     def reset_host(host):

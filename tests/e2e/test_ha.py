@@ -143,6 +143,18 @@ def test_master_1_booted_is_a_healthy_member_again(lab, cluster):
     assert "written-without-master-1" in lab.exec(1, KUBECTL + "get configmaps").stdout
 
 
+def test_a_heal_that_cannot_finish_leaves_the_masters_as_they_are(lab, cluster):
+    # Cloudify reinstalls a node whose heal operation failed: for the master that would reset every master
+    lab.crash(3)
+    master = [n["id"] for n in cluster.node_instances() if n["node_id"] == "master"][0]
+    result = cluster.execute("heal", {"node_instance_id": master}, check=False, options=OPTIONS)
+    assert result.returncode != 0
+    assert "heal does not reinstall the master: a reset would take the cluster's control plane" in result.stdout, \
+        result.stdout[-3000:]
+    assert wait_for(lambda: healthy_members(lab, 1) == 2, 30)
+    assert lab.exec(1, "test -s /etc/kubernetes/admin.conf && systemctl is-active kub-api-keepalived").returncode == 0
+
+
 def test_a_wiped_master_is_healed_as_a_new_member(lab, cluster):
     lab.wipe(3)
     name = lab.exec(3, "hostname").stdout.strip()
