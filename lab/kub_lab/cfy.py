@@ -41,7 +41,11 @@ class LocalCfy:
         result = subprocess.run([self.cfy, *args], env=self.env, text=True, timeout=timeout, cwd=self.cwd,
                                 stdout=None if show else subprocess.PIPE, stderr=None if show else subprocess.STDOUT)
         if check and result.returncode != 0:
-            raise CfyError(f"cfy {' '.join(args)} failed ({result.returncode}):\n{(result.stdout or '')[-4000:]}")
+            output = result.stdout or ""
+            # every failed task's line, however early it came, then the end of the output
+            failed = [line for line in output.splitlines() if "Task failed" in line]
+            raise CfyError(f"cfy {' '.join(args)} failed ({result.returncode}):\n"
+                           + "".join(f"{line[:2000]}\n" for line in failed) + f"...\n{output[-4000:]}")
         return result
 
     def stage(self, extra_files=()):
