@@ -29,8 +29,13 @@ def nodes(master, kubectl=KUBECTL):
     result = master.run(Command(kubectl, "get", "nodes", "-o", "json"), sudo=True, timeout=60)
     if not result.ok:
         raise StepError(f"{master.ip}: the API server does not answer: {error_line(result)}")
+    try:
+        items = json.loads(result.stdout).get("items", [])
+    except ValueError:
+        raise StepError(f"{master.ip}: the API server did not answer with the node list (kubectl printed "
+                        f"{result.stdout.strip()[:80]!r})") from None
     found = {}
-    for item in json.loads(result.stdout).get("items", []):
+    for item in items:
         status = item.get("status", {})
         ready = [c["status"] for c in status.get("conditions", []) if c.get("type") == "Ready"]
         address = [a["address"] for a in status.get("addresses", []) if a.get("type") == "InternalIP"]

@@ -26,7 +26,8 @@ def endpoint_ready(host, endpoint, masters_facts):
         return
     call = scripts.ENDPOINT_CHECK.call(endpoint_host=endpoint.host, endpoint_port=endpoint.port)
     found = host.run_script(call.name, env=call.env, timeout=30).stdout.strip() or "no answer"
-    if endpoint.virtual_ip and found != "unreachable":
+    # (a timeout is no answer: the address of a virtual IP that moved may linger in this host's ARP cache a while)
+    if endpoint.virtual_ip and found in ("answers", "refused"):
         raise checks.HostRefused(f"{host.ip}: the virtual IP {endpoint.virtual_ip} is in use already (a connection to "
                                  f"{endpoint.address} {found}): give an unused address of the masters' subnet as "
                                  f"cluster.control_plane_endpoint")
