@@ -137,8 +137,11 @@ for unit in "$KUB_API_KEEPALIVED_UNIT" "$KUB_API_HAPROXY_UNIT"; do
     changed "stopped and disabled $name"
   fi
 done
+# the folders of kub's registry hosts files (cluster.registry_mirrors) go with them, once empty
+mapfile -t registry_dirs < <(cut -c 67- "$KUB_OWNED_FILES" 2>/dev/null | grep -F "$KUB_CONTAINERD_CERTS_DIR/" |
+  xargs -r -n 1 dirname | sort -u || true)
 release_files "$KUB_OWNED_FILES"
-act rmdir /etc/containerd "$KUB_API_BALANCER_DIR" 2>/dev/null || true
+act rmdir "${registry_dirs[@]}" "$KUB_CONTAINERD_CERTS_DIR" /etc/containerd "$KUB_API_BALANCER_DIR" 2>/dev/null || true
 [ "$balancer_units" = no ] || act systemctl daemon-reload
 if [ "${KUB_PURGE:-no}" != yes ] && systemctl is-active --quiet containerd &&
     if dry_run; then [ "$config_released" = yes ]; else

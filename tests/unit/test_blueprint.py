@@ -146,7 +146,8 @@ def test_defaults_are_the_same_in_plugin_yaml_the_blueprint_and_the_code():
 
     plugin = yaml.safe_load((ROOT / "plugin.yaml").read_text())
     blueprint = yaml.safe_load((ROOT / "barevm-blueprint.yaml").read_text())
-    code = {cls: {f.name: f.default for f in dataclasses.fields(cls)}
+    code = {cls: {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+                  for f in dataclasses.fields(cls)}
             for cls in (settings.SshSettings, settings.BastionSettings, settings.ClusterSettings,
                         settings.NodeSettings, settings.DrainSettings)}
     code[settings.SshSettings].pop("ip")
