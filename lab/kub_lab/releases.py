@@ -200,6 +200,14 @@ def _unpacked(deb, into):
     return into
 
 
+def debian_package(package, suite, series, into):
+    """A Debian package of `series` (e.g. '2.8') from `suite`, fetched (cached) and unpacked into `into`:
+    (its upstream version, 'Debian <suite> <package> <version>')."""
+    stanza, version, deb = _part({"package": package, "suite": suite, "series": series})
+    _unpacked(deb, Path(into))
+    return version, f"Debian {suite} {package} {stanza['Version']}"
+
+
 def _part(spec):
     stanza = _package(spec["suite"], spec["package"])
     version = upstream_version(stanza["Version"])
