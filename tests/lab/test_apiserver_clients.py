@@ -222,6 +222,26 @@ def test_eviction_honours_a_disruption_budget_as_kube_apiserver_does(server):
     kubectl("delete node kubh8")
 
 
+def test_evictions_racing_for_a_budgets_last_disruption_take_one_pod(server):
+    """kubectl drain sends a node's evictions at once: of eight pods under a budget that allows one disruption, one
+    goes and the others are refused, as kube-apiserver's guarded write of the budget's status decides."""
+    kubectl, _ = server
+    kubectl("apply -f -", NODE.replace("kubh9", "kubh7"))
+    ready = shlex.quote(json.dumps({"status": {"phase": "Running",
+                                               "conditions": [{"type": "Ready", "status": "True"}]}}))
+    pods = [(WEB_POD % f"race-{n}").replace("kubh8", "kubh7").replace("app: web", "app: race") for n in range(8)]
+    kubectl("apply -f -", "\n---\n".join(pods))
+    for n in range(8):
+        kubectl(f"patch pod race-{n} --subresource=status --type=merge -p {ready}")
+    kubectl("apply -f -", (BUDGET % "race").replace("minAvailable: 2", "minAvailable: 7").replace("[web]", "[race]"))
+    drained = kubectl("drain kubh7 --ignore-daemonsets --timeout=6s", check=False)
+    assert drained.returncode == 1 and "global timeout reached: 6s" in drained.stderr, drained.stderr
+    assert len(kubectl("get pods -n default -l app=race -o name").stdout.split()) == 7
+    kubectl("delete pods -n default -l app=race")
+    kubectl("delete pdb race -n default")
+    kubectl("delete node kubh7")
+
+
 def test_get_watch_sees_new_objects(server):
     kubectl, _ = server
     watch = kubectl("get namespaces --watch", start=True)

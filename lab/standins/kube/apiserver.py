@@ -146,6 +146,10 @@ class Server:
         self.advertise = advertise
         self.service_cidr = ipaddress.ip_network(service_cidr, strict=False)
         self._openapi = (None, None)   # (the custom resources it describes, the documents)
+        # evictions one at a time: kube-apiserver takes each allowed disruption from the budget's status with a
+        # guarded write, so that of two evictions racing for the last one, one is refused (kubectl drain sends
+        # a node's evictions at once)
+        self.evictions = threading.Lock()
 
     def custom(self):
         """What the stored CustomResourceDefinitions serve (apimodel.custom_resources)."""
@@ -860,6 +864,10 @@ class Server:
         one PodDisruptionBudget selecting it (two: refused) must allow a disruption, else 429 with the real message
         and a cause naming the budget. The budget's status is worked out here, as the disruption controller would.
         A dry run checks the same and deletes nothing."""
+        with self.evictions:
+            return self._evict(key, dry)
+
+    def _evict(self, key, dry):
         pod = self.store.get(key)
         if pod is None:
             raise self.not_found(key)
