@@ -4,7 +4,7 @@ serving OCI images built on this machine from Debian's busybox-static with umoci
 Hosts pull through containerd's registry mirrors (kub's registry_mirrors: `Lab.inputs()` points registry.k8s.io and
 docker.io at it), so an image's repository here is its name without the registry:
 
-    registry.k8s.io/pause:3.10          pause:3.10            the pod sandbox image (`sleep infinity`)
+    registry.k8s.io/pause:3.10 (3.8, 3.6)  pause:3.10         the pod sandbox image (`sleep infinity`)
     docker.io/kublab/web:1.0 (and 1.1)  kublab/web:1.0        a web server answering HTTP on port 80 (busybox httpd)
     docker.io/kublab/busybox:1.35       kublab/busybox:1.35   busybox's commands (sh, true, sleep, ...) for Jobs
 
@@ -36,8 +36,11 @@ WEB_PAGE = "<html><body><h1>kub lab web {version}</h1><p>busybox httpd in a cont
 # handler would ignore the signal and wait for the kill)
 UNTIL_TERM = "trap 'exit 0' TERM; {} & wait"
 # repository:tag -> the image: busybox with its applets in /bin (PATH), its own files, and what it runs
+PAUSE = {"entrypoint": ["/bin/sh", "-c", UNTIL_TERM.format("sleep infinity")]}
 IMAGES = {
-    "pause:3.10": {"entrypoint": ["/bin/sh", "-c", UNTIL_TERM.format("sleep infinity")]},
+    # kubeadm's (3.10, which kub configures containerd with), and the defaults of Debian's containerd packages
+    # (1.6: 3.6, 1.7: 3.8), which clusters made by hand with them keep
+    "pause:3.10": PAUSE, "pause:3.8": PAUSE, "pause:3.6": PAUSE,
     "kublab/web:1.0": {"files": {"www/index.html": WEB_PAGE.format(version="1.0")}, "ports": ["80/tcp"],
                        "entrypoint": ["/bin/sh", "-c", UNTIL_TERM.format("httpd -f -p 80 -h /www")]},
     "kublab/web:1.1": {"files": {"www/index.html": WEB_PAGE.format(version="1.1")}, "ports": ["80/tcp"],

@@ -172,7 +172,8 @@ def _comparable(rules):
     # iptables-save's comments and counters change from one save to the next
     return [line for line in rules.splitlines() if not line.startswith("#") and "KUBE-" not in line
             and "FLANNEL" not in line and not line.startswith(":")] + sorted(
-        line.split()[0] for line in rules.splitlines() if line.startswith(":") and "KUBE-" not in line)
+        line.split()[0] for line in rules.splitlines() if line.startswith(":") and "KUBE-" not in line
+        and "FLANNEL" not in line)
 
 
 class _Mirror(http.server.SimpleHTTPRequestHandler):

@@ -67,7 +67,7 @@ def test_containerd_pulls_through_kubs_mirrors_and_a_reset_gives_the_host_its_ow
     pristine_hosts(HOST)
     ok(lab, HOST, "apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q curl "
                   ">/dev/null 2>&1", timeout=300)
-    ok(lab, HOST, containerd_release(lab), timeout=300)
+    ok(lab, HOST, containerd_release(lab, with_mirrors=False), timeout=300)
     # the host's own registry settings: a folder of hosts.toml files, and one for docker.io in kub's folder
     ok(lab, HOST, "sed -i \"s|^\\( *\\)config_path = ''$|\\1config_path = '/etc/docker/certs.d'|\" "
                   "/etc/containerd/config.toml && grep -c docker/certs.d /etc/containerd/config.toml")
