@@ -8,7 +8,7 @@ declare -A needed=(
   [ip]=iproute2 [tc]=iproute2 [nft]=nftables [unshare]=util-linux [nsenter]=util-linux [mount]=mount
   [chroot]=coreutils [debootstrap]=debootstrap [ssh]=openssh-client [ssh-keygen]=openssh-client
   [openssl]=openssl [gpg]=gnupg [dpkg-deb]=dpkg [dpkg-scanpackages]=dpkg-dev [apt-ftparchive]=apt-utils
-  [pkill]=procps [fuser]=psmisc [make]=make [gpgv]=gpgv
+  [pkill]=procps [fuser]=psmisc [make]=make [gpgv]=gpgv [umoci]=umoci [skopeo]=skopeo
 )
 missing=()
 for tool in "${!needed[@]}"; do

@@ -67,27 +67,70 @@ ensure_owned_file() {  # ensure_owned_file RECORD PATH CONTENT [MODE]: ensure_fi
   ensure_file "$2" "$3" "${4:-0644}"
   owned_unchanged "$1" "$2" || own_file "$1" "$2"
 }
+forget_file() {  # forget_file RECORD PATH: PATH is no longer kub's (its line dropped; none in a dry run)
+  local others
+  dry_run && return 0
+  others=$(awk -v path="$2" 'substr($0, 67) != path' "$1" 2>/dev/null || true)
+  if [ -n "$others" ]; then printf '%s\n' "$others" > "$1"; else rm -f "$1"; fi
+}
+left_changed=()
+release_file() {  # release_file RECORD PATH: PATH removed while it holds what kub wrote, the host's own put back; a
+  # file changed since is left (named in left_changed). Either way PATH is no longer in RECORD.
+  local sum original=$2$KUB_ORIGINAL_SUFFIX
+  sum=$(owned_sum "$1" "$2")
+  if [ -e "$2" ] && [ "$(file_sum "$2")" != "$sum" ]; then
+    if [ -e "$original" ]; then
+      left_changed+=("$2 (the host's own is beside it, $original)")
+    else
+      left_changed+=("$2")
+    fi
+  else
+    remove_paths "$2"
+    if [ -e "$original" ]; then
+      act mv "$original" "$2"
+      changed "put back the host's own $2"
+    fi
+  fi
+  forget_file "$1" "$2"
+}
 release_files() {  # release_files RECORD: removes kub's files that still hold what kub wrote, puts the host's own back
-  local line sum path left=()
+  local path paths
   [ -r "$1" ] || return 0
-  while IFS= read -r line; do
-    sum=${line:0:64} path=${line:66}
-    if [ -e "$path" ] && [ "$(file_sum "$path")" != "$sum" ]; then
-      if [ -e "$path$KUB_ORIGINAL_SUFFIX" ]; then
-        left+=("$path (the host's own is beside it, $path$KUB_ORIGINAL_SUFFIX)")
-      else
-        left+=("$path")
-      fi
-      continue
-    fi
-    remove_paths "$path"
-    if [ -e "$path$KUB_ORIGINAL_SUFFIX" ]; then
-      act mv "$path$KUB_ORIGINAL_SUFFIX" "$path"
-      changed "put back the host's own $path"
-    fi
-  done < "$1"
+  mapfile -t paths < <(cut -c 67- "$1")
+  left_changed=()
+  for path in "${paths[@]}"; do
+    release_file "$1" "$path"
+  done
   act rm -f "$1"
-  [ "${#left[@]}" -eq 0 ] || echo "note: left what changed since kub wrote it: $(listed "${left[@]}")"
+  [ "${#left_changed[@]}" -eq 0 ] ||
+    echo "note: left what changed since kub wrote it: $(listed "${left_changed[@]}")"
+}
+
+# containerd's registry hosts: its CRI's `config_path` (1.x: [plugins."io.containerd.grpc.v1.cri".registry], 2.x:
+# [plugins.'io.containerd.cri.v1.images'.registry]), folders of hosts.toml files, several joined by `:`
+old_registries() {  # old_registries CONFIG: a config dump that sets registries the old way (registry.mirrors or
+  # registry.configs entries, which containerd refuses beside a config_path)
+  grep -Eq '^[[:space:]]*\[plugins\..*cri.*\.registry\.(mirrors|configs)\.' <<< "$1"
+}
+registry_config_path() {  # registry_config_path CONFIG: a config dump whose CRI config_path names KUB_CONTAINERD_CERTS_DIR
+  # (first; the folders the host named stay after it); fails where it has no config_path
+  awk -v dir="$KUB_CONTAINERD_CERTS_DIR" '
+    /^[[:space:]]*\[/ { registry = ($0 ~ /cri.*\.registry\][[:space:]]*$/) }
+    registry && /^[[:space:]]*config_path[[:space:]]*=/ {
+      match($0, /[[:space:]]*=[[:space:]]*/)
+      value = substr($0, RSTART + RLENGTH)
+      quote = substr(value, 1, 1)
+      value = substr(value, 2, length(value) - 2)
+      named = 0
+      n = split(value, folders, ":")
+      for (i = 1; i <= n; i++) if (folders[i] == dir || folders[i] == dir "/") named = 1
+      if (!named) value = dir (value == "" ? "" : ":" value)
+      print substr($0, 1, RSTART - 1) " = " quote value quote
+      found = 1
+      next
+    }
+    { print }
+    END { if (!found) exit 1 }' <<< "$1"
 }
 
 kubectl_changes() {  # kubectl_changes OUTPUT [unchanged]: kubectl's lines about objects as changes (with `unchanged`,

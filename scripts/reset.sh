@@ -80,12 +80,25 @@ fi
 # CNI config: only the files recorded as the cluster's CNI's once the node was Ready, while they hold what was
 # recorded; the rest (podman's, a user's) stays. The networks the removed files name are the cluster's.
 networks=()
+bridges=()
+flannel=no
 left_cni=()
+json_values() {  # json_values KEY FILE: every "KEY": "value" of a CNI config, its values
+  grep -oE "\"$1\"[[:space:]]*:[[:space:]]*\"[^\"]+\"" "$2" | cut -d'"' -f4 || true
+}
 for file in /etc/cni/net.d/*; do
   [ -f "$file" ] || continue
   if owned_unchanged "$KUB_CNI_FILES" "$file"; then
-    network=$(grep -oE '"name"[[:space:]]*:[[:space:]]*"[^"]+"' "$file" | head -n 1 | cut -d'"' -f4 || true)
+    network=$(json_values name "$file" | head -n 1)
     [ -z "$network" ] || networks+=("$network")
+    # the bridge its pods hang on: named, or the bridge plugin's (and flannel's delegate's) default
+    mapfile -t named < <(json_values bridge "$file")
+    if [ "${#named[@]}" -gt 0 ]; then
+      bridges+=("${named[@]}")
+    elif json_values type "$file" | grep -qxE 'bridge|flannel'; then
+      bridges+=(cni0)
+    fi
+    if json_values type "$file" | grep -qx flannel; then flannel=yes; fi
     remove_paths "$file"
   elif [ -n "$(owned_sum "$KUB_CNI_FILES" "$file")" ]; then
     left_cni+=("$file (changed since it was recorded)")
@@ -96,6 +109,25 @@ for file in /etc/cni/net.d/*; do
   fi
 done
 [ "${#left_cni[@]}" -eq 0 ] || echo "note: left $(listed "${left_cni[@]}"): not the cluster's CNI config"
+
+# what the cluster's network leaves besides its config (kubeadm reset removed the pods, and with them their veths
+# and addresses): the bridge, flannel's VXLAN device and subnet file, the plugins' state of the networks
+links=("${bridges[@]}")
+if [ "$flannel" = yes ]; then
+  mapfile -t -O "${#links[@]}" links < <(ip -o link show type vxlan 2>/dev/null | awk -F': ' '$2 ~ /^flannel\.[0-9]+(@|$)/ { sub(/@.*/, "", $2); print $2 }')
+fi
+for link in "${links[@]}"; do
+  if ip link show "$link" >/dev/null 2>&1; then
+    act ip link delete "$link"
+    changed "removed the cluster network's link $link"
+  fi
+done
+for network in "${networks[@]}"; do
+  remove_paths "/var/lib/cni/networks/$network" /var/lib/cni/results/"$network"-*
+done
+[ "$flannel" = no ] || remove_paths /var/lib/cni/flannel /run/flannel
+# the plugins' folders, once nothing else is in them
+[ "${#networks[@]}" -eq 0 ] || act rmdir /var/lib/cni/networks /var/lib/cni/results /var/lib/cni 2>/dev/null || true
 
 # iptables: kube-proxy's and flannel's chains (KUBE-*, FLANNEL*), and the CNI- chains of the cluster's CNI
 # networks: the bridge and portmap plugins' rules carry a comment `name: "<network>" id: "<container>"`. Other
@@ -137,8 +169,11 @@ for unit in "$KUB_API_KEEPALIVED_UNIT" "$KUB_API_HAPROXY_UNIT"; do
     changed "stopped and disabled $name"
   fi
 done
+# the folders of kub's registry hosts files (cluster.registry_mirrors) go with them, once empty
+mapfile -t registry_dirs < <(cut -c 67- "$KUB_OWNED_FILES" 2>/dev/null | grep -F "$KUB_CONTAINERD_CERTS_DIR/" |
+  xargs -r -n 1 dirname | sort -u || true)
 release_files "$KUB_OWNED_FILES"
-act rmdir /etc/containerd "$KUB_API_BALANCER_DIR" 2>/dev/null || true
+act rmdir "${registry_dirs[@]}" "$KUB_CONTAINERD_CERTS_DIR" /etc/containerd "$KUB_API_BALANCER_DIR" 2>/dev/null || true
 [ "$balancer_units" = no ] || act systemctl daemon-reload
 if [ "${KUB_PURGE:-no}" != yes ] && systemctl is-active --quiet containerd &&
     if dry_run; then [ "$config_released" = yes ]; else

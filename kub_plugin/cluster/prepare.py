@@ -1,6 +1,7 @@
 """Prepare a host: kub's owner mark, kernel and swap, the Kubernetes packages, containerd."""
 from ..hosts import scripts, state
 from ..hosts.runner import apply, ok_or_raise
+from . import registries
 
 
 def prepare(host, facts, profile, settings, owner, repository_key, versions, release=None, os_packages=()):
@@ -16,7 +17,12 @@ def prepare(host, facts, profile, settings, owner, repository_key, versions, rel
         os_packages=" ".join(([profile["containerd_package"]] if release is None else []) + list(os_packages))))
     if release is not None:
         install_containerd_release(host, facts, settings, release)
-    apply(host, "containerd", scripts.CONTAINERD)
+    apply(host, "containerd", containerd_config(settings))
+
+
+def containerd_config(settings):
+    """containerd.sh with the registry hosts files of the cluster's mirrors."""
+    return scripts.CONTAINERD.call(registry_hosts=registries.script_value(settings.registry_mirrors))
 
 
 def install_containerd_release(host, facts, settings, release):

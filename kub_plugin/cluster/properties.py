@@ -9,7 +9,7 @@ import string
 from dataclasses import fields, replace
 
 from ..errors import ConfigError
-from . import control_plane, versions
+from . import control_plane, registries, versions
 from .settings import (
     CONTAINERD_SOURCES,
     DEFAULT_CRI_SOCKET,
@@ -198,6 +198,7 @@ def validate_cluster(settings):
         raise ConfigError(f"cluster.kubernetes_version {settings.kubernetes_version!r} is not supported: use one of "
                           f"{versions.supported()} (the minors Kubernetes still supports)")
     _containerd(settings)
+    registries.check(settings.registry_mirrors)
     control_plane.endpoint(settings)
     pods = _network(settings, "pod_network_cidr")
     services = _network(settings, "service_cidr")

@@ -75,6 +75,9 @@ class ClusterSettings:
     allow_plain_http: bool = False
     control_plane_endpoint: str = ""
     api_load_balancer: str = ""
+    # {registry: {mirrors: [URL, ...], plain_http: bool, ca: PEM}}: where containerd pulls that registry's images
+    # from first (registries.py)
+    registry_mirrors: dict = field(default_factory=dict)
 
     @property
     def repository_url(self):

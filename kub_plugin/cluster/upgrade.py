@@ -20,7 +20,7 @@ from ..hosts.ssh import Host
 from . import versions
 from .drain import drain_node, uncordon_node
 from .nodes import etcd_healthy, nodes, wait_ready
-from .prepare import install_containerd_release
+from .prepare import containerd_config, install_containerd_release
 from .settings import ClusterSettings, version_tuple
 
 DEFAULT_CONTAINERD = ClusterSettings.containerd_version
@@ -197,7 +197,7 @@ class Hop:
             return
         facts = host_facts.gather(host)   # (a re-run after a failure may find it done)
         install_containerd_release(host, facts, self.settings, wanted)
-        apply(host, "containerd", scripts.CONTAINERD, timeout=300)
+        apply(host, "containerd", containerd_config(self.settings), timeout=300)
 
     def upgrade_minions(self, batch):
         def one(host):

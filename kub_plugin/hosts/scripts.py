@@ -78,7 +78,7 @@ PACKAGES = Script("packages.sh", required=("KUB_REPO_URL", "KUB_REPO_KEY", "KUB_
                   optional=("KUB_OS_PACKAGES",))
 CONTAINERD_RELEASE = Script("containerd-release.sh",
                             required=("KUB_RECORD", "KUB_TARBALL_SHA256", "KUB_RUNC_SHA256", "KUB_UNIT_SHA256"))
-CONTAINERD = Script("containerd.sh")
+CONTAINERD = Script("containerd.sh", required=("KUB_REGISTRY_HOSTS",))
 API_BALANCER = Script("api-balancer.sh", required=("KUB_HAPROXY_CONFIG", "KUB_KEEPALIVED_CONFIG", "KUB_CHECK_SCRIPT",
                                                    "KUB_HAPROXY_UNIT", "KUB_KEEPALIVED_UNIT"))
 INIT = Script("init.sh", required=("KUB_INIT_TOKEN_ID", "KUB_RECORD", "KUB_CRI_SOCKET", "KUB_CLUSTER_ID"),

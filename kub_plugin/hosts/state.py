@@ -31,6 +31,8 @@ ORIGINAL_SUFFIX = ".kub-orig"
 CNI_BEFORE = f"{KUB_DIR}/cni-before.sha256"
 # the CNI config files the cluster's CNI wrote, recorded once the node is Ready: the only ones uninstall removes
 CNI_FILES = f"{KUB_DIR}/cni.sha256"
+# containerd's registry hosts (config_path): kub's hosts.toml files of cluster.registry_mirrors, one folder a registry
+CONTAINERD_CERTS_DIR = "/etc/containerd/certs.d"
 # containerd from its release: what kub installed (version and checksums)
 CONTAINERD_RECORD = f"{KUB_DIR}/containerd-release"
 CONTAINERD_STAGING = f"{KUB_DIR}/staging"
@@ -78,6 +80,7 @@ SCRIPT_ENV = {
     "KUB_CNI_BEFORE": CNI_BEFORE,
     "KUB_CNI_FILES": CNI_FILES,
     "KUB_STAGING": CONTAINERD_STAGING,
+    "KUB_CONTAINERD_CERTS_DIR": CONTAINERD_CERTS_DIR,
     "KUB_API_HAPROXY_UNIT": API_HAPROXY_UNIT,
     "KUB_API_KEEPALIVED_UNIT": API_KEEPALIVED_UNIT,
     "KUB_API_BALANCER_DIR": API_BALANCER_DIR,

@@ -20,6 +20,7 @@ from . import model, ownership, readiness
 # what Kubernetes itself puts into every namespace (kind, name), and the kind of its records of what happened
 NAMESPACE_DEFAULTS = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")}
 RECORD_KINDS = {"Event"}
+ENDPOINTS_MANAGED_BY = "endpoints.kubernetes.io/managed-by"
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,15 @@ def namespace_objects(host, namespace, kubeconfig=state.ADMIN_CONF):
     ok_or_raise(host, result, f"listing namespace {namespace}")
     items = json.loads(result.stdout or "{}").get("items", [])
     return [item for item in items if not item["metadata"].get("ownerReferences")
-            and (item.get("kind"), item["metadata"]["name"]) not in NAMESPACE_DEFAULTS], complete
+            and (item.get("kind"), item["metadata"]["name"]) not in NAMESPACE_DEFAULTS
+            and not kept_for_a_service(item)], complete
+
+
+def kept_for_a_service(item):
+    """Endpoints the control plane keeps for the Service of the same name (they carry no owner reference, and go
+    a moment after their Service)."""
+    labels = item["metadata"].get("labels") or {}
+    return item.get("kind") == "Endpoints" and labels.get(ENDPOINTS_MANAGED_BY) == "endpoint-controller"
 
 
 def described(item):

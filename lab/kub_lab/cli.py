@@ -38,7 +38,8 @@ def _parser():
     sub = command("exec", "run a command as root in host I: exec I -- CMD...", ("I", int))
     sub.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD")
     command("known-hosts", "print known_hosts lines for the hosts")
-    command("inputs", "print blueprint inputs (YAML) for this lab")
+    sub = command("inputs", "print blueprint inputs (YAML) for this lab")
+    sub.add_argument("--examples", action="store_true", help="also the inputs of examples/ (the web app's image)")
     command("cut", "take host I's link down", ("I", int))
     command("heal", "bring host I's link up again", ("I", int))
     command("loss", "drop PCT percent of host I's packets", ("I", int), ("PCT", int))
@@ -89,7 +90,7 @@ def _run(args):
     elif c == "known-hosts":
         print(lab.known_hosts(), end="")
     elif c == "inputs":
-        print(yaml.safe_dump(lab.inputs(), sort_keys=False), end="")
+        print(yaml.safe_dump(lab.inputs(examples=args.examples), sort_keys=False), end="")
     elif c == "loss":
         lab.loss(args.I, args.PCT)
     elif c == "slow":

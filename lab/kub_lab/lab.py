@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from kub_lab import rootfs, system
+from kub_lab import registry, rootfs, system
 from kub_lab.faults import Faults
 from kub_lab.identity import Identities, hostname
 from kub_lab.system import LabError
@@ -65,6 +65,7 @@ class Lab(Identities, Faults):
         self.bridge = f"kublab{index}"
         self.bridge_ip = f"10.231.{index}.1"
         self.service_url = f"http://{self.bridge_ip}:{SERVICE_PORT}"
+        self.registry_url = f"http://{self.bridge_ip}:{registry.PORT}"
         self.package_repository_url = self.service_url + "/core:/stable:/v{version}/deb/"
         self.package_repository_key_url = self.service_url + "/core:/stable:/v{version}/deb/Release.key"
         self.state_dir = STATE_ROOT / str(index)
@@ -178,6 +179,7 @@ class Lab(Identities, Faults):
             "service": {"url": self.service_url, "pid": service_pid, "running": service_pid is not None,
                         "repository": (self._config() or {}).get("repository"),
                         "releases": (self._config() or {}).get("releases_dir")},
+            "registry": {"url": self.registry_url, "images": (self._config() or {}).get("registry_dir")},
             "state_dir": str(self.state_dir),
             "hosts": {i: {"ip": self.host_ip(i), "hostname": hostname(i), "up": self._init_pid(i) is not None,
                           "pid": self._init_pid(i), "isolated": i in isolated,
@@ -282,7 +284,8 @@ class Lab(Identities, Faults):
 
         repo = {}
         builders = [threading.Thread(target=lambda: repo.update(dir=self._repository_dir()), daemon=True),
-                    threading.Thread(target=lambda: repo.update(releases=_releases_dir()), daemon=True)]
+                    threading.Thread(target=lambda: repo.update(releases=_releases_dir()), daemon=True),
+                    threading.Thread(target=lambda: repo.update(registry=_registry_dir()), daemon=True)]
         for builder in builders:
             builder.start()
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, n)) as pool:
@@ -291,8 +294,11 @@ class Lab(Identities, Faults):
             builder.join()
         config["repository"] = str(repo["dir"])
         config["releases_dir"] = str(repo["releases"]) if repo.get("releases") else None
+        config["registry_dir"] = str(repo["registry"]) if repo.get("registry") else None
         self._write_config(config)
         self._start_service(repo["dir"], repo.get("releases"))
+        if repo.get("registry"):
+            self._start_registry(repo["registry"])
         self.write_known_hosts(self.known_hosts_path)
         self._wait_ssh(range(1, n + 1))
 
@@ -325,8 +331,9 @@ class Lab(Identities, Faults):
     def _nft_tables_found(self):
         return [(f, n) for f, n in system.nft_tables() if re.fullmatch(rf"kublab{self.index}(\D.*)?", n)]
 
-    def inputs(self):
-        """Inputs for the project's barevm-blueprint.yaml, pointing at this lab."""
+    def inputs(self, examples=False):
+        """Inputs for the project's barevm-blueprint.yaml, pointing at this lab; with `examples`, also those of the
+        examples' blueprints (the web app's image, from the lab's registry)."""
         self._require_up()
         count = self._host_count()
         values = {
@@ -345,6 +352,12 @@ class Lab(Identities, Faults):
         if cni_manifest is not None:
             values["cni_manifest"] = str(cni_manifest)
         values.update(self.containerd_inputs())
+        if (self._config() or {}).get("registry_dir"):
+            # containerd pulls the images of both registries from the lab's (plain http, on the lab's bridge)
+            mirror = {"mirrors": [self.registry_url], "plain_http": True}
+            values["registry_mirrors"] = {"registry.k8s.io": mirror, "docker.io": dict(mirror)}
+            if examples:
+                values["web_image"] = registry.IMAGE_NAMES["web"]
         # etcd's release as the lab serves it (the binaries of its etcd image), for kub_backup and kub_restore
         values["etcd_url"] = (self.service_url + "/github.com/etcd-io/etcd/releases/download/v{version}/"
                                                  "etcd-v{version}-linux-{arch}.tar.gz")
@@ -391,7 +404,7 @@ table inet {self._cgroup} {{
   chain input {{
     type filter hook input priority 0; policy accept;
     iifname "{br}" ct state established,related accept
-    iifname "{br}" ip daddr {self.bridge_ip} tcp dport {SERVICE_PORT} accept
+    iifname "{br}" ip daddr {self.bridge_ip} tcp dport {{ {SERVICE_PORT}, {registry.PORT} }} accept
     iifname "{br}" meta l4proto icmp accept
     iifname "{br}" meta l4proto ipv6-icmp accept
     iifname "{br}" meta l4proto tcp reject with tcp reset
@@ -548,6 +561,23 @@ table inet {self._cgroup} {{
         if not system.process_alive(pid):
             raise LabError(f"lab service exited at start; see {log}")
 
+    def _start_registry(self, directory):
+        """The image registry (kub_lab.registry) on the bridge, in the service's cgroup: it stops with it."""
+        config, log = self.state_dir / "registry.yml", self.state_dir / "registry.log"
+        config.write_text(registry.config(directory, f"{self.bridge_ip}:{registry.PORT}"))
+        pid = system.spawn_detached([str(registry.binary(directory)), "serve", str(config)], log)
+        system.cgroup_join(pid, f"{self._cgroup}/service")
+
+        def listening():
+            try:
+                socket.create_connection((self.bridge_ip, registry.PORT), timeout=0.5).close()
+                return True
+            except OSError:
+                return False
+        if not system.wait_until(lambda: listening() or not system.process_alive(pid), timeout=15) or \
+                not system.process_alive(pid):
+            raise LabError(f"the lab's image registry did not start listening on {self.registry_url}; see {log}")
+
     def _stop_service(self):
         pid = self._service_pid()
         if pid:
@@ -694,6 +724,16 @@ def _releases_dir():
     except Exception as e:   # the lab runs without them; installs that need them fail on the missing URLs
         print(f"kub-lab: warning: containerd/runc releases unavailable ({type(e).__name__}: {e}); "
               "the service does not serve them", file=sys.stderr)
+        return None
+
+
+def _registry_dir():
+    """The image registry's directory (kub_lab.registry); None, with a warning, while it cannot be had."""
+    try:
+        return registry.ensure_registry()
+    except Exception as e:   # the lab runs without it; pods whose images it would serve cannot start
+        print(f"kub-lab: warning: image registry unavailable ({type(e).__name__}: {e}); not started",
+              file=sys.stderr)
         return None
 
 

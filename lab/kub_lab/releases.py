@@ -9,7 +9,9 @@ The lab has no internet, so it makes the same files, at the same paths under its
   repacked in the upstream tarball layout (bin/containerd, bin/containerd-shim-runc-v2, bin/ctr, ...);
 - runc: Debian 12's `runc` package. Debian 13's runc (1.1.15+ds1-2+b4) needs GLIBC_2.38 and unstable's 1.3.x
   too, so neither runs on Debian 12; Debian 12's runs on both releases. It links libseccomp.so.2, which
-  every lab host has (systemd depends on it);
+  every lab host has (systemd depends on it). The release file is a Python zip application holding that binary,
+  which it runs from memory after raising a container's negative oom_score_adj to 0: this machine withholds
+  CAP_SYS_RESOURCE, which lowering it needs (kub_lab/upstream/runc_main.py);
 - containerd.service: upstream's unit file of that release (kub_lab/upstream/containerd.service);
 - the etcd image kubeadm's etcd static pod runs (registry.k8s.io/etcd:<version>-0): the real etcd, etcdctl and
   etcdutl of Debian 13's `etcd-server` and `etcd-client` packages (3.5.x, libc >= 2.34), laid out as
@@ -36,6 +38,7 @@ import sys
 import tarfile
 import tempfile
 import urllib.request
+import zipfile
 from pathlib import Path
 
 from kub_lab import rootfs, system
@@ -56,13 +59,15 @@ RUNC = {"package": "runc", "suite": "bookworm", "series": "1.1", "binary": "usr/
 ETCD = {"suite": "trixie", "series": "3.5",
         "binaries": {"etcd-server": ("usr/bin/etcd", "usr/bin/etcdutl"), "etcd-client": ("usr/bin/etcdctl",)}}
 UNIT = Path(__file__).resolve().with_name("upstream") / "containerd.service"
+RUNC_MAIN = UNIT.with_name("runc_main.py")
 TAR_MTIME = 1735689600   # fixed: the same inputs give the same tarball (and checksum)
 TIMEOUT = 120
 
 
 def recipe():
     return {"containerd": CONTAINERD, "runc": RUNC, "etcd": ETCD, "arch": ARCH, "mirror": MIRROR,
-            "unit": hashlib.sha256(UNIT.read_bytes()).hexdigest(), "format": 2}
+            "unit": hashlib.sha256(UNIT.read_bytes()).hexdigest(),
+            "runc_main": hashlib.sha256(RUNC_MAIN.read_bytes()).hexdigest(), "format": 3}
 
 
 def releases_path():
@@ -200,6 +205,14 @@ def _unpacked(deb, into):
     return into
 
 
+def debian_package(package, suite, series, into):
+    """A Debian package of `series` (e.g. '2.8') from `suite`, fetched (cached) and unpacked into `into`:
+    (its upstream version, 'Debian <suite> <package> <version>')."""
+    stanza, version, deb = _part({"package": package, "suite": suite, "series": series})
+    _unpacked(deb, Path(into))
+    return version, f"Debian {suite} {package} {stanza['Version']}"
+
+
 def _part(spec):
     stanza = _package(spec["suite"], spec["package"])
     version = upstream_version(stanza["Version"])
@@ -253,8 +266,7 @@ def _build(root):
         runc_rel, runc_sum_rel = runc_paths(r_version)
         runc = root / runc_rel
         runc.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(r_tree / RUNC["binary"], runc)
-        runc.chmod(0o755)
+        _runc_application(runc, r_tree / RUNC["binary"])
         (root / runc_sum_rel).write_text(_sha256_line(runc))
 
     e_version, e_from = _etcd_image(root)
@@ -273,6 +285,19 @@ def _build(root):
         "runc_from": f"Debian {RUNC['suite']} {r_stanza['Package']} {r_stanza['Version']}",
         "etcd": e_version, "etcd_from": e_from,
     }, indent=1) + "\n")
+
+
+def _runc_application(out, binary):
+    """runc as a Python zip application: runc_main.py and Debian's binary, stored (fixed dates: the same inputs
+    give the same file and checksum)."""
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in (("__main__.py", RUNC_MAIN.read_bytes()), ("runc", binary.read_bytes())):
+            info = zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    out.write_bytes(b"#!/usr/bin/python3\n" + raw.getvalue())
+    out.chmod(0o755)
 
 
 def _etcd_image(root):

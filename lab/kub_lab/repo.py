@@ -69,8 +69,9 @@ MAINTAINER = "Kubernetes Authors <dev@kubernetes.io>"
 PYTHON_DEPS = "python3, python3-yaml, openssl"
 CNI_PLUGINS = ("bandwidth", "bridge", "dhcp", "firewall", "host-device", "host-local", "ipvlan", "loopback",
                "macvlan", "portmap", "ptp", "sbr", "static", "tuning", "vlan", "vrf")
-# the control-plane images that are stand-ins (etcd is real: the kubelet pulls it from the lab, kub_lab.releases)
-IMAGE_PROGRAMS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# the images whose programs are stand-ins (etcd is real: the kubelet pulls it from the lab, kub_lab.releases): the
+# control plane's, and the add-ons' the kubelet runs on the host (kube-proxy; flannel's flanneld)
+IMAGE_PROGRAMS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "flanneld")
 ZIP_TIME = (2024, 10, 22, 0, 0, 0)
 
 
@@ -392,9 +393,12 @@ def _build_minor(deb_dir, minor, spec, work, kubectl):
     for arch in ARCHES:
         _deb(deb_dir, "cri-tools", spec["cri-tools"] + REVISION, arch, "python3",
              "Command-line utility for interacting with a container runtime", {"/usr/bin/crictl": newest})
-        _deb(deb_dir, "kubernetes-cni", spec["kubernetes-cni"] + REVISION, arch, "containernetworking-plugins",
+        # Debian's real plugins, and flannel's CNI plugin (a stand-in that delegates to Debian's bridge and
+        # host-local, as the real one does)
+        cni = {"/opt/cni/bin/" + p: ("symlink", "/usr/lib/cni/" + p) for p in CNI_PLUGINS}
+        _deb(deb_dir, "kubernetes-cni", spec["kubernetes-cni"] + REVISION, arch, "containernetworking-plugins, python3",
              "Binaries required to provision kubernetes container networking",
-             {"/opt/cni/bin/" + p: ("symlink", "/usr/lib/cni/" + p) for p in CNI_PLUGINS})
+             dict(cni, **{"/opt/cni/bin/flannel": newest}))
 
 
 def _build(root, key, kubectls):

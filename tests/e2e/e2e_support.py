@@ -4,8 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from kub_lab.registry import IMAGE_NAMES
+
 MASTER, MINIONS = 1, (2, 3)        # the cluster's hosts
 SPARE = (4, 5)                     # hosts for bad-input cases
+# the lab registry's web server (through containerd's registry mirrors: kub_lab.registry)
+WEB_IMAGE = IMAGE_NAMES["web"]
 # a Deployment of two replicas and a PodDisruptionBudget that keeps one of them (the day-2 workflows' workload)
 WEB = """
 apiVersion: apps/v1
@@ -16,7 +20,7 @@ spec:
   selector: {matchLabels: {app: web}}
   template:
     metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, image: nginx}]}
+    spec: {containers: [{name: web, image: %s}]}
 ---
 apiVersion: policy/v1
 kind: PodDisruptionBudget
@@ -24,7 +28,7 @@ metadata: {name: web}
 spec:
   minAvailable: 1
   selector: {matchLabels: {app: web}}
-"""
+""" % WEB_IMAGE
 TOKEN = re.compile(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b")   # a kubeadm bootstrap token
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from e2e_support import files_changed, host_files
+from e2e_support import WEB_IMAGE, files_changed, host_files
 
 from kub_lab.cfy import PROJECT, LocalCfy
 
@@ -57,7 +57,7 @@ def assert_web_app(lab, i, cfy):
 def new_cluster(lab, tmp_path_factory):
     cfy = example(tmp_path_factory, "app-on-new-cluster.yaml", "app")
     # the lab's inputs as printed, with one minion of the lab's four (cheaper)
-    cfy.init({**lab.inputs(), "minion_ips": [lab.host_ip(NEW[1])]})
+    cfy.init({**lab.inputs(examples=True), "minion_ips": [lab.host_ip(NEW[1])]})
     yield cfy
     for i in NEW:
         lab.wipe(i)
@@ -87,7 +87,7 @@ def foreign(lab):
     """A two-node kubeadm cluster on hosts 3 and 4, with objects of its own in default and in another namespace."""
     with kubeadm_cluster(lab, FOREIGN, lab.inputs()["kubernetes_version"]):
         lab.exec(FOREIGN[0], KUBECTL + "create namespace team && " + KUBECTL + "create deployment api -n team "
-                 "--image=nginx:1.27 && " + KUBECTL + "create configmap settings -n default --from-literal=k=v")
+                 f"--image={WEB_IMAGE} && " + KUBECTL + "create configmap settings -n default --from-literal=k=v")
         assert wait_for(lambda: all_ready(lab) and rolled_out(lab), 120)
         yield lab
 
@@ -105,7 +105,7 @@ def rolled_out(lab):
 
 def existing_inputs(lab, **overrides):
     """The lab's inputs as printed, pointed at the foreign cluster's control plane."""
-    return {**lab.inputs(), "master_ip": lab.host_ip(FOREIGN[0]), **overrides}
+    return {**lab.inputs(examples=True), "master_ip": lab.host_ip(FOREIGN[0]), **overrides}
 
 
 def others(lab):
@@ -158,7 +158,7 @@ def test_app_on_existing_cluster_leaves_the_cluster_and_its_hosts_as_they_were(l
     assert f"[{ip}] API at https://{ip}:6443 answers, Kubernetes {version}; Ready: kubh3, kubh4" in status
 
     # the kub_* workflows act on it too (and, as the file check below shows, leave nothing on its hosts)
-    cfy.execute("kub_run", {"name": "extra", "image": "nginx:1.27"})
+    cfy.execute("kub_run", {"name": "extra", "image": WEB_IMAGE})
     assert kubectl_json(lab, FOREIGN[0], "get deployment extra -n default")["spec"]["replicas"] == 1
     cfy.execute("kub_scale", {"name": "extra", "replicas": 2})
     assert kubectl_json(lab, FOREIGN[0], "get deployment extra -n default")["status"]["readyReplicas"] == 2

@@ -5,7 +5,7 @@ import re
 import time
 
 import pytest
-from e2e_support import MASTER, MINIONS, cluster_inputs
+from e2e_support import MASTER, MINIONS, WEB_IMAGE, cluster_inputs
 
 from kub_lab.cfy import LocalCfy
 from kub_lab.identity import hostname
@@ -26,7 +26,7 @@ spec:
     metadata: {labels: {app: web}}
     spec:
       nodeSelector: {kubernetes.io/hostname: %s}
-      containers: [{name: web, image: nginx:1.27}]
+      containers: [{name: web, image: %s}]
 ---
 apiVersion: policy/v1
 kind: PodDisruptionBudget
@@ -61,17 +61,20 @@ def kub_state(lab, i):
                        "true").stdout.split()
 
 
-def pods(lab):
+def pods(lab, ready=False):
+    """{pod name: node} of the web app's pods (those Ready only, with ready)."""
     listing = json.loads(lab.exec(MASTER, f"{KUBECTL} get pods -n default -l app=web -o json").stdout)
-    return {item["metadata"]["name"]: item["spec"].get("nodeName") for item in listing["items"]}
+    return {item["metadata"]["name"]: item["spec"].get("nodeName") for item in listing["items"]
+            if not ready or any(c["type"] == "Ready" and c["status"] == "True"
+                                for c in item.get("status", {}).get("conditions", []))}
 
 
 def test_a_drain_held_by_a_budget_fails_naming_it_and_force_drain_then_converges(lab, deployment):
     deployment.init(deployment.inputs)
     deployment.install()
-    lab.exec(MASTER, f"{KUBECTL} apply -f -", input=SHOP % hostname(HELD))
+    lab.exec(MASTER, f"{KUBECTL} apply -f -", input=SHOP % (hostname(HELD), WEB_IMAGE))
     deadline = time.monotonic() + 120
-    while len(pods(lab)) < 2:
+    while len(pods(lab, ready=True)) < 2:   # (a pod not yet running is evicted whatever its budget says)
         assert time.monotonic() < deadline, pods(lab)
         time.sleep(1)
     before = pods(lab)

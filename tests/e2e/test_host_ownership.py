@@ -87,10 +87,11 @@ def test_install_keeps_the_hosts_containerd_config_and_says_so(lab, cluster):
         kept = sha256(lab, i, "/etc/containerd/config.toml.kub-orig")
         assert kept == cluster.before[i]["/etc/containerd/config.toml"]
         lines = log_lines(cluster.installed, i, lab)
-        assert any(line.startswith("containerd: kept the host's own /etc/containerd/config.toml as "
-                                   "/etc/containerd/config.toml.kub-orig (put back at uninstall); wrote "
-                                   "/etc/containerd/config.toml: the settings of /etc/containerd/config.toml with "
-                                   "SystemdCgroup = true and sandbox registry.k8s.io/pause:") for line in lines), lines
+        # (after the registries' hosts.toml files of the lab's registry_mirrors)
+        assert any(line.startswith("containerd: wrote /etc/containerd/certs.d/") and
+                   "; kept the host's own /etc/containerd/config.toml as /etc/containerd/config.toml.kub-orig (put "
+                   "back at uninstall); wrote /etc/containerd/config.toml: the settings of /etc/containerd/config.toml "
+                   "with SystemdCgroup = true and sandbox registry.k8s.io/pause:" in line for line in lines), lines
         # containerd runs with it: the registry's hosts directory and the systemd cgroup driver
         dumped = lab.exec(i, "containerd config dump").stdout
         assert "config_path = '/etc/containerd/certs.d'" in dumped and "SystemdCgroup = true" in dumped
@@ -171,7 +172,8 @@ def _comparable(rules):
     # iptables-save's comments and counters change from one save to the next
     return [line for line in rules.splitlines() if not line.startswith("#") and "KUBE-" not in line
             and "FLANNEL" not in line and not line.startswith(":")] + sorted(
-        line.split()[0] for line in rules.splitlines() if line.startswith(":") and "KUBE-" not in line)
+        line.split()[0] for line in rules.splitlines() if line.startswith(":") and "KUBE-" not in line
+        and "FLANNEL" not in line)
 
 
 class _Mirror(http.server.SimpleHTTPRequestHandler):

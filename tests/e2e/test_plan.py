@@ -4,7 +4,7 @@ plan. The day-2 workflows' dry runs tell their changes and make none."""
 import re
 
 import pytest
-from e2e_support import cluster_inputs, whole_host_state
+from e2e_support import WEB_IMAGE, cluster_inputs, whole_host_state
 
 from kub_lab.cfy import LocalCfy
 
@@ -89,7 +89,7 @@ def test_after_two_drifts_the_plan_lists_only_them_and_configure_makes_just_thos
 
 
 def test_day_two_workflows_dry_run_tell_their_changes_and_make_none(lab, cluster):
-    lab.exec(MASTER, KUBECTL + "create deployment shop --image=nginx --replicas=1 >/dev/null && " +
+    lab.exec(MASTER, KUBECTL + f"create deployment shop --image={WEB_IMAGE} --replicas=1 >/dev/null && " +
              KUBECTL + "create configmap moon --from-literal=phase=full >/dev/null")
     node = f"kubh{MINION}"
     ip = lab.host_ip(MASTER)

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from e2e_support import cluster_inputs
+from e2e_support import WEB_IMAGE, cluster_inputs
 
 from kub_lab.cfy import LocalCfy
 
@@ -74,7 +74,7 @@ def test_apply_a_manifest_beside_the_blueprint_and_inline(lab, cluster):
 
 
 def test_run_then_expose(lab, cluster):
-    out = kub(cluster, "kub_run", name="web", image="nginx:1.27", replicas=2, port=80)
+    out = kub(cluster, "kub_run", name="web", image=WEB_IMAGE, replicas=2, port=80)
     assert "kubectl create deployment: deployment.apps/web created" in out
     assert 'deployment "web" successfully rolled out' in out     # it waited for the pods
     web = kubectl_json(lab, "get deployment web")

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_support import assert_refused, cluster_inputs
+from e2e_support import WEB_IMAGE, assert_refused, cluster_inputs
 
 pytestmark = pytest.mark.lab
 HOSTS = (1, 2)
@@ -25,7 +25,7 @@ def workload_inputs(lab, master, minion):
            "known_hosts_path": inputs["ssh_known_hosts_path"], "connect_timeout": 5}
     cluster_keys = ("kubernetes_version", "cni_manifest", "package_repository_url", "package_repository_key_url",
                     "allow_cgroup_v1", "containerd_source", "containerd_version", "runc_version", "containerd_url",
-                    "runc_url", "containerd_unit_url", "allow_plain_http")
+                    "runc_url", "containerd_unit_url", "allow_plain_http", "registry_mirrors")
     return {"master_ip": inputs["master_ip"], "minion_ip": inputs["minion_ips"][0], "ssh": ssh,
             "cluster": {key: inputs[key] for key in cluster_keys if key in inputs}, "web_password": PASSWORD}
 
@@ -163,7 +163,7 @@ def test_check_drift_names_what_changed_by_hand_and_heal_sets_it_back(lab, shop)
 
 def test_delete_removes_exactly_what_the_workloads_made(lab, shop):
     # objects made by hand in the same namespace, one of them named like an object of ours would be elsewhere
-    lab.exec(1, KUBECTL + "create deployment other -n shop --image=nginx:1.27")
+    lab.exec(1, KUBECTL + f"create deployment other -n shop --image={WEB_IMAGE}")
     lab.exec(1, KUBECTL + "create configmap hand-made -n shop --from-literal=k=v")
     lab.exec(1, KUBECTL + "create configmap probe -n default --from-literal=k=v")
     for node in ("probe", "web"):   # what uninstall does to them, while the cluster stays to be looked at

@@ -4,10 +4,13 @@ repository, `kubeadm init`, `kubeadm join`, then the lab CNI manifest applied wi
 import concurrent.futures
 import contextlib
 import json
+import os
+import shlex
 import sys
 import time
 
 from kub_lab import repo
+from kub_plugin.cluster import registries
 
 sys.path.insert(0, str(repo.STANDINS))
 from kube.common import ETCD_VERSION  # noqa: E402
@@ -33,12 +36,16 @@ apt-get update -q >/dev/null
 apt-get install -y -q kubelet kubeadm kubectl >/dev/null 2>&1
 apt-mark hold kubelet kubeadm kubectl >/dev/null
 """
+# (Debian's runc lowers a pod sandbox's oom_score_adj, which this machine's missing CAP_SYS_RESOURCE forbids: as
+# containerd documents for such hosts, its CRI keeps them at its own; the lab's runc release clamps them itself)
 CONTAINERD_DEBIAN = r"""
 set -e
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q containerd >/dev/null 2>&1
 mkdir -p /etc/containerd
 containerd config default > /etc/containerd/config.toml
 sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
+sed -i 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/' /etc/containerd/config.toml
+{mirrors}
 systemctl restart containerd
 """
 # containerd 2 as upstream documents it, from the lab's release files (1.36+ needs containerd 2)
@@ -53,8 +60,16 @@ mkdir -p /usr/local/lib/systemd/system /etc/containerd
 curl -fsSL "{unit_url}" -o /usr/local/lib/systemd/system/containerd.service
 containerd config default > /etc/containerd/config.toml
 sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
+{mirrors}
 systemctl daemon-reload
 systemctl enable --now containerd >/dev/null 2>&1
+"""
+# containerd's registry hosts as its docs set them up (config_path, a hosts.toml per registry): the lab's registry
+# for registry.k8s.io and docker.io, where the pause image and the tests' images are
+MIRRORS = r"""
+sed -i '/cri.*\.registry\]$/{{n;s|config_path = .*|config_path = "/etc/containerd/certs.d"|}}' \
+  /etc/containerd/config.toml
+{files}
 """
 # from 1.35 on, what the kubeadm docs ask on a cgroup v1 host (the lab's are): the kubelet told
 # failCgroupV1: false, and kubeadm's SystemVerification check let pass
@@ -75,13 +90,26 @@ failCgroupV1: false
 """
 
 
-def containerd_release(lab):
-    """The script that installs containerd 2 from this lab's release files."""
+def mirrors(lab):
+    """The script that points containerd's registry.k8s.io and docker.io at the lab's registry."""
+    files = registries.hosts_files(lab.inputs()["registry_mirrors"])
+    return MIRRORS.format(files="\n".join("mkdir -p %s && printf '%%s' %s > %s" % (
+        shlex.quote(os.path.dirname(path)), shlex.quote(text), shlex.quote(path)) for path, text in files.items()))
+
+
+def containerd_debian(lab):
+    """The script that installs Debian's containerd."""
+    return CONTAINERD_DEBIAN.replace("{mirrors}", mirrors(lab))
+
+
+def containerd_release(lab, with_mirrors=True):
+    """The script that installs containerd 2 from this lab's release files (and points it at the lab's registry)."""
     inputs = lab.inputs()
     return CONTAINERD_RELEASE.format(
         containerd_url=inputs["containerd_url"].format(version=inputs["containerd_version"], arch="amd64"),
         runc_url=inputs["runc_url"].format(runc_version=inputs["runc_version"], arch="amd64"),
-        unit_url=inputs["containerd_unit_url"].format(version=inputs["containerd_version"]))
+        unit_url=inputs["containerd_unit_url"].format(version=inputs["containerd_version"]),
+        mirrors=mirrors(lab) if with_mirrors else "")
 
 
 def run(lab, i, cmd, timeout=120):
@@ -121,7 +149,7 @@ def kubeadm_cluster(lab, hosts, minor):
     master, workers = hosts[0], hosts[1:]
     url = lab.package_repository_url.replace("{version}", minor)
     current = tuple(int(part) for part in minor.split(".")) >= (1, 35)
-    setup = SETUP.replace("{repo}", url) + (containerd_release(lab) if current else CONTAINERD_DEBIAN)
+    setup = SETUP.replace("{repo}", url) + (containerd_release(lab) if current else containerd_debian(lab))
     try:
         with concurrent.futures.ThreadPoolExecutor() as pool:
             list(pool.map(lambda i: ok(lab, i, setup, timeout=300), hosts))

@@ -13,6 +13,7 @@ import pytest
 
 from kub_lab.cfy import LocalCfy
 from kub_plugin.cluster import nodes as kubectl
+from kub_plugin.cluster import registries
 from kub_plugin.cluster.properties import ssh_settings
 from kub_plugin.hosts import osdata
 from kub_plugin.hosts import state as hoststate
@@ -72,7 +73,8 @@ def cluster(lab, tmp_path_factory):
         lab.wipe(i)
     cfy = LocalCfy(tmp_path_factory.mktemp("cfy"), blueprint_id="plan")
     cfy.stage()
-    cfy.init(cluster_inputs(lab, master=MASTER, minions=(), local_kubeconfig_path=str(cfy.workdir / "admin.conf")))
+    inputs = cluster_inputs(lab, master=MASTER, minions=(), local_kubeconfig_path=str(cfy.workdir / "admin.conf"))
+    cfy.init(inputs)
     installed = cfy.install().stdout
 
     def read(path):
@@ -93,7 +95,7 @@ def cluster(lab, tmp_path_factory):
                          "KUB_INSTALL": " ".join(sorted(versions)), "KUB_OS_PACKAGES": ""},),
         "containerd-release.sh": ({"KUB_RECORD": containerd, "KUB_TARBALL_SHA256": sums[1],
                                    "KUB_RUNC_SHA256": sums[3], "KUB_UNIT_SHA256": sums[5]},),
-        "containerd.sh": ({},),
+        "containerd.sh": ({"KUB_REGISTRY_HOSTS": registries.script_value(inputs.get("registry_mirrors", {}))},),
         "init.sh": ({"KUB_INIT_TOKEN_ID": "abcdef", "KUB_RECORD": record, "KUB_CRI_SOCKET": cri_socket,
                      "KUB_CLUSTER_ID": cluster_id}, {"KUB_INIT_CONFIG": "not read by a dry run"}),
         "join.sh": ({"KUB_API_ENDPOINT": f"{lab.host_ip(MASTER)}:{API_PORT}", "KUB_RESET_FIRST": "no",
@@ -111,7 +113,8 @@ def cluster(lab, tmp_path_factory):
                                                "planned}, data: {colour: blue}}"},),
         "kubectl-change.sh": ({**kubeconfig, "KUB_ARGS": "create\nconfigmap\nsea\n--from-literal=colour=green"},),
     }
-    yield {"envs": envs, "installed": installed, "node": node, "containerd": containerd}
+    yield {"envs": envs, "installed": installed, "node": node, "containerd": containerd,
+           "registry_mirrors": inputs.get("registry_mirrors", {})}
     for i in (MASTER, FRESH):   # the other lab tests start from fresh hosts
         lab.wipe(i)
 
@@ -122,7 +125,9 @@ def test_a_fresh_host_plans_every_change_and_keeps_as_it_was(lab, cluster):
     version, runc = cluster["containerd"].split()[0].split("=")[1], cluster["containerd"].split()[2].split("=")[1]
     assert planned["containerd-release.sh"] == [f"installed containerd {version} and runc {runc} under /usr/local"]
     assert planned["containerd.sh"] == [
-        "wrote /etc/containerd/config.toml: SystemdCgroup = true and the sandbox image of the kubeadm installed",
+        *[f"wrote {path}" for path in registries.hosts_files(cluster["registry_mirrors"])],
+        "wrote /etc/containerd/config.toml: SystemdCgroup = true and the sandbox image of the kubeadm installed; "
+        f"config_path naming {hoststate.CONTAINERD_CERTS_DIR}",
         "restarted containerd"]
     assert planned["init.sh"] == ["kubeadm init (its bootstrap token removed)"]
     assert planned["join.sh"] == [f"joined the cluster at {lab.host_ip(MASTER)}:{API_PORT}"]

@@ -14,8 +14,11 @@ import yaml
 from kubeadm_cluster import ADMIN, kubeadm_cluster, nodes, ready, wait_for
 
 from kub_lab import repo
+from kub_lab.registry import IMAGE_NAMES
 
 pytestmark = pytest.mark.lab
+# the lab registry's images (through containerd's registry mirrors): a web server, busybox's commands
+WEB, BUSYBOX = IMAGE_NAMES["web"], IMAGE_NAMES["busybox"]
 
 MANIFEST = """\
 apiVersion: v1
@@ -47,7 +50,7 @@ spec:
     spec:
       containers:
       - name: web
-        image: nginx:1.27
+        image: %(web)s
         ports:
         - containerPort: 80
         volumeMounts:
@@ -55,7 +58,7 @@ spec:
       volumes:
       - name: scratch
         emptyDir: {}
-"""
+""" % IMAGE_NAMES
 
 
 @pytest.fixture(scope="module", params=["1.31", "1.37"])
@@ -145,7 +148,7 @@ def test_server_side_apply(cluster):
 
 def test_create_deployment_scale_and_rollout_status(cluster):
     lab, _ = cluster
-    assert kubectl(lab, "create deployment hello --image=nginx:1.27 --port=80").stdout.strip() == \
+    assert kubectl(lab, "create deployment hello --image=%s --port=80" % WEB).stdout.strip() == \
         "deployment.apps/hello created"
     assert kubectl(lab, "scale deployment hello --replicas=3").stdout.strip() == "deployment.apps/hello scaled"
     status = kubectl(lab, "rollout status deployment/hello --timeout=90s", timeout=120)
@@ -159,7 +162,7 @@ def test_create_deployment_scale_and_rollout_status(cluster):
     assert kubectl(lab, "expose deployment hello --port=80").stdout.strip() == "service/hello exposed"
     ip = kubectl(lab, "get service hello -o jsonpath={.spec.clusterIP}").stdout
     assert ipaddress.ip_address(ip) in ipaddress.ip_network("10.96.0.0/12")
-    assert kubectl(lab, "run single --image=busybox:1.36").stdout.strip() == "pod/single created"
+    assert kubectl(lab, "run single --image=%s" % BUSYBOX).stdout.strip() == "pod/single created"
     # 1.36+ adds "from default namespace"
     assert kubectl(lab, "delete pod single").stdout.startswith('pod "single" deleted')
 
@@ -170,8 +173,8 @@ def listed(lab, args):
 
 
 def rolled_out(lab, name, replicas=2):
-    """A new Deployment of nginx pods, once rolled out; returns its one ReplicaSet."""
-    kubectl(lab, "create deployment %s --image=nginx:1.27 --replicas=%d" % (name, replicas))
+    """A new Deployment of web server pods, once rolled out; returns its one ReplicaSet."""
+    kubectl(lab, "create deployment %s --image=%s --replicas=%d" % (name, WEB, replicas))
     kubectl(lab, "rollout status deployment/%s --timeout=60s" % name, timeout=90)
     [rs] = listed(lab, "replicasets -l app=" + name)
     return rs
@@ -188,10 +191,10 @@ def test_replicasets_node_ports_garbage_collection_and_unschedulable_pods(cluste
     kubectl(lab, "scale deployment shelf --replicas=1")
     assert wait_for(lambda: len(items("pods -l app=shelf")) == 1, 30)
     # a new pod template: a new ReplicaSet, the old one scaled to 0
-    kubectl(lab, "set image deployment/shelf nginx=nginx:1.28")
+    kubectl(lab, "set image deployment/shelf web=%s" % IMAGE_NAMES["web-next"])
     kubectl(lab, "rollout status deployment/shelf --timeout=60s", timeout=90)
     assert sorted(r["spec"]["replicas"] for r in items("replicasets -l app=shelf")) == [0, 1]
-    assert [p["spec"]["containers"][0]["image"] for p in items("pods -l app=shelf")] == ["nginx:1.28"]
+    assert [p["spec"]["containers"][0]["image"] for p in items("pods -l app=shelf")] == [IMAGE_NAMES["web-next"]]
     # a node port from the range, kept on update, refused to another Service
     kubectl(lab, "expose deployment shelf --port=80 --type=NodePort")
     port = int(kubectl(lab, "get service shelf -o jsonpath={.spec.ports[0].nodePort}").stdout)
@@ -205,7 +208,7 @@ def test_replicasets_node_ports_garbage_collection_and_unschedulable_pods(cluste
     kubectl(lab, "delete deployment shelf")
     assert wait_for(lambda: kubectl(lab, "get replicasets,pods -l app=shelf -o name").stdout == "", 30)
     # a pod that fits no node stays Pending and says why
-    kubectl(lab, "create deployment nowhere --image=nginx:1.27")
+    kubectl(lab, "create deployment nowhere --image=%s" % WEB)
     kubectl(lab, "patch deployment nowhere -p '{\"spec\": {\"template\": {\"spec\": {\"nodeSelector\": "
                  "{\"disk\": \"ssd\"}}}}}'")
 
@@ -235,7 +238,7 @@ spec:
   template:
     metadata: {labels: {app: db}}
     spec:
-      containers: [{name: db, image: "postgres:17"}]
+      containers: [{name: db, image: "%(web)s"}]
 ---
 apiVersion: batch/v1
 kind: Job
@@ -245,8 +248,8 @@ spec:
   template:
     spec:
       restartPolicy: Never
-      containers: [{name: seed, image: "busybox:1.36", command: [true]}]
-"""
+      containers: [{name: seed, image: "%(busybox)s", command: ["true"]}]
+""" % IMAGE_NAMES
 
 
 def test_statefulsets_and_jobs(cluster):
@@ -303,7 +306,7 @@ def test_label_taint_cordon_uncordon(cluster):
 
 def test_server_dry_runs_store_nothing(cluster):
     lab, _ = cluster
-    kubectl(lab, "create deployment dry --image=nginx:1.27 --replicas=1")
+    kubectl(lab, "create deployment dry --image=%s --replicas=1" % WEB)
     kubectl(lab, "rollout status deployment/dry --timeout=60s", timeout=90)
     assert kubectl(lab, "scale deployment dry --replicas=4 --dry-run=server").stdout.strip() == \
         "deployment.apps/dry scaled (server dry run)"
@@ -331,7 +334,7 @@ def test_drain_then_delete_node(cluster):
         return kubectl(lab, "get pods -A --field-selector spec.nodeName=kubh3 -o json").stdout
 
     # an unmanaged pod on the node: the real client refuses without --force
-    kubectl(lab, "run lonely --image=busybox:1.36 --overrides='{\"spec\": {\"nodeName\": \"kubh3\"}}'")
+    kubectl(lab, "run lonely --image=" + BUSYBOX + " --overrides='{\"spec\": {\"nodeName\": \"kubh3\"}}'")
     refused = kubectl(lab, "drain kubh3 --ignore-daemonsets --delete-emptydir-data --timeout=30s", check=False)
     assert refused.returncode == 1 and "node/kubh3 cordoned" in refused.stdout
     assert "cannot delete Pods that declare no controller (use --force to override): default/lonely" in \

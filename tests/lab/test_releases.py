@@ -9,6 +9,7 @@ import tarfile
 import threading
 import urllib.error
 import urllib.request
+import zipfile
 
 import pytest
 from lab_indexes import SECOND_LAB_INDEX
@@ -106,7 +107,10 @@ def test_inputs_give_containerd_release_urls(lab):
     assert name == f"containerd-{inputs['containerd_version']}-linux-amd64.tar.gz"
     assert hashlib.sha256(tarball).hexdigest() == digest
     runc = get(u["runc_url"])
-    assert runc[:4] == b"\x7fELF"
+    # a Python zip application holding Debian's runc binary (the lab's oom_score_adj clamp: kub_lab/releases.py)
+    assert runc.startswith(b"#!/usr/bin/python3\n")
+    with zipfile.ZipFile(io.BytesIO(runc)) as archive:
+        assert sorted(archive.namelist()) == ["__main__.py", "runc"] and archive.read("runc")[:4] == b"\x7fELF"
     lines = get(u["runc_url"].rsplit("/", 1)[0] + "/runc.sha256sum").decode().splitlines()
     assert f"{hashlib.sha256(runc).hexdigest()}  runc.amd64" in lines
     assert b"ExecStart=/usr/local/bin/containerd\n" in get(u["unit_url"])

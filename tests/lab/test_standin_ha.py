@@ -11,7 +11,7 @@ import re
 import time
 
 import pytest
-from kubeadm_cluster import CONTAINERD_DEBIAN, ETCD_IMAGE, SETUP, ok, run, wait_for
+from kubeadm_cluster import ETCD_IMAGE, SETUP, containerd_debian, ok, run, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -62,7 +62,7 @@ def lease_holder(lab, i, server=None):
 
 @pytest.fixture(scope="module")
 def ha(lab):
-    setup = SETUP.replace("{repo}", lab.package_repository_url.replace("{version}", MINOR)) + CONTAINERD_DEBIAN
+    setup = SETUP.replace("{repo}", lab.package_repository_url.replace("{version}", MINOR)) + containerd_debian(lab)
     try:
         for i in HOSTS:
             ok(lab, i, setup, timeout=300)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from kubeadm_cluster import CGROUP_V1_INIT as INIT_CONFIG
-from kubeadm_cluster import CONTAINERD_DEBIAN, containerd_release, ok, run
+from kubeadm_cluster import containerd_debian, containerd_release, ok, run
 
 from kub_lab import repo
 
@@ -71,7 +71,7 @@ def put_program(lab, i, data, path):
 @pytest.fixture(scope="module")
 def hosts(lab, tmp_path_factory):
     packages = PACKAGES.replace("{repo}", lab.package_repository_url.replace("{version}", MINOR))
-    runtime = {1: containerd_release(lab), 2: containerd_release(lab), 3: CONTAINERD_DEBIAN}
+    runtime = {1: containerd_release(lab), 2: containerd_release(lab), 3: containerd_debian(lab)}
     apps = {v: standin_app(v, tmp_path_factory.mktemp("standins")) for v in ("1.35.0", "1.36.0")}
 
     def setup(i):

@@ -9,6 +9,7 @@ import pytest
 from kubeadm_cluster import ADMIN, kubeadm_cluster, ok, run, wait_for
 
 from kub_lab import repo
+from kub_lab.registry import IMAGE_NAMES
 
 pytestmark = pytest.mark.lab
 
@@ -23,7 +24,7 @@ spec:
   selector: {matchLabels: {app: web}}
   template:
     metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, image: nginx}]}
+    spec: {containers: [{name: web, image: %s}]}
 ---
 apiVersion: policy/v1
 kind: PodDisruptionBudget
@@ -31,7 +32,7 @@ metadata: {name: web, namespace: default}
 spec:
   minAvailable: 1
   selector: {matchLabels: {app: web}}
-"""
+""" % IMAGE_NAMES["web"]
 
 
 def newest(minor):

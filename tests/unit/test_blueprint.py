@@ -146,7 +146,8 @@ def test_defaults_are_the_same_in_plugin_yaml_the_blueprint_and_the_code():
 
     plugin = yaml.safe_load((ROOT / "plugin.yaml").read_text())
     blueprint = yaml.safe_load((ROOT / "barevm-blueprint.yaml").read_text())
-    code = {cls: {f.name: f.default for f in dataclasses.fields(cls)}
+    code = {cls: {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+                  for f in dataclasses.fields(cls)}
             for cls in (settings.SshSettings, settings.BastionSettings, settings.ClusterSettings,
                         settings.NodeSettings, settings.DrainSettings)}
     code[settings.SshSettings].pop("ip")
@@ -176,17 +177,21 @@ def test_defaults_are_the_same_in_plugin_yaml_the_blueprint_and_the_code():
 
 
 def test_the_examples_take_the_inputs_of_barevm_blueprint(tmp_path):
-    """A lab user runs both examples with one inputs file (`kub-lab inputs`, made for barevm-blueprint.yaml):
-    the new-cluster example has barevm's very inputs, the existing-cluster one accepts them all."""
+    """A lab user runs both examples with one inputs file (`kub-lab inputs --examples`: barevm-blueprint.yaml's and
+    the web app's image): the new-cluster example has barevm's very inputs and the image, the existing-cluster one
+    accepts them all."""
     import shutil
 
     import yaml
     barevm = yaml.safe_load((ROOT / "barevm-blueprint.yaml").read_text())["inputs"]
     new = yaml.safe_load((ROOT / "examples" / "app-on-new-cluster.yaml").read_text())["inputs"]
     existing = yaml.safe_load((ROOT / "examples" / "app-on-existing-cluster.yaml").read_text())["inputs"]
+    assert new.pop("web_image") == existing["web_image"] == {
+        "type": "string", "default": "nginx:1.27",
+        "description": "The web app's image, serving HTTP on port 80 (`kub-lab inputs --examples` gives the lab's)."}
     assert new == barevm
     assert set(barevm) <= set(existing)
-    for name in ("app-on-new-cluster.yaml", "app-on-existing-cluster.yaml", "web.yaml"):
+    for name in ("app-on-new-cluster.yaml", "app-on-existing-cluster.yaml"):
         shutil.copy(ROOT / "examples" / name, tmp_path)
     shutil.copy(ROOT / "plugin.yaml", tmp_path)
     given = {"master_ip": "10.0.0.1", "minion_ips": ["10.0.0.2"], "ssh_user": "root", "kubernetes_version": "1.36",
@@ -200,3 +205,12 @@ def test_the_examples_take_the_inputs_of_barevm_blueprint(tmp_path):
     nodes = {n["id"]: n for n in prepare_deployment_plan(parse(tmp_path / "app-on-new-cluster.yaml"),
                                                          inputs=dict(given))["nodes"]}
     assert [r["target_id"] for r in nodes["web"]["relationships"]] == ["master", "minions"]
+    # the app's image is the input's (on real hosts nginx; the lab gives its own registry's web server)
+    for given_image, wanted in ((None, "nginx:1.27"), ("docker.io/kublab/web:1.0", "docker.io/kublab/web:1.0")):
+        inputs = dict(given, **({"web_image": given_image} if given_image else {}))
+        for blueprint in ("app-on-new-cluster.yaml", "app-on-existing-cluster.yaml"):
+            web = {n["id"]: n for n in prepare_deployment_plan(parse(tmp_path / blueprint),
+                                                               inputs=dict(inputs))["nodes"]}["web"]
+            deployment = web["properties"]["resources"][0]
+            assert deployment["kind"] == "Deployment"
+            assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == wanted

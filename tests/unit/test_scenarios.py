@@ -2,6 +2,7 @@
 (lab/kub_lab/capture_facts.py). Each data/scenarios/*.yaml names such a host, the cluster's settings as node
 properties and the host's role, and says what kub does there: its refusal, or the scripts its steps run with the
 variables that matter. Adding a case is adding a file."""
+import base64
 import re
 from pathlib import Path
 
@@ -23,7 +24,8 @@ FIXTURES = sorted((DATA / "facts").glob("*/*.txt"))
 # (`<cluster id> <deployment>/<master node>`); `properties`, the master node's (its `cluster` settings); for a
 # minion, `master`, the fixture of the master it joins, and `registered`, the node names that master's cluster
 # has; `plan: true` for a kub_plan run. `expect`: `refused`, the message after the host's address; or `scripts`,
-# in order, each with the variables that matter, `kubeadm`, fields of the kubeadm configuration by kind,
+# in order, each with the variables that matter (a mapping: files as `path base64` lines, by path), `kubeadm`, fields
+# of the kubeadm configuration by kind,
 # `logged`, lines the host logs, and `uploads` (none unless named).
 CASE_KEYS = {"facts", "edit", "role", "owner", "properties", "master", "registered", "plan", "expect"}
 EXPECT_KEYS = {"refused", "scripts", "kubeadm", "logged", "uploads"}
@@ -122,6 +124,11 @@ def run_steps(case, host, settings):
               lambda: JOIN_TOKEN)
 
 
+def files(value):
+    """{path: content} of a variable that carries files, a `path base64` line each."""
+    return {path: base64.b64decode(data).decode() for path, data in (line.split(" ") for line in value.splitlines())}
+
+
 def contains(actual, expected):
     """Every key of `expected` (recursively) is in `actual` with the same value."""
     if isinstance(expected, dict):
@@ -152,7 +159,7 @@ def test_scenario(path):
     assert [name for name, _, _ in ran] == [next(iter(step)) for step in expect["scripts"]]
     for (name, env, _), step in zip(ran, expect["scripts"]):
         wanted = step[name] or {}
-        assert {k: env.get(k) for k in wanted} == wanted, name
+        assert {k: files(env.get(k)) if isinstance(v, dict) else env.get(k) for k, v in wanted.items()} == wanted, name
     for kind, fields in expect.get("kubeadm", {}).items():
         documents = [doc for _, _, secret in ran for text in secret.values() for doc in yaml.safe_load_all(text)]
         assert contains({doc["kind"]: doc for doc in documents}.get(kind), fields), kind

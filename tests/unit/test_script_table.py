@@ -108,8 +108,8 @@ def test_a_missing_or_unknown_variable_is_refused_before_anything_is_sent():
         scripts.PREPARE_HOST.call(cluster_id=CLUSTER_ID, ownr=MARK)
     with pytest.raises(TypeError, match="missing KUB_CLUSTER_ID"):   # by name, as the lab's tests give them
         runner.apply(host, "owner mark", "prepare-host.sh", env={"KUB_OWNER": MARK})
-    with pytest.raises(TypeError, match=r"containerd\.sh takes no variable of its own .*: unknown KUB_DIR"):
-        runner.apply(host, "containerd", scripts.CONTAINERD, env={"KUB_DIR": "/elsewhere"})   # shared: not set here
+    with pytest.raises(TypeError, match=r"cni-record\.sh takes no variable of its own .*: unknown KUB_DIR"):
+        runner.apply(host, "CNI record", scripts.CNI_RECORD, env={"KUB_DIR": "/elsewhere"})   # shared: not set here
     with pytest.raises(TypeError, match="unknown KUB_JOIN_CONFIG"):   # a secret only in secret_env
         scripts.JOIN.bind({"KUB_API_ENDPOINT": "a", "KUB_RESET_FIRST": "no", "KUB_RECORD": "r",
                            "KUB_CRI_SOCKET": "s", "KUB_JOIN_CONFIG": "token inside"})

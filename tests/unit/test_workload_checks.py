@@ -320,11 +320,16 @@ def test_a_namespace_is_listed_in_every_namespaced_kind_but_kubernetes_own():
              {"kind": "ServiceAccount", "metadata": {"name": "default"}},
              {"kind": "NetworkPolicy", "metadata": {"name": "deny"}},
              {"kind": "Widget", "metadata": {"name": "w"}},
-             {"kind": "ReplicaSet", "metadata": {"name": "web-1", "ownerReferences": [{"kind": "Deployment"}]}}]
+             {"kind": "ReplicaSet", "metadata": {"name": "web-1", "ownerReferences": [{"kind": "Deployment"}]}},
+             # the endpoints controller's for a Service (no owner reference; they go a moment after it); a user's
+             {"kind": "Endpoints", "metadata": {"name": "web", "labels": {
+                 "endpoints.kubernetes.io/managed-by": "endpoint-controller"}}},
+             {"kind": "Endpoints", "metadata": {"name": "external-db"}}]
     host = _host({KUBECTL + "api-resources": Result(API_RESOURCES, "", 0),
                   KUBECTL + "get ": Result(json.dumps({"kind": "List", "items": items}), "", 0)})
     found, complete = steps.namespace_objects(host, "123")
-    assert [steps.described(item) for item in found] == ["networkpolicy/deny", "widget/w"] and complete
+    assert [steps.described(item) for item in found] == ["networkpolicy/deny", "widget/w", "endpoints/external-db"]
+    assert complete
     assert host.commands[-1] == (KUBECTL + "get configmaps,deployments.apps,leases.coordination.k8s.io,"
                                  "networkpolicies.networking.k8s.io,widgets.example.com -n 123 -o json")
 

@@ -203,11 +203,36 @@ def _node_row(o):
 
 
 def _pod_row(o):
+    """kubectl's STATUS as the server's printer makes it: a container's waiting or terminated reason over the
+    phase (Init:... while init containers run)."""
     spec, st = o.get("spec") or {}, o.get("status") or {}
     cs = st.get("containerStatuses") or []
     ready = sum(1 for c in cs if c.get("ready"))
     restarts = sum(int(c.get("restartCount") or 0) for c in cs)
     reason = st.get("reason") or st.get("phase") or "Unknown"
+    initializing = False
+    inits = st.get("initContainerStatuses") or []
+    for i, c in enumerate(inits):
+        state = c.get("state") or {}
+        ended, waiting = state.get("terminated"), state.get("waiting") or {}
+        if ended and ended.get("exitCode") == 0:
+            continue
+        initializing = True
+        if ended:
+            reason = "Init:" + (ended.get("reason") or "ExitCode:%d" % ended.get("exitCode", 0))
+        elif waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            reason = "Init:" + waiting["reason"]
+        else:
+            reason = "Init:%d/%d" % (i, len(inits))
+        break
+    if not initializing:
+        for c in reversed(cs):
+            state = c.get("state") or {}
+            ended, waiting = state.get("terminated"), state.get("waiting") or {}
+            if waiting.get("reason"):
+                reason = waiting["reason"]
+            elif ended:
+                reason = ended.get("reason") or "ExitCode:%d" % ended.get("exitCode", 0)
     if o["metadata"].get("deletionTimestamp"):
         reason = "Terminating"
     return [o["metadata"]["name"], "%d/%d" % (ready, len(spec.get("containers") or [])), reason, restarts,

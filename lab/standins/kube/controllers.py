@@ -16,7 +16,7 @@ import random
 import time
 
 from kube import client as kclient
-from kube import disruption, leaderelection, pki, util
+from kube import disruption, endpoints, leaderelection, pki, util
 from kube.components import flag_values, self_signed_context, serve_health
 
 KUBELET_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
@@ -36,7 +36,8 @@ DEFAULT_TOLERATIONS = [
 # nodes go silent: the resync sees to those)
 WATCHED = ("/api/v1/nodes", "/apis/certificates.k8s.io/v1/certificatesigningrequests", "/api/v1/pods",
            "/apis/apps/v1/daemonsets", "/apis/apps/v1/deployments", "/apis/apps/v1/replicasets",
-           "/apis/apps/v1/statefulsets", "/apis/batch/v1/jobs", "/apis/policy/v1/poddisruptionbudgets")
+           "/apis/apps/v1/statefulsets", "/apis/batch/v1/jobs", "/apis/policy/v1/poddisruptionbudgets",
+           "/api/v1/services")
 RESYNC = 1.0  # seconds between passes when nothing changed
 
 # owners whose dependents (ReplicaSets, Pods) the garbage collector removes once the owner is gone
@@ -93,7 +94,7 @@ class Controllers:
         for step in (self.sign_csrs, lambda: self.node_lifecycle(nodes), lambda: self.node_ipam(nodes),
                      self.clean_tokens, lambda: self.daemonsets(nodes), self.deployments, self.replicasets,
                      self.statefulsets, self.jobs, self.budgets, self.garbage_collect, lambda: self.schedule(nodes),
-                     lambda: self.pod_gc(nodes)):
+                     lambda: self.pod_gc(nodes), lambda: endpoints.sync(self.api)):
             try:
                 step()
             except (kclient.ApiError, kclient.ConnectError) as e:
@@ -431,7 +432,8 @@ class Controllers:
         """Deletes ReplicaSets and Pods whose owners are all gone (background cascading deletion)."""
         owners = set()
         for path in ("/apis/apps/v1/deployments", "/apis/apps/v1/replicasets", "/apis/apps/v1/daemonsets",
-                     "/apis/apps/v1/statefulsets", "/apis/batch/v1/jobs", "/apis/policy/v1/poddisruptionbudgets"):
+                     "/apis/apps/v1/statefulsets", "/apis/batch/v1/jobs", "/apis/policy/v1/poddisruptionbudgets",
+           "/api/v1/services"):
             owners |= {o["metadata"]["uid"] for o in self.api.get(path)["items"]}
         for path in ("/apis/apps/v1/replicasets", "/api/v1/pods"):
             for obj in self.api.get(path)["items"]:

@@ -14,7 +14,7 @@ import time
 import urllib.request
 
 from kube import client as kclient
-from kube import common, pki, rules, util
+from kube import common, cri, pki, rules, util
 from kube import images as image_store
 from kube.apiserver import jws_detached
 from kube.version import VERSION
@@ -1073,6 +1073,18 @@ def clean_dir(path):
                 pass
 
 
+def remove_containers(endpoint):
+    """kubeadm's removeContainers: every pod sandbox of the container runtime stopped and removed (with its
+    containers); told only at -v 1, as kubeadm does."""
+    from kube import runtime
+    try:
+        for sandbox in runtime.sandboxes(endpoint):
+            runtime.stop_sandbox(endpoint, sandbox["id"])
+            runtime.remove_sandbox(endpoint, sandbox["id"])
+    except cri.RPCError as e:
+        util.klog("E", "[reset] Failed to remove containers: %s" % e)
+
+
 def cmd_reset(argv):
     f = util.Flags({"force": False, "cri-socket": "", "ignore-preflight-errors": [], "dry-run": False,
                     "cert-dir": common.PKI_DIR, "kubeconfig": common.ADMIN_CONF, "skip-phases": [], "v": "0",
@@ -1128,10 +1140,13 @@ def cmd_reset(argv):
         mp = line.split()[1] if len(line.split()) > 1 else ""
         if mp.startswith(common.KUBELET_DIR + "/"):
             subprocess.run(["umount", mp], capture_output=True)
-    # the "containers": static pods run as transient units
-    from kube.kubelet import StaticPods
+    remove_containers(common.normalize_socket(f["cri-socket"]))
+    # the static pods run as transient units
+    from kube.kubelet import AddonPods, StaticPods
     for name in StaticPods.running():
         subprocess.run(["systemctl", "stop", common.STATIC_POD_UNIT_PREFIX + name + ".service"], capture_output=True)
+    for uid in AddonPods.running():   # the stood-in add-ons' "containers"
+        subprocess.run(["systemctl", "stop", AddonPods.PREFIX + uid + ".service"], capture_output=True)
     if etcd_data:
         clean_dir(common.ETCD_DIR)
     dirs = [common.MANIFESTS_DIR, common.KUBELET_DIR, f["cert-dir"]]

@@ -5,8 +5,10 @@ failSwapOn, on a cgroup v1 host from 1.35 unless failCgroupV1 is false, when the
 answer at start, or from 1.36 when it is a containerd older than 2.0), does the TLS bootstrap with
 bootstrap-kubelet.conf, registers the node, posts its status every few seconds (Ready only while the
 runtime reports RuntimeReady and NetworkReady over CRI), runs the static pods of the control plane as
-systemd units, and "runs" the pods bound to the node: init containers that copy from a ConfigMap volume
-into a hostPath (how CNI DaemonSets install their config) are carried out; nothing else is executed.
+systemd units, and runs the pods bound to the node for real through the runtime's CRI (kube/pods.py). The
+pods of the add-ons whose programs the lab has no build of (CoreDNS, kube-proxy, flannel: images.STOOD_IN) are
+reported running without containers; of them, init containers that copy from a ConfigMap volume into a hostPath
+(how CNI DaemonSets install their config) are carried out.
 """
 import base64
 import hashlib
@@ -21,7 +23,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from kube import client as kclient
-from kube import common, cri, images, pki, rules, util
+from kube import common, cri, images, pki, pods, rules, util
 from kube.version import VERSION
 
 DEFAULT_STATUS_FREQUENCY = 4.0  # seconds (the real default is 10s; the lab wants quick NotReady/Ready)
@@ -201,6 +203,61 @@ class StaticPods:
             util.klog("I", "started static pod %s (%s)" % (name, image))
 
 
+class AddonPods:
+    """The programs of stood-in add-on pods that have one (flanneld, kube-proxy): a transient systemd unit per pod
+    running it on the host with the container's args and environment, as its privileged pod on the host's network
+    would; stopped when the pod goes."""
+
+    PREFIX = "kubepods-addon-"
+
+    def __init__(self, node_ip, lookup):
+        self.node_ip, self.lookup = node_ip, lookup
+
+    @staticmethod
+    def program(pod):
+        c = ((pod.get("spec") or {}).get("containers") or [{}])[0]
+        command = (c.get("command") or [""])[0]
+        prog = images.program(c.get("image", ""), command) if command else ""
+        return prog if prog and os.path.exists(prog) else None
+
+    @classmethod
+    def running(cls):
+        """{pod uid: active} of the add-on units that exist."""
+        p = systemctl("list-units", "--all", "--plain", "--no-legend", cls.PREFIX + "*")
+        out = {}
+        for line in p.stdout.splitlines():
+            parts = line.split()
+            if parts and parts[0].endswith(".service"):
+                out[parts[0][len(cls.PREFIX):-len(".service")]] = parts[2] == "active"
+        return out
+
+    def sync(self, pods):
+        have = self.running()
+        wanted = {p["metadata"]["uid"]: p for p in pods if self.program(p)}
+        for uid, pod in wanted.items():
+            if not have.get(uid):
+                self.start(uid, pod)
+        for uid in set(have) - set(wanted):
+            systemctl("stop", self.PREFIX + uid + ".service")
+        return {uid: have.get(uid, False) for uid in wanted}
+
+    def start(self, uid, pod):
+        from kube import podconfig
+        c = pod["spec"]["containers"][0]
+        env = podconfig.container_env(pod, c, self.node_ip, self.node_ip, self.lookup(pod))
+        argv = [podconfig.expand(str(a), env) for a in list(c.get("command") or [])[1:] + list(c.get("args") or [])]
+        unit = self.PREFIX + uid
+        systemctl("reset-failed", unit + ".service")
+        cmd = ["systemd-run", "--quiet", "--collect", "--unit=" + unit, "--slice=kubepods.slice",
+               "--description=Kubernetes pod %s/%s (%s)" % (pod["metadata"]["namespace"], pod["metadata"]["name"],
+                                                           c.get("image", "")),
+               "-p", "Restart=always", "-p", "RestartSec=2"] + ["--setenv=%s=%s" % kv for kv in env.items()]
+        p = subprocess.run(cmd + [self.program(pod)] + argv, capture_output=True, text=True)
+        if p.returncode != 0:
+            util.klog("E", "starting pod %s/%s failed: %s" % (pod["metadata"]["namespace"], pod["metadata"]["name"],
+                                                             p.stderr.strip()))
+
+
 class Kubelet:
     def __init__(self, flags, config):
         self.flags = flags
@@ -220,6 +277,9 @@ class Kubelet:
         self.runtime_version = ""
         self.node_ip = flags["node-ip"] or common.default_ip() or "127.0.0.1"
         self.pod_ips = {}
+        self.cri_pods = pods.CriPods(self.endpoint, self.node, self.node_ip, None, config.get("clusterDNS") or (),
+                                     config.get("clusterDomain") or "cluster.local")
+        self.addons = AddonPods(self.node_ip, self.cri_pods.lookup)
 
     # ---- API connection + TLS bootstrap --------------------------------------------------------------
     def connect(self):
@@ -229,6 +289,7 @@ class Kubelet:
             self.tls_bootstrap(self.flags["bootstrap-kubeconfig"], kubeconfig)
         if kubeconfig and os.path.exists(kubeconfig):
             self.api = kclient.client_from_kubeconfig(kubeconfig, timeout=10)
+            self.cri_pods.api = self.api
             # the pods bound to this node, watched: one bound here starts at once, not at the next sync
             self.pod_changes = kclient.Changes(self.api, ["/api/v1/pods"], fieldSelector="spec.nodeName=" + self.node)
 
@@ -380,57 +441,58 @@ class Kubelet:
             elif existing[mname].get("status", {}).get("phase") != status["phase"]:
                 self.api.patch("/api/v1/namespaces/kube-system/pods/%s/status" % mname, {"status": status})
 
-    def sync_pods(self, net_ok):
+    def sync_pods(self, rt_ok, net_ok):
         pods = self.api.get("/api/v1/pods", fieldSelector="spec.nodeName=" + self.node)["items"]
+        pods = [p for p in pods if "kubernetes.io/config.mirror" not in (p["metadata"].get("annotations") or {})]
+        active = self.addons.sync([p for p in pods if images.stood_in(p)])
         for pod in pods:
-            ann = pod["metadata"].get("annotations") or {}
-            if "kubernetes.io/config.mirror" in ann:
-                continue
-            spec = pod.get("spec") or {}
-            host_net = bool(spec.get("hostNetwork"))
-            can_run = host_net or net_ok
-            uid = pod["metadata"].get("uid")
-            # like the real kubelet, init containers run when this host has no sandbox of the pod yet
-            # (also after a rejoin from a fresh disk, where the API still says Running)
-            pod_dir = os.path.join(common.KUBELET_DIR, "pods", uid or pod["metadata"]["name"])
-            if can_run and not os.path.isdir(pod_dir):
-                self.run_init_containers(pod)
-                os.makedirs(pod_dir, exist_ok=True)
-            if can_run and not host_net and uid not in self.pod_ips:
-                self.pod_ips[uid] = self.pod_ip()
-            ip = self.node_ip if host_net else self.pod_ips.get(uid)
-            status = {"phase": "Running" if can_run else "Pending", "hostIP": self.node_ip,
-                      "conditions": [{"type": "Ready", "status": "True" if can_run else "False"},
-                                     {"type": "PodScheduled", "status": "True"}]}
-            if ip:
-                status["podIP"] = ip
-                status["podIPs"] = [{"ip": ip}]
-            if can_run and job_pod(pod):
-                # no containers run here: a Job's pod completes as soon as it would have started
-                status["phase"] = "Succeeded"
-                status["conditions"][0] = {"type": "Ready", "status": "False", "reason": "PodCompleted"}
-                status["containerStatuses"] = [{"name": c.get("name"), "ready": False, "restartCount": 0,
-                                                "image": c.get("image"), "started": False,
-                                                "state": {"terminated": {"exitCode": 0, "reason": "Completed",
-                                                                         "finishedAt": util.rfc3339()}}}
-                                               for c in spec.get("containers") or []]
-            elif not can_run:
-                status["containerStatuses"] = [{"name": c.get("name"), "ready": False, "restartCount": 0,
-                                                "state": {"waiting": {"reason": "ContainerCreating"}}}
-                                               for c in spec.get("containers") or []]
-            else:
-                status["containerStatuses"] = [{"name": c.get("name"), "ready": True, "restartCount": 0,
-                                                "image": c.get("image"), "started": True,
-                                                "state": {"running": {"startedAt": util.rfc3339()}}}
-                                               for c in spec.get("containers") or []]
-            cur = pod.get("status") or {}
-            if cur.get("phase") != status["phase"] or cur.get("podIP") != status.get("podIP"):
-                ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-                try:
-                    self.api.patch("/api/v1/namespaces/%s/pods/%s/status" % (ns, name), {"status": status})
-                except kclient.ApiError as e:
-                    if e.code != 404:
-                        raise
+            if images.stood_in(pod):
+                self.sync_stood_in_pod(pod, net_ok, active.get(pod["metadata"]["uid"]))
+        if rt_ok:
+            try:
+                self.cri_pods.sync([p for p in pods if not images.stood_in(p)], net_ok)
+            except cri.RPCError as e:
+                util.klog("E", "running pods through the container runtime failed: %s" % e)
+
+    def sync_stood_in_pod(self, pod, net_ok, active=None):
+        """An add-on's pod: running while its program's unit runs (`active`); one the lab has no program of,
+        reported running once it could run."""
+        spec = pod.get("spec") or {}
+        host_net = bool(spec.get("hostNetwork"))
+        can_run = (host_net or net_ok) if active is None else active
+        uid = pod["metadata"].get("uid")
+        # like the real kubelet, init containers run when this host has no sandbox of the pod yet
+        # (also after a rejoin from a fresh disk, where the API still says Running)
+        pod_dir = os.path.join(common.KUBELET_DIR, "pods", uid or pod["metadata"]["name"])
+        if can_run and not os.path.isdir(pod_dir):
+            self.run_init_containers(pod)
+            os.makedirs(pod_dir, exist_ok=True)
+        if can_run and not host_net and uid not in self.pod_ips:
+            self.pod_ips[uid] = self.pod_ip()
+        ip = self.node_ip if host_net else self.pod_ips.get(uid)
+        status = {"phase": "Running" if can_run else "Pending", "hostIP": self.node_ip,
+                  "conditions": [{"type": "Ready", "status": "True" if can_run else "False"},
+                                 {"type": "PodScheduled", "status": "True"}]}
+        if ip:
+            status["podIP"] = ip
+            status["podIPs"] = [{"ip": ip}]
+        if not can_run:
+            status["containerStatuses"] = [{"name": c.get("name"), "ready": False, "restartCount": 0,
+                                            "state": {"waiting": {"reason": "ContainerCreating"}}}
+                                           for c in spec.get("containers") or []]
+        else:
+            status["containerStatuses"] = [{"name": c.get("name"), "ready": True, "restartCount": 0,
+                                            "image": c.get("image"), "started": True,
+                                            "state": {"running": {"startedAt": util.rfc3339()}}}
+                                           for c in spec.get("containers") or []]
+        cur = pod.get("status") or {}
+        if cur.get("phase") != status["phase"] or cur.get("podIP") != status.get("podIP"):
+            ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+            try:
+                self.api.patch("/api/v1/namespaces/%s/pods/%s/status" % (ns, name), {"status": status})
+            except kclient.ApiError as e:
+                if e.code != 404:
+                    raise
 
     def pod_ip(self):
         try:
@@ -533,7 +595,7 @@ class Kubelet:
                         self.last_status = time.monotonic()
                         self.reported_ready = self.reported_ready or (rt_ok and net_ok)
                     self.sync_mirror_pods(manifests, active)
-                    self.sync_pods(net_ok)
+                    self.sync_pods(rt_ok, net_ok)
             except (kclient.ApiError, kclient.ConnectError, OSError, ValueError) as e:
                 util.klog("E", "sync with the API server failed: %s" % e)
             self.pause(max(0.5, 2 - (time.monotonic() - started)))
@@ -616,6 +678,3 @@ def main(argv):
     kubelet.run()
     return 0
 
-
-def job_pod(pod):
-    return any(o.get("kind") == "Job" for o in pod["metadata"].get("ownerReferences") or [])

@@ -21,6 +21,12 @@ def main():
         from kube import controllers as mod
     elif name == "kube-scheduler":
         from kube import components as mod
+    elif name == "kube-proxy":
+        from kube import proxy as mod
+    elif name == "flanneld":
+        from kube import flanneld as mod
+    elif name == "flannel":   # the CNI plugin
+        from kube import cniflannel as mod
     else:
         sys.stderr.write("unknown program name %r\n" % name)
         sys.exit(2)
