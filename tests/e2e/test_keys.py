@@ -107,7 +107,7 @@ def test_an_empty_agent_or_none_is_one_line(lab, new_cfy, agent):
     without.env.pop("SSH_AUTH_SOCK", None)
     without.init(cluster_inputs(lab, master=AGENT_HOST, minions=(), ssh_private_key_path=""))
     result = without.install(check=False)
-    assert f"{lab.host_ip(AGENT_HOST)}: no SSH credential: set ssh_private_key_path, ssh.private_key or " \
+    assert f"{lab.host_ip(AGENT_HOST)}: no SSH credential: set ssh_private_key_path, ssh_private_key or " \
            f"ssh.password, or run cfy with an ssh-agent that holds the key (SSH_AUTH_SOCK)" in result.stdout
 
 
