@@ -49,6 +49,7 @@ class SshSettings:
     sudo_password: str = field(default="", repr=False)
     connect_timeout: int = 10
     known_hosts_path: str = "~/.ssh/known_hosts"
+    known_hosts: str = field(default="", repr=False)   # known_hosts lines as text: replaces known_hosts_path
     host_key_fingerprint: str = ""
     verify_host_key: bool = True
     bastion: BastionSettings = None   # None: the hosts are reached directly

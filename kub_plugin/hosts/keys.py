@@ -36,9 +36,9 @@ class VerifyPolicy(paramiko.MissingHostKeyPolicy):
                 f"after checking it on the {login.kind} (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub); otherwise "
                 f"someone may be in between")
         raise RemoteError(
-            f"{login.who}: unknown host key {seen} ({key.get_name()}), not in {login.known_hosts_path}: check it on "
-            f"the {login.kind} (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then add it ({keyscan(login)} >> "
-            f"{login.known_hosts_path}) or set {login.setting}host_key_fingerprint: {seen}")
+            f"{login.who}: unknown host key {seen} ({key.get_name()}), not in {login.known_hosts_where}: check it on "
+            f"the {login.kind} (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then {login.add_key_line()} or "
+            f"set {login.setting}host_key_fingerprint: {seen}")
 
 
 class WarnPolicy(paramiko.MissingHostKeyPolicy):
@@ -129,31 +129,37 @@ def _encrypted(text):
 
 
 def known_host_keys(login):
-    """(hostnames, key) of every entry in known_hosts_path; a line kub cannot use is refused, not skipped."""
+    """(hostnames, key) of every entry of the ssh.known_hosts text, or else of the known_hosts_path file; a line kub
+    cannot use is refused, not skipped."""
+    if login.known_hosts:
+        return _entries(login.known_hosts.splitlines(), "ssh.known_hosts", login)
     path = os.path.expanduser(login.known_hosts_path)
-    where = f"ssh.known_hosts_path {login.known_hosts_path}"
     if not os.path.isfile(path):
         raise RemoteError(f"{login.who}: known_hosts file {login.known_hosts_path} does not exist: create it "
                           f"with the {login.kind}'s key ({keyscan(login)} >> {login.known_hosts_path}, after "
                           f"checking the key) or set {login.setting}host_key_fingerprint")
-    entries = []
     with open(path, errors="replace") as f:
-        for number, line in enumerate(f, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith("@"):
-                problem = f"is an {line.split()[0]} line, which kub does not support"
+        return _entries(f, f"ssh.known_hosts_path {login.known_hosts_path}", login)
+
+
+def _entries(lines, where, login):
+    entries = []
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("@"):
+            problem = f"is an {line.split()[0]} line, which kub does not support"
+        else:
+            try:
+                entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
+            except (paramiko.SSHException, ValueError, TypeError, IndexError) as err:
+                entry, problem = None, f"holds a key kub cannot read ({short(err)})"
             else:
-                try:
-                    entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
-                except (paramiko.SSHException, ValueError, TypeError, IndexError) as err:
-                    entry, problem = None, f"holds a key kub cannot read ({short(err)})"
-                else:
-                    problem = "is not a known_hosts entry (hosts, key type, key)"
-                if entry is not None and entry.key is not None:
-                    entries.append((entry.hostnames, entry.key))
-                    continue
-            raise RemoteError(f"{login.who}: {where} line {number} {problem}: remove or fix that line (or give "
-                              f"kub a known_hosts file of its own), or set {login.setting}host_key_fingerprint")
+                problem = "is not a known_hosts entry (hosts, key type, key)"
+            if entry is not None and entry.key is not None:
+                entries.append((entry.hostnames, entry.key))
+                continue
+        raise RemoteError(f"{login.who}: {where} line {number} {problem}: remove or fix that line (or give "
+                          f"kub a known_hosts file of its own), or set {login.setting}host_key_fingerprint")
     return entries

@@ -9,7 +9,16 @@ import paramiko
 from fabric import Config, Connection
 
 from ..errors import RemoteError, Unreachable, short
-from .keys import VerifyPolicy, WarnPolicy, check_agent, fingerprint, known_host_keys, known_hosts_name, load_key
+from .keys import (
+    VerifyPolicy,
+    WarnPolicy,
+    check_agent,
+    fingerprint,
+    keyscan,
+    known_host_keys,
+    known_hosts_name,
+    load_key,
+)
 
 # A peer that stops acknowledging for this long is dead: commands fail instead of hanging on a cut link.
 DEAD_PEER_SECONDS = 30
@@ -32,6 +41,7 @@ class Login:
     private_key_passphrase: str = field(default="", repr=False)
     password: str = field(default="", repr=False)
     known_hosts_path: str = "~/.ssh/known_hosts"
+    known_hosts: str = field(default="", repr=False)   # known_hosts lines as text, instead of the file
     host_key_fingerprint: str = ""
     verify_host_key: bool = True
     connect_timeout: int = 10
@@ -40,13 +50,25 @@ class Login:
     def has_key(self):
         return bool(self.private_key or self.private_key_path)
 
+    @property
+    def known_hosts_where(self):
+        """Where the trusted host keys are, as messages name it: the ssh.known_hosts text, or the file."""
+        return "ssh.known_hosts" if self.known_hosts else self.known_hosts_path
+
+    def add_key_line(self):
+        """How the line of a checked host key is added where the trusted keys are."""
+        scan = keyscan(self)
+        return (f"add the line {scan} prints to ssh.known_hosts" if self.known_hosts
+                else f"add it ({scan} >> {self.known_hosts_path})")
+
 
 def host_login(s):
     """The login to a host (cluster.settings.SshSettings)."""
     return Login(s.ip, s.ip, s.port, s.user, through=s.bastion.address if s.bastion else "",
                  private_key_path=s.private_key_path, private_key=s.private_key,
                  private_key_passphrase=s.private_key_passphrase, password=s.password,
-                 known_hosts_path=s.known_hosts_path, host_key_fingerprint=s.host_key_fingerprint,
+                 known_hosts_path=s.known_hosts_path, known_hosts=s.known_hosts,
+                 host_key_fingerprint=s.host_key_fingerprint,
                  verify_host_key=s.verify_host_key, connect_timeout=s.connect_timeout)
 
 
@@ -57,6 +79,7 @@ def bastion_login(s):
     return Login(f"bastion {b.address}", b.address, b.port, b.user, setting="ssh.bastion.", kind="bastion",
                  private_key_path=b.private_key_path, private_key=b.private_key,
                  private_key_passphrase=b.private_key_passphrase, known_hosts_path=s.known_hosts_path,
+                 known_hosts=s.known_hosts,
                  host_key_fingerprint=b.host_key_fingerprint, verify_host_key=s.verify_host_key,
                  connect_timeout=s.connect_timeout)
 
@@ -104,6 +127,13 @@ def close(conn):
         conn.client.close()
 
 
+def _replace_line(login):
+    if login.known_hosts:
+        return f"then replace the line of {known_hosts_name(login)} in ssh.known_hosts by the new one"
+    return (f"remove the old line (ssh-keygen -R {known_hosts_name(login)} -f {login.known_hosts_path}) and add the "
+            f"new one")
+
+
 def login_error(login, err, answered=True):
     """The one-line error for a failed handshake or login (our own RemoteErrors pass as they are). A login that got
     no answer (the host went silent, its connection closed or reset) is a host that is down, not a refused login."""
@@ -111,10 +141,9 @@ def login_error(login, err, answered=True):
     through = f" (through bastion {login.through})" if login.through else ""
     if isinstance(err, paramiko.BadHostKeyException):
         return RemoteError(
-            f"{who}: host key CHANGED: it is now {fingerprint(err.key)}, {login.known_hosts_path} has "
-            f"{fingerprint(err.expected_key)}: if the {kind} was reinstalled, check the new key on the {kind}, remove "
-            f"the old line (ssh-keygen -R {known_hosts_name(login)} -f {login.known_hosts_path}) and add the new one; "
-            f"otherwise someone may be in between")
+            f"{who}: host key CHANGED: it is now {fingerprint(err.key)}, {login.known_hosts_where} has "
+            f"{fingerprint(err.expected_key)}: if the {kind} was reinstalled, check the new key on the {kind}, "
+            f"{_replace_line(login)}; otherwise someone may be in between")
     if isinstance(err, paramiko.ChannelException):   # the bastion could not open the way to the host
         if err.code == paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED:
             return RemoteError(f"{who}: bastion {login.through} refused to forward a connection to port {port} "

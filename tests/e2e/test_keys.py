@@ -1,5 +1,6 @@
 """SSH keys as most people hold them, through the real cfy CLI: only in an ssh-agent, or protected by a
-passphrase (ssh.private_key_passphrase); and a failed login is kub's one line, with no third-party traceback."""
+passphrase (ssh.private_key_passphrase; the key and the known_hosts lines as text, as on a manager); and a failed
+login is kub's one line, with no third-party traceback."""
 import os
 import re
 import shutil
@@ -43,11 +44,16 @@ def test_a_key_only_in_an_ssh_agent_and_a_passphrase_protected_key_install(lab, 
     with_agent = new_cfy()
     with_agent.env.update(agent)
     with_agent.init(cluster_inputs(lab, master=AGENT_HOST, minions=(), ssh_private_key_path=""))
+    # as on a manager, where no file of the user's is: the key and the known_hosts lines as text (from secrets
+    # there), and the key's passphrase alone opens it
     with_passphrase = new_cfy()
-    with_passphrase.env.pop("SSH_AUTH_SOCK", None)   # the passphrase alone opens the key
+    with_passphrase.env.pop("SSH_AUTH_SOCK", None)
+    key_text = open(protected_copy(lab, tmp_path)).read()
     with_passphrase.init(cluster_inputs(lab, master=PASSPHRASE_HOST, minions=(),
-                                        ssh_private_key_path=protected_copy(lab, tmp_path),
-                                        ssh_private_key_passphrase=PASSPHRASE))
+                                        ssh_private_key_path=str(tmp_path / "no-such-key"),
+                                        ssh_private_key=key_text, ssh_private_key_passphrase=PASSPHRASE,
+                                        ssh_known_hosts_path=str(tmp_path / "no-such-known-hosts"),
+                                        ssh_known_hosts=lab.known_hosts()))
     clusters = {AGENT_HOST: with_agent, PASSPHRASE_HOST: with_passphrase}
     try:
         with ThreadPoolExecutor(2) as pool:
@@ -57,9 +63,11 @@ def test_a_key_only_in_an_ssh_agent_and_a_passphrase_protected_key_install(lab, 
             assert cfy.outputs()["node_names"] == {"master": [f"kubh{host}"], "minions": []}
             nodes = lab.exec(host, "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes --no-headers").stdout
             assert nodes.split()[:2] == [f"kubh{host}", "Ready"], nodes
-        # the passphrase is in no event, log line or runtime property
-        assert PASSPHRASE not in outs[1]
-        assert PASSPHRASE not in with_passphrase.run("node-instances", "-b", with_passphrase.blueprint_id).stdout
+        # the passphrase and the key are in no event, log line or runtime property
+        secret_line = key_text.splitlines()[1]
+        instances = with_passphrase.run("node-instances", "-b", with_passphrase.blueprint_id).stdout
+        for secret in (PASSPHRASE, secret_line):
+            assert secret not in outs[1] and secret not in instances
         with ThreadPoolExecutor(2) as pool:
             uninstalled = list(pool.map(lambda cfy: cfy.uninstall().stdout, clusters.values()))
         assert PASSPHRASE not in uninstalled[1]
@@ -99,7 +107,7 @@ def test_an_empty_agent_or_none_is_one_line(lab, new_cfy, agent):
     without.env.pop("SSH_AUTH_SOCK", None)
     without.init(cluster_inputs(lab, master=AGENT_HOST, minions=(), ssh_private_key_path=""))
     result = without.install(check=False)
-    assert f"{lab.host_ip(AGENT_HOST)}: no SSH credential: set ssh_private_key_path, ssh.private_key or " \
+    assert f"{lab.host_ip(AGENT_HOST)}: no SSH credential: set ssh_private_key_path, ssh_private_key or " \
            f"ssh.password, or run cfy with an ssh-agent that holds the key (SSH_AUTH_SOCK)" in result.stdout
 
 

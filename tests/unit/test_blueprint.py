@@ -214,3 +214,23 @@ def test_the_examples_take_the_inputs_of_barevm_blueprint(tmp_path):
             deployment = web["properties"]["resources"][0]
             assert deployment["kind"] == "Deployment"
             assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == wanted
+
+
+def test_on_a_manager_the_key_and_the_host_keys_come_from_secrets_given_as_inputs():
+    """`cfy deployments create -i inputs.yaml` on a manager, the key, its passphrase and the known_hosts lines given
+    as `{get_secret: <name>}`: Cloudify's parser takes them and leaves each a get_secret the manager reads when an
+    operation runs (where secrets are not supported, as in local mode, it refuses them)."""
+    secrets = {"kub_ssh_key": "KEY", "kub_ssh_key_passphrase": "PASS", "kub_known_hosts": "LINES"}
+    inputs = {"master_ip": "10.0.0.1", "minion_ips": ["10.0.0.2"],
+              **{name: {"get_secret": secret} for name, secret in (("ssh_private_key", "kub_ssh_key"),
+                                                                   ("ssh_private_key_passphrase",
+                                                                    "kub_ssh_key_passphrase"),
+                                                                   ("ssh_known_hosts", "kub_known_hosts"))}}
+    plan = prepare_deployment_plan(parse(ROOT / "barevm-blueprint.yaml"), get_secret_method=secrets.__getitem__,
+                                   inputs=inputs)
+    for node in plan["nodes"]:
+        ssh = node["properties"]["ssh"]
+        assert (ssh["private_key"], ssh["private_key_passphrase"], ssh["known_hosts"]) == (
+            {"get_secret": "kub_ssh_key"}, {"get_secret": "kub_ssh_key_passphrase"}, {"get_secret": "kub_known_hosts"})
+    with pytest.raises(Exception, match="get_secret intrinsic function is not supported"):
+        prepare_deployment_plan(parse(ROOT / "barevm-blueprint.yaml"), inputs=inputs)
