@@ -1,11 +1,17 @@
 """Where kubectl runs for a cluster a workload or a kub_* workflow acts on: a control-plane host of a cluster kub
-installed (a Master node; the first of its masters that answers) or of one it only reaches (an ExistingCluster)."""
+installed (a Master node; the first of its masters that answers) or of one it only reaches (an ExistingCluster: a
+control-plane host reached by SSH, or the machine running cfy itself, with the cluster's kubeconfig)."""
+import hashlib
+import os
 from dataclasses import dataclass
 
+from ..cluster.kubeconfig_access import kubeconfig_access, uses_kubeconfig
 from ..cluster.properties import ssh_settings
 from ..errors import ConfigError
 from ..hosts import state
 from ..hosts.failover import first_answering
+from ..hosts.local import PRIVATE_KUBECONFIG, LocalHost
+from ..local import places
 from .deployment import MASTER_TYPE, WORKLOAD_RELATIONSHIP, Cluster
 
 EXISTING_TYPE = "kub.nodes.ExistingCluster"
@@ -15,19 +21,29 @@ CLUSTER_TYPES = (MASTER_TYPE, EXISTING_TYPE)
 
 @dataclass(frozen=True)
 class ControlPlane:
-    """Where kubectl runs for a cluster: a control-plane host reached by SSH, and the kubeconfig there. Changes
-    run under `lock` (an flock file): kub's host lock on a master; on a cluster kub did not install, the
-    kubeconfig itself, a file that is there already, so that nothing is added to that host."""
-    ssh: object          # cluster.settings.SshSettings
+    """Where kubectl runs for a cluster: a control-plane host reached by SSH, and the kubeconfig there; or, with
+    `access`, the machine running cfy (hosts.local). Changes run under `lock` (an flock file): kub's host lock on a
+    master; on a cluster kub did not install, the kubeconfig itself, a file that is there already, so that nothing
+    is added to that host; from the machine running cfy, a lock file in kub's folder there, one per API server."""
+    ssh: object          # cluster.settings.SshSettings (None with access)
     kubeconfig: str
     node_id: str
     lock: str = state.LOCK_FILE
     allow_plain_http: bool = False   # whether its workloads' manifests may come from http:// URLs
     standby: tuple = ()  # the other masters of a cluster with several, tried in turn when `ssh` does not answer
+    access: object = None   # cluster.kubeconfig_access.KubeconfigAccess: the cluster reached through a kubeconfig
 
     def open(self, logger, plan=None):
-        """An open Host (a context manager) of the first of its masters that answers."""
+        """A Host (a context manager, open once entered) of the first of its masters that answers, or of the
+        machine running cfy."""
+        if self.access is not None:
+            return LocalHost(self.access, logger, plan)
         return first_answering((self.ssh, *self.standby), logger, plan)
+
+    @property
+    def where(self):
+        """How a plan names where kubectl runs: the host's address, or the API server's URL."""
+        return self.access.endpoint if self.access is not None else self.ssh.ip
 
 
 def control_plane(deployment_id, node_id, type_hierarchy, props, runtime=None):
@@ -39,13 +55,17 @@ def control_plane(deployment_id, node_id, type_hierarchy, props, runtime=None):
                             allow_plain_http=cluster.settings.allow_plain_http,
                             standby=tuple(cluster.master_hosts[1:]))
     if EXISTING_TYPE in type_hierarchy:
-        if not props.get("ip"):
-            raise ConfigError(f"node {node_id} has no ip: set the ip of a control-plane host of the cluster")
-        ssh = ssh_settings(props, props["ip"])
-        kubeconfig = existing_kubeconfig(props, node_id)
         allow_plain_http = props.get("allow_plain_http", False)
         if not isinstance(allow_plain_http, bool):
             raise ConfigError(f"node {node_id}: allow_plain_http {allow_plain_http!r} is not true or false")
+        if uses_kubeconfig(props, node_id):
+            access = kubeconfig_access(props, node_id)
+            lock = os.path.join(places.kub_dir("locks"), f"{hashlib.sha256(access.endpoint.encode()).hexdigest()[:16]}"
+                                                         f".lock")
+            return ControlPlane(None, access.file or PRIVATE_KUBECONFIG, node_id, lock=lock,
+                                allow_plain_http=allow_plain_http, access=access)
+        ssh = ssh_settings(props, props["ip"])
+        kubeconfig = existing_kubeconfig(props, node_id)
         return ControlPlane(ssh, kubeconfig, node_id, lock=kubeconfig, allow_plain_http=allow_plain_http)
     raise ConfigError(f"node {node_id} is neither a {MASTER_TYPE} nor an {EXISTING_TYPE}: point at the node of "
                       f"the cluster")

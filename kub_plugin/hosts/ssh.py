@@ -16,8 +16,7 @@ from ..errors import ConnectionLost, RemoteError, short
 from . import bastion
 from .commands import Command, Quoted, Raw, command_line
 from .login import close, host_login, open_login
-from .payload import locked_bash, script_payload
-from .scripts import DRY_RUN
+from .payload import script_run
 
 DEFAULT_COMMAND_TIMEOUT = 900
 SEND_SLICE = 256 * 1024
@@ -106,10 +105,7 @@ class Host:
         not argv. With lock=(path, seconds), the script runs only while it holds that flock (its folder is made
         when missing, an existing one is left as it is); if another holder keeps it longer than the seconds, the
         result's exit code is LOCK_BUSY. On a host opened for a plan, the script runs in plan mode."""
-        env = {**(env or {}), **({DRY_RUN: "yes"} if self.plan is not None else {})}
-        payload = script_payload(name, {**env, **(secret_env or {})})
-        dry_run = env.get(DRY_RUN) == "yes"
-        command = Command("sh", "-c", locked_bash(*lock, dry_run=dry_run)) if lock else Command("bash", "-s")
+        command, payload = script_run(name, env, secret_env, self.plan is not None, lock)
         prefix, password_line = self._sudo()
         command = Command(prefix, "--", command) if prefix else command
         return self._exec(command.text, password_line + payload, timeout, name)

@@ -38,7 +38,9 @@ def _parser():
     sub = command("exec", "run a command as root in host I: exec I -- CMD...", ("I", int))
     sub.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD")
     command("known-hosts", "print known_hosts lines for the hosts")
-    command("inputs", "print blueprint inputs (YAML) for this lab")
+    sub = command("inputs", "print blueprint inputs (YAML) for this lab")
+    sub.add_argument("--kubeconfig", metavar="FILE",
+                     help="instead, the inputs of examples/app-on-cluster-by-kubeconfig.yaml for the cluster of FILE")
     command("cut", "take host I's link down", ("I", int))
     command("heal", "bring host I's link up again", ("I", int))
     command("loss", "drop PCT percent of host I's packets", ("I", int), ("PCT", int))
@@ -89,7 +91,8 @@ def _run(args):
     elif c == "known-hosts":
         print(lab.known_hosts(), end="")
     elif c == "inputs":
-        print(yaml.safe_dump(lab.inputs(), sort_keys=False), end="")
+        inputs = lab.kubeconfig_inputs(os.path.abspath(args.kubeconfig)) if args.kubeconfig else lab.inputs()
+        print(yaml.safe_dump(inputs, sort_keys=False), end="")
     elif c == "loss":
         lab.loss(args.I, args.PCT)
     elif c == "slow":

@@ -67,6 +67,7 @@ class Lab(Identities, Faults):
         self.service_url = f"http://{self.bridge_ip}:{SERVICE_PORT}"
         self.package_repository_url = self.service_url + "/core:/stable:/v{version}/deb/"
         self.package_repository_key_url = self.service_url + "/core:/stable:/v{version}/deb/Release.key"
+        self.kubectl_url = self.service_url + "/dl.k8s.io/release/v{version}/bin/linux/{arch}/kubectl"
         self.state_dir = STATE_ROOT / str(index)
         self.ssh_private_key_path = str(self.state_dir / "id_ed25519")
         self.known_hosts_path = str(self.state_dir / "known_hosts")
@@ -349,6 +350,12 @@ class Lab(Identities, Faults):
         values["etcd_url"] = (self.service_url + "/github.com/etcd-io/etcd/releases/download/v{version}/"
                                                  "etcd-v{version}-linux-{arch}.tar.gz")
         return values
+
+    def kubeconfig_inputs(self, kubeconfig_file):
+        """Inputs for examples/app-on-cluster-by-kubeconfig.yaml: a cluster's kubeconfig on this machine, and the
+        upstream kubectl of every minor the lab serves at dl.k8s.io's layout (plain http on the lab's bridge)."""
+        self._require_up()
+        return {"kubeconfig_file": str(kubeconfig_file), "kubectl_url": self.kubectl_url, "allow_plain_http": True}
 
     def containerd_inputs(self):
         """The inputs in CONTAINERD_INPUTS: containerd 2 and runc from this lab's release files, and the cgroup
