@@ -10,8 +10,8 @@ from ..cluster.properties import ssh_settings
 from ..errors import ConfigError
 from ..hosts import state
 from ..hosts.failover import first_answering
-from ..hosts.local import PRIVATE_KUBECONFIG, LocalHost
 from ..local import places
+from ..local.host import PRIVATE_KUBECONFIG, LocalHost
 from .deployment import MASTER_TYPE, WORKLOAD_RELATIONSHIP, Cluster
 
 EXISTING_TYPE = "kub.nodes.ExistingCluster"
@@ -22,7 +22,7 @@ CLUSTER_TYPES = (MASTER_TYPE, EXISTING_TYPE)
 @dataclass(frozen=True)
 class ControlPlane:
     """Where kubectl runs for a cluster: a control-plane host reached by SSH, and the kubeconfig there; or, with
-    `access`, the machine running cfy (hosts.local). Changes run under `lock` (an flock file): kub's host lock on a
+    `access`, the machine running cfy (local.host). Changes run under `lock` (an flock file): kub's host lock on a
     master; on a cluster kub did not install, the kubeconfig itself, a file that is there already, so that nothing
     is added to that host; from the machine running cfy, a lock file in kub's folder there, one per API server."""
     ssh: object          # cluster.settings.SshSettings (None with access)

@@ -1,6 +1,6 @@
 """Cloudify operations of kub.nodes.ExistingCluster: a cluster kub did not install, reached over SSH on one of its
 control-plane hosts, where kubectl works with a kubeconfig (`kubeconfig_path`), or from the machine running cfy with
-the cluster's kubeconfig alone (`kubeconfig` or `kubeconfig_file`; hosts.local).
+the cluster's kubeconfig alone (`kubeconfig` or `kubeconfig_file`; local.host).
 
 kub never installs, changes or resets anything of it: its operations only read the cluster (host key verified,
 API answering through that kubeconfig, version, nodes) and record what they found. Workloads deployed_on it

@@ -16,10 +16,10 @@ from kub_plugin.cluster import existing, kubeconfig_access
 from kub_plugin.errors import ConfigError
 from kub_plugin.hosts import runner, scripts
 from kub_plugin.hosts.commands import Command
-from kub_plugin.hosts.local import LocalHost
 from kub_plugin.hosts.plan import Plan
 from kub_plugin.hosts.runner import StepError
 from kub_plugin.local import kubectl_release, places
+from kub_plugin.local.host import LocalHost
 from kub_plugin.workloads import workflow_commands
 
 EXISTING = ["kub.nodes.ExistingCluster", "cloudify.nodes.Root"]

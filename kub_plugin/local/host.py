@@ -1,9 +1,9 @@
 """The machine running cfy as the place kubectl runs for a cluster reached through a kubeconfig alone (an
 ExistingCluster without SSH): the same interface as an SSH host (hosts/ssh.py) for the kubectl steps of workloads
-and kub_* workflows, with the real upstream kubectl of the cluster's release (local/kubectl_release.py).
+and kub_* workflows, with the real upstream kubectl of the cluster's release (kubectl_release.py).
 
 Commands and the scripts of scripts/ run with bash as the user running cfy (no sudo), in a private folder (0700, in
-kub's folder: local/places.py) made for the operation and removed after it: the kubeconfig given as text is written
+kub's folder: places.py) made for the operation and removed after it: the kubeconfig given as text is written
 there (0600) and named by a relative path; uploads go there too. kubectl keeps no cache. Locks are flock files in
 kub's folder. Output that holds one of the kubeconfig's credentials is masked. Every failure is one line naming the
 API server.
@@ -17,12 +17,12 @@ import tempfile
 import yaml
 
 from ..errors import RemoteError, short
-from ..local import kubectl_release, places
-from .commands import command_line
-from .payload import script_run
-from .runner import StepError, error_line
-from .scripts import NO_CACHE_DIR
-from .ssh import DEFAULT_COMMAND_TIMEOUT, Result
+from ..hosts.commands import command_line
+from ..hosts.payload import script_run
+from ..hosts.runner import StepError, error_line
+from ..hosts.scripts import NO_CACHE_DIR
+from ..hosts.ssh import DEFAULT_COMMAND_TIMEOUT, Result
+from . import kubectl_release, places
 
 PRIVATE_KUBECONFIG = "kubeconfig"   # the text form's file, in the private folder commands run in
 VERSION_TIMEOUT = 60
