@@ -43,7 +43,23 @@ class Result:
         return self.exit_code == 0
 
 
-class Host:
+class HostBase:
+    """What the places kub's steps run on share: a context manager, opened once entered (unless open), closed on
+    leaving; log lines that start with `ip`, how messages name the place."""
+
+    def __enter__(self):
+        if not self.is_open:
+            self.open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def log(self, message):
+        self.logger.info(f"[{self.ip}] {message}")
+
+
+class Host(HostBase):
     """One SSH connection to one host. Use as a context manager. With a `plan` (hosts.plan.Plan), the host is
     opened for a plan: its scripts run in plan mode, their changes go to the plan, and nothing is uploaded."""
 
@@ -56,16 +72,9 @@ class Host:
         self._bastion = None   # the lease of its bastion's connection, for a host behind one
         self._sudo_prefix = None
 
-    def __enter__(self):
-        if self._conn is None:
-            self.open()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def log(self, message):
-        self.logger.info(f"[{self.ip}] {message}")
+    @property
+    def is_open(self):
+        return self._conn is not None
 
     # -- connecting -------------------------------------------------------------------------------
 

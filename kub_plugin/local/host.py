@@ -21,7 +21,7 @@ from ..hosts.commands import command_line
 from ..hosts.payload import script_run
 from ..hosts.runner import StepError, error_line
 from ..hosts.scripts import NO_CACHE_DIR
-from ..hosts.ssh import DEFAULT_COMMAND_TIMEOUT, Result
+from ..hosts.ssh import DEFAULT_COMMAND_TIMEOUT, HostBase, Result
 from . import kubectl_release, places
 
 PRIVATE_KUBECONFIG = "kubeconfig"   # the text form's file, in the private folder commands run in
@@ -29,7 +29,7 @@ VERSION_TIMEOUT = 60
 CREDENTIALS = ("client-key-data", "client-certificate-data", "token", "password")
 
 
-class LocalHost:
+class LocalHost(HostBase):
     """The machine running cfy, working on the cluster of a cluster.kubeconfig_access.KubeconfigAccess. Use as a
     context manager. With a `plan` (hosts.plan.Plan), scripts run in plan mode and nothing is uploaded."""
 
@@ -48,16 +48,9 @@ class LocalHost:
         """The kubeconfig on kubectl's command line (relative: the private folder is every command's own)."""
         return self.access.file or PRIVATE_KUBECONFIG
 
-    def __enter__(self):
-        if self._dir is None:
-            self.open()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def log(self, message):
-        self.logger.info(f"[{self.ip}] {message}")
+    @property
+    def is_open(self):
+        return self._dir is not None
 
     def open(self):
         """Makes the private folder (with the kubeconfig given as text), then finds the cluster's release and its

@@ -239,6 +239,10 @@ def test_app_on_a_cluster_known_by_its_kubeconfig_alone(lab, foreign, tmp_path_f
     status = cfy.execute("execute_operation", {"operation": "cloudify.interfaces.validation.check_status",
                                                "node_ids": ["cluster"]}).stdout
     assert f"[https://{ip}:6443] API at https://{ip}:6443 answers, Kubernetes {version}; Ready: kubh3, kubh4" in status
+    # the workload's drift: the API server's dry run of applying it again, through the kubectl here
+    drift = cfy.execute("execute_operation", {"operation": "cloudify.interfaces.lifecycle.check_drift",
+                                              "node_ids": ["web"]}).stdout
+    assert "drift: Deployment hello/web: spec.replicas applied 2, live 3" in drift
     upgrade = cfy.execute("kub_upgrade", {"kubernetes_version": "1.37"}, check=False)
     assert upgrade.returncode != 0 and (
         "kub_upgrade: node cluster is a kub.nodes.ExistingCluster, a cluster kub did not install: kub does not work "
@@ -253,6 +257,6 @@ def test_app_on_a_cluster_known_by_its_kubeconfig_alone(lab, foreign, tmp_path_f
     assert all_ready(lab) and files_changed(lab, FOREIGN, files) == {}
     # the kubeconfig is nowhere in cfy's output or the deployment's runtime properties, nor left on this machine
     key = lab.exec(FOREIGN[0], "sed -n 's/^ *client-key-data: //p' /etc/kubernetes/admin.conf").stdout.strip()
-    said = out + status + upgrade.stdout + uninstall
+    said = out + status + drift + upgrade.stdout + uninstall
     assert len(key) > 100 and key not in said and key not in json.dumps(cfy.node_instances())
     assert os.listdir(cfy.workdir / "kub" / "run") == []
