@@ -12,7 +12,7 @@ from ..hosts import state
 from ..hosts.failover import first_answering
 from ..local import places
 from ..local.host import PRIVATE_KUBECONFIG, LocalHost
-from .deployment import MASTER_TYPE, WORKLOAD_RELATIONSHIP, Cluster
+from .deployment import MASTER_TYPE, WORKLOAD_RELATIONSHIP, Cluster, is_local, operation_storage
 
 EXISTING_TYPE = "kub.nodes.ExistingCluster"
 # the node types a workload or a kub_* workflow acts on: a cluster kub installed, or one it only reaches
@@ -46,9 +46,10 @@ class ControlPlane:
         return self.access.endpoint if self.access is not None else self.ssh.ip
 
 
-def control_plane(deployment_id, node_id, type_hierarchy, props, runtime=None):
+def control_plane(deployment_id, node_id, type_hierarchy, props, runtime=None, local_mode=False):
     """The control plane of a Master or ExistingCluster node, from its type and properties (and a Master's record of
-    its hosts, its instance's runtime properties)."""
+    its hosts, its instance's runtime properties). `local_mode`: cfy's local mode, where a blueprint may name a file
+    of the machine running cfy (kubeconfig_file); on a manager it would be the worker's."""
     if MASTER_TYPE in type_hierarchy:
         cluster = Cluster(deployment_id, node_id, props, runtime)
         return ControlPlane(cluster.master_ssh, state.ADMIN_CONF, node_id,
@@ -59,7 +60,7 @@ def control_plane(deployment_id, node_id, type_hierarchy, props, runtime=None):
         if not isinstance(allow_plain_http, bool):
             raise ConfigError(f"node {node_id}: allow_plain_http {allow_plain_http!r} is not true or false")
         if uses_kubeconfig(props, node_id):
-            access = kubeconfig_access(props, node_id)
+            access = kubeconfig_access(props, node_id, local_mode)
             lock = os.path.join(places.kub_dir("locks"), f"{hashlib.sha256(access.endpoint.encode()).hexdigest()[:16]}"
                                                          f".lock")
             return ControlPlane(None, access.file or PRIVATE_KUBECONFIG, node_id, lock=lock,
@@ -95,4 +96,4 @@ def workload_cluster(ctx):
         raise ConfigError(f"node {ctx.node.id}: {WORKLOAD_RELATIONSHIP} targets {target.node.id}, which is neither a "
                           f"{MASTER_TYPE} nor an {EXISTING_TYPE}: point it at the node of its cluster")
     return control_plane(ctx.deployment.id, target.node.id, target.node.type_hierarchy, target.node.properties,
-                         target.instance.runtime_properties)
+                         target.instance.runtime_properties, is_local(operation_storage(ctx)))

@@ -17,7 +17,8 @@ from .machine import manifest_sources
 
 
 def _control_plane(ctx):
-    return control_planes.control_plane(ctx.deployment.id, ctx.node.id, ctx.node.type_hierarchy, ctx.node.properties)
+    return control_planes.control_plane(ctx.deployment.id, ctx.node.id, ctx.node.type_hierarchy, ctx.node.properties,
+                                        local_mode=deployment.is_local(deployment.operation_storage(ctx)))
 
 
 def _view(ctx):

@@ -41,7 +41,8 @@ class Target:
         node = nodes[node_id]
         records = deployment.instance_records(storage, ctx.deployment.id)
         self.control_plane = control_planes.control_plane(ctx.deployment.id, node_id, node["type_hierarchy"],
-                                                          node["properties"] or {}, records.get(node_id))
+                                                          node["properties"] or {}, records.get(node_id),
+                                                          self.local_mode)
 
     @contextlib.contextmanager
     def connected(self, logger):

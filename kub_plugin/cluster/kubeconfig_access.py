@@ -46,8 +46,9 @@ def uses_kubeconfig(props, node_id):
     return given != ["ip"]
 
 
-def kubeconfig_access(props, node_id):
-    """The checked settings of the kubeconfig form (props: the node's properties)."""
+def kubeconfig_access(props, node_id, local_mode):
+    """The checked settings of the kubeconfig form (props: the node's properties; kubeconfig_file only in cfy's local
+    mode: on a manager it would name a file of its worker)."""
     uses_kubeconfig(props, node_id)
     if props.get("kubeconfig_path", state.ADMIN_CONF) != state.ADMIN_CONF:
         raise ConfigError(f"node {node_id}: kubeconfig_path names a file on a control-plane host, which the "
@@ -57,6 +58,10 @@ def kubeconfig_access(props, node_id):
         name = "kubeconfig" if not isinstance(text, str) else "kubeconfig_file"
         raise ConfigError(f"node {node_id}: {name} is not a string: give the kubeconfig's content as text (kubeconfig) "
                           f"or its path (kubeconfig_file)")
+    if path and not local_mode:
+        raise ConfigError(f"node {node_id}: kubeconfig_file {path} names a file of the Cloudify Manager's worker, "
+                          f"which a blueprint may not read: give the kubeconfig's content as kubeconfig, from a "
+                          f"secret (get_secret)")
     if path:
         path = os.path.abspath(os.path.expanduser(path))
         text = _read_file(node_id, path)

@@ -95,7 +95,7 @@ BAD_SETTINGS = [
 @pytest.mark.parametrize("given, expected", BAD_SETTINGS, ids=[e[:70] for _, e in BAD_SETTINGS])
 def test_bad_settings_are_one_line_that_never_quotes_the_kubeconfig(given, expected):
     with pytest.raises(ConfigError) as err:
-        control_planes.control_plane("dep", "cluster", EXISTING, given)
+        control_planes.control_plane("dep", "cluster", EXISTING, given, local_mode=True)
     assert expected in str(err.value) and "\n" not in str(err.value)
     assert TOKEN not in str(err.value) and "s3cr3t" not in str(err.value)
 
@@ -114,8 +114,15 @@ def test_the_kubeconfig_form_runs_kubectl_here_under_a_lock_of_kubs_own(kub_dir)
 def test_a_kubeconfig_file_is_used_where_it_is(tmp_path):
     path = tmp_path / "config"
     path.write_text(KUBECONFIG)
-    cluster = control_planes.control_plane("dep", "cluster", EXISTING, {"kubeconfig_file": str(path)})
+    cluster = control_planes.control_plane("dep", "cluster", EXISTING, {"kubeconfig_file": str(path)},
+                                           local_mode=True)
     assert cluster.kubeconfig == str(path) and cluster.access.described == f"kubeconfig_file {path}"
+    # on a manager, a file of its worker: refused, whatever it holds
+    with pytest.raises(ConfigError) as err:
+        control_planes.control_plane("dep", "cluster", EXISTING, {"kubeconfig_file": str(path)})
+    assert str(err.value) == (f"node cluster: kubeconfig_file {path} names a file of the Cloudify Manager's worker, "
+                              f"which a blueprint may not read: give the kubeconfig's content as kubeconfig, from a "
+                              f"secret (get_secret)")
 
 
 def test_the_ssh_form_is_unchanged():
