@@ -54,6 +54,8 @@ def kubeconfig_access(props, node_id, local_mode):
         raise ConfigError(f"node {node_id}: kubeconfig_path names a file on a control-plane host, which the "
                           f"kubeconfig form does not log in to: leave kubeconfig_path out")
     text, path = props.get("kubeconfig") or "", props.get("kubeconfig_file") or ""
+    if isinstance(text, dict):   # a secret holding it as JSON (or the blueprint as YAML) gives it as a mapping
+        text = yaml.safe_dump(text, sort_keys=False)
     if not isinstance(text, str) or not isinstance(path, str):
         name = "kubeconfig" if not isinstance(text, str) else "kubeconfig_file"
         raise ConfigError(f"node {node_id}: {name} is not a string: give the kubeconfig's content as text (kubeconfig) "

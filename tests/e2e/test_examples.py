@@ -239,9 +239,10 @@ def test_app_on_a_cluster_known_by_its_kubeconfig_alone(lab, foreign, tmp_path_f
     status = cfy.execute("execute_operation", {"operation": "cloudify.interfaces.validation.check_status",
                                                "node_ids": ["cluster"]}).stdout
     assert f"[https://{ip}:6443] API at https://{ip}:6443 answers, Kubernetes {version}; Ready: kubh3, kubh4" in status
-    # the workload's drift: the API server's dry run of applying it again, through the kubectl here
+    # drift: the cluster's (none), and the workload's (the API server's dry run of applying it again)
     drift = cfy.execute("execute_operation", {"operation": "cloudify.interfaces.lifecycle.check_drift",
-                                              "node_ids": ["web"]}).stdout
+                                              "node_ids": ["cluster", "web"]}).stdout
+    assert f"[https://{ip}:6443] no drift: API at https://{ip}:6443, Kubernetes {version}" in drift
     assert "drift: Deployment hello/web: spec.replicas applied 2, live 3" in drift
     upgrade = cfy.execute("kub_upgrade", {"kubernetes_version": "1.37"}, check=False)
     assert upgrade.returncode != 0 and (

@@ -111,6 +111,12 @@ def test_the_kubeconfig_form_runs_kubectl_here_under_a_lock_of_kubs_own(kub_dir)
     assert TOKEN not in repr(cluster) and TOKEN not in repr(cluster.access)
 
 
+def test_a_kubeconfig_given_as_a_mapping_is_taken_as_its_text():
+    cluster = control_planes.control_plane("dep", "cluster", EXISTING, {"kubeconfig": yaml.safe_load(KUBECONFIG)})
+    assert cluster.where == "https://10.9.9.9:6443"
+    assert yaml.safe_load(cluster.access.text) == yaml.safe_load(KUBECONFIG)
+
+
 def test_a_kubeconfig_file_is_used_where_it_is(tmp_path):
     path = tmp_path / "config"
     path.write_text(KUBECONFIG)
