@@ -120,6 +120,19 @@ def others(lab):
     return found, nodes
 
 
+def installed_on_foreign(lab, cfy):
+    """Installs an example on the foreign cluster and checks its app: (cfy's output, what was there before: the
+    cluster's objects, its nodes and its hosts' files; the control-plane host's address, the server's version,
+    the runtime properties of the example's cluster node)."""
+    objects, nodes = others(lab)
+    files = {i: host_files(lab, i) for i in FOREIGN}
+    out = cfy.install().stdout
+    assert_web_app(lab, FOREIGN[0], cfy)
+    version = kubectl_json(lab, FOREIGN[0], "version")["serverVersion"]["gitVersion"]
+    return (out, (objects, nodes, files), lab.host_ip(FOREIGN[0]), version,
+            instance(cfy, "cluster")["runtime_properties"])
+
+
 def test_a_kubeconfig_path_that_is_not_there_is_refused_and_nothing_changes(lab, foreign, tmp_path_factory):
     cfy = example(tmp_path_factory, "app-on-existing-cluster.yaml", "missing")
     cfy.init(existing_inputs(lab, kubeconfig_path="/etc/kubernetes/missing.conf"))
@@ -136,14 +149,8 @@ def test_a_kubeconfig_path_that_is_not_there_is_refused_and_nothing_changes(lab,
 def test_app_on_existing_cluster_leaves_the_cluster_and_its_hosts_as_they_were(lab, foreign, tmp_path_factory):
     cfy = example(tmp_path_factory, "app-on-existing-cluster.yaml", "existing")
     cfy.init(existing_inputs(lab))
-    objects, nodes = others(lab)
-    files = {i: host_files(lab, i) for i in FOREIGN}
-    out = cfy.install().stdout
-    assert_web_app(lab, FOREIGN[0], cfy)
+    out, (objects, nodes, files), ip, version, props = installed_on_foreign(lab, cfy)
     # what the cluster node read and recorded: the API's URL, its version, the nodes
-    ip = lab.host_ip(FOREIGN[0])
-    version = kubectl_json(lab, FOREIGN[0], "version")["serverVersion"]["gitVersion"]
-    props = instance(cfy, "cluster")["runtime_properties"]
     assert props["api_endpoint"] == f"https://{ip}:6443"
     assert props["kubernetes_version"] == version
     assert props["node_names"] == sorted(nodes) == ["kubh3", "kubh4"]
@@ -215,13 +222,7 @@ def test_app_on_a_cluster_known_by_its_kubeconfig_alone(lab, foreign, tmp_path_f
     cfy = by_kubeconfig(tmp_path_factory, "bykubeconfig")
     kubeconfig = admin_kubeconfig(lab)
     cfy.init({"kubeconfig": kubeconfig, "kubectl_url": lab.kubectl_url, "allow_plain_http": True})
-    objects, nodes = others(lab)
-    files = {i: host_files(lab, i) for i in FOREIGN}
-    out = cfy.install().stdout
-    assert_web_app(lab, FOREIGN[0], cfy)
-    ip = lab.host_ip(FOREIGN[0])
-    version = kubectl_json(lab, FOREIGN[0], "version")["serverVersion"]["gitVersion"]
-    props = instance(cfy, "cluster")["runtime_properties"]
+    out, (objects, nodes, files), ip, version, props = installed_on_foreign(lab, cfy)
     assert (props["api_endpoint"], props["kubernetes_version"], props["node_names"]) == \
         (f"https://{ip}:6443", version, ["kubh3", "kubh4"])
     assert f"[https://{ip}:6443] cluster at https://{ip}:6443: Kubernetes {version}, nodes kubh3 (Ready), " \
