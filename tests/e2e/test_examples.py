@@ -234,9 +234,18 @@ def test_app_on_a_cluster_known_by_its_kubeconfig_alone(lab, foreign, tmp_path_f
     assert client["gitVersion"] == version and client["gitTreeState"] == "clean"
     assert f"kubectl {version} (linux/amd64): downloaded from {lab.service_url}/dl.k8s.io/release/{version}/" in out
 
-    # a kubectl workflow, check_status, and a workflow that needs the cluster's hosts, refused
+    # the kubectl workflows, check_status, and a workflow that needs the cluster's hosts, refused
     cfy.execute("kub_scale", {"name": "web", "replicas": 3, "namespace": "hello"})
     assert kubectl_json(lab, FOREIGN[0], "get deployment web -n hello")["status"]["readyReplicas"] == 3
+    cfy.execute("kub_run", {"name": "extra", "image": "nginx:1.27"})
+    cfy.execute("kub_expose", {"name": "extra", "port": 80})
+    assert kubectl_json(lab, FOREIGN[0], "get service extra -n default")["spec"]["ports"][0]["port"] == 80
+    cfy.execute("kub_apply", {"manifest": "{apiVersion: v1, kind: ConfigMap, metadata: {name: colours}, "
+                                          "data: {sky: blue}}"})
+    assert kubectl_json(lab, FOREIGN[0], "get configmap colours -n default")["data"] == {"sky": "blue"}
+    for kind, name in (("service", "extra"), ("deployment", "extra"), ("configmap", "colours")):
+        cfy.execute("kub_delete", {"kind": kind, "name": name})
+        assert lab.exec(FOREIGN[0], KUBECTL + f"get {kind} {name} --ignore-not-found -o name").stdout == ""
     status = cfy.execute("execute_operation", {"operation": "cloudify.interfaces.validation.check_status",
                                                "node_ids": ["cluster"]}).stdout
     assert f"[https://{ip}:6443] API at https://{ip}:6443 answers, Kubernetes {version}; Ready: kubh3, kubh4" in status
