@@ -1,5 +1,6 @@
 """Cloudify operations of kub.nodes.ExistingCluster: a cluster kub did not install, reached over SSH on one of its
-control-plane hosts, where kubectl works with a kubeconfig (`kubeconfig_path`).
+control-plane hosts, where kubectl works with a kubeconfig (`kubeconfig_path`), or from the machine running cfy with
+the cluster's kubeconfig alone (`kubeconfig` or `kubeconfig_file`; local.host).
 
 kub never installs, changes or resets anything of it: its operations only read the cluster (host key verified,
 API answering through that kubeconfig, version, nodes) and record what they found. Workloads deployed_on it
@@ -8,8 +9,7 @@ are applied there like on a master kub installed.
 from cloudify.decorators import operation
 from cloudify.exceptions import NonRecoverableError
 
-from ..cluster.existing import cluster_view
-from ..hosts.ssh import Host
+from ..cluster.existing import check_kubeconfig_path, cluster_view
 from ..local import manifests
 from . import control_planes, deployment
 from .errors import cloudify_errors, save
@@ -17,14 +17,18 @@ from .machine import manifest_sources
 
 
 def _control_plane(ctx):
-    return control_planes.control_plane(ctx.deployment.id, ctx.node.id, ctx.node.type_hierarchy, ctx.node.properties)
+    return control_planes.control_plane(ctx.deployment.id, ctx.node.id, ctx.node.type_hierarchy, ctx.node.properties,
+                                        local_mode=deployment.is_local(deployment.operation_storage(ctx)))
 
 
 def _view(ctx):
     """(host address, the cluster as its API server sees it)."""
     control_plane = _control_plane(ctx)
-    with Host(control_plane.ssh, ctx.logger) as host:
-        return host.ip, cluster_view(host, control_plane.kubeconfig)
+    with control_plane.open(ctx.logger) as host:
+        if control_plane.access is None:
+            check_kubeconfig_path(host, control_plane.kubeconfig)
+            return host.ip, cluster_view(host, control_plane.kubeconfig)
+        return host.ip, cluster_view(host, control_plane.kubeconfig, control_plane.access.described)
 
 
 def _read(ctx):

@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..hosts.plan import Plan
 from ..local.artifacts import Artifacts
 from . import deployment
+from .control_planes import EXISTING_TYPE
 from .errors import cloudify_errors
 
 MINION_TYPE = "kub.nodes.Minion"
@@ -28,6 +29,11 @@ class Deployment:
         found = deployment.deployment_nodes(storage, ctx.deployment.id)
         self.records = deployment.instance_records(storage, ctx.deployment.id)
         masters = [node for node in found if deployment.MASTER_TYPE in node["type_hierarchy"]]
+        existing = sorted(node["id"] for node in found if EXISTING_TYPE in node["type_hierarchy"])
+        if not masters and existing:
+            raise ConfigError(f"{workflow_name}: node {existing[0]} is a {EXISTING_TYPE}, a cluster kub did not "
+                              f"install: kub does not work on its hosts, which {workflow_name} needs; the kubectl "
+                              f"workflows (kub_apply, kub_scale, kub_drain, ...) act on it")
         if len(masters) != 1:
             raise ConfigError(f"{workflow_name}: the deployment has {len(masters)} {deployment.MASTER_TYPE} nodes: "
                               f"it works on a deployment of one cluster")

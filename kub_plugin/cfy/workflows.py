@@ -41,13 +41,14 @@ class Target:
         node = nodes[node_id]
         records = deployment.instance_records(storage, ctx.deployment.id)
         self.control_plane = control_planes.control_plane(ctx.deployment.id, node_id, node["type_hierarchy"],
-                                                          node["properties"] or {}, records.get(node_id))
+                                                          node["properties"] or {}, records.get(node_id),
+                                                          self.local_mode)
 
     @contextlib.contextmanager
     def connected(self, logger):
         """kubectl on the control plane; with dry_run, its changes are the API server's dry runs, told as a plan
         once the workflow's work is done."""
-        plan = Plan([self.control_plane.ssh.ip]) if self.dry_run else None
+        plan = Plan([self.control_plane.where]) if self.dry_run else None
         with self.control_plane.open(logger, plan) as host:
             yield commands.Kubectl(host, self.control_plane)
         if plan is not None:

@@ -144,7 +144,7 @@ def check_drift(ctx, **_):
 def _drift(ctx, workload):
     """The API server's dry run of applying the workload again, and for each object it would change, how it
     differs live."""
-    plan = Plan([workload.control_plane.ssh.ip])
+    plan = Plan([workload.control_plane.where])
     owned = ownership.owned(workload.objects, workload.owner)
     with workload.control_plane.open(ctx.logger, plan) as host:
         _refuse_strangers(host, workload)

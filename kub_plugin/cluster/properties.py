@@ -212,10 +212,10 @@ def validate_cluster(settings):
         raise ConfigError(f"cluster.service_cidr {services} cannot be used: give a network between "
                           f"/{SERVICE_MIN_PREFIX[services.version]} and a few addresses, e.g. 10.96.0.0/12")
     for name in ("package_repository_url", "package_repository_key_url"):
-        _url_template(name, getattr(settings, name), ("version",))
+        url_template(name, getattr(settings, name), ("version",))
     for name in ("containerd_url", "runc_url", "containerd_unit_url"):
-        _url_template(name, getattr(settings, name), ("version", "runc_version", "arch"))
-    _url_template("etcd_url", settings.etcd_url, ("version", "arch"))
+        url_template(name, getattr(settings, name), ("version", "runc_version", "arch"))
+    url_template("etcd_url", settings.etcd_url, ("version", "arch"))
     for name in URL_SETTINGS:
         if getattr(settings, name).lower().startswith("http://") and not settings.allow_plain_http:
             raise ConfigError(f"cluster.{name} {getattr(settings, name)!r} is plain http, which anyone on the way "
@@ -235,19 +235,20 @@ def _network(settings, name):
                           f"10.244.0.0/16") from None
 
 
-def _url_template(name, value, allowed):
-    """An http(s):// or file:// URL in which only the allowed {fields} may be filled in."""
+def url_template(name, value, allowed, prefix="cluster."):
+    """An http(s):// or file:// URL in which only the allowed {fields} may be filled in. `prefix`: what messages
+    put before the setting's name."""
     if re.search(r"\s", value):
-        raise ConfigError(f"cluster.{name} {value!r} contains white space or a line break: give one URL")
+        raise ConfigError(f"{prefix}{name} {value!r} contains white space or a line break: give one URL")
     if not re.match(r"(https?|file)://[^/]", value) and not value.startswith("file:///"):
-        raise ConfigError(f"cluster.{name} {value!r} is not an http(s):// or file:// URL")
+        raise ConfigError(f"{prefix}{name} {value!r} is not an http(s):// or file:// URL")
     try:
         parts = list(string.Formatter().parse(value))
     except ValueError:
         parts = None
     if parts is None or any(f is not None and (f not in allowed or spec or conv) for _, f, spec, conv in parts):
         fields = " and ".join("{" + f + "}" for f in allowed)
-        raise ConfigError(f"cluster.{name} {value!r}: only {fields} may stand in braces; write a literal brace "
+        raise ConfigError(f"{prefix}{name} {value!r}: only {fields} may stand in braces; write a literal brace "
                           f"as {{{{ or }}}}")
 
 

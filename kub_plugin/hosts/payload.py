@@ -5,6 +5,7 @@ import re
 from importlib import resources
 
 from .commands import Command, Raw, quote
+from .scripts import DRY_RUN
 
 LOCK_BUSY = 75   # exit code of a locked run_script whose lock another holder kept
 
@@ -20,6 +21,15 @@ def script_payload(name, env):
             raise TypeError(f"{variable!r} is not the name of a shell variable")
     lines = [f"export {variable}={quote(value)}" for variable, value in env.items()]
     return "\n".join(lines + [script_text("lib.sh"), script_text(name)]) + "\n"
+
+
+def script_run(name, env, secret_env, plan_mode, lock):
+    """(the command, what it reads on stdin) of a run of scripts/<name> with these variables (in plan mode: with
+    DRY_RUN=yes), under the flock `lock` = (path, seconds) when given."""
+    env = {**(env or {}), **({DRY_RUN: "yes"} if plan_mode else {})}
+    payload = script_payload(name, {**env, **(secret_env or {})})
+    dry_run = env.get(DRY_RUN) == "yes"
+    return (Command("sh", "-c", locked_bash(*lock, dry_run=dry_run)) if lock else Command("bash", "-s")), payload
 
 
 def locked_bash(path, seconds, dry_run=False):

@@ -16,8 +16,7 @@ from ..errors import ConnectionLost, RemoteError, short
 from . import bastion
 from .commands import Command, Quoted, Raw, command_line
 from .login import close, host_login, open_login
-from .payload import locked_bash, script_payload
-from .scripts import DRY_RUN
+from .payload import script_run
 
 DEFAULT_COMMAND_TIMEOUT = 900
 SEND_SLICE = 256 * 1024
@@ -44,7 +43,23 @@ class Result:
         return self.exit_code == 0
 
 
-class Host:
+class HostBase:
+    """What the places kub's steps run on share: a context manager, opened once entered (unless open), closed on
+    leaving; log lines that start with `ip`, how messages name the place."""
+
+    def __enter__(self):
+        if not self.is_open:
+            self.open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def log(self, message):
+        self.logger.info(f"[{self.ip}] {message}")
+
+
+class Host(HostBase):
     """One SSH connection to one host. Use as a context manager. With a `plan` (hosts.plan.Plan), the host is
     opened for a plan: its scripts run in plan mode, their changes go to the plan, and nothing is uploaded."""
 
@@ -57,16 +72,9 @@ class Host:
         self._bastion = None   # the lease of its bastion's connection, for a host behind one
         self._sudo_prefix = None
 
-    def __enter__(self):
-        if self._conn is None:
-            self.open()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def log(self, message):
-        self.logger.info(f"[{self.ip}] {message}")
+    @property
+    def is_open(self):
+        return self._conn is not None
 
     # -- connecting -------------------------------------------------------------------------------
 
@@ -106,10 +114,7 @@ class Host:
         not argv. With lock=(path, seconds), the script runs only while it holds that flock (its folder is made
         when missing, an existing one is left as it is); if another holder keeps it longer than the seconds, the
         result's exit code is LOCK_BUSY. On a host opened for a plan, the script runs in plan mode."""
-        env = {**(env or {}), **({DRY_RUN: "yes"} if self.plan is not None else {})}
-        payload = script_payload(name, {**env, **(secret_env or {})})
-        dry_run = env.get(DRY_RUN) == "yes"
-        command = Command("sh", "-c", locked_bash(*lock, dry_run=dry_run)) if lock else Command("bash", "-s")
+        command, payload = script_run(name, env, secret_env, self.plan is not None, lock)
         prefix, password_line = self._sudo()
         command = Command(prefix, "--", command) if prefix else command
         return self._exec(command.text, password_line + payload, timeout, name)

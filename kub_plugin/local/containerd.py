@@ -11,10 +11,10 @@ class ContainerdRelease:
     def __init__(self, settings, arch):
         urls = settings.containerd_downloads(arch)
         unit_sha256 = _pinned_unit_sha256(settings.containerd_version)
-        self.tarball = fetch_checked(urls["containerd"], urls["containerd"] + ".sha256sum", "containerd_url")
+        self.tarball = fetch_checked(urls["containerd"], urls["containerd"] + ".sha256sum", "cluster.containerd_url")
         runc_sums = urls["runc"].rsplit("/", 1)[0] + "/runc.sha256sum"
-        self.runc = fetch_checked(urls["runc"], runc_sums, "runc_url")
-        self.unit = _download(urls["unit"], "containerd_unit_url")
+        self.runc = fetch_checked(urls["runc"], runc_sums, "cluster.runc_url")
+        self.unit = _download(urls["unit"], "cluster.containerd_unit_url")
         _check_unit(urls["unit"], self.unit, unit_sha256, settings.containerd_version)
         self.record = " ".join([f"containerd={settings.containerd_version}", sha256(self.tarball),
                                 f"runc={settings.runc_version}", sha256(self.runc), "unit", sha256(self.unit)])
@@ -52,12 +52,14 @@ def _download(url, setting):
     try:
         return fetch(url, timeout=300)
     except DownloadError as err:
-        raise ConfigError(f"cannot download {url} ({err}): check cluster.{setting} and the versions in it, "
+        raise ConfigError(f"cannot download {url} ({err}): check {setting} and the versions in it, "
                           f"and that this machine reaches it (a mirror can replace it)") from None
 
 
 def fetch_checked(url, sums_url, setting):
-    """The file at url, whose sha256 must be the one the sums file beside it lists for its name."""
+    """The file at url, whose sha256 must be the one the sums file beside it lists for its name (sha256sum's
+    `<digest>  <name>` lines), or the bare digest a `<url>.sha256` file holds (dl.k8s.io's). `setting`: the
+    setting that names url, for messages."""
     body = _download(url, setting)
     name = url.rsplit("/", 1)[-1]
     listed = {}
@@ -65,10 +67,12 @@ def fetch_checked(url, sums_url, setting):
         fields = line.split()
         if len(fields) == 2:
             listed[fields[1].lstrip("*").rsplit("/", 1)[-1]] = fields[0].lower()
+        elif len(fields) == 1 and sums_url == f"{url}.sha256":
+            listed[name] = fields[0].lower()
     wanted = listed.get(name)
     if wanted is None:
-        raise ConfigError(f"{sums_url} lists no sha256 for {name}: check cluster.{setting} and its mirror")
+        raise ConfigError(f"{sums_url} lists no sha256 for {name}: check {setting} and its mirror")
     if sha256(body) != wanted:
         raise ConfigError(f"{url}: its sha256 {sha256(body)} is not the {wanted} that {sums_url} publishes: the "
-                          f"download is damaged or not the release; check the mirror, then run install again")
+                          f"download is damaged or not the release; check the mirror, then run it again")
     return body

@@ -10,7 +10,7 @@ class EtcdRelease:
     def __init__(self, settings, version, arch):
         url = settings.etcd_url.format(version=version, arch=arch)
         self.version = version
-        self.tarball = fetch_checked(url, url.rsplit("/", 1)[0] + "/SHA256SUMS", "etcd_url")
+        self.tarball = fetch_checked(url, url.rsplit("/", 1)[0] + "/SHA256SUMS", "cluster.etcd_url")
         self.sha256 = sha256(self.tarball)
         self.record = f"etcd={version} {self.sha256}"
 

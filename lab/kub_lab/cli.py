@@ -40,6 +40,8 @@ def _parser():
     command("known-hosts", "print known_hosts lines for the hosts")
     sub = command("inputs", "print blueprint inputs (YAML) for this lab")
     sub.add_argument("--examples", action="store_true", help="also the inputs of examples/ (the web app's image)")
+    sub.add_argument("--kubeconfig", metavar="FILE",
+                     help="instead, the inputs of examples/app-on-cluster-by-kubeconfig.yaml for the cluster of FILE")
     command("cut", "take host I's link down", ("I", int))
     command("heal", "bring host I's link up again", ("I", int))
     command("loss", "drop PCT percent of host I's packets", ("I", int), ("PCT", int))
@@ -90,7 +92,9 @@ def _run(args):
     elif c == "known-hosts":
         print(lab.known_hosts(), end="")
     elif c == "inputs":
-        print(yaml.safe_dump(lab.inputs(examples=args.examples), sort_keys=False), end="")
+        inputs = (lab.kubeconfig_inputs(os.path.abspath(args.kubeconfig)) if args.kubeconfig
+                  else lab.inputs(examples=args.examples))
+        print(yaml.safe_dump(inputs, sort_keys=False), end="")
     elif c == "loss":
         lab.loss(args.I, args.PCT)
     elif c == "slow":

@@ -68,6 +68,7 @@ class Lab(Identities, Faults):
         self.registry_url = f"http://{self.bridge_ip}:{registry.PORT}"
         self.package_repository_url = self.service_url + "/core:/stable:/v{version}/deb/"
         self.package_repository_key_url = self.service_url + "/core:/stable:/v{version}/deb/Release.key"
+        self.kubectl_url = self.service_url + "/dl.k8s.io/release/v{version}/bin/linux/{arch}/kubectl"
         self.state_dir = STATE_ROOT / str(index)
         self.ssh_private_key_path = str(self.state_dir / "id_ed25519")
         self.known_hosts_path = str(self.state_dir / "known_hosts")
@@ -361,6 +362,16 @@ class Lab(Identities, Faults):
         # etcd's release as the lab serves it (the binaries of its etcd image), for kub_backup and kub_restore
         values["etcd_url"] = (self.service_url + "/github.com/etcd-io/etcd/releases/download/v{version}/"
                                                  "etcd-v{version}-linux-{arch}.tar.gz")
+        return values
+
+    def kubeconfig_inputs(self, kubeconfig_file):
+        """Inputs for examples/app-on-cluster-by-kubeconfig.yaml: a cluster's kubeconfig on this machine, the
+        upstream kubectl of every minor the lab serves at dl.k8s.io's layout (plain http on the lab's bridge), and the
+        web app's image from the lab's registry."""
+        self._require_up()
+        values = {"kubeconfig_file": str(kubeconfig_file), "kubectl_url": self.kubectl_url, "allow_plain_http": True}
+        if (self._config() or {}).get("registry_dir"):
+            values["web_image"] = registry.IMAGE_NAMES["web"]   # the lab registry's web server
         return values
 
     def containerd_inputs(self):

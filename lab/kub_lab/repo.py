@@ -4,8 +4,10 @@ Contract used by the lab service:
     ensure_repository() -> pathlib.Path
         A directory whose tree is `core:/stable:/v1.NN/deb/` for each minor version in served_minors(), each
         with Packages, Release, Release.gpg, InRelease (signed by the lab GPG key), Release.key (that key's
-        public part, ASCII armored) and the .deb files. Built once into a cache outside the checkout and
-        rebuilt only when the stand-in sources, the served minors or their kubectl binaries change.
+        public part, ASCII armored) and the .deb files; and `dl.k8s.io/release/` with each minor's kubectl as
+        dl.k8s.io publishes it (v<version>/bin/linux/amd64/kubectl, kubectl.sha256, stable-1.NN.txt). Built once
+        into a cache outside the checkout and rebuilt only when the stand-in sources, the served minors or their
+        kubectl binaries change.
 
 Hosts use it exactly like the real repository:
     curl -fsSL http://<lab>:3142/core:/stable:/v1.36/deb/Release.key \
@@ -427,6 +429,24 @@ def _build(root, key, kubectls):
             (deb_dir / "Release.gpg").write_bytes(_gpg(home, "--armor", "--detach-sign", "--digest-algo", "SHA256",
                                                        "--output", "-", str(deb_dir / "Release")))
             (deb_dir / "Release.key").write_bytes(public)
+    _kubectl_releases(root, kubectls)
+
+
+def _kubectl_releases(root, kubectls):
+    """Each minor's kubectl where dl.k8s.io publishes it: release/v<version>/bin/linux/<arch>/kubectl, beside it
+    kubectl.sha256 (the bare hex digest), and release/stable-<minor>.txt naming the minor's newest release."""
+    release = root / "dl.k8s.io" / "release"
+    for minor, kubectl in kubectls.items():
+        for arch in KUBECTL_ARCHES:
+            folder = release / kubectl["gitVersion"] / "bin" / "linux" / arch
+            folder.mkdir(parents=True)
+            try:
+                os.link(kubectl["binary"], folder / "kubectl")
+            except OSError:
+                shutil.copy2(kubectl["binary"], folder / "kubectl")
+            digest = hashlib.sha256((folder / "kubectl").read_bytes()).hexdigest()
+            (folder / "kubectl.sha256").write_text(digest)
+        (release / ("stable-%s.txt" % minor)).write_text(kubectl["gitVersion"])
 
 
 def package_versions(minor):

@@ -3,7 +3,8 @@
 - apt on the hosts uses it as proxy (they have no other way out): absolute-URI requests to the Debian
   mirrors are forwarded; .deb and by-hash files (immutable) are cached on disk, shared by all labs.
 - the local Kubernetes package repository: /core:/stable:/... is served from a directory, whether asked
-  as a plain path or as a proxy request addressed to the service itself.
+  as a plain path or as a proxy request addressed to the service itself; and from the same directory each
+  minor's kubectl at dl.k8s.io's paths, /dl.k8s.io/release/v<version>/bin/linux/<arch>/kubectl (+ .sha256).
 - containerd and runc releases at their upstream paths, /github.com/... and /raw.githubusercontent.com/...,
   and the etcd image's binaries at /registry.k8s.io/etcd/<tag>/, from another directory (kub_lab.releases).
 Anything else: 403 for a proxy target that is not allowed, 404 for an unknown local path.
@@ -27,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 UPSTREAMS = {"deb.debian.org", "security.debian.org"}
 REPO_PREFIX = "/core:/stable:/"
+KUBECTL_PREFIX = "/dl.k8s.io/"
 RELEASE_PREFIXES = ("/github.com/", "/raw.githubusercontent.com/", "/registry.k8s.io/")
 UPSTREAM_TIMEOUT = 60
 
@@ -61,7 +63,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _local(self, raw_path, head):
         path = unquote(raw_path)
-        if path.startswith(REPO_PREFIX):
+        if path.startswith((REPO_PREFIX, KUBECTL_PREFIX)):
             root = self.server.repo_dir.resolve()
         elif path.startswith(RELEASE_PREFIXES) and self.server.releases_dir is not None:
             root = self.server.releases_dir.resolve()

@@ -2,9 +2,12 @@
 
 app-on-new-cluster.yaml makes a cluster (host 1 the master, host 2 a minion) with the web app on it.
 app-on-existing-cluster.yaml puts the same app on a cluster kub did not install (hosts 3 and 4, made with kubeadm
-as its docs say) and must leave that cluster, its other objects and its hosts' files exactly as they were.
+as its docs say) and must leave that cluster, its other objects and its hosts' files exactly as they were;
+app-on-cluster-by-kubeconfig.yaml does the same through the cluster's kubeconfig alone, without SSH.
 """
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -117,6 +120,19 @@ def others(lab):
     return found, nodes
 
 
+def installed_on_foreign(lab, cfy):
+    """Installs an example on the foreign cluster and checks its app: (cfy's output, what was there before: the
+    cluster's objects, its nodes and its hosts' files; the control-plane host's address, the server's version,
+    the runtime properties of the example's cluster node)."""
+    objects, nodes = others(lab)
+    files = {i: host_files(lab, i) for i in FOREIGN}
+    out = cfy.install().stdout
+    assert_web_app(lab, FOREIGN[0], cfy)
+    version = kubectl_json(lab, FOREIGN[0], "version")["serverVersion"]["gitVersion"]
+    return (out, (objects, nodes, files), lab.host_ip(FOREIGN[0]), version,
+            instance(cfy, "cluster")["runtime_properties"])
+
+
 def test_a_kubeconfig_path_that_is_not_there_is_refused_and_nothing_changes(lab, foreign, tmp_path_factory):
     cfy = example(tmp_path_factory, "app-on-existing-cluster.yaml", "missing")
     cfy.init(existing_inputs(lab, kubeconfig_path="/etc/kubernetes/missing.conf"))
@@ -133,14 +149,8 @@ def test_a_kubeconfig_path_that_is_not_there_is_refused_and_nothing_changes(lab,
 def test_app_on_existing_cluster_leaves_the_cluster_and_its_hosts_as_they_were(lab, foreign, tmp_path_factory):
     cfy = example(tmp_path_factory, "app-on-existing-cluster.yaml", "existing")
     cfy.init(existing_inputs(lab))
-    objects, nodes = others(lab)
-    files = {i: host_files(lab, i) for i in FOREIGN}
-    out = cfy.install().stdout
-    assert_web_app(lab, FOREIGN[0], cfy)
+    out, (objects, nodes, files), ip, version, props = installed_on_foreign(lab, cfy)
     # what the cluster node read and recorded: the API's URL, its version, the nodes
-    ip = lab.host_ip(FOREIGN[0])
-    version = kubectl_json(lab, FOREIGN[0], "version")["serverVersion"]["gitVersion"]
-    props = instance(cfy, "cluster")["runtime_properties"]
     assert props["api_endpoint"] == f"https://{ip}:6443"
     assert props["kubernetes_version"] == version
     assert props["node_names"] == sorted(nodes) == ["kubh3", "kubh4"]
@@ -176,3 +186,89 @@ def test_app_on_existing_cluster_leaves_the_cluster_and_its_hosts_as_they_were(l
     assert all_ready(lab)
     # and its hosts' files are exactly as before: no /var/lib/kub, no lock, no kubectl cache, nothing
     assert files_changed(lab, FOREIGN, files) == {}
+
+
+# -- the app on a cluster known by its kubeconfig alone -----------------------------------------------
+
+def admin_kubeconfig(lab):
+    return lab.exec(FOREIGN[0], "cat /etc/kubernetes/admin.conf").stdout
+
+
+def by_kubeconfig(tmp_path_factory, blueprint_id):
+    """The kubeconfig example, with a kub folder of its own on this machine (the kubectl kept, locks, private
+    folders)."""
+    cfy = example(tmp_path_factory, "app-on-cluster-by-kubeconfig.yaml", blueprint_id)
+    cfy.env["KUB_LOCAL_DIR"] = str(cfy.workdir / "kub")
+    return cfy
+
+
+def test_a_kubeconfig_whose_server_does_not_answer_is_one_line(lab, foreign, tmp_path_factory):
+    cfy = by_kubeconfig(tmp_path_factory, "nowhere")
+    ip = lab.host_ip(FOREIGN[0])
+    path = cfy.workdir / "nowhere.conf"
+    path.write_text(admin_kubeconfig(lab).replace(f"https://{ip}:6443", f"https://{ip}:6444"))
+    cfy.init(lab.kubeconfig_inputs(path))   # what `kub-lab inputs --kubeconfig FILE` prints
+    result = cfy.install(check=False)
+    assert result.returncode != 0
+    assert (f"https://{ip}:6444: the API server does not answer kubectl on the machine running cfy through "
+            f"kubeconfig_file {path} (The connection to the server {ip}:6444 was refused - did you specify the right "
+            f"host or port?): check that the cluster runs, that this machine reaches https://{ip}:6444, and that the "
+            f"kubeconfig's credentials are valid") in result.stdout, result.stdout[-3000:]
+    assert os.listdir(cfy.workdir / "kub" / "run") == []
+
+
+def test_app_on_a_cluster_known_by_its_kubeconfig_alone(lab, foreign, tmp_path_factory):
+    """No SSH: the upstream kubectl of the cluster's release runs here, with the kubeconfig given as text."""
+    cfy = by_kubeconfig(tmp_path_factory, "bykubeconfig")
+    kubeconfig = admin_kubeconfig(lab)
+    cfy.init({"kubeconfig": kubeconfig, "kubectl_url": lab.kubectl_url, "allow_plain_http": True,
+              "web_image": WEB_IMAGE})
+    out, (objects, nodes, files), ip, version, props = installed_on_foreign(lab, cfy)
+    assert (props["api_endpoint"], props["kubernetes_version"], props["node_names"]) == \
+        (f"https://{ip}:6443", version, ["kubh3", "kubh4"])
+    assert f"[https://{ip}:6443] cluster at https://{ip}:6443: Kubernetes {version}, nodes kubh3 (Ready), " \
+           f"kubh4 (Ready)" in out
+    # the real kubectl of the server's own release, downloaded from the lab's dl.k8s.io, checked, kept here
+    kept = cfy.workdir / "kub" / "kubectl" / f"{version}-amd64" / "kubectl"
+    client = json.loads(subprocess.run([kept, "version", "--client", "-o", "json"], capture_output=True,
+                                       text=True, check=True).stdout)["clientVersion"]
+    assert client["gitVersion"] == version and client["gitTreeState"] == "clean"
+    assert f"kubectl {version} (linux/amd64): downloaded from {lab.service_url}/dl.k8s.io/release/{version}/" in out
+
+    # the kubectl workflows, check_status, and a workflow that needs the cluster's hosts, refused
+    cfy.execute("kub_scale", {"name": "web", "replicas": 3, "namespace": "hello"})
+    assert kubectl_json(lab, FOREIGN[0], "get deployment web -n hello")["status"]["readyReplicas"] == 3
+    cfy.execute("kub_run", {"name": "extra", "image": WEB_IMAGE})
+    cfy.execute("kub_expose", {"name": "extra", "port": 80})
+    assert kubectl_json(lab, FOREIGN[0], "get service extra -n default")["spec"]["ports"][0]["port"] == 80
+    cfy.execute("kub_apply", {"manifest": "{apiVersion: v1, kind: ConfigMap, metadata: {name: colours}, "
+                                          "data: {sky: blue}}"})
+    assert kubectl_json(lab, FOREIGN[0], "get configmap colours -n default")["data"] == {"sky": "blue"}
+    for kind, name in (("service", "extra"), ("deployment", "extra"), ("configmap", "colours")):
+        cfy.execute("kub_delete", {"kind": kind, "name": name})
+        assert lab.exec(FOREIGN[0], KUBECTL + f"get {kind} {name} --ignore-not-found -o name").stdout == ""
+    status = cfy.execute("execute_operation", {"operation": "cloudify.interfaces.validation.check_status",
+                                               "node_ids": ["cluster"]}).stdout
+    assert f"[https://{ip}:6443] API at https://{ip}:6443 answers, Kubernetes {version}; Ready: kubh3, kubh4" in status
+    # drift: the cluster's (none), and the workload's (the API server's dry run of applying it again)
+    drift = cfy.execute("execute_operation", {"operation": "cloudify.interfaces.lifecycle.check_drift",
+                                              "node_ids": ["cluster", "web"]}).stdout
+    assert f"[https://{ip}:6443] no drift: API at https://{ip}:6443, Kubernetes {version}" in drift
+    assert "drift: Deployment hello/web: spec.replicas applied 2, live 3" in drift
+    upgrade = cfy.execute("kub_upgrade", {"kubernetes_version": "1.37"}, check=False)
+    assert upgrade.returncode != 0 and (
+        "kub_upgrade: node cluster is a kub.nodes.ExistingCluster, a cluster kub did not install: kub does not work "
+        "on its hosts, which kub_upgrade needs; the kubectl workflows (kub_apply, kub_scale, kub_drain, ...) act on "
+        "it") in upgrade.stdout
+
+    uninstall = cfy.uninstall().stdout
+    assert lab.exec(FOREIGN[0], KUBECTL + "get namespace hello --ignore-not-found -o name").stdout == ""
+    now = others(lab)
+    assert now[1] == nodes
+    assert {k: v for k, v in now[0].items() if objects.get(k) != v} == {} and set(now[0]) == set(objects)
+    assert all_ready(lab) and files_changed(lab, FOREIGN, files) == {}
+    # the kubeconfig is nowhere in cfy's output or the deployment's runtime properties, nor left on this machine
+    key = lab.exec(FOREIGN[0], "sed -n 's/^ *client-key-data: //p' /etc/kubernetes/admin.conf").stdout.strip()
+    said = out + status + drift + upgrade.stdout + uninstall
+    assert len(key) > 100 and key not in said and key not in json.dumps(cfy.node_instances())
+    assert os.listdir(cfy.workdir / "kub" / "run") == []

@@ -217,3 +217,25 @@ def test_etcds_release_is_served_as_etcd_publishes_it(lab):
     with tarfile.open(fileobj=io.BytesIO(tarball)) as tar:
         names = tar.getnames()
     assert {f"etcd-v{version}-linux-amd64/{name}" for name in ("etcd", "etcdctl", "etcdutl")} <= set(names)
+
+
+def test_every_minors_real_kubectl_is_served_as_dl_k8s_io_publishes_it(lab, tmp_path):
+    """kubectl of each minor the repository serves, at the path the lab's kubectl_url names, its bare sha256 beside
+    it and stable-<minor>.txt naming it: the real upstream build (it says so itself)."""
+    from kub_lab import repo
+    inputs = lab.kubeconfig_inputs(tmp_path / "config")
+    assert inputs == {"kubeconfig_file": str(tmp_path / "config"), "kubectl_url": lab.kubectl_url,
+                      "allow_plain_http": True}
+    assert lab.kubectl_url == f"{lab.service_url}/dl.k8s.io/release/v{{version}}/bin/linux/{{arch}}/kubectl"
+    for minor in repo.served_minors():
+        release = get(f"{lab.service_url}/dl.k8s.io/release/stable-{minor}.txt").decode()
+        assert release == repo.ensure_kubectl(minor)["gitVersion"] and release.startswith(f"v{minor}.")
+        url = lab.kubectl_url.format(version=release[1:], arch="amd64")
+        binary = get(url)
+        assert get(f"{url}.sha256").decode() == hashlib.sha256(binary).hexdigest()
+        path = tmp_path / f"kubectl-{minor}"
+        path.write_bytes(binary)
+        path.chmod(0o755)
+        client = subprocess.run([str(path), "version", "--client", "-o", "json"], capture_output=True, text=True,
+                                check=True).stdout
+        assert f'"gitVersion": "{release}"' in client and '"gitTreeState": "clean"' in client

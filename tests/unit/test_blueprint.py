@@ -95,7 +95,6 @@ def test_the_minors_the_blueprint_takes_are_those_kub_supports():
 @pytest.mark.parametrize("template,message", [
     ("cp: {type: kub.nodes.Master}", "'cp' node does not provide a value for mandatory 'ip' property"),
     ("cp: {type: kub.nodes.Master, properties: {ip: 10.1.0.1, ssh: {port: '22'}}}", "port"),
-    ("old: {type: kub.nodes.ExistingCluster}", "'old' node does not provide a value for mandatory 'ip' property"),
 ])
 def test_hand_written_templates_missing_what_kub_needs_are_refused_by_the_parser(tmp_path, template, message):
     with pytest.raises(dsl_exceptions.DSLParsingException) as err:

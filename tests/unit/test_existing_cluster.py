@@ -20,8 +20,10 @@ EXISTING = ["kub.nodes.ExistingCluster", "cloudify.nodes.Root"]
 SSH = {"private_key_path": "/k"}
 
 BAD_INPUTS = [
-    ({"ssh": SSH}, "node cluster has no ip: set the ip of a control-plane host of the cluster"),
-    ({"ip": "", "ssh": SSH}, "node cluster has no ip"),
+    ({"ssh": SSH}, "node cluster: neither ip nor kubeconfig nor kubeconfig_file: set either ip (and ssh) of a "
+                   "control-plane host, or the cluster's kubeconfig: kubeconfig (its content; on a manager "
+                   "{get_secret: <name>}) or kubeconfig_file (its path on the machine running cfy)"),
+    ({"ip": "", "ssh": SSH}, "node cluster: neither ip nor kubeconfig nor kubeconfig_file"),
     ({"ip": "10.0.0.300", "ssh": SSH}, "'10.0.0.300': not an IP address: set ip to the host's IPv4 or IPv6 address"),
     ({"ip": "10.0.0.1", "ssh": {}}, "10.0.0.1: no SSH credential: set ssh.private_key_path"),
     ({"ip": "10.0.0.1", "ssh": SSH, "kubeconfig_path": "admin.conf"},
@@ -104,6 +106,7 @@ BAD_CLUSTERS = [
 def test_a_cluster_that_cannot_be_read_is_named_in_one_line(answers, expected):
     host = FakeHost({**answers, **{k: v for k, v in HEALTHY.items() if k not in answers}})
     with pytest.raises(StepError) as err:
+        existing.check_kubeconfig_path(host, KUBECONFIG)
         existing.cluster_view(host, KUBECONFIG)
     assert str(err.value) == expected or (expected in str(err.value) and str(err.value).startswith("10.9.9.9: "))
     assert "\n" not in str(err.value)
