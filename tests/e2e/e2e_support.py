@@ -51,9 +51,10 @@ def host_state(lab, i):
 
 
 # what changes on a host without anyone's doing: logs and the journal, login sessions (and the message of the day
-# PAM writes at a login), the API server's store, containerd's and the kubelet's records of pods
+# PAM writes at a login), the API server's store, containerd's and the kubelet's records of pods, and the pod
+# network's record of the addresses it gave (the last one given stays after the pod goes)
 VOLATILE = ("/proc", "/sys", "/dev", "/var/log", "/run/log", "/run/user", "/run/systemd", "/run/motd.dynamic",
-            "/var/lib/etcd", "/var/lib/containerd", "/var/lib/kubelet/pods")
+            "/var/lib/etcd", "/var/lib/containerd", "/var/lib/kubelet/pods", "/var/lib/cni/networks")
 
 
 def host_files(lab, i):

@@ -224,8 +224,9 @@ def test_every_minors_real_kubectl_is_served_as_dl_k8s_io_publishes_it(lab, tmp_
     it and stable-<minor>.txt naming it: the real upstream build (it says so itself)."""
     from kub_lab import repo
     inputs = lab.kubeconfig_inputs(tmp_path / "config")
+    from kub_lab.registry import IMAGE_NAMES
     assert inputs == {"kubeconfig_file": str(tmp_path / "config"), "kubectl_url": lab.kubectl_url,
-                      "allow_plain_http": True}
+                      "allow_plain_http": True, "web_image": IMAGE_NAMES["web"]}
     assert lab.kubectl_url == f"{lab.service_url}/dl.k8s.io/release/v{{version}}/bin/linux/{{arch}}/kubectl"
     for minor in repo.served_minors():
         release = get(f"{lab.service_url}/dl.k8s.io/release/stable-{minor}.txt").decode()
