@@ -91,6 +91,8 @@ def test_after_two_drifts_the_plan_lists_only_them_and_configure_makes_just_thos
 def test_day_two_workflows_dry_run_tell_their_changes_and_make_none(lab, cluster):
     lab.exec(MASTER, KUBECTL + f"create deployment shop --image={WEB_IMAGE} --replicas=1 >/dev/null && " +
              KUBECTL + "create configmap moon --from-literal=phase=full >/dev/null")
+    # its container running before the hosts are looked at (the cluster's doing, not a dry run's)
+    lab.exec(MASTER, KUBECTL + "rollout status deployment/shop --timeout=180s", timeout=200)
     node = f"kubh{MINION}"
     ip = lab.host_ip(MASTER)
     runs = [   # (workflow, parameters, the plan's lines; * stands for any text)
