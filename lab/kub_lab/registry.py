@@ -75,25 +75,11 @@ def binary(directory):
 
 def ensure_registry(log=sys.stderr):
     """The registry's directory; built once (one builder at a time, others wait)."""
-    final = registry_path()
-    if (final / "images.json").is_file():
-        return final
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if missing:
+    if missing and not (registry_path() / "images.json").is_file():
         raise system.LabError(f"{' and '.join(missing)} not found: the lab builds its images with them "
                               f"(apt-get install {' '.join(missing)}, or make deps)")
-    with system.flock(CACHE_DIR / "registry.lock"):
-        if (final / "images.json").is_file():
-            return final
-        print(f"kub-lab: building the image registry in {final} (once)", file=log)
-        tmp = Path(tempfile.mkdtemp(prefix=".registry-build-", dir=CACHE_DIR))
-        try:
-            _build(tmp)
-            shutil.rmtree(final, ignore_errors=True)
-            os.rename(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return system.built_once(registry_path(), "images.json", "registry", "the image registry", _build, log)
 
 
 def _build(root):

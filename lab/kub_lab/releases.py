@@ -106,21 +106,8 @@ def etcd_image_path(version):
 
 def ensure_releases(log=sys.stderr):
     """Directory of the upstream-shaped release files; built once (one builder at a time, others wait)."""
-    final = releases_path()
-    if (final / "versions.json").is_file():
-        return final
-    with system.flock(CACHE_DIR / "releases.lock"):
-        if (final / "versions.json").is_file():
-            return final
-        print(f"kub-lab: building containerd and runc releases in {final} (once)", file=log)
-        tmp = Path(tempfile.mkdtemp(prefix=".releases-build-", dir=CACHE_DIR))
-        try:
-            _build(tmp)
-            shutil.rmtree(final, ignore_errors=True)
-            os.rename(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return system.built_once(releases_path(), "versions.json", "releases", "containerd and runc releases", _build,
+                             log)
 
 
 # ---- Debian archive -------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,6 +51,27 @@ def flock(path):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def built_once(final, marker, name, what, build, log):
+    """The cache directory `final`, built by build(tmp) once, where a file `marker` in it says it is whole: one
+    builder at a time (under <its folder>/<name>.lock; others wait, then find it built), in a temporary folder
+    renamed into place, so that a failed build leaves nothing behind."""
+    final = Path(final)
+    if (final / marker).is_file():
+        return final
+    with flock(final.parent / f"{name}.lock"):
+        if (final / marker).is_file():
+            return final
+        print(f"kub-lab: building {what} in {final} (once)", file=log)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-build-", dir=final.parent))
+        try:
+            build(tmp)
+            shutil.rmtree(final, ignore_errors=True)
+            os.rename(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
 
 
 # ---- network ----------------------------------------------------------------------------------------
