@@ -285,9 +285,10 @@ def test_wait_for_node_condition(cluster):
 
 def test_get_watch_streams_changes(cluster):
     lab, _ = cluster
-    p = kubectl(lab, "get namespaces --watch & sleep 3; kubectl create namespace watched; sleep 2; kill %1",
+    # the create's line on stderr: on the watch's stdout it could land inside one of the watch's lines
+    p = kubectl(lab, "get namespaces --watch & sleep 3; kubectl create namespace watched >&2; sleep 2; kill %1",
                 check=False, timeout=30)
-    assert "namespace/watched created" in p.stdout
+    assert "namespace/watched created" in p.stderr
     assert re.search(r"^watched\s+Active\s+\d+s$", p.stdout, re.M), p.stdout
 
 
