@@ -225,12 +225,12 @@ def reap(pid):
 
 
 def wait_until(predicate, timeout, interval=0.05):
+    """The predicate's first true value, asked every `interval` seconds; its last value once `timeout` is over."""
     deadline = time.monotonic() + timeout
     while True:
-        if predicate():
-            return True
-        if time.monotonic() > deadline:
-            return False
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
         time.sleep(interval)
 
 

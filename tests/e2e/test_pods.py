@@ -16,6 +16,7 @@ from e2e_support import MASTER, MINIONS
 
 from kub_lab.cfy import PROJECT, LocalCfy
 from kub_lab.registry import IMAGE_NAMES
+from kub_lab.system import wait_until
 
 pytestmark = pytest.mark.lab
 HOSTS = (MASTER, *MINIONS)
@@ -54,15 +55,6 @@ def running_web(lab, i):
     return set(out[0].split()) & set(out[1].split())
 
 
-def wait_for(predicate, timeout, interval=0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
-
-
 def memory(lab, i):
     return {name: float(mib) for name, mib in (line.split() for line in lab.exec(i, RSS).stdout.splitlines())}
 
@@ -99,7 +91,7 @@ def test_the_web_app_answers_on_every_nodes_node_port_from_here(lab, app):
 
 def test_kub_scale_to_three_runs_three_containers(lab, app):
     app.execute("kub_scale", {"name": "web", "namespace": "hello", "replicas": 3})
-    assert wait_for(lambda: sum(len(running_web(lab, i)) for i in MINIONS) == 3, 60)
+    assert wait_until(lambda: sum(len(running_web(lab, i)) for i in MINIONS) == 3, 60, 0.5)
     used = [memory(lab, i) for i in MINIONS]
     shims = sum(m.get("containerd-shim", 0) for m in used)
     print(f"\n3 pods on 2 minions: containerd {sum(m.get('containerd', 0) for m in used):.0f} MiB, the pods' shims "
@@ -113,7 +105,7 @@ def test_kub_drain_moves_the_pods_and_they_answer_again_elsewhere(lab, app):
     drained, other = MINIONS
     assert running_web(lab, drained), "nothing to move"
     app.execute("kub_drain", {"nodes": [f"kubh{drained}"]})
-    assert wait_for(lambda: not running_web(lab, drained) and len(running_web(lab, other)) == 3, 60)
+    assert wait_until(lambda: not running_web(lab, drained) and len(running_web(lab, other)) == 3, 60, 0.5)
     for i in HOSTS:   # the drained node's port too: kube-proxy sends it on to the other node
         status, body = answers(f"http://{lab.host_ip(i)}:{app.port}/")
         assert status == 200 and "kub lab web 1.0" in body, (i, status, body)
@@ -127,7 +119,7 @@ def test_an_image_that_does_not_exist_is_image_pull_back_off_with_containerds_re
         found = lab.exec(MASTER, KUBECTL + "get pod missing -n hello -o "
                                            "jsonpath='{.status.containerStatuses[0].state.waiting}'").stdout
         return found if "ImagePullBackOff" in found else None
-    state = wait_for(waiting, 60)
+    state = wait_until(waiting, 60, 0.5)
     assert state, "no ImagePullBackOff"
     # containerd's own words: its registry mirror (the lab's) has no such image
     reason = (f'rpc error: code = NotFound desc = failed to pull and unpack image "{MISSING}": failed to resolve '

@@ -7,9 +7,8 @@ import json
 import os
 import shlex
 import sys
-import time
 
-from kub_lab import repo
+from kub_lab import repo, system
 from kub_plugin.cluster import registries
 
 sys.path.insert(0, str(repo.STANDINS))
@@ -131,12 +130,7 @@ def ready(node):
 
 
 def wait_for(pred, timeout, interval=1.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
+    return system.wait_until(pred, timeout, interval)
 
 
 def join_command(lab, master=1):
