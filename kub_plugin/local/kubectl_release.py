@@ -63,12 +63,20 @@ def newest_patch(template, minor):
 def cluster_kubectl(template, arch, server_release_of, log):
     """(path, the server's release) of the kubectl for a cluster: `server_release_of(path)` is the server's release
     as the kubectl at path reads it."""
-    kept = sorted(kept_releases(arch), key=versions.as_tuple, reverse=True)
-    first = next((path for path in (kept_path(release, arch) for release in kept) if path), None)
+    first_release = first = None
+    for release in sorted(kept_releases(arch), key=versions.as_tuple, reverse=True):
+        first = kept_path(release, arch)
+        if first:
+            first_release = release
+            break
     if first is None:
-        newest = max(versions.MINORS, key=versions.as_tuple)
-        first = ensure(template, newest_patch(template, newest), arch, log)
+        first_release = newest_patch(template, max(versions.MINORS, key=versions.as_tuple))
+        first = ensure(template, first_release, arch, log)
     server = server_release_of(first)
+    # the kubectl that asked is most often the server's own: its digest, over the whole binary, is checked once
+    path = first if server == first_release else kept_path(server, arch)
+    if path:
+        return path, server
     release = _release_for(template, server, arch)
     if release != server:
         log(f"kubectl_url has no kubectl v{server}: using v{release}, the newest of its minor")
@@ -76,10 +84,8 @@ def cluster_kubectl(template, arch, server_release_of, log):
 
 
 def _release_for(template, server_release, arch):
-    """The kubectl release for a server of `server_release`: that one when kept or published, else the newest
-    patch of its minor."""
-    if kept_path(server_release, arch):
-        return server_release
+    """The kubectl release for a server of `server_release` that is not kept here: that one when published, else
+    the newest patch of its minor."""
     try:
         fetch(template.format(version=server_release, arch=arch), timeout=300)
         return server_release
